@@ -1,0 +1,5 @@
+import sys
+
+from seedchat.cli import main
+
+sys.exit(main())

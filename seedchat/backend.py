@@ -1,0 +1,194 @@
+"""The llama.cpp backend (llama-cpp-python): import it safely and describe it.
+
+Importing llama_cpp can fail in many ways (not installed, a shared library that
+does not load, a build for another CPU). :func:`load_backend` turns each into a
+:class:`BackendError` with a fix. llama.cpp's own logging is routed into Python's
+``logging`` through its log callback, never by redirecting file descriptors (that
+breaks inside packaged builds).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass
+from types import ModuleType
+
+from seedchat.errors import BackendError
+
+log = logging.getLogger(__name__)
+llama_log = logging.getLogger("seedchat.llama_cpp")
+
+#: Environment variable with fake GPUs, "name:total_mib:free_mib;..." — a stand-in for
+#: what cannot exist on a machine without a GPU (used by tests and demos of the planner).
+FAKE_GPUS_ENV = "SEEDCHAT_FAKE_GPUS"
+
+REINSTALL_HINT = "Run 'bash packaging/install.sh' again (it rebuilds the backend for this machine)."
+
+_LEVELS = {2: logging.ERROR, 3: logging.WARNING, 4: logging.INFO, 1: logging.DEBUG}
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    total_bytes: int
+    free_bytes: int
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    version: str
+    system_info: str
+    gpu_offload: bool
+    devices: tuple[str, ...]
+
+    @property
+    def cpu_features(self) -> list[str]:
+        """CPU features llama.cpp was built with and found, e.g. AVX2, AVX512."""
+        feats: list[str] = []
+        for part in self.system_info.replace("|", " ").split():
+            if part.endswith("= 1") or part.endswith("=1"):
+                feats.append(part.split("=")[0].strip())
+        for chunk in self.system_info.split("|"):
+            name, _, value = chunk.partition("=")
+            if value.strip() == "1":
+                feats.append(name.strip())
+        return sorted(set(feats))
+
+
+_log_callback = None  # keep a reference: llama.cpp holds a raw pointer to it
+
+
+def _install_log_callback(llama_cpp: ModuleType) -> None:
+    global _log_callback
+    if _log_callback is not None:
+        return
+
+    @llama_cpp.llama_log_callback
+    def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        msg = text.decode("utf-8", errors="replace").rstrip()
+        if msg:
+            llama_log.log(_LEVELS.get(level, logging.DEBUG), "%s", msg)
+
+    _log_callback = _callback
+    llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+
+
+@functools.lru_cache(maxsize=1)
+def load_backend() -> ModuleType:
+    """Import llama_cpp with its logging routed to ``logging``; raise BackendError if broken."""
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise BackendError(
+            f"The llama.cpp backend (llama-cpp-python) is not installed or cannot be imported: {exc}",
+            hint=REINSTALL_HINT,
+        ) from exc
+    except OSError as exc:  # the shared library failed to load
+        raise BackendError(
+            f"The llama.cpp library failed to load: {exc}",
+            hint=REINSTALL_HINT,
+        ) from exc
+    except Exception as exc:
+        raise BackendError(
+            f"The llama.cpp backend is broken: {type(exc).__name__}: {exc}",
+            hint=REINSTALL_HINT,
+        ) from exc
+    try:
+        _install_log_callback(llama_cpp)
+        llama_cpp.llama_backend_init()
+    except Exception as exc:
+        raise BackendError(
+            f"The llama.cpp backend failed to start: {exc}", hint=REINSTALL_HINT
+        ) from exc
+    return llama_cpp
+
+
+def backend_info() -> BackendInfo:
+    """Version, build features and offload support of the installed backend."""
+    llama_cpp = load_backend()
+    info = llama_cpp.llama_print_system_info()
+    info = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+    devices: list[str] = []
+    try:
+        for i in range(llama_cpp.ggml_backend_dev_count()):
+            dev = llama_cpp.ggml_backend_dev_get(i)
+            name = llama_cpp.ggml_backend_dev_name(dev)
+            devices.append(name.decode() if isinstance(name, bytes) else str(name))
+    except AttributeError:  # older bindings without the device API
+        pass
+    return BackendInfo(
+        version=getattr(llama_cpp, "__version__", "unknown"),
+        system_info=info.strip(),
+        gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
+        devices=tuple(devices),
+    )
+
+
+def _fake_gpus(spec: str) -> list[GpuInfo]:
+    gpus = []
+    for item in filter(None, (s.strip() for s in spec.split(";"))):
+        try:
+            name, total, free = item.rsplit(":", 2)
+            gpus.append(GpuInfo(name, int(total) * 2**20, int(free) * 2**20))
+        except ValueError as exc:
+            raise BackendError(
+                f"{FAKE_GPUS_ENV} entry '{item}' is not 'name:total_mib:free_mib'."
+            ) from exc
+    return gpus
+
+
+def detect_gpus() -> list[GpuInfo]:
+    """GPUs with their free memory (NVIDIA through nvidia-smi; others are not measured)."""
+    spec = os.environ.get(FAKE_GPUS_ENV)
+    if spec is not None:
+        return _fake_gpus(spec)
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("nvidia-smi failed: %s", exc)
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            gpus.append(GpuInfo(parts[0], int(parts[1]) * 2**20, int(parts[2]) * 2**20))
+    return gpus
+
+
+def total_ram_bytes() -> int | None:
+    """Physical memory of this machine, if it can be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def available_ram_bytes() -> int | None:
+    """Memory available for new allocations (Linux /proc/meminfo; else None)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def platform_summary() -> str:
+    return f"{platform.system()} {platform.release()} {platform.machine()}"

@@ -1,0 +1,84 @@
+"""The ``seedchat`` command: a thin layer that parses arguments and calls the library.
+
+Each verb lives in its own module of this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a function
+taking the parsed arguments and returning an exit code. Errors from the library
+(:class:`SeedchatError`) are printed without a traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+import seedchat
+from seedchat.errors import SeedchatError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _verb_modules() -> list:
+    from seedchat.cli import chat, convert, doctor, history, models, ui
+
+    return [ui, chat, convert, models, history, doctor]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seedchat",
+        description="A local, private chat app for ByteDance's Seed models, on llama.cpp. "
+        "With no command, starts the web UI (same as 'seedchat ui').",
+    )
+    parser.add_argument("--version", action="version", version=f"seedchat {seedchat.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _verb_modules():
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args([*argv, "ui"])
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.debug:
+        logging.getLogger("seedchat.llama_cpp").setLevel(logging.ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except SeedchatError as err:
+        if args.debug:
+            err_console.print_exception()
+        err_console.print(f"[bold red]error:[/] {err.message}")
+        if err.hint:
+            err_console.print(f"  [yellow]→[/] {err.hint}")
+        return 1
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        return 130
+
+
+def not_yet(feature: str, issue: int):
+    """A verb whose capability has not landed yet: say so clearly."""
+
+    def run(_args: argparse.Namespace) -> int:
+        raise SeedchatError(
+            f"'{feature}' is not available in this version of seedchat yet (tracked as issue {issue}).",
+            hint="Run 'seedchat --help' to see what works now.",
+        )
+
+    return run
+
+
+if __name__ == "__main__":
+    sys.exit(main())

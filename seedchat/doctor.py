@@ -1,0 +1,172 @@
+"""``seedchat doctor``: check that this installation can run, and say what to fix."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import seedchat
+from seedchat import backend
+from seedchat.errors import BackendError, SeedchatError
+from seedchat.models import human_count, human_size, list_models
+from seedchat.paths import check_writable, free_bytes, get_paths
+from seedchat.settings import load_settings
+
+LOW_DISK_BYTES = 2 * 2**30
+
+
+class Status(str, Enum):
+    OK = "ok"
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass
+class Check:
+    name: str
+    status: Status
+    detail: str
+    hint: str | None = None
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+
+    def add(self, name: str, status: Status, detail: str, hint: str | None = None) -> None:
+        self.checks.append(Check(name, status, detail, hint))
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status is Status.FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _check_python(report: Report) -> None:
+    v = sys.version_info
+    status = Status.OK if v >= (3, 10) else Status.FAIL
+    report.add(
+        "python",
+        status,
+        f"{v.major}.{v.minor}.{v.micro} ({sys.executable})",
+        None if status is Status.OK else "seedchat needs Python 3.10 or newer.",
+    )
+    report.add("seedchat", Status.OK, seedchat.__version__)
+
+
+def _check_backend(report: Report) -> None:
+    try:
+        info = backend.backend_info()
+    except BackendError as err:
+        report.add("llama.cpp backend", Status.FAIL, err.message, err.hint)
+        return
+    report.add("llama.cpp backend", Status.OK, f"llama-cpp-python {info.version}")
+    report.add("llama.cpp system", Status.INFO, info.system_info or "(no system info)")
+    if info.devices:
+        report.add("llama.cpp devices", Status.INFO, ", ".join(info.devices))
+    gpus = backend.detect_gpus()
+    if info.gpu_offload:
+        report.add("GPU offload", Status.OK, "available in this build")
+    elif gpus:
+        report.add(
+            "GPU offload",
+            Status.WARN,
+            "this llama.cpp build runs on the CPU only, but a GPU is present",
+            "Rebuild with GPU support: bash packaging/install.sh (CUDA is chosen when nvcc is on PATH).",
+        )
+    else:
+        report.add("GPU offload", Status.INFO, "not available (CPU only)")
+    for i, gpu in enumerate(gpus):
+        report.add(
+            f"GPU {i}",
+            Status.INFO,
+            f"{gpu.name}: {human_size(gpu.free_bytes)} free of {human_size(gpu.total_bytes)}",
+        )
+    ram = backend.available_ram_bytes() or backend.total_ram_bytes()
+    report.add("memory", Status.INFO, f"{human_size(ram)} available")
+
+
+def _check_paths(report: Report) -> None:
+    paths = get_paths()
+    for label, path in (
+        ("data dir", paths.data),
+        ("config dir", paths.config),
+        ("cache dir", paths.cache),
+    ):
+        problem = check_writable(path)
+        if problem:
+            report.add(
+                label,
+                Status.FAIL,
+                f"{path} is not writable: {problem}",
+                "Fix its permissions, or set SEEDCHAT_HOME to a writable folder.",
+            )
+            continue
+        free = free_bytes(path)
+        if free is not None and free < LOW_DISK_BYTES:
+            report.add(
+                label,
+                Status.WARN,
+                f"{path} ({human_size(free)} free)",
+                "Free some disk space: models and conversions need several GB.",
+            )
+        else:
+            report.add(label, Status.OK, f"{path} ({human_size(free)} free)")
+
+
+def _check_settings_and_models(report: Report) -> None:
+    settings = load_settings()
+    for problem in settings.problems:
+        report.add("settings", Status.WARN, problem.message, problem.hint)
+    if not settings.problems:
+        report.add("settings", Status.OK, str(settings.path))
+    models = list_models(settings.model_paths)
+    good = [m for m in models if m.ok]
+    for m in models:
+        if m.ok:
+            report.add(
+                "model",
+                Status.INFO,
+                f"{m.display_name}: {m.architecture}, {human_count(m.parameters)} params, "
+                f"{m.quantization}, {human_size(m.size_bytes)} — {m.path}",
+            )
+        else:
+            report.add(
+                "model",
+                Status.WARN,
+                f"{m.path}: {m.error}",
+                "Remove or replace this file; seedchat cannot use it.",
+            )
+    if not good:
+        report.add(
+            "models",
+            Status.WARN,
+            "no usable model found",
+            "Convert one with 'seedchat convert CHECKPOINT', or put a .gguf file in "
+            f"{get_paths().models}.",
+        )
+
+
+CHECKS: list[Callable[[Report], None]] = [
+    _check_python,
+    _check_backend,
+    _check_paths,
+    _check_settings_and_models,
+]
+
+
+def run_doctor() -> Report:
+    """Run every check; never raises for a problem it can describe."""
+    report = Report()
+    for check in CHECKS:
+        try:
+            check(report)
+        except SeedchatError as err:
+            report.add(check.__name__.removeprefix("_check_"), Status.FAIL, err.message, err.hint)
+    return report
