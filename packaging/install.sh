@@ -55,12 +55,11 @@ os="$(uname -s)"; arch="$(uname -m)"
 backend="${SEEDCHAT_BACKEND:-}"
 if [ -z "$backend" ]; then
   if [ "$os" = "Darwin" ]; then backend=metal
-  elif command -v nvcc >/dev/null 2>&1; then backend=cuda
+  elif command -v nvcc >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then backend=cuda
   else backend=cpu; fi
+  auto_backend=1
 fi
-if [ -n "${CMAKE_ARGS:-}" ]; then
-  flags="$CMAKE_ARGS"; backend="custom"
-else
+choose_flags() {
   case "$backend" in
     metal) flags="-DGGML_METAL=ON" ;;
     cuda)  flags="-DGGML_CUDA=ON" ;;
@@ -78,8 +77,10 @@ else
     flags="$flags -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF"
   fi
   flags="${flags# }"
-fi
+}
+if [ -n "${CMAKE_ARGS:-}" ]; then flags="$CMAKE_ARGS"; backend="custom"; else choose_flags; fi
 pytag="$("$vpy" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+compute_wheeldir() {
 key="$(printf '%s|%s|%s|%s|%s' "$LLAMA_CPP_VERSION" "$flags" "$os" "$arch" "$pytag" | sha256sum 2>/dev/null || printf '%s|%s|%s|%s|%s' "$LLAMA_CPP_VERSION" "$flags" "$os" "$arch" "$pytag" | shasum -a 256)"
 key="${key:0:16}"
 if [ -n "${SEEDCHAT_WHEEL_CACHE:-}" ]; then cache_root="$SEEDCHAT_WHEEL_CACHE"
@@ -87,8 +88,18 @@ elif [ -n "${SEEDCHAT_HOME:-}" ]; then cache_root="$SEEDCHAT_HOME/cache/wheels"
 elif [ "$os" = "Darwin" ]; then cache_root="$HOME/Library/Caches/seedchat/wheels"
 else cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/seedchat/wheels"; fi
 wheeldir="$cache_root/llama-cpp-python-$LLAMA_CPP_VERSION-$os-$arch-$pytag-$backend-$key"
+}
+compute_wheeldir
 
 # ---- build llama-cpp-python once, then reuse the wheel -----------------------------
+build_failed() {
+  tail -30 "$tmp/build.log" >&2
+  die "building llama-cpp-python failed (full log: $tmp/build.log). It needs a C/C++ compiler and cmake; for CUDA, nvcc must match your driver. SEEDCHAT_BACKEND=cpu builds without GPU support."
+}
+build_wheel() {  # $1: an empty folder to build into
+  CMAKE_ARGS="$flags" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}" \
+    pip wheel --no-cache-dir --no-deps -w "$1" "llama-cpp-python==$LLAMA_CPP_VERSION" >"$1/build.log" 2>&1
+}
 installed="$("$vpy" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))' 2>/dev/null || true)"
 stamp="$venv/.seedchat-llama-build"
 if [ "$installed" = "$LLAMA_CPP_VERSION" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
@@ -100,12 +111,18 @@ else
     command -v cmake >/dev/null 2>&1 || pip install -q cmake ninja
     mkdir -p "$cache_root"
     tmp="$(mktemp -d "$cache_root/.build-XXXXXX")"
-    if ! CMAKE_ARGS="$flags" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}" \
-        pip wheel --no-cache-dir --no-deps -w "$tmp" "llama-cpp-python==$LLAMA_CPP_VERSION" >"$tmp/build.log" 2>&1; then
-      tail -30 "$tmp/build.log" >&2
-      die "building llama-cpp-python failed (full log: $tmp/build.log). It needs a C/C++ compiler and cmake; for CUDA, nvcc must match your driver. SEEDCHAT_BACKEND=cpu builds without GPU support."
+    if ! build_wheel "$tmp"; then
+      [ "$backend" = cuda ] && [ -n "${auto_backend:-}" ] || build_failed
+      say "the CUDA build failed (log: $tmp/build.log); building for the CPU instead"
+      backend=cpu; choose_flags; compute_wheeldir
+      if ! ls "$wheeldir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+        rm -rf "$tmp"; tmp="$(mktemp -d "$cache_root/.build-XXXXXX")"
+        build_wheel "$tmp" || build_failed
+      fi
     fi
-    rm -rf "$wheeldir"; mv "$tmp" "$wheeldir"   # appears under its final name only when complete
+    if [ -d "$tmp" ] && ls "$tmp"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+      rm -rf "$wheeldir"; mv "$tmp" "$wheeldir"   # appears under its final name only when complete
+    fi
   else
     say "reusing cached llama-cpp-python wheel from $wheeldir"
   fi
