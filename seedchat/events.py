@@ -1,0 +1,120 @@
+"""Typed events: what the engine and the thinking parser produce, and the CLI, UI and store consume.
+
+A generation is a stream of these dataclasses, in order::
+
+    [Notice]* [ThinkingStart (ThinkingDelta | Reflect)* ThinkingEnd] (AnswerDelta | ToolCall)* Done
+
+Nothing downstream re-parses strings: thinking text, reflect reports and tool calls
+arrive already separated. ``to_dict()`` gives a JSON-ready form with a ``type`` key
+(``seedchat chat --json`` prints one per line).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Event:
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something the user should know that is not an error (budget adjusted, turns dropped)."""
+
+    text: str
+    kind: str = "info"  # e.g. "budget", "context", "info"
+
+
+@dataclass(frozen=True)
+class ThinkingStart(Event):
+    """A think block opened (by the model, or pre-filled by the template)."""
+
+    by_template: bool = False
+
+
+@dataclass(frozen=True)
+class ThinkingDelta(Event):
+    """Thinking text (reflect lines excluded: those come as :class:`Reflect`)."""
+
+    text: str
+    tokens: int = 0  # true count of thinking tokens so far, after this delta
+
+
+@dataclass(frozen=True)
+class Reflect(Event):
+    """The model's own budget report, ``<seed:cot_budget_reflect>…</seed:cot_budget_reflect>``."""
+
+    used: int | None  # tokens the model says it used, None when not stated
+    remaining: int | None  # tokens it says are left
+    exhausted: bool  # "I have exhausted my token budget…"
+    raw: str  # the text inside the tags
+    true_count: int = 0  # the true thinking-token count when the report ended
+    injected: bool = False  # written by seedchat's hard budget, not by the model
+
+
+@dataclass(frozen=True)
+class ThinkingEnd(Event):
+    """The think block closed (or the stream ended inside it)."""
+
+    tokens: int  # true number of thinking tokens, counted from the opening tag
+    seconds: float
+    forced: bool = False  # closed by seedchat's hard budget enforcement
+    unclosed: bool = False  # the stream ended before the model closed it
+
+
+@dataclass(frozen=True)
+class AnswerDelta(Event):
+    """Answer text, never containing a tag."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall(Event):
+    """A parsed ``<seed:tool_call>`` block."""
+
+    name: str
+    arguments: dict[str, str] = field(default_factory=dict)
+    raw: str = ""
+
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+@dataclass(frozen=True)
+class Done(Event):
+    """The generation ended; its statistics."""
+
+    finish_reason: FinishReason
+    prompt_tokens: int = 0  # tokens in the prompt
+    evaluated_prompt_tokens: int = 0  # of those, how many had to be evaluated (prefix reuse)
+    generated_tokens: int = 0
+    thinking_tokens: int = 0
+    seconds: float = 0.0
+    time_to_first_token: float | None = None
+    tokens_per_second: float | None = None  # decode rate
+    prompt_tokens_per_second: float | None = None  # prefill rate
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from :meth:`Event.to_dict` output (used by stores and tests)."""
+    kinds = {
+        cls.__name__: cls
+        for cls in (
+            Notice,
+            ThinkingStart,
+            ThinkingDelta,
+            Reflect,
+            ThinkingEnd,
+            AnswerDelta,
+            ToolCall,
+            Done,
+        )
+    }
+    data = dict(data)
+    cls = kinds[data.pop("type")]
+    return cls(**data)
