@@ -3,6 +3,7 @@
 #
 #   bash packaging/install.sh          # the app
 #   bash packaging/install.sh --dev    # the app plus what the tests need
+#   bash packaging/install.sh --plan   # only print the backend, build flags and wheel cache; change nothing
 #
 # Safe to run again: the virtual environment is reused, and llama-cpp-python (which
 # PyPI ships only as source) is compiled once per version + build flags + platform and
@@ -21,11 +22,12 @@ TORCH_VERSION="2.13.0"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-dev=0
+dev=0; plan=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --plan) plan=1 ;;
+    -h|--help) sed -n "2,18p" "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,24 +36,14 @@ say() { printf '\033[1m[seedchat install]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[seedchat install] error:\033[0m %s\n' "$*" >&2; exit 1; }
 start=$(date +%s)
 
-# ---- the virtual environment -------------------------------------------------------
 python="${SEEDCHAT_PYTHON:-python3}"
 command -v "$python" >/dev/null || die "$python not found. Install Python 3.10 or newer, or set SEEDCHAT_PYTHON."
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
   || die "seedchat needs Python 3.10 or newer; $python is $("$python" --version 2>&1)."
-venv="${SEEDCHAT_VENV:-$repo/.venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  say "creating virtual environment in $venv"
-  "$python" -m venv "$venv" || die "could not create a virtual environment (on Debian/Ubuntu: apt-get install python3-venv)."
-else
-  say "reusing virtual environment in $venv"
-fi
-vpy="$venv/bin/python"
-pip() { "$vpy" -m pip --disable-pip-version-check "$@"; }
-pip install -q --upgrade pip >/dev/null 2>&1 || true
 
 # ---- choose llama.cpp's build flags ------------------------------------------------
 os="$(uname -s)"; arch="$(uname -m)"
+cpuinfo="${SEEDCHAT_CPUINFO:-/proc/cpuinfo}"  # read for CPU features (tests point it elsewhere)
 backend="${SEEDCHAT_BACKEND:-}"
 if [ -z "$backend" ]; then
   if [ "$os" = "Darwin" ]; then backend=metal
@@ -69,17 +61,17 @@ choose_flags() {
   if [ "$os" = "Linux" ] && { [ "$arch" = "x86_64" ] || [ "$arch" = "amd64" ]; }; then
     # Portable x86 build: the native build crashes in llama_decode on AMX machines.
     flags="$flags -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
-    if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+    if grep -qw avx512f "$cpuinfo" 2>/dev/null; then
       flags="$flags -DGGML_AVX512=ON"
-      grep -qw avx512_vnni /proc/cpuinfo && flags="$flags -DGGML_AVX512_VNNI=ON"
-      grep -qw avx512_bf16 /proc/cpuinfo && flags="$flags -DGGML_AVX512_BF16=ON"
+      grep -qw avx512_vnni "$cpuinfo" && flags="$flags -DGGML_AVX512_VNNI=ON"
+      grep -qw avx512_bf16 "$cpuinfo" && flags="$flags -DGGML_AVX512_BF16=ON"
     fi
     flags="$flags -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF"
   fi
   flags="${flags# }"
 }
 if [ -n "${CMAKE_ARGS:-}" ]; then flags="$CMAKE_ARGS"; backend="custom"; else choose_flags; fi
-pytag="$("$vpy" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+pytag="$("$python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
 compute_wheeldir() {
 key="$(printf '%s|%s|%s|%s|%s' "$LLAMA_CPP_VERSION" "$flags" "$os" "$arch" "$pytag" | sha256sum 2>/dev/null || printf '%s|%s|%s|%s|%s' "$LLAMA_CPP_VERSION" "$flags" "$os" "$arch" "$pytag" | shasum -a 256)"
 key="${key:0:16}"
@@ -90,6 +82,21 @@ else cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/seedchat/wheels"; fi
 wheeldir="$cache_root/llama-cpp-python-$LLAMA_CPP_VERSION-$os-$arch-$pytag-$backend-$key"
 }
 compute_wheeldir
+if [ "$plan" = 1 ]; then
+  echo "backend=$backend"; echo "flags=$flags"; echo "wheel_dir=$wheeldir"; exit 0
+fi
+
+# ---- the virtual environment -------------------------------------------------------
+venv="${SEEDCHAT_VENV:-$repo/.venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating virtual environment in $venv"
+  "$python" -m venv "$venv" || die "could not create a virtual environment (on Debian/Ubuntu: apt-get install python3-venv)."
+else
+  say "reusing virtual environment in $venv"
+fi
+vpy="$venv/bin/python"
+pip() { "$vpy" -m pip --disable-pip-version-check "$@"; }
+pip install -q --upgrade pip >/dev/null 2>&1 || true
 
 # ---- build llama-cpp-python once, then reuse the wheel -----------------------------
 build_failed() {

@@ -49,16 +49,16 @@ class BackendInfo:
 
     @property
     def cpu_features(self) -> list[str]:
-        """CPU features llama.cpp was built with and found, e.g. AVX2, AVX512."""
-        feats: list[str] = []
-        for part in self.system_info.replace("|", " ").split():
-            if part.endswith("= 1") or part.endswith("=1"):
-                feats.append(part.split("=")[0].strip())
+        """Features llama.cpp was built with and found, e.g. AVX2, AVX512, from its system info.
+
+        The info reads like ``CPU : SSE3 = 1 | AVX2 = 1 | ...``.
+        """
+        feats = []
         for chunk in self.system_info.split("|"):
-            name, _, value = chunk.partition("=")
+            name, _, value = chunk.rpartition("=")
             if value.strip() == "1":
-                feats.append(name.strip())
-        return sorted(set(feats))
+                feats.append(name.split(":")[-1].strip())
+        return feats
 
 
 _log_callback = None  # keep a reference: llama.cpp holds a raw pointer to it

@@ -67,7 +67,7 @@ def _check_backend(report: Report) -> None:
         report.add("llama.cpp backend", Status.FAIL, err.message, err.hint)
         return
     report.add("llama.cpp backend", Status.OK, f"llama-cpp-python {info.version}")
-    report.add("llama.cpp system", Status.INFO, info.system_info or "(no system info)")
+    report.add("llama.cpp build", Status.INFO, ", ".join(info.cpu_features) or info.system_info)
     if info.devices:
         report.add("llama.cpp devices", Status.INFO, ", ".join(info.devices))
     gpus = backend.detect_gpus()

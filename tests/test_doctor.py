@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from test_models_catalog import write_gguf
+
+from seedchat.paths import get_paths
+
+
+def doctor(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "seedchat", "doctor", *args],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=120,
+    )
+
+
+def checks(proc: subprocess.CompletedProcess) -> dict[str, dict]:
+    return {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+
+
+def test_healthy_installation_passes(cli_env):
+    write_gguf(get_paths().ensure().models / "m.gguf", name="mine")
+    proc = doctor(cli_env, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = checks(proc)
+    assert found["llama.cpp backend"]["status"] == "ok"
+    assert "0.3.36" in found["llama.cpp backend"]["detail"]
+    assert (
+        "AVX2" in found["llama.cpp build"]["detail"] or "NEON" in found["llama.cpp build"]["detail"]
+    )
+    assert found["data dir"]["status"] == "ok"
+    assert any("mine" in c["detail"] for c in json.loads(proc.stdout)["checks"])
+
+
+def test_broken_backend_is_reported_with_a_fix(cli_env, tmp_path):
+    # A llama_cpp package whose shared library fails to load, as after a bad build.
+    fake = tmp_path / "fakepkgs" / "llama_cpp"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "raise OSError('libllama.so: cannot open shared object file: No such file or directory')\n"
+    )
+    env = {**cli_env, "PYTHONPATH": str(fake.parent)}
+    proc = doctor(env)
+    assert proc.returncode == 1
+    assert "llama.cpp library failed to load" in proc.stdout
+    assert "libllama.so" in proc.stdout
+    assert "packaging/install.sh" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_unwritable_home_is_reported(cli_env, tmp_path):
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("not a folder")
+    env = {**cli_env, "SEEDCHAT_HOME": str(blocker / "home")}
+    proc = doctor(env, "--json")
+    assert proc.returncode == 1
+    found = checks(proc)
+    assert found["data dir"]["status"] == "fail"
+    assert "not writable" in found["data dir"]["detail"]
+    assert "SEEDCHAT_HOME" in found["data dir"]["hint"]
+
+
+def test_fake_gpu_is_listed_with_free_memory(cli_env):
+    proc = doctor({**cli_env, "SEEDCHAT_FAKE_GPUS": "RTX 4060:8192:6000"}, "--json")
+    gpu = checks(proc)["GPU 0"]
+    assert "RTX 4060" in gpu["detail"] and "5.9 GB free" in gpu["detail"]
+    # a CPU-only build with a GPU present tells the user how to get offload
+    assert checks(proc)["GPU offload"]["status"] == "warn"
+
+
+def test_bad_settings_warn_but_do_not_fail(cli_env):
+    settings = get_paths().ensure().settings_file
+    settings.write_text('{"top_p": 3}')
+    write_gguf(get_paths().models / "m.gguf")
+    proc = doctor(cli_env, "--json")
+    assert proc.returncode == 0
+    assert "'top_p'" in checks(proc)["settings"]["detail"]
+
+
+def test_human_output_marks_problems(cli_env, tmp_path):
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+    proc = doctor({**cli_env, "SEEDCHAT_HOME": str(Path(blocker, "h"))})
+    assert proc.returncode == 1
+    assert "✗ data dir" in proc.stdout and "problem" in proc.stdout

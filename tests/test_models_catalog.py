@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+from seedchat.models import list_models, read_gguf_info
+from seedchat.paths import get_paths
+
+
+def write_gguf(path: Path, name: str = "tiny", ctx: int = 4096) -> Path:
+    """A small but valid GGUF (metadata + two tensors) written with gguf-py."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w = gguf.GGUFWriter(str(path), "seed_oss")
+    w.add_name(name)
+    w.add_context_length(ctx)
+    w.add_block_count(1)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_chat_template("{{ messages }}")
+    w.add_tensor("token_embd.weight", np.zeros((32, 16), dtype=np.float16))
+    w.add_tensor("output_norm.weight", np.ones(16, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def test_reads_metadata(tmp_path):
+    info = read_gguf_info(write_gguf(tmp_path / "m.gguf", ctx=8192))
+    assert info.ok
+    assert (info.name, info.architecture, info.context_length) == ("tiny", "seed_oss", 8192)
+    assert info.parameters == 32 * 16 + 16
+    assert info.quantization == "F16"
+    assert info.has_chat_template
+
+
+def test_catalog_lists_models_dir_extra_paths_and_flags_bad_files(tmp_path):
+    models = get_paths().ensure().models
+    write_gguf(models / "good.gguf", name="good")
+    (models / "not-a-model.gguf").write_bytes(b"PK\x03\x04 this is a zip")
+    good = write_gguf(tmp_path / "extra dir 模型" / "full.gguf", name="extra")
+    truncated = tmp_path / "extra dir 模型" / "cut.gguf"
+    truncated.write_bytes(good.read_bytes()[:-20])
+    write_gguf(models / ".unfinished.gguf")  # a temporary file of a running conversion
+
+    found = {m.path.name: m for m in list_models([str(tmp_path / "extra dir 模型")])}
+
+    assert found["good.gguf"].ok and found["good.gguf"].source == "models dir"
+    assert found["full.gguf"].ok and found["full.gguf"].source == "added"
+    assert "not a GGUF" in found["not-a-model.gguf"].error
+    assert "truncated" in found["cut.gguf"].error
+    assert ".unfinished.gguf" not in found
+
+
+def test_models_cli_json_and_table(tmp_path, cli_env):
+    write_gguf(get_paths().ensure().models / "good.gguf", name="good one")
+    (tmp_path / "bad.gguf").write_bytes(b"GGUF\x03\x00\x00\x00garbage")
+    out = subprocess.run(
+        [sys.executable, "-m", "seedchat", "models", "--json", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        check=True,
+    ).stdout
+    rows = {Path(r["path"]).name: r for r in json.loads(out)}
+    assert rows["good.gguf"]["name"] == "good one" and rows["good.gguf"]["error"] is None
+    assert rows["bad.gguf"]["error"]
+    table = subprocess.run(
+        [sys.executable, "-m", "seedchat", "models", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**cli_env, "COLUMNS": "200"},
+        check=True,
+    ).stdout
+    assert "good one" in table and "unreadable" in table

@@ -1,0 +1,84 @@
+import json
+
+import pytest
+
+from seedchat.errors import SettingsError
+from seedchat.paths import get_paths
+from seedchat.settings import FIELDS, load_settings
+
+
+def write(settings: dict) -> None:
+    path = get_paths().settings_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings), encoding="utf-8")
+
+
+def test_defaults_when_no_file():
+    s = load_settings()
+    assert s.problems == []
+    assert s.temperature == 1.1 and s.top_p == 0.95
+    assert s.host == "127.0.0.1"  # nothing listens beyond this machine by default
+    assert s.n_gpu_layers == "auto"
+
+
+def test_good_values_are_kept():
+    write({"thinking_budget": 1024, "enforce": "soft", "temperature": 0.7, "n_gpu_layers": 12})
+    s = load_settings()
+    assert s.problems == []
+    assert (s.thinking_budget, s.enforce, s.temperature, s.n_gpu_layers) == (1024, "soft", 0.7, 12)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("top_p", 7, "from 0.0 to 1.0"),
+        ("thinking_budget", -5, "from -1 to 131072"),
+        ("enforce", "sometimes", '"hard" | "soft"'),
+        ("port", 70000, "from 1 to 65535"),
+        ("n_gpu_layers", "many", '"auto"'),
+        ("flash_attn", "yes", "true/false"),
+        ("max_tokens", True, "an integer"),
+    ],
+)
+def test_bad_value_falls_back_to_default_and_names_key_and_range(key, value, allowed):
+    write({key: value, "temperature": 0.5})
+    s = load_settings()
+    assert s.get(key) == FIELDS[key].default
+    assert s.temperature == 0.5  # the good value next to it survives
+    assert len(s.problems) == 1
+    message = str(s.problems[0])
+    assert f"'{key}'" in message and allowed in message and "default" in message
+
+
+def test_corrupt_file_gives_defaults_and_a_problem():
+    path = get_paths().settings_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json", encoding="utf-8")
+    s = load_settings()
+    assert s.values == {k: f.default for k, f in FIELDS.items()}
+    assert "cannot be read" in str(s.problems[0])
+
+
+def test_unknown_key_is_reported_not_fatal():
+    write({"temprature": 0.3})
+    s = load_settings()
+    assert s.temperature == 1.1
+    assert "Unknown setting 'temprature'" in str(s.problems[0])
+
+
+def test_set_validates_and_save_roundtrips_unicode():
+    s = load_settings()
+    s.set("system_prompt", "你好, be brief")
+    s.set("n_gpu_layers", "auto")
+    with pytest.raises(SettingsError, match="'temperature'"):
+        s.set("temperature", -1)
+    path = s.save()
+    assert not list(path.parent.glob(".*.tmp"))  # the temporary file was renamed away
+    again = load_settings()
+    assert again.system_prompt == "你好, be brief" and again.problems == []
+
+
+def test_seedchat_home_holds_all_directories(seedchat_home):
+    paths = get_paths()
+    for p in (paths.data, paths.config, paths.cache):
+        assert p.is_relative_to(seedchat_home)
