@@ -82,3 +82,11 @@ def test_seedchat_home_holds_all_directories(seedchat_home):
     paths = get_paths()
     for p in (paths.data, paths.config, paths.cache):
         assert p.is_relative_to(seedchat_home)
+
+
+def test_readme_documents_every_setting():
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for key in FIELDS:
+        assert f"| `{key}` |" in readme, f"README's settings table lacks {key}"
