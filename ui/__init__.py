@@ -1,0 +1,1 @@
+"""The Gradio web UI (seedchat.ui): the only package that imports gradio."""
