@@ -133,7 +133,10 @@ else
   else
     say "reusing cached llama-cpp-python wheel from $wheeldir"
   fi
-  pip install -q --force-reinstall --no-deps --find-links "$wheeldir" --only-binary=llama-cpp-python \
+  # Same version, other build: replace it in place; else a plain install (with its dependencies).
+  reinstall=""; [ "$installed" = "$LLAMA_CPP_VERSION" ] && reinstall="--force-reinstall --no-deps"
+  # shellcheck disable=SC2086
+  pip install -q $reinstall --find-links "$wheeldir" --only-binary=llama-cpp-python \
     "llama-cpp-python==$LLAMA_CPP_VERSION" || die "installing the cached wheel failed; delete $wheeldir and run again."
   echo "$key" > "$stamp"
 fi
