@@ -1,0 +1,324 @@
+"""The thinking parser: an incremental state machine from text deltas to typed events.
+
+Feed it each decoded piece of model output with :meth:`ThinkingParser.feed`; it returns
+the events of :mod:`seedchat.events` that the piece completes. Tags may be split
+anywhere across pieces: only the shortest tail that could still become a tag is held
+back, everything else is emitted at once. Each call costs O(len(piece)).
+
+Rules (each covered by tests):
+
+- ``<seed:think>``/``<think>`` opens thinking, ``</seed:think>``/``</think>`` closes it.
+  A parser made with ``start_in_thinking=True`` (the prompt ended inside an open think
+  block) starts there and emits ``ThinkingStart(by_template=True)`` first;
+  ``start_in_reflect=True`` also starts inside an open reflect tag (the budget-0 pre-fill
+  ``<seed:think><seed:cot_budget_reflect>``). :func:`initial_state` reads both from a prompt.
+- ``<seed:cot_budget_reflect>…</seed:cot_budget_reflect>`` inside thinking becomes one
+  :class:`Reflect`; its text never appears in :class:`ThinkingDelta`.
+- ``<seed:tool_call>…</seed:tool_call>`` becomes a :class:`ToolCall`; a malformed one
+  is given to the answer as text (without tags) with a :class:`Notice`.
+- The true thinking-token count: a piece's ``tokens`` count as thinking when the parser
+  is inside the think block as the piece begins. So the token that opens the block is
+  not counted and the token that closes it is; text injected by seedchat
+  (``injected=True``) is never counted.
+- Nothing that looks like one of our tags reaches answer or thinking text: a stray close
+  tag after thinking ended (the "forced cut" leak), a second open tag after the answer
+  began, ``<seed:eos>``/``<seed:bos>``/``<seed:pad>`` are dropped (with a Notice for the
+  think tags). Other ``<`` text (``a < b``, ``<div>``) passes through unchanged.
+- Leading newlines of the thinking and of the answer are dropped once, at their start.
+- At :meth:`finish`, held-back text is flushed as text, an open think block ends with
+  ``ThinkingEnd(unclosed=True)``, an open reflect becomes a Reflect, and an unclosed tool
+  call is parsed if it names a function, else given to the answer as text.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from enum import Enum
+
+from seedchat.events import (
+    AnswerDelta,
+    Event,
+    Notice,
+    Reflect,
+    ThinkingDelta,
+    ThinkingEnd,
+    ThinkingStart,
+    ToolCall,
+)
+
+
+class State(Enum):
+    ANSWER = "answer"
+    THINKING = "thinking"
+    REFLECT = "reflect"  # inside a reflect tag, inside thinking
+    TOOL = "tool"  # inside a tool call
+
+
+THINK_OPEN = ("<seed:think>", "<think>")
+THINK_CLOSE = ("</seed:think>", "</think>")
+REFLECT_OPEN = "<seed:cot_budget_reflect>"
+REFLECT_CLOSE = "</seed:cot_budget_reflect>"
+TOOL_OPEN = "<seed:tool_call>"
+TOOL_CLOSE = "</seed:tool_call>"
+DROPPED = ("<seed:eos>", "<seed:bos>", "<seed:pad>")
+
+# The tags recognised in each state. Inside a reflect or a tool call, only its closing
+# tag (and, for a reflect left open, the end of thinking) matters: their bodies are raw.
+_TAGS: dict[State, tuple[str, ...]] = {
+    State.ANSWER: (*THINK_OPEN, *THINK_CLOSE, TOOL_OPEN, REFLECT_OPEN, REFLECT_CLOSE, *DROPPED),
+    State.THINKING: (*THINK_OPEN, *THINK_CLOSE, REFLECT_OPEN, REFLECT_CLOSE, TOOL_OPEN, *DROPPED),
+    State.REFLECT: (REFLECT_CLOSE, *THINK_CLOSE, *DROPPED),
+    State.TOOL: (TOOL_CLOSE, *DROPPED),
+}
+
+_USED = re.compile(r"used\s+(\d+)\s+tokens?", re.I)
+_REMAINING = re.compile(r"(\d+)\s+tokens?\s+(?:remaining|left)", re.I)
+_EXHAUSTED = re.compile(r"exhausted|budget is 0|用完|耗尽", re.I)
+_FUNCTION = re.compile(r"<function=([^>\n]+)>")
+_PARAMETER = re.compile(r"<parameter=([^>\n]+)>(.*?)</parameter>", re.S)
+
+
+def parse_reflect(raw: str) -> tuple[int | None, int | None, bool]:
+    """(used, remaining, exhausted) from a reflect report's text; numbers None when absent."""
+    used = _USED.search(raw)
+    remaining = _REMAINING.search(raw)
+    exhausted = bool(_EXHAUSTED.search(raw))
+    return (
+        int(used.group(1)) if used else None,
+        0 if exhausted and not remaining else (int(remaining.group(1)) if remaining else None),
+        exhausted,
+    )
+
+
+def parse_tool_call(raw: str) -> ToolCall | None:
+    """A ToolCall from the text inside ``<seed:tool_call>`` tags, or None if malformed."""
+    fn = _FUNCTION.search(raw)
+    if not fn:
+        return None
+    args = {}
+    for key, value in _PARAMETER.findall(raw):
+        args[key.strip()] = value.removeprefix("\n").removesuffix("\n")
+    return ToolCall(name=fn.group(1).strip(), arguments=args, raw=raw)
+
+
+def initial_state(prompt: str) -> tuple[bool, bool]:
+    """(start_in_thinking, start_in_reflect) for a rendered prompt.
+
+    True when the prompt's last think tag is an unclosed opening one (the template
+    opened the block for the model), and likewise for a reflect tag inside it.
+    """
+    open_at = max(prompt.rfind(t) for t in THINK_OPEN)
+    close_at = max(prompt.rfind(t) for t in THINK_CLOSE)
+    if open_at < 0 or close_at > open_at:
+        return False, False
+    tail = prompt[open_at:]
+    return True, tail.rfind(REFLECT_OPEN) > tail.rfind(REFLECT_CLOSE)
+
+
+class ThinkingParser:
+    """Turns model output, piece by piece, into typed events (see the module docstring)."""
+
+    def __init__(
+        self,
+        start_in_thinking: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        start_in_reflect: bool = False,
+    ) -> None:
+        self._clock = clock
+        self._state = State.ANSWER
+        self._held = ""  # a tail that may still become a tag
+        self._body: list[str] = []  # raw text of the open reflect or tool call
+        self._tool_return = State.ANSWER
+        self._strip_newlines = True  # drop leading newlines at the start of a block
+        self._started_at: float | None = None
+        self._answer_started = False
+        self._pending: list[Event] = []
+        self._injected = False
+        self._reflect_outside = False  # the open reflect tag is outside thinking
+        self.thinking_tokens = 0
+        self.thinking_done = False
+        self.last_reflect: Reflect | None = None
+        if start_in_thinking or start_in_reflect:
+            self._open_thinking(by_template=True)
+            if start_in_reflect:
+                self._state = State.REFLECT
+
+    # -- public API -----------------------------------------------------------------
+
+    @property
+    def in_thinking(self) -> bool:
+        state = self._state
+        return (
+            state is State.THINKING
+            or (state is State.REFLECT and not self._reflect_outside)
+            or (state is State.TOOL and self._tool_return is State.THINKING)
+        )
+
+    def feed(self, text: str, tokens: int = 1, injected: bool = False) -> list[Event]:
+        """Parse one decoded piece that stands for ``tokens`` generated tokens."""
+        if self.in_thinking and not injected:
+            self.thinking_tokens += tokens
+        self._injected = injected
+        events, self._pending = self._pending, []
+        if not self._held and "<" not in text:  # the common case: plain text
+            self._emit_text(text, events)
+            return events
+        self._scan(self._held + text, events)
+        return events
+
+    def finish(self) -> list[Event]:
+        """End of stream: flush held text and close what is still open."""
+        events, self._pending = self._pending, []
+        held, self._held = self._held, ""
+        if self._state is State.REFLECT:
+            self._body.append(held)
+            self._end_reflect(events)
+        elif self._state is State.TOOL:
+            self._body.append(held)
+            self._end_tool(events, closed=False)
+        else:
+            self._emit_text(held, events)
+        if self.in_thinking:
+            self._close_thinking(events, unclosed=True)
+        return events
+
+    # -- scanning -------------------------------------------------------------------
+
+    def _scan(self, buf: str, events: list[Event]) -> None:
+        self._held = ""
+        i, n = 0, len(buf)
+        while i < n:
+            lt = buf.find("<", i)
+            if lt < 0:
+                self._emit_text(buf[i:], events)
+                return
+            if lt > i:
+                self._emit_text(buf[i:lt], events)
+            tags = _TAGS[self._state]
+            tag = next((t for t in tags if buf.startswith(t, lt)), None)
+            if tag is not None:
+                self._on_tag(tag, events)
+                i = lt + len(tag)
+                continue
+            rest = buf[lt:]
+            if any(t.startswith(rest) for t in tags):
+                self._held = rest  # may still become a tag: wait for more
+                return
+            self._emit_text("<", events)
+            i = lt + 1
+
+    def _emit_text(self, text: str, events: list[Event]) -> None:
+        if not text:
+            return
+        state = self._state
+        if state is State.REFLECT or state is State.TOOL:
+            self._body.append(text)
+            return
+        if self._strip_newlines:
+            text = text.lstrip("\n")
+            if not text:
+                return
+            self._strip_newlines = False
+        if state is State.THINKING:
+            if events and type(events[-1]) is ThinkingDelta:
+                text = events.pop().text + text
+            events.append(ThinkingDelta(text, tokens=self.thinking_tokens))
+        else:
+            self._answer_started = True
+            if events and type(events[-1]) is AnswerDelta:
+                text = events.pop().text + text
+            events.append(AnswerDelta(text))
+
+    # -- tags -----------------------------------------------------------------------
+
+    def _on_tag(self, tag: str, events: list[Event]) -> None:
+        state = self._state
+        if tag in DROPPED:
+            return
+        if tag == TOOL_OPEN:
+            self._tool_return, self._state, self._body = state, State.TOOL, []
+        elif tag == TOOL_CLOSE:
+            self._end_tool(events, closed=True)
+        elif state is State.REFLECT:
+            self._end_reflect(events)
+            if tag in THINK_CLOSE:  # a reflect left open by the model, then thinking ended
+                self._close_thinking(events)
+        elif tag in THINK_OPEN:
+            if state is State.THINKING:
+                if not self._strip_newlines:  # not just the model repeating the template's tag
+                    events.append(Notice("The model opened a think block twice; ignored."))
+            elif self.thinking_done or self._answer_started:
+                events.append(Notice("A think tag after the answer began was ignored."))
+            else:
+                self._open_thinking(by_template=False, events=events)
+        elif tag in THINK_CLOSE:
+            if state is State.THINKING:
+                self._close_thinking(events)
+            elif not self.thinking_done:
+                events.append(Notice("A closing think tag without an open block was ignored."))
+            # else: a repeated close after thinking ended (e.g. after a forced cut): drop
+        elif tag == REFLECT_OPEN:
+            # A report outside thinking (e.g. the model's own "exhausted" line after a
+            # forced cut) is swallowed whole: it is not part of the answer.
+            self._reflect_outside = state is not State.THINKING
+            self._state, self._body = State.REFLECT, []
+        # REFLECT_CLOSE outside a reflect: a stray tag, dropped
+
+    def _open_thinking(self, by_template: bool, events: list[Event] | None = None) -> None:
+        self._state = State.THINKING
+        self._started_at = self._clock()
+        self._strip_newlines = True
+        event = ThinkingStart(by_template=by_template)
+        if events is None:
+            self._pending.append(event)
+        else:
+            events.append(event)
+
+    def _close_thinking(self, events: list[Event], unclosed: bool = False) -> None:
+        started = self._started_at if self._started_at is not None else self._clock()
+        events.append(
+            ThinkingEnd(
+                tokens=self.thinking_tokens,
+                seconds=max(0.0, self._clock() - started),
+                forced=self._injected and not unclosed,
+                unclosed=unclosed,
+            )
+        )
+        self._state = State.ANSWER
+        self.thinking_done = True
+        self._strip_newlines = True
+
+    def _end_reflect(self, events: list[Event]) -> None:
+        raw = "".join(self._body).strip()
+        self._body = []
+        outside, self._reflect_outside = self._reflect_outside, False
+        self._state = State.ANSWER if outside else State.THINKING
+        if outside:
+            events.append(Notice("A budget report outside the think block was dropped."))
+            return
+        used, remaining, exhausted = parse_reflect(raw)
+        reflect = Reflect(
+            used=used,
+            remaining=remaining,
+            exhausted=exhausted,
+            raw=raw,
+            true_count=self.thinking_tokens,
+            injected=self._injected,
+        )
+        self.last_reflect = reflect
+        events.append(reflect)
+
+    def _end_tool(self, events: list[Event], closed: bool) -> None:
+        raw = "".join(self._body)
+        self._body = []
+        self._state = self._tool_return
+        call = parse_tool_call(raw)
+        if call is not None:
+            events.append(call)
+            if not closed:
+                events.append(Notice("The model's tool call was not closed; parsed what it had."))
+            return
+        events.append(Notice("A malformed tool call was shown as text."))
+        self._emit_text(raw.strip("\n"), events)
