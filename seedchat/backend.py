@@ -30,7 +30,15 @@ FAKE_GPUS_ENV = "SEEDCHAT_FAKE_GPUS"
 
 REINSTALL_HINT = "Run 'bash packaging/install.sh' again (it rebuilds the backend for this machine)."
 
-_LEVELS = {2: logging.ERROR, 3: logging.WARNING, 4: logging.INFO, 1: logging.DEBUG}
+# ggml_log_level (ggml.h): 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continues the previous line
+_LEVELS = {
+    0: logging.CRITICAL,
+    1: logging.DEBUG,
+    2: logging.INFO,
+    3: logging.WARNING,
+    4: logging.ERROR,
+}
+_last_level = [logging.DEBUG]
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,11 @@ def _install_log_callback(llama_cpp: ModuleType) -> None:
 
     @llama_cpp.llama_log_callback
     def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        py_level = _last_level[0] if level == 5 else _LEVELS.get(level, logging.DEBUG)
+        _last_level[0] = py_level
         msg = text.decode("utf-8", errors="replace").rstrip()
-        if msg:
-            llama_log.log(_LEVELS.get(level, logging.DEBUG), "%s", msg)
+        if msg and llama_log.isEnabledFor(py_level):
+            llama_log.log(py_level, "%s", msg)
 
     _log_callback = _callback
     llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
