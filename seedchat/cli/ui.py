@@ -1,10 +1,54 @@
-"""`seedchat ui`: Start the web UI."""
+"""`seedchat ui`: start the web UI (also what plain `seedchat` does)."""
 
 from __future__ import annotations
 
-from seedchat.cli import not_yet
+import argparse
+import os
+
+from seedchat.cli import console, err_console
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("ui", help="Start the web UI")
-    parser.set_defaults(func=not_yet("seedchat ui", 7))
+    parser = sub.add_parser(
+        "ui",
+        help="Start the web UI",
+        description="Start the web UI on 127.0.0.1 (the next free port if the port is taken) "
+        "and open it in the default browser.",
+    )
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port to try first (default 7860)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open the browser")
+    parser.add_argument(
+        "--password",
+        default=None,
+        help="require this password (user 'seedchat'); also read from SEEDCHAT_PASSWORD",
+    )
+    parser.add_argument("--model", default=None, help="GGUF file to load instead of the last used")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from seedchat.settings import load_settings
+    from seedchat.ui.launch import PASSWORD_ENV, LaunchOptions, exposure_warning, start
+
+    settings = load_settings()
+    for problem in settings.problems:
+        err_console.print(f"[yellow]warning:[/] {problem}")
+    options = LaunchOptions(
+        host=args.host or settings.get("host"),
+        port=args.port or settings.get("port"),
+        open_browser=settings.get("open_browser") and not args.no_browser,
+        password=args.password or os.environ.get(PASSWORD_ENV) or None,
+    )
+    warning = exposure_warning(options)
+    if warning:
+        err_console.print(f"[bold yellow]warning:[/] {warning}")
+    running = start(options, model=args.model, block=False)
+    console.print(f"seedchat is running at [bold]{running.url}[/]  (Ctrl+C to stop)")
+    try:
+        running.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.close()
+    return 0

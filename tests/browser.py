@@ -1,0 +1,74 @@
+"""Playwright helpers for the browser tests: a real headless Chromium (Debian's), the
+running app, screenshots kept under ``artifacts/screenshots/``, and a record of every
+request that left 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM = os.environ.get("SEEDCHAT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@dataclass
+class PageRecorder:
+    """Requests a page made to hosts other than this machine."""
+
+    outside: list[str] = field(default_factory=list)
+
+    def on_request(self, request: Any) -> None:
+        url = request.url
+        if url.startswith(("data:", "blob:", "about:")):
+            return
+        host = urlparse(url).hostname or ""
+        if host not in LOCAL_HOSTS:
+            self.outside.append(url)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot as an artifact and return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    path = SCREENSHOTS / f"{safe}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser: Any, url: str) -> tuple[Any, PageRecorder]:
+    """A new page at ``url`` (waits until the Gradio app has rendered)."""
+    recorder = PageRecorder()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.on("request", recorder.on_request)
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("#chatbot", timeout=30_000)
+    return page, recorder

@@ -1,0 +1,355 @@
+"""The Gradio Blocks of seedchat: chat pane, generation settings, models.
+
+A thin adapter: what happens lives in :mod:`seedchat.ui.controller` (the engine) and
+:mod:`seedchat.ui.render` (events → chat messages); this module only lays out
+components and wires their events.
+
+Per tab state: ``history`` (the plain user/assistant turns sent to the engine) and the
+chat messages shown. The model is shared; one generation runs at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from seedchat.errors import SeedchatError
+from seedchat.events import Done, Reflect, ThinkingEnd, ThinkingStart
+from seedchat.models import list_models
+from seedchat.settings import Settings
+from seedchat.ui.controller import ChatSettings, ModelHost
+from seedchat.ui.render import TurnView, budget_label, done_footer, user_message
+
+log = logging.getLogger(__name__)
+
+BUDGET_MAX = 16384
+BUDGET_STEP = 512
+UPDATE_INTERVAL = 0.04  # seconds between streamed page updates (text is batched, never dropped)
+BUDGET_HELP = (
+    "The thinking budget caps how many tokens the model may think before it answers. "
+    "**0 means answer directly**, without thinking. *Unlimited* lets the model decide. "
+    "*Hard* cuts thinking at the budget; *soft* leaves it to the model's own reports."
+)
+
+History = list[dict[str, str]]
+Chat = list[dict[str, Any]]
+
+
+def _budget(value: float, unlimited: bool) -> int:
+    return -1 if unlimited else int(value)
+
+
+def _error_update(err: BaseException | str | None) -> Any:
+    if not err:
+        return gr.update(value="", visible=False)
+    return gr.update(value=f"**Error:** {err}", visible=True)
+
+
+def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
+    """Lay out the page and wire it to ``host``."""
+    budget_default = settings.get("thinking_budget")
+    unlimited_default = budget_default < 0
+    slider_default = 0 if unlimited_default else min(BUDGET_MAX, budget_default)
+
+    with gr.Blocks(title="seedchat", analytics_enabled=False) as demo:
+        history = gr.State([])
+        with gr.Row(elem_id="seedchat-header"):
+            gr.Markdown("# seedchat")
+            model_status = gr.Markdown(host.status(), elem_id="model-status")
+        error_box = gr.Markdown("", visible=False, elem_id="error-box")
+
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row():
+                with gr.Column(scale=4):
+                    chatbot = gr.Chatbot(
+                        elem_id="chatbot",
+                        height=560,
+                        show_label=False,
+                        buttons=["copy", "copy_all"],
+                        latex_delimiters=[
+                            {"left": "$$", "right": "$$", "display": True},
+                            {"left": "\\(", "right": "\\)", "display": False},
+                            {"left": "\\[", "right": "\\]", "display": True},
+                        ],
+                        placeholder="Ask anything. Thinking shows above each answer.",
+                        feedback_options=None,
+                    )
+                    with gr.Row():
+                        message = gr.Textbox(
+                            placeholder="Message seedchat (Enter sends)",
+                            show_label=False,
+                            lines=1,
+                            max_lines=8,
+                            scale=6,
+                            elem_id="message",
+                            autofocus=True,
+                        )
+                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                        stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+                    with gr.Row():
+                        regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
+                        edit_last = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
+                        clear = gr.Button("New chat", size="sm", elem_id="new-chat")
+                    stats = gr.Markdown("", elem_id="turn-stats")
+                with gr.Column(scale=2, min_width=260):
+                    gr.Markdown("### Thinking budget")
+                    budget = gr.Slider(
+                        0,
+                        BUDGET_MAX,
+                        value=slider_default,
+                        step=BUDGET_STEP,
+                        label="Budget (tokens)",
+                        elem_id="budget",
+                        interactive=not unlimited_default,
+                    )
+                    unlimited = gr.Checkbox(
+                        value=unlimited_default, label="Unlimited", elem_id="unlimited"
+                    )
+                    budget_note = gr.Markdown(
+                        f"Now: **{budget_label(budget_default)}**", elem_id="budget-now"
+                    )
+                    enforcement = gr.Radio(
+                        ["hard", "soft"],
+                        value=settings.get("enforce"),
+                        label="Enforcement",
+                        elem_id="enforcement",
+                    )
+                    gr.Markdown(BUDGET_HELP, elem_id="budget-help")
+                    with gr.Accordion("Sampling", open=False):
+                        temperature = gr.Slider(
+                            0.0, 2.0, value=settings.get("temperature"), step=0.05,
+                            label="Temperature", elem_id="temperature",
+                        )  # fmt: skip
+                        top_p = gr.Slider(
+                            0.0, 1.0, value=settings.get("top_p"), step=0.01,
+                            label="Top-p", elem_id="top-p",
+                        )  # fmt: skip
+                        max_tokens = gr.Number(
+                            value=settings.get("max_tokens"), precision=0, minimum=1,
+                            label="Max tokens", elem_id="max-tokens",
+                        )  # fmt: skip
+                    system_prompt = gr.Textbox(
+                        value=settings.get("system_prompt"),
+                        label="System prompt",
+                        lines=3,
+                        elem_id="system-prompt",
+                    )
+            with gr.Tab("Models", id="models"):
+                models_ui = _models_tab(host, settings)
+
+        # -- events ---------------------------------------------------------------
+
+        def on_budget(value: float, is_unlimited: bool) -> tuple[Any, Any]:
+            b = _budget(value, is_unlimited)
+            return gr.update(interactive=not is_unlimited), f"Now: **{budget_label(b)}**"
+
+        unlimited.change(on_budget, [budget, unlimited], [budget, budget_note], queue=False)
+        budget.change(on_budget, [budget, unlimited], [budget, budget_note], queue=False)
+
+        settings_inputs = [
+            budget,
+            unlimited,
+            enforcement,
+            temperature,
+            top_p,
+            max_tokens,
+            system_prompt,
+        ]
+
+        def respond(
+            text: str, chat: Chat, hist: History, *values: Any, request: gr.Request
+        ) -> Iterator[tuple[Any, ...]]:
+            text = (text or "").strip()
+            if not text:
+                yield chat, hist, gr.update(), _error_update(None), host.status()
+                return
+            hist = [*hist, {"role": "user", "content": text}]
+            chat = [*chat, user_message(text)]
+            yield from _stream(host, request, chat, hist, _chat_settings(*values))
+
+        def regen(
+            chat: Chat, hist: History, *values: Any, request: gr.Request
+        ) -> Iterator[tuple[Any, ...]]:
+            while hist and hist[-1]["role"] == "assistant":
+                hist = hist[:-1]
+            if not hist:
+                yield (
+                    chat,
+                    hist,
+                    gr.update(),
+                    _error_update("Nothing to regenerate yet."),
+                    host.status(),
+                )
+                return
+            chat = _chat_through_last_user(chat)
+            yield from _stream(host, request, chat, hist, _chat_settings(*values))
+
+        gen_outputs = [chatbot, history, stats, error_box, model_status]
+        send.click(
+            respond, [message, chatbot, history, *settings_inputs], gen_outputs,
+            concurrency_id="generate", concurrency_limit=1,
+        )  # fmt: skip
+        message.submit(
+            respond, [message, chatbot, history, *settings_inputs], gen_outputs,
+            concurrency_id="generate", concurrency_limit=1,
+        )  # fmt: skip
+        # Clear the box as soon as the message is taken.
+        send.click(lambda: "", None, message, queue=False)
+        message.submit(lambda: "", None, message, queue=False)
+        regenerate.click(
+            regen, [chatbot, history, *settings_inputs], gen_outputs,
+            concurrency_id="generate", concurrency_limit=1,
+        )  # fmt: skip
+
+        def on_stop(request: gr.Request) -> None:
+            host.stop(request.session_hash or "")
+
+        stop.click(on_stop, None, None, queue=False)
+
+        def on_edit(chat: Chat, hist: History) -> tuple[Chat, History, str]:
+            idx = max((i for i, m in enumerate(hist) if m["role"] == "user"), default=None)
+            if idx is None:
+                return chat, hist, ""
+            text = hist[idx]["content"]
+            chat = _chat_through_last_user(chat)[:-1]
+            return chat, hist[:idx], text
+
+        edit_last.click(on_edit, [chatbot, history], [chatbot, history, message], queue=False)
+        clear.click(lambda: ([], [], ""), None, [chatbot, history, stats], queue=False)
+
+        models_ui.wire(model_status, error_box)
+
+        # While a model loads, refresh the header every second.
+        poll = gr.Timer(1.0, active=True)
+
+        def on_poll() -> tuple[Any, ...]:
+            loading = host.loading is not None
+            error = _error_update(host.error) if host.error else gr.update()
+            return host.status(), gr.Timer(active=loading), error
+
+        poll.tick(on_poll, None, [model_status, poll, error_box], queue=False)
+        demo.load(on_poll, None, [model_status, poll, error_box], queue=False)
+    return demo
+
+
+def _chat_settings(
+    budget: float,
+    unlimited: bool,
+    enforcement: str,
+    temperature: float,
+    top_p: float,
+    max_tokens: float | None,
+    system_prompt: str,
+) -> ChatSettings:
+    return ChatSettings(
+        budget=_budget(budget, unlimited),
+        enforcement=enforcement or "hard",
+        temperature=float(temperature),
+        top_p=float(top_p),
+        max_tokens=int(max_tokens or 8192),
+        system_prompt=system_prompt or "",
+    )
+
+
+def _chat_through_last_user(chat: Chat) -> Chat:
+    last = max((i for i, m in enumerate(chat) if m.get("role") == "user"), default=-1)
+    return chat[: last + 1]
+
+
+def _stream(
+    host: ModelHost, request: gr.Request, chat: Chat, hist: History, chat_settings: ChatSettings
+) -> Iterator[tuple[Any, ...]]:
+    """Run one reply and yield page updates: (chatbot, history, stats, error, status)."""
+    view = TurnView(budget=chat_settings.budget)
+    session = request.session_hash or ""
+    last = 0.0
+    yield chat + view.messages(), hist, "", _error_update(None), host.status()
+    try:
+        for event in host.generate(session, hist, chat_settings):
+            view.apply(event)
+            now = time.perf_counter()
+            structural = isinstance(event, ThinkingStart | ThinkingEnd | Reflect | Done)
+            if structural or now - last >= UPDATE_INTERVAL:
+                last = now
+                footer = done_footer(event) if isinstance(event, Done) else gr.update()
+                yield chat + view.messages(), hist, footer, gr.update(), gr.update()
+    except SeedchatError as err:
+        log.warning("generation failed: %s", err)
+        view.fail(err.message)
+        yield chat + view.messages(), hist, "", _error_update(err), host.status()
+        return
+    answer = view.answer.strip()
+    if answer:
+        hist = [*hist, {"role": "assistant", "content": answer}]
+    yield chat + view.messages(), hist, gr.update(), gr.update(), host.status()
+
+
+class _ModelsTab:
+    """The Models tab: pick a catalog model or open a file, load and unload it."""
+
+    def __init__(self, host: ModelHost, settings: Settings) -> None:
+        self.host = host
+        self.settings = settings
+        gr.Markdown("### Models")
+        self.picker = gr.Dropdown(
+            choices=self.choices(),
+            value=str(host.info.path) if host.info else None,
+            label="Model catalog",
+            elem_id="model-picker",
+            allow_custom_value=True,
+        )
+        self.path = gr.Textbox(
+            label="…or open a GGUF file (path on this machine)",
+            placeholder="/path/to/model.gguf",
+            elem_id="model-path",
+        )
+        with gr.Row():
+            self.load_btn = gr.Button("Load", variant="primary", elem_id="load-model")
+            self.unload_btn = gr.Button("Unload", elem_id="unload-model")
+            self.refresh_btn = gr.Button("Refresh list", elem_id="refresh-models")
+        self.details = gr.Markdown("", elem_id="model-details")
+
+    def choices(self) -> list[tuple[str, str]]:
+        out = []
+        for info in list_models(self.settings.get("model_paths")):
+            label = info.display_name if info.ok else f"{info.path.name} (unreadable: {info.error})"
+            out.append((label, str(info.path)))
+        return out
+
+    def wire(self, model_status: Any, error_box: Any) -> None:
+        host = self.host
+
+        def do_load(picked: str | None, typed: str) -> tuple[Any, ...]:
+            target = (typed or "").strip() or (picked or "")
+            if not target:
+                return host.status(), _error_update("Choose a model or type a path first."), ""
+            try:
+                info = host.load(target)
+            except SeedchatError as err:
+                return host.status(), _error_update(err), ""
+            ctx = info.context_length or "?"
+            return (
+                host.status(),
+                _error_update(None),
+                f"Loaded **{info.display_name}** · {info.architecture} · context {ctx}",
+            )
+
+        self.load_btn.click(
+            do_load, [self.picker, self.path], [model_status, error_box, self.details],
+            concurrency_id="generate", concurrency_limit=1,
+        )  # fmt: skip
+
+        def do_unload() -> tuple[str, str]:
+            host.unload()
+            return host.status(), "Unloaded."
+
+        self.unload_btn.click(do_unload, None, [model_status, self.details])
+        self.refresh_btn.click(lambda: gr.update(choices=self.choices()), None, self.picker)
+
+
+def _models_tab(host: ModelHost, settings: Settings) -> _ModelsTab:
+    return _ModelsTab(host, settings)

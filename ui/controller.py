@@ -1,0 +1,213 @@
+"""What the UI does, without gradio: the loaded model, one generation at a time, cancel.
+
+:class:`ModelHost` owns the engine shared by every browser tab. It loads a model (the
+last used one, else the bundled demo), reports its state as text the page shows, and
+runs one generation at a time: a second tab that sends while the model is busy gets a
+notice and waits its turn, and never touches the first tab's conversation (each tab
+keeps its own history). Cancel is a :class:`threading.Event` per tab, checked by the
+engine between tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seedchat.errors import EngineError, SeedchatError
+from seedchat.events import Event, Notice
+from seedchat.models import ModelInfo, demo_model, read_gguf_info
+from seedchat.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """The generation settings the page sends with each message."""
+
+    budget: int = -1  # -1 unlimited, 0 answer directly
+    enforcement: str = "hard"
+    temperature: float = 1.1
+    top_p: float = 0.95
+    max_tokens: int = 8192
+    system_prompt: str = ""
+
+    def messages(self, history: list[dict[str, str]]) -> list[dict[str, str]]:
+        """The conversation for the engine: the system prompt, then plain turns."""
+        out: list[dict[str, str]] = []
+        if self.system_prompt.strip():
+            out.append({"role": "system", "content": self.system_prompt.strip()})
+        out.extend({"role": m["role"], "content": m["content"]} for m in history)
+        return out
+
+
+def initial_model(settings: Settings) -> Path | None:
+    """The model to load at start: the last used one if it still exists, else the demo."""
+    last = settings.get("model")
+    if last and Path(last).is_file():
+        return Path(last)
+    return demo_model()
+
+
+class ModelHost:
+    """The engine shared by all tabs of one running app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Any = None
+        self.info: ModelInfo | None = None
+        self.error: str | None = None
+        self.loading: Path | None = None
+        self._state = threading.Lock()
+        self._generating = threading.Lock()
+        self._loaded = threading.Event()
+        self._cancels: dict[str, threading.Event] = {}
+
+    # -- loading -------------------------------------------------------------------
+
+    def load(self, path: Path | str, remember: bool = True) -> ModelInfo:
+        """Load the model at ``path`` (replacing the current one); raises SeedchatError."""
+        path = Path(path).expanduser()
+        with self._state:
+            self.loading = path
+            self.error = None
+            self._loaded.clear()
+        try:
+            info = read_gguf_info(path, source="demo" if path == demo_model() else "added")
+            engine = _load_engine(path, self.settings)
+        except SeedchatError as err:
+            with self._state:
+                self.loading = None
+                self.error = str(err)
+                self._loaded.set()
+            raise
+        except Exception as exc:  # llama.cpp can fail in ways of its own
+            log.exception("loading %s failed", path)
+            err = EngineError(f"Could not load {path.name}: {exc}")
+            with self._state:
+                self.loading = None
+                self.error = str(err)
+                self._loaded.set()
+            raise err from exc
+        with self._generating:  # never swap the engine under a running generation
+            old, self.engine, self.info = self.engine, engine, info
+        with self._state:
+            self.loading = None
+            self._loaded.set()
+        _close(old)
+        if remember:
+            try:
+                self.settings.set("model", str(path))
+                self.settings.save()
+            except (SeedchatError, OSError) as exc:
+                log.warning("could not remember the model: %s", exc)
+        return info
+
+    def load_in_background(self, path: Path | None) -> None:
+        if path is None:
+            with self._state:
+                self.error = "No model yet: choose one in the Models tab."
+                self._loaded.set()
+            return
+
+        def run() -> None:
+            try:
+                self.load(path, remember=False)
+            except SeedchatError as err:
+                log.warning("%s", err)
+
+        threading.Thread(target=run, name="seedchat-load", daemon=True).start()
+
+    def unload(self) -> None:
+        with self._generating:
+            old, self.engine, self.info = self.engine, None, None
+        _close(old)
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        return self._loaded.wait(timeout)
+
+    def status(self) -> str:
+        """One line of Markdown about the model, for the header."""
+        with self._state:
+            if self.loading is not None:
+                return f"◌ Loading **{self.loading.name}**…"
+            if self.info is not None:
+                info = self.info
+                demo = " · **demo model**" if info.is_demo else ""
+                quant = f" · {info.quantization}" if info.quantization else ""
+                return f"● **{info.display_name}**{quant}{demo}"
+            if self.error:
+                return "○ No model loaded (load failed)"
+            return "○ No model loaded"
+
+    @property
+    def busy(self) -> bool:
+        return self._generating.locked()
+
+    # -- generating ----------------------------------------------------------------
+
+    def cancel_event(self, session: str) -> threading.Event:
+        with self._state:
+            return self._cancels.setdefault(session, threading.Event())
+
+    def stop(self, session: str) -> None:
+        self.cancel_event(session).set()
+
+    def generate(
+        self, session: str, history: list[dict[str, str]], chat: ChatSettings
+    ) -> Iterator[Event]:
+        """Events of one reply; waits (with a notice) while another tab generates."""
+        cancel = self.cancel_event(session)
+        cancel.clear()
+        self.wait_loaded()
+        if self.engine is None:
+            raise EngineError(
+                self.error or "No model is loaded.",
+                hint="Choose a model in the Models tab and load it.",
+            )
+        if not self._generating.acquire(blocking=False):
+            yield Notice("The model is busy with another tab; waiting for it to finish.", "busy")
+            while not self._generating.acquire(timeout=0.1):
+                if cancel.is_set():
+                    return
+        try:
+            yield from _generate(self.engine, chat.messages(history), chat, cancel)
+        finally:
+            self._generating.release()
+
+
+def _load_engine(path: Path, settings: Settings) -> Any:
+    from seedchat.engine import Engine, LoadOptions
+
+    options = LoadOptions(
+        context_length=settings.get("context_length"),
+        n_gpu_layers=settings.get("n_gpu_layers"),
+    )
+    return Engine.load(path, options)
+
+
+def _generate(
+    engine: Any, messages: list[dict[str, str]], chat: ChatSettings, cancel: threading.Event
+) -> Iterator[Event]:
+    from seedchat.engine import GenerationOptions
+
+    options = GenerationOptions(
+        budget=chat.budget,
+        enforcement=chat.enforcement,
+        temperature=chat.temperature,
+        top_p=chat.top_p,
+        max_tokens=chat.max_tokens,
+    )
+    yield from engine.generate(messages, options, cancel=cancel)
+
+
+def _close(engine: Any) -> None:
+    if engine is not None and hasattr(engine, "close"):
+        try:
+            engine.close()
+        except Exception:  # closing must never break the app
+            log.exception("closing the engine failed")

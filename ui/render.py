@@ -1,0 +1,233 @@
+"""Turn generation events into chat messages: pure functions, no gradio.
+
+A :class:`TurnView` follows one assistant turn. Feed it the events of
+:mod:`seedchat.events` with :meth:`TurnView.apply`; :meth:`TurnView.messages` gives the
+Gradio "messages" dicts for the turn:
+
+- a thinking message (``metadata`` with ``title`` and ``status``) that Gradio draws as a
+  collapsible block: open (``pending``) while the model thinks, its title showing the
+  live true count against the budget and the model's latest self-report; collapsed
+  (``done``) with duration and token count when thinking ends;
+- the answer message, streamed;
+- notices, as small closed blocks after the answer.
+
+Budget 0 never shows a thinking block, and neither does an empty think block (the
+budget-0 pre-fill). Nothing here re-parses model text: the counts and reports come
+from the events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from seedchat.events import (
+    AnswerDelta,
+    Done,
+    Event,
+    Notice,
+    Reflect,
+    ThinkingDelta,
+    ThinkingEnd,
+    ThinkingStart,
+    ToolCall,
+)
+
+UNLIMITED = -1
+Message = dict[str, Any]
+
+
+def budget_label(budget: int) -> str:
+    """How a budget reads in the UI."""
+    if budget < 0:
+        return "unlimited"
+    if budget == 0:
+        return "answer directly"
+    return f"{budget} tokens"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def reflect_summary(event: Reflect) -> str:
+    """The model's self-report in a few words: "used 258, 254 left"."""
+    if event.exhausted:
+        return "budget exhausted"
+    parts = []
+    if event.used is not None:
+        parts.append(f"used {event.used}")
+    if event.remaining is not None:
+        parts.append(f"{event.remaining} left")
+    return ", ".join(parts) if parts else event.raw.strip()[:60]
+
+
+def reflect_marker(event: Reflect) -> str:
+    """The Markdown that stands for a reflect line inside the thinking text."""
+    if event.injected:
+        who = "seedchat"
+        text = f"budget reached at {event.true_count} tokens, thinking cut"
+    else:
+        who = "model"
+        text = reflect_summary(event)
+        if event.exhausted:
+            text = "budget exhausted, starting the answer"
+        text += f" (true count {event.true_count})"
+    return f"\n\n> ⏱ **{who}:** {text}\n\n"
+
+
+def thinking_title(tokens: int, budget: int, last_reflect: Reflect | None) -> str:
+    """The live title: "Thinking · 312 / 1024 tokens · model: used 258, 254 left"."""
+    count = f"{tokens} / {budget} tokens" if budget > 0 else f"{tokens} tokens"
+    title = f"Thinking · {count}"
+    if last_reflect is not None and not last_reflect.injected:
+        title += f" · model: {reflect_summary(last_reflect)}"
+    return title
+
+
+def finished_title(end: ThinkingEnd, budget: int) -> str:
+    """The title once thinking ended: "Thought for 3.2 s · 412 / 512 tokens"."""
+    count = f"{end.tokens} / {budget} tokens" if budget > 0 else f"{end.tokens} tokens"
+    title = f"Thought for {format_seconds(end.seconds)} · {count}"
+    if end.forced:
+        title += " · cut at the budget"
+    elif end.unclosed:
+        title += " · unfinished"
+    return title
+
+
+def done_footer(done: Done) -> str:
+    """One line of statistics for the status bar."""
+    parts = [f"{done.generated_tokens} tokens"]
+    if done.thinking_tokens:
+        parts.append(f"{done.thinking_tokens} thinking")
+    if done.tokens_per_second:
+        parts.append(f"{done.tokens_per_second:.1f} tok/s")
+    if done.time_to_first_token is not None:
+        parts.append(f"first token {done.time_to_first_token:.2f} s")
+    parts.append(f"{format_seconds(done.seconds)} total")
+    if done.finish_reason == "length":
+        parts.append("stopped at max tokens")
+    elif done.finish_reason == "cancelled":
+        parts.append("stopped")
+    return " · ".join(parts)
+
+
+@dataclass
+class TurnView:
+    """The chat messages of one assistant turn, updated event by event."""
+
+    budget: int = UNLIMITED
+    thinking_text: str = ""
+    thinking_tokens: int = 0
+    thinking_open: bool = False
+    thinking_end: ThinkingEnd | None = None
+    last_reflect: Reflect | None = None
+    answer: str = ""
+    notices: list[str] = field(default_factory=list)
+    done: Done | None = None
+    error: str | None = None
+    _started: bool = False
+
+    def apply(self, event: Event) -> None:
+        if isinstance(event, ThinkingStart):
+            self._started = True
+            self.thinking_open = True
+        elif isinstance(event, ThinkingDelta):
+            self._started = True
+            self.thinking_open = True
+            self.thinking_text += event.text
+            self.thinking_tokens = max(self.thinking_tokens, event.tokens)
+        elif isinstance(event, Reflect):
+            self.last_reflect = event
+            self.thinking_tokens = max(self.thinking_tokens, event.true_count)
+            self.thinking_text += reflect_marker(event)
+        elif isinstance(event, ThinkingEnd):
+            self.thinking_open = False
+            self.thinking_end = event
+            self.thinking_tokens = event.tokens
+        elif isinstance(event, AnswerDelta):
+            self.answer += event.text
+        elif isinstance(event, ToolCall):
+            args = ", ".join(f"{k}={v!r}" for k, v in event.arguments.items())
+            self.answer += f"\n\n`tool call: {event.name}({args})`\n\n"
+        elif isinstance(event, Notice):
+            self.notices.append(event.text)
+        elif isinstance(event, Done):
+            self.done = event
+            if self.thinking_open:  # defensive: a stream that ended inside thinking
+                self.thinking_open = False
+
+    def fail(self, message: str) -> None:
+        """Record an error that ended the turn (shown in the answer)."""
+        self.error = message
+
+    @property
+    def shows_thinking(self) -> bool:
+        if self.budget == 0 or not self._started:
+            return False
+        return bool(self.thinking_open or self.thinking_text.strip() or self.thinking_tokens)
+
+    def thinking_message(self) -> Message | None:
+        if not self.shows_thinking:
+            return None
+        if self.thinking_end is not None and not self.thinking_open:
+            metadata: dict[str, Any] = {
+                "title": finished_title(self.thinking_end, self.budget),
+                "status": "done",
+                "duration": round(self.thinking_end.seconds, 1),
+            }
+        elif self.thinking_open:
+            metadata = {
+                "title": thinking_title(self.thinking_tokens, self.budget, self.last_reflect),
+                "status": "pending",
+            }
+        else:
+            metadata = {
+                "title": f"Thinking · {self.thinking_tokens} tokens · stopped",
+                "status": "done",
+            }
+        return {
+            "role": "assistant",
+            "content": self.thinking_text.strip() or "…",
+            "metadata": metadata,
+        }
+
+    def answer_message(self) -> Message | None:
+        text = self.answer
+        if self.done is not None and self.done.finish_reason == "cancelled":
+            text = (text.rstrip() + "\n\n*— stopped*").lstrip()
+        if self.error:
+            text = (text.rstrip() + f"\n\n**Error:** {self.error}").lstrip()
+        if not text and self.done is None:
+            if self.thinking_open or self.shows_thinking:
+                return None
+            return {"role": "assistant", "content": "…"}
+        return {"role": "assistant", "content": text or "*(no answer)*"}
+
+    def messages(self) -> list[Message]:
+        out: list[Message] = []
+        thinking = self.thinking_message()
+        if thinking is not None:
+            out.append(thinking)
+        answer = self.answer_message()
+        if answer is not None:
+            out.append(answer)
+        for text in self.notices:
+            out.append({"role": "assistant", "content": f"ℹ️ *{text}*"})
+        return out
+
+
+def render_events(events: list[Event], budget: int = UNLIMITED) -> list[Message]:
+    """The messages of a whole turn from its events (for saved turns and tests)."""
+    view = TurnView(budget=budget)
+    for event in events:
+        view.apply(event)
+    return view.messages()
+
+
+def user_message(text: str) -> Message:
+    return {"role": "user", "content": text}
