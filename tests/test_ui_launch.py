@@ -1,0 +1,147 @@
+"""Launching the UI: localhost by default, the next free port, the warning and password
+beyond localhost, and the real `seedchat ui` command serving the page."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from seedchat.ui.launch import (
+    AUTH_USER,
+    LaunchOptions,
+    browser_url,
+    exposure_warning,
+    find_free_port,
+    is_loopback,
+    port_is_free,
+)
+
+
+@contextmanager
+def occupied(port: int = 0) -> Iterator[int]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def free_run(length: int = 3) -> int:
+    """A port p such that p … p+length-1 are all free now."""
+    for _ in range(50):
+        with occupied() as p:
+            pass
+        if all(port_is_free("127.0.0.1", p + i) for i in range(length)) and p + length < 65536:
+            return p
+    raise RuntimeError("no free run of ports")
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [("127.0.0.1", True), ("127.0.1.1", True), ("localhost", True), ("::1", True),
+     ("0.0.0.0", False), ("192.168.1.20", False), ("::", False), ("myhost.lan", False)],
+)  # fmt: skip
+def test_is_loopback(host, local):
+    assert is_loopback(host) is local
+    assert LaunchOptions(host=host).public is (not local)
+
+
+def test_taken_port_falls_back_to_the_next_free_one():
+    with occupied() as taken:
+        assert not port_is_free("127.0.0.1", taken)
+        port = find_free_port("127.0.0.1", taken)
+        assert port > taken and port_is_free("127.0.0.1", port)
+    start = free_run()
+    assert find_free_port("127.0.0.1", start) == start
+
+
+def test_warning_only_beyond_localhost():
+    assert exposure_warning(LaunchOptions()) is None
+    warn = exposure_warning(LaunchOptions(host="0.0.0.0"))
+    assert "0.0.0.0" in warn and "--password" in warn
+    warn = exposure_warning(LaunchOptions(host="0.0.0.0", password="s3cret"))
+    assert "password required" in warn and "s3cret" not in warn
+    assert browser_url("0.0.0.0", 7861) == "http://127.0.0.1:7861/"
+    assert browser_url("::1", 7861) == "http://[::1]:7861/"
+
+
+@contextmanager
+def seedchat_ui(cli_env: dict, *args: str) -> Iterator[tuple[subprocess.Popen, str, str]]:
+    """Run the real `seedchat ui` until it prints its URL; yield (process, url, stderr so far)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seedchat", "ui", "--no-browser", *args],
+        env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if "running at" in line or not line:
+                break
+        match = re.search(r"http://\S+/", line)
+        assert match, f"no URL printed: {line!r}; rc={proc.poll()}"
+        yield proc, match.group(0), ""
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def get(url: str, data: bytes | None = None) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, data=data, timeout=10) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode("utf-8", "replace")
+
+
+def test_seedchat_ui_serves_on_localhost_and_skips_a_taken_port(cli_env):
+    start = free_run()
+    with occupied(start), seedchat_ui(cli_env, "--port", str(start)) as (_proc, url, _):
+        assert url == f"http://127.0.0.1:{start + 1}/"
+        status, body = get(url)
+        assert status == 200 and "gradio" in body.lower()
+        status, config = get(url + "config")
+        assert status == 200
+        cfg = json.loads(config)
+        assert cfg["title"] == "seedchat"
+        assert cfg["analytics_enabled"] is False
+        # no web fonts or scripts from outside (the browser test watches real requests)
+        assert "googleapis" not in body + config and "fonts.gstatic" not in body + config
+        # bound to loopback only: the machine's other addresses do not answer
+        other = socket.gethostbyname(socket.gethostname())
+        if not other.startswith("127."):
+            with pytest.raises(OSError):
+                socket.create_connection((other, start + 1), timeout=2).close()
+
+
+def test_beyond_localhost_warns_and_asks_for_the_password(cli_env):
+    port = free_run()
+    cli_env = {**cli_env, "SEEDCHAT_PASSWORD": "s3cret"}
+    with seedchat_ui(cli_env, "--host", "0.0.0.0", "--port", str(port)) as (proc, url, _):
+        status, _ = get(url + "config")
+        assert status == 401
+        form = f"username={AUTH_USER}&password=wrong".encode()
+        status, _ = get(url + "login", form)
+        assert status == 400
+        form = f"username={AUTH_USER}&password=s3cret".encode()
+        status, body = get(url + "login", form)
+        assert status == 200 and "success" in body
+    err = proc.stderr.read()
+    assert "warning:" in err and "0.0.0.0" in err and "password required" in err
