@@ -72,3 +72,42 @@ def open_page(browser: Any, url: str) -> tuple[Any, PageRecorder]:
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("#chatbot", timeout=30_000)
     return page, recorder
+
+
+@dataclass
+class App:
+    """The running app of one test module."""
+
+    url: str
+    running: Any
+    home: Path
+
+    @property
+    def host(self) -> Any:
+        return self.running.blocks.seedchat_host
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The real app, started in-process on a free port with its own seedchat home.
+
+    The home is set for the start only: everything the app needs from it (settings,
+    the model, the database) is opened then.
+    """
+    from seedchat.ui.launch import LaunchOptions, start
+
+    home = tmp_path_factory.mktemp("ui-home")
+    old = os.environ.get("SEEDCHAT_HOME")
+    os.environ["SEEDCHAT_HOME"] = str(home)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    try:
+        running = start(LaunchOptions(port=7870, open_browser=False), block=False)
+    finally:
+        if old is None:
+            os.environ.pop("SEEDCHAT_HOME", None)
+        else:
+            os.environ["SEEDCHAT_HOME"] = old
+    try:
+        yield App(url=running.url, running=running, home=home)
+    finally:
+        running.close()

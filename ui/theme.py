@@ -18,7 +18,7 @@ CSS = """
 #turn-stats { font-size: 0.85rem; opacity: 0.75; min-height: 1.4em; }
 #chatbot blockquote { border-left: 3px solid var(--color-accent); margin: 0.4em 0;
   padding: 0.1em 0.6em; font-size: 0.88em; opacity: 0.9; }
-#error-box { color: var(--error-text-color, #b91c1c); }
+#error-box, #error-box * { color: #b91c1c !important; }
 #budget-help { font-size: 0.85rem; opacity: 0.8; }
 """
 

@@ -1,0 +1,74 @@
+"""The real app in a real headless Chromium: page, settings, models, errors.
+
+Screenshots land in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser import app, browser, open_page, screenshot  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.slow
+
+
+def test_page_is_complete_and_makes_no_outside_request(app, browser):  # noqa: F811
+    page, recorder = open_page(browser, app.url)
+    try:
+        page.wait_for_function("document.querySelector('#model-status')?.innerText.length > 0")
+        for selector in ("#message", "#send", "#stop", "#budget", "#unlimited", "#enforcement"):
+            assert page.locator(selector).first.is_visible(), selector
+        assert page.get_by_text("0 means answer directly").is_visible()
+        page.wait_for_timeout(1500)  # the app keeps an event stream open: no "network idle"
+        screenshot(page, "ui-page")
+        assert recorder.outside == []
+    finally:
+        page.context.close()
+
+
+def test_budget_controls(app, browser):  # noqa: F811
+    page, _ = open_page(browser, app.url)
+    try:
+        unlimited = page.locator("#unlimited input[type=checkbox]")
+        note = page.locator("#budget-now")
+        if unlimited.is_checked():
+            unlimited.uncheck()
+        budget = page.locator("#budget input[type=number]")
+        budget.fill("1024")
+        budget.press("Enter")
+        page.wait_for_function(
+            "document.querySelector('#budget-now').innerText.includes('1024 tokens')"
+        )
+        budget.fill("0")
+        budget.press("Enter")
+        page.wait_for_function(
+            "document.querySelector('#budget-now').innerText.includes('answer directly')"
+        )
+        unlimited.check()
+        page.wait_for_function(
+            "document.querySelector('#budget-now').innerText.includes('unlimited')"
+        )
+        assert "unlimited" in note.inner_text()
+        assert budget.is_disabled()
+        screenshot(page, "ui-budget-unlimited")
+    finally:
+        page.context.close()
+
+
+def test_bad_model_file_shows_an_error_in_the_page(app, browser, tmp_path: Path):  # noqa: F811
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"NOPE" + b"\0" * 64)
+    page, _ = open_page(browser, app.url)
+    try:
+        page.get_by_role("tab", name="Models").click()
+        page.locator("#model-path textarea, #model-path input").first.fill(str(bad))
+        page.locator("#load-model").click()
+        error = page.locator("#error-box")
+        error.get_by_text("not a GGUF model file").wait_for(timeout=20_000)
+        assert error.is_visible()
+        assert "broken.gguf" in error.inner_text()
+        screenshot(page, "ui-bad-model-error")
+    finally:
+        page.context.close()
