@@ -1,0 +1,201 @@
+"""Build seedchat's bundled demo model: a tiny Seed-OSS model that thinks with reflect lines.
+
+    .venv/bin/python packaging/demo_model/build.py [--steps N] [--seed S] [--out FILE]
+
+Steps: train a byte-level BPE tokenizer (the seed-coder split rule, Seed's special and
+added tokens) on the generated transcripts; save a Hugging Face checkpoint
+(SeedOssForCausalLM, random init from the seed); train it on the transcripts with the
+loss on the assistant's part only; convert it with seedchat's own converter to F16 and
+write it atomically to seedchat/data/demo/. Needs torch, transformers and tokenizers
+(the dev extras); the app itself does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import transcripts  # noqa: E402
+
+OUT = REPO / "seedchat" / "data" / "demo" / "seedchat-demo-seed-oss.gguf"
+SPECIALS = ["<seed:bos>", "<seed:pad>", "<seed:eos>"]
+ADDED = ["<seed:think>", "</seed:think>", "<seed:cot_budget_reflect>",
+         "</seed:cot_budget_reflect>", "<seed:tool_call>", "</seed:tool_call>"]  # fmt: skip
+NAME = "seedchat demo (tiny Seed-OSS)"
+
+
+def build_tokenizer(directory: Path, corpus: list[str], vocab_size: int):
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from seedchat.converters.tokenizer import SEED_CODER_SPLIT
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(SEED_CODER_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED])
+    tok.save(str(directory / "tokenizer.json"))
+    template = (HERE / "chat_template.jinja").read_text(encoding="utf-8")
+    (directory / "chat_template.jinja").write_text(template, encoding="utf-8")
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<seed:bos>",
+                "eos_token": "<seed:eos>",
+                "pad_token": "<seed:pad>",
+                "add_bos_token": False,
+                "add_eos_token": False,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    return tok
+
+
+def render(template: str, messages: list[dict], budget: int) -> str:
+    import jinja2
+
+    env = jinja2.Environment()
+    return env.from_string(template).render(
+        messages=messages, add_generation_prompt=True, thinking_budget=budget
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=700)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--samples", type=int, default=1500)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--keep-checkpoint", type=Path, help="also keep the HF checkpoint here")
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+    from transformers import SeedOssConfig, SeedOssForCausalLM
+
+    from seedchat.converters import convert_checkpoint
+
+    started = time.monotonic()
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(2)
+    template = (HERE / "chat_template.jinja").read_text(encoding="utf-8")
+
+    work = Path(tempfile.mkdtemp(prefix="seedchat-demo-"))
+    ckpt = work / "checkpoint"
+    ckpt.mkdir()
+    # 1. tokenizer: trained on a first draft of the transcripts (counts from a rough rule)
+    draft = transcripts.samples(args.samples, args.seed, lambda s: max(1, len(s) // 3))
+    corpus = [render(template, m, b) + t for m, b, t in draft]
+    tok = build_tokenizer(ckpt, corpus, vocab_size=1400)
+    count = lambda s: len(tok.encode(s).ids)  # noqa: E731
+    data = transcripts.samples(args.samples, args.seed, count)
+    seqs = []
+    for messages, budget, target in data:
+        p = tok.encode(render(template, messages, budget)).ids
+        t = tok.encode(target).ids
+        seqs.append((p, t))
+    lengths = [len(p) + len(t) for p, t in seqs]
+    print(f"tokenizer: {tok.get_vocab_size()} tokens; {len(seqs)} samples, "
+          f"length {min(lengths)}–{max(lengths)} (mean {sum(lengths) / len(lengths):.0f})")  # fmt: skip
+
+    # 2. the model
+    vocab = (tok.get_vocab_size() + 63) // 64 * 64
+    config = SeedOssConfig(
+        vocab_size=vocab, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=48, max_position_embeddings=8192,
+        rms_norm_eps=1e-6, attention_bias=True, attention_dropout=0.0, residual_dropout=0.0,
+        bos_token_id=0, pad_token_id=1, eos_token_id=2, tie_word_embeddings=False,
+        rope_parameters={"rope_theta": 10000.0, "rope_type": "default"},
+    )  # fmt: skip
+    model = SeedOssForCausalLM(config)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {n_params / 1e6:.2f}M parameters")
+
+    # 3. training: batches of similar length, loss on the assistant's tokens only
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    order = sorted(range(len(seqs)), key=lambda i: lengths[i])
+    batch_tokens = 6000
+    batches, cur = [], []
+    for i in order:
+        cur.append(i)
+        if len(cur) * lengths[i] >= batch_tokens:
+            batches.append(cur)
+            cur = []
+    if cur:
+        batches.append(cur)
+    rng = random.Random(args.seed)
+    model.train()
+    for step in range(args.steps):
+        idx = batches[rng.randrange(len(batches))]
+        width = max(lengths[i] for i in idx)
+        ids = torch.full((len(idx), width), 1, dtype=torch.long)
+        labels = torch.full((len(idx), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            p, t = seqs[i]
+            ids[row, : len(p) + len(t)] = torch.tensor(p + t)
+            labels[row, len(p) : len(p) + len(t)] = torch.tensor(t)
+            mask[row, : len(p) + len(t)] = 1
+        lr = 3e-3 * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 25 == 0 or step == args.steps - 1:
+            print(f"step {step:4d}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} "
+                  f"({time.monotonic() - started:.0f} s)", flush=True)  # fmt: skip
+    model.eval()
+    model.save_pretrained(ckpt)
+    (ckpt / "generation_config.json").write_text(
+        json.dumps({"temperature": 0.6, "top_p": 0.9, "bos_token_id": 0, "eos_token_id": 2})
+    )
+    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg["_name_or_path"] = NAME
+    (ckpt / "config.json").write_text(json.dumps(cfg, indent=1))
+    if args.keep_checkpoint:
+        shutil.copytree(ckpt, args.keep_checkpoint, dirs_exist_ok=True)
+
+    # 4. convert with seedchat's converter (written atomically by it)
+    named = work / "seedchat-demo"
+    ckpt.rename(named)
+    out = convert_checkpoint(named, args.out, quant="F16", force=True)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, sha256 {digest}) "
+          f"in {time.monotonic() - started:.0f} s")  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""The engine: a small adapter over llama.cpp's C API (through llama-cpp-python).
+
+It loads a GGUF, renders prompts with the model's own template, evaluates only what
+follows the longest common prefix with what is already in the KV cache, samples with
+llama.cpp's C sampler chain, and turns the output into the typed events of
+:mod:`seedchat.events` through :class:`~seedchat.thinking.ThinkingParser`. With a hard
+thinking budget it injects the "exhausted" report and ``</seed:think>`` as tokens when
+the true count reaches the budget, then lets the model answer.
+
+Use::
+
+    engine = Engine.load("model.gguf", LoadOptions(context_length=8192))
+    for event in engine.generate([Message("user", "Hi")], GenerationOptions(budget=512)):
+        ...
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seedchat import budget as budgets
+from seedchat.backend import available_ram_bytes, detect_gpus, load_backend
+from seedchat.errors import EngineError, ModelFileError
+from seedchat.events import Done, Event, Notice
+from seedchat.models import ModelInfo, human_size, read_gguf_info
+from seedchat.planner import OffloadPlan, plan_offload, read_shape
+from seedchat.prompt import ChatTemplate, Message, template_from_metadata
+from seedchat.thinking import ThinkingParser, initial_state
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_ARCHS = ("seed_oss", "llama")
+_KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type values
+DEFAULT_TEMPERATURE, DEFAULT_TOP_P = 1.1, 0.95
+
+
+@dataclass
+class LoadOptions:
+    n_gpu_layers: int | str = "auto"  # "auto": planned from free GPU memory
+    context_length: int = 8192  # 0: the model's own
+    flash_attn: bool = True
+    kv_cache_type: str = "f16"
+    threads: int = 0  # 0: all cores up to 8
+    n_batch: int = 512
+
+
+@dataclass
+class GenerationOptions:
+    budget: int = budgets.UNLIMITED
+    enforcement: str | None = None  # None: hard when a budget is set
+    temperature: float | None = None  # None: the model's default, else Seed's 1.1
+    top_p: float | None = None
+    top_k: int = 0
+    seed: int | None = None
+    max_tokens: int = 8192
+    raw: bool = False  # plain completion of the prompt text, no template
+    tools: list[dict] | None = None
+
+
+@dataclass
+class TurnStats:
+    prompt_tokens: int = 0
+    evaluated_prompt_tokens: int = 0
+    reused_tokens: int = 0
+    dropped_messages: int = 0
+
+
+@dataclass
+class Engine:
+    path: Path
+    info: ModelInfo
+    plan: OffloadPlan
+    template: ChatTemplate | None
+    _llama: object = field(repr=False)
+    _model: object = field(repr=False)
+    _ctx: object = field(repr=False)
+    _vocab: object = field(repr=False)
+    n_ctx: int = 0
+    n_batch: int = 512
+    last_turn: TurnStats = field(default_factory=TurnStats)
+    _tokens: list[int] = field(default_factory=list, repr=False)  # what the KV cache holds
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # -- loading --------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path, options: LoadOptions | None = None) -> Engine:
+        """Load a GGUF; every failure is an :class:`EngineError`/:class:`ModelFileError`."""
+        options = options or LoadOptions()
+        path = Path(path)
+        info = read_gguf_info(path)  # rejects non-GGUF and truncated files before llama.cpp
+        if info.architecture not in SUPPORTED_ARCHS:
+            raise ModelFileError(
+                f"{path.name} is a '{info.architecture}' model; seedchat runs Seed models "
+                f"({', '.join(SUPPORTED_ARCHS)}).",
+                hint="Convert a Seed-OSS or Seed-Coder checkpoint with 'seedchat convert'.",
+            )
+        if options.kv_cache_type not in _KV_TYPES:
+            raise EngineError(f"Unknown KV cache type {options.kv_cache_type!r}.",
+                              hint=f"Use one of {', '.join(_KV_TYPES)}.")  # fmt: skip
+        llama = load_backend()
+        plan = make_plan(path, options, bool(llama.llama_supports_gpu_offload()))
+        ram = available_ram_bytes()
+        if ram is not None and plan.ram_bytes > ram * 1.1:
+            raise EngineError(
+                f"{path.name} needs about {human_size(plan.ram_bytes)} of memory but "
+                f"{human_size(ram)} is available.",
+                hint="Use a smaller quantization (e.g. Q4_K_M), a shorter context, or close "
+                "other programs.",
+            )
+        log.info("offload plan: %s", plan.explain(info.block_count or 0))
+        mparams = llama.llama_model_default_params()
+        mparams.n_gpu_layers = plan.n_gpu_layers
+        model = llama.llama_model_load_from_file(str(path).encode("utf-8"), mparams)
+        if not model:
+            raise EngineError(
+                f"llama.cpp could not load {path.name}.",
+                hint="The file may be damaged or made for a newer llama.cpp; run "
+                "'seedchat --debug ...' to see llama.cpp's log.",
+            )
+        cparams = llama.llama_context_default_params()
+        cparams.n_ctx = plan.n_ctx
+        cparams.n_batch = cparams.n_ubatch = options.n_batch
+        threads = options.threads or min(8, os.cpu_count() or 1)
+        cparams.n_threads = cparams.n_threads_batch = threads
+        cparams.flash_attn_type = (
+            llama.LLAMA_FLASH_ATTN_TYPE_AUTO if options.flash_attn
+            else llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )  # fmt: skip
+        cparams.type_k = cparams.type_v = _KV_TYPES[options.kv_cache_type]
+        ctx = llama.llama_init_from_model(model, cparams)
+        if not ctx:
+            llama.llama_model_free(model)
+            raise EngineError(
+                f"llama.cpp could not create a context of {plan.n_ctx} tokens for {path.name}.",
+                hint="Try a shorter context length or the f16 KV cache type.",
+            )
+        return cls(
+            path=path, info=info, plan=plan, template=template_from_metadata(info.metadata),
+            _llama=llama, _model=model, _ctx=ctx, _vocab=llama.llama_model_get_vocab(model),
+            n_ctx=llama.llama_n_ctx(ctx), n_batch=options.n_batch,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ctx:
+                self._llama.llama_free(self._ctx)
+                self._ctx = None
+            if self._model:
+                self._llama.llama_model_free(self._model)
+                self._model = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- tokens -----------------------------------------------------------------------
+
+    def tokenize(self, text: str, parse_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        n_max = len(data) + 16
+        buf = (ctypes.c_int32 * n_max)()
+        n = self._llama.llama_tokenize(
+            self._vocab, data, len(data), buf, n_max, False, parse_special
+        )
+        if n < 0:
+            raise EngineError("Tokenizing the prompt failed.")
+        return list(buf[:n])
+
+    def _piece(self, token: int, buf: ctypes.Array) -> bytes:
+        n = self._llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
+        if n < 0:
+            big = ctypes.create_string_buffer(-n)
+            n = self._llama.llama_token_to_piece(self._vocab, token, big, -n, 0, True)
+            return big.raw[:n]
+        return buf.raw[:n]
+
+    def _decode(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` after what the cache holds, in batches of n_batch."""
+        for i in range(0, len(tokens), self.n_batch):
+            chunk = tokens[i : i + self.n_batch]
+            arr = (ctypes.c_int32 * len(chunk))(*chunk)
+            rc = self._llama.llama_decode(
+                self._ctx, self._llama.llama_batch_get_one(arr, len(chunk))
+            )
+            if rc != 0:
+                raise EngineError(f"llama.cpp failed to evaluate tokens (code {rc}).",
+                                  hint="The context may be full; start a new conversation.")  # fmt: skip
+            self._tokens.extend(chunk)
+
+    def _prepare(self, prompt: list[int]) -> int:
+        """Reuse the longest common prefix in the KV cache; return how many tokens to evaluate."""
+        common = 0
+        limit = min(len(self._tokens), len(prompt) - 1)  # evaluate ≥ 1 token to get logits
+        while common < limit and self._tokens[common] == prompt[common]:
+            common += 1
+        if common < len(self._tokens):
+            mem = self._llama.llama_get_memory(self._ctx)
+            if not self._llama.llama_memory_seq_rm(mem, 0, common, -1):
+                self._llama.llama_memory_clear(mem, True)
+                common = 0
+            del self._tokens[common:]
+        return len(prompt) - common
+
+    # -- prompts ----------------------------------------------------------------------
+
+    def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
+        if self.template is None:
+            raise EngineError(f"{self.path.name} has no chat template.",
+                              hint="Use raw completion (--raw), or convert the model again.")  # fmt: skip
+        return self.template.render(messages, options.budget, options.tools)
+
+    def _fit(
+        self, messages: Sequence[Message], options: GenerationOptions
+    ) -> tuple[list[int], str, int]:
+        """Tokens of the rendered prompt, dropping the oldest turns if it outgrows the context."""
+        msgs = list(messages)
+        dropped = 0
+        room = max(16, min(options.max_tokens, self.n_ctx // 2))
+        while True:
+            text = self.render(msgs, options)
+            tokens = self.tokenize(text)
+            if len(tokens) + room <= self.n_ctx:
+                return tokens, text, dropped
+            first = 1 if msgs and msgs[0].role == "system" else 0
+            if len(msgs) - first <= 1:
+                raise EngineError(
+                    f"The message is too long for the context ({len(tokens)} tokens of "
+                    f"{self.n_ctx}).",
+                    hint="Shorten it, or load the model with a longer context.",
+                )
+            del msgs[first]  # the oldest turn (user or assistant)
+            dropped += 1
+
+    # -- generation -------------------------------------------------------------------
+
+    def generate(
+        self,
+        messages: Sequence[Message] | str,
+        options: GenerationOptions | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Event]:
+        """Stream the typed events of one reply (ends with :class:`Done`)."""
+        options = options or GenerationOptions()
+        if not self._ctx:
+            raise EngineError("The model was unloaded.", hint="Load it again.")
+        with self._lock:
+            yield from self._generate(messages, options, cancel)
+
+    def _sampler(self, options: GenerationOptions) -> object:
+        llama, meta = self._llama, self.info.metadata
+        temp = options.temperature
+        if temp is None:
+            temp = meta.get("general.sampling.temp", DEFAULT_TEMPERATURE)
+        top_p = options.top_p if options.top_p is not None else meta.get(
+            "general.sampling.top_p", DEFAULT_TOP_P)  # fmt: skip
+        top_k = options.top_k or int(meta.get("general.sampling.top_k", 0) or 0)
+        chain = llama.llama_sampler_chain_init(llama.llama_sampler_chain_default_params())
+        if temp <= 0:
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_greedy())
+            return chain
+        if top_k > 0:
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_top_k(top_k))
+        if 0 < top_p < 1:
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_top_p(top_p, 1))
+        llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_temp(temp))
+        seed = options.seed if options.seed is not None else 0xFFFFFFFF  # LLAMA_DEFAULT_SEED
+        llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(seed))
+        return chain
+
+    def _generate(
+        self, messages: Sequence[Message] | str, options: GenerationOptions,
+        cancel: threading.Event | None,
+    ) -> Iterator[Event]:  # fmt: skip
+        llama = self._llama
+        started = time.monotonic()
+        budget, notices = budgets.normalize_budget(options.budget)
+        enforcement = options.enforcement or budgets.default_enforcement(budget)
+        yield from notices
+        if isinstance(messages, str):
+            prompt_text, dropped = messages, 0
+            prompt = self.tokenize(prompt_text)
+            if len(prompt) >= self.n_ctx:
+                raise EngineError(f"The prompt ({len(prompt)} tokens) does not fit the context "
+                                  f"of {self.n_ctx}.")  # fmt: skip
+        else:
+            prompt, prompt_text, dropped = self._fit(messages, options)
+        if dropped:
+            yield Notice(f"The conversation is longer than the context; the {dropped} oldest "
+                         "message(s) were left out of this turn.", kind="context")  # fmt: skip
+        in_think, in_reflect = (False, False) if options.raw else initial_state(prompt_text)
+        parser = ThinkingParser(start_in_thinking=in_think, start_in_reflect=in_reflect)
+        evaluate = self._prepare(prompt)
+        self.last_turn = TurnStats(len(prompt), evaluate, len(prompt) - evaluate, dropped)
+        chain = self._sampler(options)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        buf = ctypes.create_string_buffer(256)
+        generated = 0
+        first_token_at: float | None = None
+        finish = "length"
+        forced = False
+        try:
+            self._decode(prompt[len(prompt) - evaluate :])
+            prefill_done = time.monotonic()
+            while generated < options.max_tokens:
+                if cancel is not None and cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if len(self._tokens) >= self.n_ctx:
+                    finish = "length"
+                    break
+                if (not forced and not options.raw and parser.in_thinking
+                        and budgets.should_force_end(budget, enforcement, parser.thinking_tokens)):  # fmt: skip
+                    forced = True
+                    text = budgets.forced_end_text()
+                    injected = self.tokenize(text)
+                    self._decode(injected)
+                    yield from parser.feed(text, tokens=len(injected), injected=True)
+                    continue
+                token = llama.llama_sampler_sample(chain, self._ctx, -1)
+                if first_token_at is None:
+                    first_token_at = time.monotonic()
+                if llama.llama_vocab_is_eog(self._vocab, token):
+                    finish = "stop"
+                    break
+                generated += 1
+                text = decoder.decode(self._piece(token, buf))
+                self._decode([token])
+                yield from parser.feed(text)  # "" for a partial UTF-8 character: still counted
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                yield from parser.feed(tail, tokens=0)
+            yield from parser.finish()
+        finally:
+            llama.llama_sampler_free(chain)
+        now = time.monotonic()
+        decode_time = now - (first_token_at or now)
+        yield Done(
+            finish_reason=finish,  # type: ignore[arg-type]
+            prompt_tokens=len(prompt),
+            evaluated_prompt_tokens=evaluate,
+            generated_tokens=generated,
+            thinking_tokens=parser.thinking_tokens,
+            seconds=now - started,
+            time_to_first_token=(first_token_at - started) if first_token_at else None,
+            tokens_per_second=(generated - 1) / decode_time
+            if generated > 1 and decode_time > 0
+            else None,
+            prompt_tokens_per_second=evaluate / (prefill_done - started) if evaluate else None,
+        )
+
+
+def make_plan(path: Path, options: LoadOptions, gpu_offload: bool) -> OffloadPlan:
+    """The offload plan for loading ``path`` with ``options`` on this machine."""
+    shape = read_shape(path)
+    gpus = detect_gpus()
+    free = gpus[0].free_bytes if gpus else 0
+    manual = None if options.n_gpu_layers == "auto" else int(options.n_gpu_layers)
+    return plan_offload(shape, options.context_length, free, options.kv_cache_type,
+                        gpu_offload=gpu_offload and (bool(gpus) or manual is not None),
+                        manual_layers=manual)  # fmt: skip
