@@ -137,6 +137,11 @@ def test_answer_placeholder_before_first_token_and_notices():
     view.apply(AnswerDelta("Hi"))
     assert view.messages()[0] == {"role": "assistant", "content": "Hi"}
     assert "below 512" in view.messages()[1]["content"]
+    for _ in range(3):
+        view.apply(Notice("A think tag after the answer began was ignored."))
+    notes = [m["content"] for m in view.messages()[1:]]
+    assert notes[1] == "ℹ️ *A think tag after the answer began was ignored.* (×3)"
+    assert len(notes) == 2
 
 
 def test_error_is_shown_in_the_answer():

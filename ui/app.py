@@ -161,19 +161,27 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
         ]
 
         def respond(
-            text: str, chat: Chat, hist: History, *values: Any, request: gr.Request
-        ) -> Iterator[tuple[Any, ...]]:
+            text: str, chat: Chat, hist: History, budget_v: float, unlimited_v: bool,
+            enforcement_v: str, temperature_v: float, top_p_v: float, max_tokens_v: float,
+            system_v: str, request: gr.Request,
+        ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
             text = (text or "").strip()
             if not text:
                 yield chat, hist, gr.update(), _error_update(None), host.status()
                 return
+            values = (budget_v, unlimited_v, enforcement_v, temperature_v, top_p_v,
+                      max_tokens_v, system_v)  # fmt: skip
             hist = [*hist, {"role": "user", "content": text}]
             chat = [*chat, user_message(text)]
             yield from _stream(host, request, chat, hist, _chat_settings(*values))
 
         def regen(
-            chat: Chat, hist: History, *values: Any, request: gr.Request
-        ) -> Iterator[tuple[Any, ...]]:
+            chat: Chat, hist: History, budget_v: float, unlimited_v: bool, enforcement_v: str,
+            temperature_v: float, top_p_v: float, max_tokens_v: float, system_v: str,
+            request: gr.Request,
+        ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+            values = (budget_v, unlimited_v, enforcement_v, temperature_v, top_p_v,
+                      max_tokens_v, system_v)  # fmt: skip
             while hist and hist[-1]["role"] == "assistant":
                 hist = hist[:-1]
             if not hist:

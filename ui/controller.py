@@ -127,6 +127,13 @@ class ModelHost:
             old, self.engine, self.info = self.engine, None, None
         _close(old)
 
+    def plan_text(self) -> str:
+        """The offload plan of the loaded model, in words ("" when none is loaded)."""
+        engine, info = self.engine, self.info
+        if engine is None or info is None or getattr(engine, "plan", None) is None:
+            return ""
+        return engine.plan.explain(info.block_count or 0)
+
     def wait_loaded(self, timeout: float | None = None) -> bool:
         return self._loaded.wait(timeout)
 
@@ -184,8 +191,11 @@ def _load_engine(path: Path, settings: Settings) -> Any:
     from seedchat.engine import Engine, LoadOptions
 
     options = LoadOptions(
-        context_length=settings.get("context_length"),
         n_gpu_layers=settings.get("n_gpu_layers"),
+        context_length=settings.get("context_length"),
+        flash_attn=settings.get("flash_attn"),
+        kv_cache_type=settings.get("kv_cache_type"),
+        threads=settings.get("threads"),
     )
     return Engine.load(path, options)
 
@@ -194,6 +204,7 @@ def _generate(
     engine: Any, messages: list[dict[str, str]], chat: ChatSettings, cancel: threading.Event
 ) -> Iterator[Event]:
     from seedchat.engine import GenerationOptions
+    from seedchat.prompt import Message
 
     options = GenerationOptions(
         budget=chat.budget,
@@ -202,7 +213,8 @@ def _generate(
         top_p=chat.top_p,
         max_tokens=chat.max_tokens,
     )
-    yield from engine.generate(messages, options, cancel=cancel)
+    turns = [Message(m["role"], m["content"]) for m in messages]
+    yield from engine.generate(turns, options, cancel=cancel)
 
 
 def _close(engine: Any) -> None:

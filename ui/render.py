@@ -216,8 +216,12 @@ class TurnView:
         answer = self.answer_message()
         if answer is not None:
             out.append(answer)
-        for text in self.notices:
-            out.append({"role": "assistant", "content": f"ℹ️ *{text}*"})
+        counts: dict[str, int] = {}
+        for text in self.notices:  # the same notice many times shows once, with a count
+            counts[text] = counts.get(text, 0) + 1
+        for text, n in counts.items():
+            times = f" (×{n})" if n > 1 else ""
+            out.append({"role": "assistant", "content": f"ℹ️ *{text}*{times}"})
         return out
 
 
