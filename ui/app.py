@@ -316,6 +316,16 @@ class _ModelsTab:
             elem_id="model-path",
         )
         with gr.Row():
+            self.gpu_layers = gr.Textbox(
+                value=str(settings.get("n_gpu_layers")),
+                label="GPU layers ('auto' plans from free GPU memory, 0 = CPU only)",
+                elem_id="gpu-layers",
+            )
+            self.context = gr.Number(
+                value=settings.get("context_length"), precision=0, minimum=0,
+                label="Context length (0 = the model's own)", elem_id="context-length",
+            )  # fmt: skip
+        with gr.Row():
             self.load_btn = gr.Button("Load", variant="primary", elem_id="load-model")
             self.unload_btn = gr.Button("Unload", elem_id="unload-model")
             self.refresh_btn = gr.Button("Refresh list", elem_id="refresh-models")
@@ -331,23 +341,32 @@ class _ModelsTab:
     def wire(self, model_status: Any, error_box: Any) -> None:
         host = self.host
 
-        def do_load(picked: str | None, typed: str) -> tuple[Any, ...]:
+        def do_load(
+            picked: str | None, typed: str, layers: str, context: float | None
+        ) -> tuple[Any, ...]:
             target = (typed or "").strip() or (picked or "")
             if not target:
                 return host.status(), _error_update("Choose a model or type a path first."), ""
+            layers = (layers or "auto").strip().lower()
+            if layers != "auto" and not layers.isdigit():
+                return (
+                    host.status(),
+                    _error_update(f"GPU layers must be 'auto' or a whole number, not {layers!r}."),
+                    "",
+                )
             try:
-                info = host.load(target)
+                info = host.load(
+                    target,
+                    n_gpu_layers=layers if layers == "auto" else int(layers),
+                    context_length=int(context) if context is not None else None,
+                )
             except SeedchatError as err:
                 return host.status(), _error_update(err), ""
-            ctx = info.context_length or "?"
-            return (
-                host.status(),
-                _error_update(None),
-                f"Loaded **{info.display_name}** · {info.architecture} · context {ctx}",
-            )
+            return host.status(), _error_update(None), _model_details(info, host.plan_text())
 
         self.load_btn.click(
-            do_load, [self.picker, self.path], [model_status, error_box, self.details],
+            do_load, [self.picker, self.path, self.gpu_layers, self.context],
+            [model_status, error_box, self.details],
             concurrency_id="generate", concurrency_limit=1,
         )  # fmt: skip
 
@@ -357,6 +376,17 @@ class _ModelsTab:
 
         self.unload_btn.click(do_unload, None, [model_status, self.details])
         self.refresh_btn.click(lambda: gr.update(choices=self.choices()), None, self.picker)
+
+
+def _model_details(info: Any, plan: str) -> str:
+    from seedchat.models import human_count, human_size
+
+    lines = [
+        f"**{info.display_name}** · {info.architecture} · {human_count(info.parameters)} "
+        f"parameters · {info.quantization} · {human_size(info.size_bytes)}",
+        f"Offload plan: {plan}" if plan else "",
+    ]
+    return "\n\n".join(line for line in lines if line)
 
 
 def _models_tab(host: ModelHost, settings: Settings) -> _ModelsTab:

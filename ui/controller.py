@@ -69,8 +69,17 @@ class ModelHost:
 
     # -- loading -------------------------------------------------------------------
 
-    def load(self, path: Path | str, remember: bool = True) -> ModelInfo:
-        """Load the model at ``path`` (replacing the current one); raises SeedchatError."""
+    def load(
+        self,
+        path: Path | str,
+        remember: bool = True,
+        n_gpu_layers: int | str | None = None,
+        context_length: int | None = None,
+    ) -> ModelInfo:
+        """Load the model at ``path`` (replacing the current one); raises SeedchatError.
+
+        ``n_gpu_layers`` ("auto" or a number) and ``context_length`` override the settings.
+        """
         path = Path(path).expanduser()
         with self._state:
             self.loading = path
@@ -78,7 +87,7 @@ class ModelHost:
             self._loaded.clear()
         try:
             info = read_gguf_info(path, source="demo" if path == demo_model() else "added")
-            engine = _load_engine(path, self.settings)
+            engine = _load_engine(path, self.settings, n_gpu_layers, context_length)
         except SeedchatError as err:
             with self._state:
                 self.loading = None
@@ -187,12 +196,14 @@ class ModelHost:
             self._generating.release()
 
 
-def _load_engine(path: Path, settings: Settings) -> Any:
+def _load_engine(
+    path: Path, settings: Settings, n_gpu_layers: int | str | None, context_length: int | None
+) -> Any:
     from seedchat.engine import Engine, LoadOptions
 
     options = LoadOptions(
-        n_gpu_layers=settings.get("n_gpu_layers"),
-        context_length=settings.get("context_length"),
+        n_gpu_layers=settings.get("n_gpu_layers") if n_gpu_layers is None else n_gpu_layers,
+        context_length=settings.get("context_length") if context_length is None else context_length,
         flash_attn=settings.get("flash_attn"),
         kv_cache_type=settings.get("kv_cache_type"),
         threads=settings.get("threads"),
