@@ -6,7 +6,13 @@
   demo model loading in the background) to the page rendered in a real headless
   Chromium (the chat box and the model status visible). Target: under 3 s.
 
-Each run uses a fresh seedchat home and a fresh process, so nothing is cached
+- streaming: one reply in the page (demo model, thinking budget unlimited, max tokens 2048).
+  The page records when the chat's text changes; tokens delivered per second
+  = (generated tokens - 1) / (last change - first change), against the engine's own
+  decode rate for the same reply (its ``Done.tokens_per_second``: first token to last)
+  and for a reply generated without the UI. Target: at least 0.95 × the engine.
+
+Each launch run uses a fresh seedchat home and a fresh process, so nothing is cached
 between runs except the OS file cache. Results print as JSON lines.
 """
 
@@ -80,11 +86,98 @@ def bench_launch(runs: int) -> dict:
     }
 
 
+STREAM_WATCH = """
+() => {
+  window.__changes = [];
+  const chat = document.querySelector('#chatbot');
+  new MutationObserver(() => {
+    const n = chat.innerText.length;
+    const c = window.__changes;
+    if (!c.length || c[c.length - 1][1] !== n) c.push([performance.now(), n]);
+  }).observe(chat, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def bench_stream(runs: int, max_tokens: int = 2048, model: str | None = None) -> dict:
+    import re
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(REPO))
+    from seedchat.engine import GenerationOptions
+    from seedchat.events import Done
+    from seedchat.prompt import Message
+    from seedchat.ui.launch import LaunchOptions, start
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    prompt = "Explain how to add two numbers, step by step."
+    with tempfile.TemporaryDirectory(prefix="seedchat-bench-") as home:
+        os.environ["SEEDCHAT_HOME"] = home
+        running = start(LaunchOptions(port=7895, open_browser=False), model=model, block=False)
+        host = running.blocks.seedchat_host
+        host.wait_loaded(120)
+        if host.engine is None:
+            raise SystemExit(f"no model: {host.error}")
+        rows = []
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for _ in range(runs):
+                # the engine alone, same prompt and settings
+                opts = GenerationOptions(budget=-1, max_tokens=max_tokens)
+                events = list(
+                    host.engine.generate([Message("user", prompt)], opts, cancel=threading.Event())
+                )
+                done = events[-1]
+                assert isinstance(done, Done), done
+                alone = done.tokens_per_second
+                page = browser.new_page()
+                page.goto(running.url)
+                page.wait_for_selector("#message textarea")
+                page.locator("#unlimited input[type=checkbox]").check()
+                page.get_by_text("Sampling").click()  # open the accordion
+                page.locator("#max-tokens input").fill(str(max_tokens))
+                page.locator("#max-tokens input").press("Tab")
+                page.evaluate(STREAM_WATCH)
+                page.locator("#message textarea").fill(prompt)
+                page.locator("#send").click()
+                page.wait_for_function(
+                    "document.querySelector('#turn-stats').innerText.includes('total')",
+                    timeout=300_000,
+                )
+                stats = page.locator("#turn-stats").inner_text()
+                changes = page.evaluate("window.__changes")
+                page.close()
+                generated = int(re.search(r"(\d+) tokens", stats).group(1))
+                engine_rate = float(re.search(r"([\d.]+) tok/s", stats).group(1))
+                # the first change is the user's message; streaming starts after it
+                stream = changes[1:]
+                span = (stream[-1][0] - stream[0][0]) / 1000
+                browser_rate = (generated - 1) / span if span > 0 else float("inf")
+                rows.append({"generated": generated, "engine_tok_s": engine_rate,
+                             "engine_alone_tok_s": round(alone, 1),
+                             "browser_tok_s": round(browser_rate, 1),
+                             "dom_updates": len(stream)})  # fmt: skip
+            browser.close()
+        running.close()
+    ratio = statistics.median(r["browser_tok_s"] / r["engine_tok_s"] for r in rows)
+    ratio_alone = statistics.median(r["browser_tok_s"] / r["engine_alone_tok_s"] for r in rows)
+    return {"bench": "stream", "runs": rows, "browser_vs_engine_same_reply": round(ratio, 3),
+            "browser_vs_engine_alone": round(ratio_alone, 3), "target": 0.95,
+            "ok": ratio >= 0.95}  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--model", default=None, help="GGUF for the streaming bench (demo)")
+    parser.add_argument("--only", choices=("launch", "stream"), default=None)
     args = parser.parse_args()
-    print(json.dumps(bench_launch(args.runs)))
+    if args.only in (None, "launch"):
+        print(json.dumps(bench_launch(args.runs)), flush=True)
+    if args.only in (None, "stream"):
+        print(json.dumps(bench_stream(args.runs, model=args.model)), flush=True)
     return 0
 
 
