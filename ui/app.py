@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 BUDGET_MAX = 16384
 BUDGET_STEP = 512
+# Generation handlers of several tabs may run at once: the model host lets one generate
+# and tells the others, in their own chat, that the model is busy (see controller.py).
+GENERATE_CONCURRENCY = 8
 UPDATE_INTERVAL = 0.04  # seconds between streamed page updates (text is batched, never dropped)
 BUDGET_HELP = (
     "The thinking budget caps how many tokens the model may think before it answers. "
@@ -199,18 +202,18 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
         gen_outputs = [chatbot, history, stats, error_box, model_status]
         send.click(
             respond, [message, chatbot, history, *settings_inputs], gen_outputs,
-            concurrency_id="generate", concurrency_limit=1,
+            concurrency_id="generate", concurrency_limit=GENERATE_CONCURRENCY,
         )  # fmt: skip
         message.submit(
             respond, [message, chatbot, history, *settings_inputs], gen_outputs,
-            concurrency_id="generate", concurrency_limit=1,
+            concurrency_id="generate", concurrency_limit=GENERATE_CONCURRENCY,
         )  # fmt: skip
         # Clear the box as soon as the message is taken.
         send.click(lambda: "", None, message, queue=False)
         message.submit(lambda: "", None, message, queue=False)
         regenerate.click(
             regen, [chatbot, history, *settings_inputs], gen_outputs,
-            concurrency_id="generate", concurrency_limit=1,
+            concurrency_id="generate", concurrency_limit=GENERATE_CONCURRENCY,
         )  # fmt: skip
 
         def on_stop(request: gr.Request) -> None:
@@ -228,6 +231,7 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
 
         edit_last.click(on_edit, [chatbot, history], [chatbot, history, message], queue=False)
         clear.click(lambda: ([], [], ""), None, [chatbot, history, stats], queue=False)
+        chatbot.clear(lambda: ([], ""), None, [history, stats], queue=False)
 
         models_ui.wire(model_status, error_box)
 
@@ -290,6 +294,8 @@ def _stream(
         view.fail(err.message)
         yield chat + view.messages(), hist, "", _error_update(err), host.status()
         return
+    if view.done is None:  # stopped while waiting for the model
+        view.apply(Done("cancelled"))
     answer = view.answer.strip()
     if answer:
         hist = [*hist, {"role": "assistant", "content": answer}]
@@ -367,7 +373,7 @@ class _ModelsTab:
         self.load_btn.click(
             do_load, [self.picker, self.path, self.gpu_layers, self.context],
             [model_status, error_box, self.details],
-            concurrency_id="generate", concurrency_limit=1,
+            concurrency_id="load", concurrency_limit=1,
         )  # fmt: skip
 
         def do_unload() -> tuple[str, str]:
