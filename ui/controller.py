@@ -181,8 +181,9 @@ class ModelHost:
         cancel.clear()
         self.wait_loaded()
         if self.engine is None:
+            reason = (self.error or "").split("\n")[0]
             raise EngineError(
-                self.error or "No model is loaded.",
+                f"No model is loaded ({reason})." if reason else "No model is loaded.",
                 hint="Choose a model in the Models tab and load it.",
             )
         if not self._generating.acquire(blocking=False):
