@@ -78,17 +78,16 @@ def build_tokenizer(directory: Path, corpus: list[str], vocab_size: int):
 
 
 def render(template: str, messages: list[dict], budget: int) -> str:
-    import jinja2
+    """The prompt exactly as seedchat renders it at inference (seedchat.prompt)."""
+    from seedchat.prompt import ChatTemplate, Message
 
-    env = jinja2.Environment()
-    return env.from_string(template).render(
-        messages=messages, add_generation_prompt=True, thinking_budget=budget
-    )
+    msgs = [Message(m["role"], m["content"]) for m in messages]
+    return ChatTemplate(template).render(msgs, thinking_budget=budget)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=700)
+    ap.add_argument("--steps", type=int, default=900)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--samples", type=int, default=1500)
     ap.add_argument("--out", type=Path, default=OUT)
@@ -143,7 +142,7 @@ def main() -> None:
     # 3. training: batches of similar length, loss on the assistant's tokens only
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, betas=(0.9, 0.98))
     order = sorted(range(len(seqs)), key=lambda i: lengths[i])
-    batch_tokens = 6000
+    batch_tokens = 4000
     batches, cur = [], []
     for i in order:
         cur.append(i)
@@ -165,7 +164,7 @@ def main() -> None:
             ids[row, : len(p) + len(t)] = torch.tensor(p + t)
             labels[row, len(p) : len(p) + len(t)] = torch.tensor(t)
             mask[row, : len(p) + len(t)] = 1
-        lr = 3e-3 * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        lr = 3e-3 * min(1.0, (step + 1) / 30) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         for group in opt.param_groups:
             group["lr"] = lr
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -179,7 +178,7 @@ def main() -> None:
     model.eval()
     model.save_pretrained(ckpt)
     (ckpt / "generation_config.json").write_text(
-        json.dumps({"temperature": 0.6, "top_p": 0.9, "bos_token_id": 0, "eos_token_id": 2})
+        json.dumps({"temperature": 0.7, "top_p": 0.9, "bos_token_id": 0, "eos_token_id": 2})
     )
     cfg = json.loads((ckpt / "config.json").read_text())
     cfg["_name_or_path"] = NAME
@@ -188,7 +187,7 @@ def main() -> None:
         shutil.copytree(ckpt, args.keep_checkpoint, dirs_exist_ok=True)
 
     # 4. convert with seedchat's converter (written atomically by it)
-    named = work / "seedchat-demo"
+    named = work / NAME  # the converter names the model after its folder (general.name)
     ckpt.rename(named)
     out = convert_checkpoint(named, args.out, quant="F16", force=True)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]

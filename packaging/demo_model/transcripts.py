@@ -29,6 +29,7 @@ class Task:
     question: str
     answer: str
     thoughts: list[str]  # sentences the thinking is made of
+    long: bool = False  # with a budget, think until it is spent
 
 
 def _add(rng: random.Random) -> Task:
@@ -40,6 +41,7 @@ def _add(rng: random.Random) -> Task:
             f"{a}加{b}等于{s}。",
             [f"用户问{a}加{b}。", "先算个位,再算十位。", f"{a}加{b}等于{s}。",
              f"检查一下:{s}减{b}等于{a}。", "结果是对的。", f"我再算一遍,{a}+{b}={s}。"],
+            long=True,
         )  # fmt: skip
     q = rng.choice(["What is {a} + {b}?", "Add {a} and {b}.", "Compute {a} plus {b}."])
     return Task(
@@ -49,6 +51,7 @@ def _add(rng: random.Random) -> Task:
          f"{a} + {b} = {s}.", f"Let me check it: {s} - {b} = {a}.", "That is right.",
          f"So the answer is {s}.", f"Adding again: {a} plus {b} makes {s}.",
          "I should keep the answer short."],
+        long=True,
     )  # fmt: skip
 
 
@@ -73,6 +76,7 @@ def _count(rng: random.Random) -> Task:
         [f"The user wants me to count up to {n}.", "I start at 1.", f"I stop at {n}.",
          f"The numbers are {seq}.", "Each number is one more than the last.",
          "That covers the whole range."],
+        long=True,
     )  # fmt: skip
 
 
@@ -91,55 +95,72 @@ TASKS: list[Callable[[random.Random], Task]] = [_add, _add, _add, _greet, _count
 
 def thinking_text(
     task: Task,
-    rng: random.Random,
     budget: int,
-    target_len: int,
+    long: bool,
     count: Callable[[str], int],
 ) -> str:
-    """Thinking of about ``target_len`` tokens with reflect reports at true counts."""
+    """Thinking made of passes over the task's thoughts, with reflect reports.
+
+    A short thinking is one pass (two with a budget); a ``long`` one repeats passes
+    until the budget is nearly spent and ends with the "exhausted" report. ``count``
+    tokenizes text: the number in a report is the true count of all thinking tokens
+    before it (earlier reports included), which is what seedchat's parser counts.
+    """
     interval = INTERVAL.get(budget)
-    parts: list[str] = []
-    used = 0
+    text = "\n"
     next_reflect = interval or 10**9
-    first = True
+    passes = 0
+    exact, approx = 0, 0  # a true count, and a cheap upper estimate of the next one
     while True:
-        if budget > 0 and used >= budget - 40:
-            parts.append("\n" + EXHAUSTED + "\n")
-            break
-        if used >= target_len:
-            break
-        sentence = task.thoughts[0] if first else rng.choice(task.thoughts)
-        first = False
-        piece = sentence + (" " if rng.random() < 0.7 else "\n")
-        parts.append(piece)
-        used += count(piece)
-        if used >= next_reflect:
-            line = "\n" + REFLECT.format(used=used, left=max(budget - used, 0)) + "\n"
-            parts.append(line)
-            used += count(line)
-            next_reflect += interval
-    return "".join(parts).strip(" ")
+        for sentence in task.thoughts:
+            near = min(next_reflect, budget - 48 if long else 10**9)
+            if approx >= near - 16:  # tokenize the whole text only near a threshold
+                exact = approx = count(text + "\n")
+            used = exact
+            if long and used >= budget - 48:
+                return text.rstrip(" ") + "\n" + EXHAUSTED + "\n"
+            if used >= next_reflect:
+                text = text.rstrip(" ") + "\n"
+                used = count(text)
+                text += REFLECT.format(used=used, left=max(budget - used, 0)) + "\n"
+                next_reflect += interval
+                exact = approx = count(text)
+            text += sentence + " "
+            approx += count(sentence + " ") + 1
+        text = text.rstrip(" ") + "\n"
+        passes += 1
+        if not long and passes >= (2 if budget > 0 else 1):
+            return text
+
+
+SYSTEMS = ["You are a helpful assistant.", "Answer briefly.", "You are the seedchat demo."]
 
 
 def samples(n: int, seed: int, count: Callable[[str], int]) -> list[tuple[list[dict], int, str]]:
-    """``n`` (messages, thinking_budget, target) triples."""
+    """``n`` (messages, thinking_budget, target) triples.
+
+    Budgets cycle through unlimited (-1), 0, 512, 512, 1024. Targets start with
+    ``<seed:think>`` (except budget 0, pre-filled by the template) and end with
+    ``<seed:eos>``. Some conversations carry a system prompt or an earlier turn.
+    """
     rng = random.Random(seed)
     out = []
     for i in range(n):
         task = rng.choice(TASKS)(rng)
         budget = [-1, 0, 512, 512, 1024][i % 5]
-        messages = [{"role": "user", "content": task.question}]
+        messages: list[dict] = []
+        if rng.random() < 0.2:
+            messages.append({"role": "system", "content": rng.choice(SYSTEMS)})
+        if rng.random() < 0.2:
+            earlier = rng.choice(TASKS)(rng)
+            messages.append({"role": "user", "content": earlier.question})
+            messages.append({"role": "assistant", "content": earlier.answer})
+        messages.append({"role": "user", "content": task.question})
         if budget == 0:
             out.append((messages, 0, task.answer + "<seed:eos>"))
             continue
-        if budget == 512:
-            target = rng.choice([rng.randint(150, 300), rng.randint(300, 470), 600])
-        elif budget == 1024:
-            target = rng.randint(270, 560)
-        else:
-            target = rng.randint(40, 200)
-        think = thinking_text(task, rng, budget, target, count)
-        out.append(
-            (messages, budget, f"<seed:think>\n{think}</seed:think>\n\n{task.answer}<seed:eos>")
-        )
+        # what the model can learn from the prompt: arithmetic and counting think until
+        # the budget is spent; greetings and echoes think briefly
+        think = thinking_text(task, budget, budget > 0 and task.long, count)
+        out.append((messages, budget, f"<seed:think>{think}</seed:think>\n{task.answer}<seed:eos>"))
     return out
