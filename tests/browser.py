@@ -92,7 +92,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """The real app, started in-process on a free port with its own seedchat home.
 
     The home is set for the start only: everything the app needs from it (settings,
-    the model, the database) is opened then.
+    the model, the database) is opened then. The model is the bundled demo (a fresh
+    home has no last model); ``SEEDCHAT_TEST_MODEL`` names another GGUF to use instead.
     """
     from seedchat.ui.launch import LaunchOptions, start
 
@@ -101,7 +102,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     os.environ["SEEDCHAT_HOME"] = str(home)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     try:
-        running = start(LaunchOptions(port=7870, open_browser=False), block=False)
+        running = start(
+            LaunchOptions(port=7870, open_browser=False),
+            model=os.environ.get("SEEDCHAT_TEST_MODEL") or None,
+            block=False,
+        )
     finally:
         if old is None:
             os.environ.pop("SEEDCHAT_HOME", None)

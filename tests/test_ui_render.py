@@ -128,6 +128,15 @@ def test_stop_while_thinking_closes_the_block_and_marks_the_answer():
     assert thinking["metadata"]["status"] == "done"
     assert "stopped" in thinking["metadata"]["title"]
     assert answer["content"] == "*— stopped*"
+    # the engine's way: the open block ends unclosed, then Done(cancelled)
+    view = TurnView(budget=1024)
+    for event in (ThinkingStart(), ThinkingDelta("hmm", tokens=26),
+                  ThinkingEnd(tokens=26, seconds=0.1, unclosed=True), Done("cancelled")):  # fmt: skip
+        view.apply(event)
+    assert (
+        view.thinking_message()["metadata"]["title"]
+        == "Thought for 0.1 s · 26 / 1024 tokens · stopped"
+    )
 
 
 def test_answer_placeholder_before_first_token_and_notices():

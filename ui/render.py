@@ -175,8 +175,11 @@ class TurnView:
         if not self.shows_thinking:
             return None
         if self.thinking_end is not None and not self.thinking_open:
+            title = finished_title(self.thinking_end, self.budget)
+            if self.done is not None and self.done.finish_reason == "cancelled":
+                title = title.replace(" · unfinished", "") + " · stopped"
             metadata: dict[str, Any] = {
-                "title": finished_title(self.thinking_end, self.budget),
+                "title": title,
                 "status": "done",
                 "duration": round(self.thinking_end.seconds, 1),
             }
