@@ -153,9 +153,8 @@ class ModelHost:
                 return f"◌ Loading **{self.loading.name}**…"
             if self.info is not None:
                 info = self.info
-                demo = " · **demo model**" if info.is_demo else ""
                 quant = f" · {info.quantization}" if info.quantization else ""
-                return f"● **{info.display_name}**{quant}{demo}"
+                return f"● **{info.display_name}**{quant}"  # the demo's name says "(demo)"
             if self.error:
                 return "○ No model loaded (load failed)"
             return "○ No model loaded"
