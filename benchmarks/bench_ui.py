@@ -112,7 +112,7 @@ def bench_stream(runs: int, max_tokens: int = 2048, model: str | None = None) ->
     from seedchat.ui.launch import LaunchOptions, start
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
-    prompt = "Explain how to add two numbers, step by step."
+    prompt = "Count from 1 to 300."
     with tempfile.TemporaryDirectory(prefix="seedchat-bench-") as home:
         os.environ["SEEDCHAT_HOME"] = home
         running = start(LaunchOptions(port=7895, open_browser=False), model=model, block=False)
