@@ -5,6 +5,8 @@ Screenshots land in artifacts/screenshots/.
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -70,5 +72,36 @@ def test_bad_model_file_shows_an_error_in_the_page(app, browser, tmp_path: Path)
         assert error.is_visible()
         assert "broken.gguf" in error.inner_text()
         screenshot(page, "ui-bad-model-error")
+    finally:
+        page.context.close()
+
+
+def test_generation_settings_survive_a_reload(app, browser):  # noqa: F811
+    page, _ = open_page(browser, app.url)
+    try:
+        page.locator("#unlimited input[type=checkbox]").uncheck()
+        box = page.locator("#budget input[type=number]")
+        box.fill("1024")
+        box.press("Enter")
+        page.locator("#enforcement").get_by_text("soft").click()
+        settings_file = app.home / "config" / "settings.json"
+        deadline = time.monotonic() + 10
+        saved: dict = {}
+        while time.monotonic() < deadline:
+            if settings_file.exists():
+                saved = json.loads(settings_file.read_text())
+                if saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft":
+                    break
+            time.sleep(0.1)
+        assert saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft", saved
+        page.reload()
+        page.wait_for_selector("#chatbot")
+        page.wait_for_function(
+            "document.querySelector('#budget-now').innerText.includes('1024 tokens')"
+        )
+        assert page.locator("#budget input[type=number]").input_value() == "1024"
+        assert page.locator("#enforcement input[value=soft]").is_checked()
+        assert not page.locator("#unlimited input[type=checkbox]").is_checked()
+        screenshot(page, "ui-settings-after-reload")
     finally:
         page.context.close()

@@ -245,6 +245,49 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
 
         poll.tick(on_poll, None, [model_status, poll, error_box], queue=False)
         demo.load(on_poll, None, [model_status, poll, error_box], queue=False)
+
+        # The generation settings are remembered: a new page (or a restart) starts with the
+        # values last chosen. (Per conversation settings come with the conversation store.)
+        def remember(*values: Any) -> None:
+            chat = _chat_settings(*values)
+            pairs = {
+                "thinking_budget": chat.budget,
+                "enforce": chat.enforcement,
+                "temperature": chat.temperature,
+                "top_p": chat.top_p,
+                "max_tokens": chat.max_tokens,
+                "system_prompt": chat.system_prompt,
+            }
+            try:
+                for key, value in pairs.items():
+                    settings.set(key, value)
+                settings.save()
+            except (SeedchatError, OSError) as exc:
+                log.warning("could not save the settings: %s", exc)
+
+        for control in settings_inputs:
+            control.change(remember, settings_inputs, None, queue=False)
+
+        def current() -> tuple[Any, ...]:
+            b = settings.get("thinking_budget")
+            return (
+                gr.update(value=0 if b < 0 else min(BUDGET_MAX, b), interactive=b >= 0),
+                b < 0,
+                f"Now: **{budget_label(b)}**",
+                settings.get("enforce"),
+                settings.get("temperature"),
+                settings.get("top_p"),
+                settings.get("max_tokens"),
+                settings.get("system_prompt"),
+            )
+
+        demo.load(
+            current,
+            None,
+            [budget, unlimited, budget_note, enforcement, temperature, top_p, max_tokens,
+             system_prompt],
+            queue=False,
+        )  # fmt: skip
     return demo
 
 
