@@ -105,3 +105,23 @@ def test_generation_settings_survive_a_reload(app, browser):  # noqa: F811
         screenshot(page, "ui-settings-after-reload")
     finally:
         page.context.close()
+
+
+def test_load_a_model_shows_its_offload_plan(app, browser):  # noqa: F811
+    from seedchat.models import demo_model
+
+    page, _ = open_page(browser, app.url)
+    try:
+        page.get_by_role("tab", name="Models").click()
+        page.locator("#model-path textarea, #model-path input").first.fill(str(demo_model()))
+        page.locator("#gpu-layers textarea, #gpu-layers input").first.fill("0")
+        page.locator("#load-model").click()
+        details = page.locator("#model-details")
+        details.get_by_text("Offload plan:").wait_for(timeout=60_000)
+        text = details.inner_text()
+        assert "seed_oss" in text and "CPU only" in text and "(manual setting)" in text
+        assert "demo" in page.locator("#model-status").inner_text()
+        assert not page.locator("#error-box").is_visible()
+        screenshot(page, "ui-model-loaded")
+    finally:
+        page.context.close()
