@@ -241,10 +241,13 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
         def on_poll() -> tuple[Any, ...]:
             loading = host.loading is not None
             error = _error_update(host.error) if host.error else gr.update()
-            return host.status(), gr.Timer(active=loading), error
+            info = host.info
+            picked = gr.update(value=str(info.path)) if info is not None else gr.update()
+            return host.status(), gr.Timer(active=loading), error, picked
 
-        poll.tick(on_poll, None, [model_status, poll, error_box], queue=False)
-        demo.load(on_poll, None, [model_status, poll, error_box], queue=False)
+        poll_outputs = [model_status, poll, error_box, models_ui.picker]
+        poll.tick(on_poll, None, poll_outputs, queue=False)
+        demo.load(on_poll, None, poll_outputs, queue=False)
 
         # The generation settings are remembered: a new page (or a restart) starts with the
         # values last chosen. (Per conversation settings come with the conversation store.)
