@@ -22,6 +22,7 @@ from seedchat.events import Done, Reflect, ThinkingEnd, ThinkingStart
 from seedchat.models import list_models
 from seedchat.settings import Settings
 from seedchat.ui.controller import ChatSettings, ModelHost
+from seedchat.ui.convert_tab import ConvertTab
 from seedchat.ui.render import TurnView, budget_label, done_footer, user_message
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
                     )
             with gr.Tab("Models", id="models"):
                 models_ui = _models_tab(host, settings)
+            with gr.Tab("Convert", id="convert"):
+                convert_ui = ConvertTab()
 
         # -- events ---------------------------------------------------------------
 
@@ -234,6 +237,7 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
         chatbot.clear(lambda: ([], ""), None, [history, stats], queue=False)
 
         models_ui.wire(model_status, error_box)
+        convert_ui.wire(models_ui.picker, models_ui.choices, error_box)
 
         # While a model loads, refresh the header every second.
         poll = gr.Timer(1.0, active=True)

@@ -1,0 +1,56 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.browser)
+"""The Convert tab in a real Chromium: a tiny real checkpoint → GGUF, shown in the picker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seedchat.models import read_gguf_info
+from tests.browser import app, browser, open_page, screenshot  # noqa: F401  (fixtures)
+from tests.tiny_checkpoints import make_checkpoint
+
+pytestmark = pytest.mark.slow
+
+
+def test_convert_a_checkpoint_and_find_it_in_the_picker(
+    app, browser, tmp_path: Path, seedchat_home
+):
+    ckpt = make_checkpoint(tmp_path / "tiny-seed", kind="seed_oss")
+    page, _ = open_page(browser, app.url)
+    try:
+        page.get_by_role("tab", name="Convert").click()
+        page.locator("#convert-source textarea, #convert-source input").first.fill(str(ckpt))
+        quant = page.locator("#convert-quant input")
+        quant.click()
+        quant.fill("F16")
+        page.get_by_role("option", name="F16", exact=True).click()
+        page.locator("#convert-start").click()
+        progress = page.locator("#convert-progress")
+        progress.get_by_text("Done:").wait_for(timeout=120_000)
+        screenshot(page, "ui-convert-done")
+        out = seedchat_home / "data" / "models" / "tiny-seed-F16.gguf"
+        assert out.is_file()
+        info = read_gguf_info(out)
+        assert info.architecture == "seed_oss" and info.quantization == "F16"
+        assert page.locator("#convert-progress progress").get_attribute("value") == "100.0"
+        page.get_by_role("tab", name="Models").click()
+        assert page.locator("#model-picker input").input_value() == "tiny-seed"  # its name
+        assert not page.locator("#error-box").is_visible()
+    finally:
+        page.context.close()
+
+
+def test_convert_errors_show_in_the_page(app, browser, tmp_path: Path):
+    page, _ = open_page(browser, app.url)
+    try:
+        page.get_by_role("tab", name="Convert").click()
+        missing = tmp_path / "no-such-folder"
+        page.locator("#convert-source textarea, #convert-source input").first.fill(str(missing))
+        page.locator("#convert-start").click()
+        error = page.locator("#error-box")
+        error.get_by_text("neither a checkpoint folder").wait_for(timeout=30_000)
+        screenshot(page, "ui-convert-error")
+    finally:
+        page.context.close()
