@@ -53,17 +53,32 @@ def test_earlier_thinking_goes_back_inside_think_tags():
         Message("assistant", "b ", thinking=" why "),
         Message("user", "c"),
     ]
-    assert "<seed:bos>assistant\n<seed:think>why</seed:think>b<seed:eos>" in render(-1, msgs)
+    assert "<seed:bos>assistant\n<seed:think>why</seed:think>\nb<seed:eos>" in render(-1, msgs)
 
 
-def test_engine_renders_exactly_as_training_did():
-    # the demo model was trained on plain jinja2 renders: the sandbox must give the same text
+def test_demo_model_was_trained_on_the_engine_s_rendering():
+    # HF-style trim_blocks/lstrip_blocks change this template's output: the build script
+    # must render prompts exactly as the engine does, or the demo learns the wrong prompt.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build", REPO / "packaging/demo_model/build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
     msgs = [Message("user", "x")]
     for budget in (-1, 0, 512, 1024):
-        plain = jinja2.Environment().from_string(DEMO_TEMPLATE).render(
-            messages=[m.to_template() for m in msgs], add_generation_prompt=True,
-            thinking_budget=budget)  # fmt: skip
-        assert render(budget, msgs) == plain
+        assert build.render(DEMO_TEMPLATE, [m.to_template() for m in msgs], budget) == render(
+            budget, msgs
+        )
+    plain = (
+        jinja2.Environment()
+        .from_string(DEMO_TEMPLATE)
+        .render(
+            messages=[m.to_template() for m in msgs],
+            add_generation_prompt=True,
+            thinking_budget=512,
+        )
+    )
+    assert plain != render(512, msgs)  # the difference the test above guards against
 
 
 def test_sandbox_and_helpers():
