@@ -87,7 +87,7 @@ def main() -> None:
     eos = llm.token_eos()
     total_ok = total = 0
     for budget in (int(b) for b in args.budgets.split(",")):
-        ok, failures, lengths, reflects = 0, [], [], []
+        ok, failures, lengths, reflects, errors = 0, [], [], [], []
         for i in range(args.n):
             prompt = template.render([Message("user", PROMPTS[i % len(PROMPTS)])], budget)
             tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
@@ -109,6 +109,11 @@ def main() -> None:
                 lengths.append(len(llm.tokenize(text.split("</seed:think>")[0].encode(),
                                                 add_bos=False, special=True)))  # fmt: skip
             reflects.append(text.count("<seed:cot_budget_reflect>"))
+            for r in REFLECT.finditer(text):
+                if r.group(1) is not None:  # the model's count against the true count
+                    before = text[len("<seed:think>") : r.start()]
+                    true = len(llm.tokenize(before.encode(), add_bos=False, special=True))
+                    errors.append(abs(int(r.group(1)) - true))
             if why is None:
                 ok += 1
             else:
@@ -117,7 +122,9 @@ def main() -> None:
         total += args.n
         span = f"{min(lengths)}–{max(lengths)}" if lengths else "-"
         print(f"budget {budget:5d}: {ok}/{args.n} well-formed; thinking tokens {span}; "
-              f"reflect lines per reply {min(reflects)}–{max(reflects)}")  # fmt: skip
+              f"reflect lines per reply {min(reflects)}–{max(reflects)}"
+              + (f"; reported count off by {sum(errors) / len(errors):.1f} tokens on average "
+                 f"(max {max(errors)})" if errors else ""))  # fmt: skip
         print("\n".join(failures[:5]), end="\n" if failures else "")
     print(f"total: {total_ok}/{total} well-formed")
     sys.exit(0 if total_ok == total else 1)
