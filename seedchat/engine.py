@@ -257,7 +257,17 @@ class Engine:
         with self._lock:
             yield from self._generate(messages, options, cancel)
 
-    def _sampler(self, options: GenerationOptions) -> object:
+    def _banned_after_thinking(self) -> list[int]:
+        """Single-token opening tags the answer must not start (think, budget report)."""
+        ids = []
+        for tag in ("<seed:think>", "<seed:cot_budget_reflect>"):
+            tokens = self.tokenize(tag)
+            if len(tokens) == 1:
+                ids.append(tokens[0])
+        return ids
+
+    def _sampler(self, options: GenerationOptions, banned: Sequence[int] = ()) -> object:
+        """The C sampler chain; ``banned`` tokens get a logit bias of minus infinity."""
         llama, meta = self._llama, self.info.metadata
         temp = options.temperature
         if temp is None:
@@ -266,6 +276,14 @@ class Engine:
             "general.sampling.top_p", DEFAULT_TOP_P)  # fmt: skip
         top_k = options.top_k or int(meta.get("general.sampling.top_k", 0) or 0)
         chain = llama.llama_sampler_chain_init(llama.llama_sampler_chain_default_params())
+        if banned:
+            biases = (llama.llama_logit_bias * len(banned))(
+                *(llama.llama_logit_bias(t, float("-inf")) for t in banned)
+            )
+            n_vocab = llama.llama_vocab_n_tokens(self._vocab)
+            llama.llama_sampler_chain_add(
+                chain, llama.llama_sampler_init_logit_bias(n_vocab, len(banned), biases)
+            )
         if temp <= 0:
             llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_greedy())
             return chain
@@ -303,6 +321,10 @@ class Engine:
         evaluate = self._prepare(prompt)
         self.last_turn = TurnStats(len(prompt), evaluate, len(prompt) - evaluate, dropped)
         chain = self._sampler(options)
+        # once thinking has closed (by the model or a forced cut), the answer may not open
+        # another think block or budget report: those would swallow the answer
+        banned = [] if options.raw else self._banned_after_thinking()
+        answer_chain = self._sampler(options, banned) if banned else chain
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         buf = ctypes.create_string_buffer(256)
         generated = 0
@@ -327,7 +349,8 @@ class Engine:
                     self._decode(injected)
                     yield from parser.feed(text, tokens=len(injected), injected=True)
                     continue
-                token = llama.llama_sampler_sample(chain, self._ctx, -1)
+                sampler = answer_chain if parser.thinking_done else chain
+                token = llama.llama_sampler_sample(sampler, self._ctx, -1)
                 if first_token_at is None:
                     first_token_at = time.monotonic()
                 if llama.llama_vocab_is_eog(self._vocab, token):
@@ -343,6 +366,8 @@ class Engine:
             yield from parser.finish()
         finally:
             llama.llama_sampler_free(chain)
+            if answer_chain is not chain:
+                llama.llama_sampler_free(answer_chain)
         now = time.monotonic()
         decode_time = now - (first_token_at or now)
         yield Done(

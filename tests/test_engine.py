@@ -62,6 +62,8 @@ def test_budget_512_thinks_with_reports_within_the_budget(engine):
     assert 0 < end.tokens <= 512
     if end.forced:
         assert end.tokens == 512 and any(r.injected and r.exhausted for r in reflects)
+    # after thinking closes, the answer cannot open a budget report that would swallow it
+    assert not any(isinstance(e, Notice) and "outside" in e.text for e in events)
     assert not TAG.search(text(events, AnswerDelta)) and not TAG.search(text(events, ThinkingDelta))
     deltas = [e.tokens for e in events if isinstance(e, ThinkingDelta)]
     assert deltas == sorted(deltas)  # the true counter only grows
@@ -99,6 +101,7 @@ def test_hard_budget_cuts_thinking_at_the_budget(engine):
     answer = text(events, AnswerDelta)
     assert answer.strip() and not TAG.search(answer)
     assert events[-1].thinking_tokens == 100
+    assert not any(isinstance(e, Notice) and "outside" in e.text for e in events)
 
 
 def test_soft_budget_leaves_it_to_the_model(engine):
