@@ -32,7 +32,7 @@ BUDGET_STEP = 512
 # Generation handlers of several tabs may run at once: the model host lets one generate
 # and tells the others, in their own chat, that the model is busy (see controller.py).
 GENERATE_CONCURRENCY = 8
-UPDATE_INTERVAL = 0.04  # seconds between streamed page updates (text is batched, never dropped)
+UPDATE_INTERVAL = 0.025  # seconds between streamed page updates (text is batched, never dropped)
 BUDGET_HELP = (
     "The thinking budget caps how many tokens the model may think before it answers. "
     "**0 means answer directly**, without thinking. *Unlimited* lets the model decide. "
