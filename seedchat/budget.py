@@ -91,9 +91,14 @@ def should_force_end(budget: int, enforcement: Enforcement, thinking_tokens: int
     return enforcement == "hard" and budget > 0 and thinking_tokens >= budget
 
 
-def forced_end_text(think_close: str = THINK_CLOSE) -> str:
-    """The text the engine injects to end thinking: the exhausted report, then the closing tag."""
-    return f"\n{EXHAUSTED_REFLECT}\n{think_close}"
+def forced_end_text(think_close: str = THINK_CLOSE, in_reflect: bool = False) -> str:
+    """The text the engine injects to end thinking: the exhausted report, then the closing tag.
+
+    ``in_reflect``: the model is in the middle of its own report, which is closed first so
+    the injected report does not nest inside it.
+    """
+    prefix = REFLECT_CLOSE if in_reflect else ""
+    return f"{prefix}\n{EXHAUSTED_REFLECT}\n{think_close}"
 
 
 def reflect_text(used: int, remaining: int) -> str:

@@ -344,7 +344,7 @@ class Engine:
                 if (not forced and not options.raw and parser.in_thinking
                         and budgets.should_force_end(budget, enforcement, parser.thinking_tokens)):  # fmt: skip
                     forced = True
-                    text = budgets.forced_end_text()
+                    text = budgets.forced_end_text(in_reflect=parser.in_reflect)
                     injected = self.tokenize(text)
                     self._decode(injected)
                     yield from parser.feed(text, tokens=len(injected), injected=True)

@@ -148,6 +148,11 @@ class ThinkingParser:
     # -- public API -----------------------------------------------------------------
 
     @property
+    def in_reflect(self) -> bool:
+        """Inside a budget report of the think block (its closing tag not yet seen)."""
+        return self._state is State.REFLECT and not self._reflect_outside
+
+    @property
     def in_thinking(self) -> bool:
         state = self._state
         return (
@@ -242,8 +247,9 @@ class ThinkingParser:
         elif tag == TOOL_CLOSE:
             self._end_tool(events, closed=True)
         elif state is State.REFLECT:
+            inside = not self._reflect_outside
             self._end_reflect(events)
-            if tag in THINK_CLOSE:  # a reflect left open by the model, then thinking ended
+            if tag in THINK_CLOSE and inside:  # a report left open, then thinking ended
                 self._close_thinking(events)
         elif tag in THINK_OPEN:
             if state is State.THINKING:

@@ -298,3 +298,23 @@ def test_random_splits_give_the_same_events(cuts, case):
     pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
     kw = {"start_in_thinking": in_think, "start_in_reflect": in_reflect}
     assert normalized(run(pieces, **kw)) == normalized(run([text], **kw))
+
+
+def test_report_outside_thinking_then_close_tag_gives_one_end():
+    # after a forced cut the model may write its own report and closing tag in the answer
+    events = run(["<seed:think>a</seed:think>", "<seed:cot_budget_reflect>I have used 9 tokens",
+                  "</seed:think>Answer."])  # fmt: skip
+    assert sum(isinstance(e, ThinkingEnd) for e in events) == 1
+    assert text_of(events, AnswerDelta) == "Answer."
+
+
+def test_forced_cut_inside_the_model_s_own_report():
+    parser = ThinkingParser(clock=Clock())
+    parser.feed("<seed:think>thinking <seed:cot_budget_reflect>I have used 1")
+    assert parser.in_reflect and parser.in_thinking
+    events = parser.feed(forced_end_text(in_reflect=True), injected=True) + parser.feed("Hi.")
+    reflects = [e for e in events if isinstance(e, Reflect)]
+    assert reflects[0].raw == "I have used 1"
+    assert reflects[-1].exhausted and reflects[-1].injected
+    assert sum(isinstance(e, ThinkingEnd) for e in events) == 1
+    assert text_of(events, AnswerDelta) == "Hi." and not parser.in_reflect
