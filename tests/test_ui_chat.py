@@ -12,6 +12,17 @@ from tests.browser import app, browser, open_page, screenshot  # noqa: F401  (fi
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True)
+def model_loaded(app):  # noqa: F811
+    """Fail at once, saying why, when the app has no model (rather than time out)."""
+    app.host.wait_loaded(120)
+    assert app.host.engine is not None, (
+        f"the app has no model ({app.host.error}); the bundled demo model is built by "
+        "packaging/demo_model/build.py, or set SEEDCHAT_TEST_MODEL"
+    )
+
+
 # Records the thinking block's title and state at every change of the chat.
 WATCH = """
 () => {
