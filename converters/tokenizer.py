@@ -139,3 +139,57 @@ def write_tokenizer(writer: gguf.GGUFWriter, directory: Path, vocab_size: int) -
             "no chat template in %s: chat needs one (raw completion still works)", directory
         )
     return vocab
+
+
+SEED_SPECIAL_TOKENS = ("<seed:bos>", "<seed:pad>", "<seed:eos>")  # ids 0, 1, 2
+SEED_ADDED_TOKENS = (
+    "<seed:think>",
+    "</seed:think>",
+    "<seed:cot_budget_reflect>",
+    "</seed:cot_budget_reflect>",
+    "<seed:tool_call>",
+    "</seed:tool_call>",
+)
+
+
+def train_seed_tokenizer(
+    directory: Path, corpus: list[str], vocab_size: int, chat_template: str | None = None
+):
+    """Train and save a small Seed-style tokenizer (tests and the demo model use it).
+
+    Byte-level BPE with the seed-coder split rule, Seed's special tokens first and its
+    added tokens after; writes tokenizer.json, tokenizer_config.json and, if given,
+    chat_template.jinja. Needs the ``tokenizers`` package (a dev/convert extra).
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(SEED_CODER_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SEED_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in SEED_ADDED_TOKENS])
+    directory.mkdir(parents=True, exist_ok=True)
+    tok.save(str(directory / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<seed:bos>",
+        "eos_token": "<seed:eos>",
+        "pad_token": "<seed:pad>",
+        "add_bos_token": False,
+        "add_eos_token": False,
+    }
+    (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+    if chat_template is not None:
+        (directory / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
+    return tok

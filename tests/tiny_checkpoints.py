@@ -6,15 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-SEED_SPECIALS = ["<seed:bos>", "<seed:pad>", "<seed:eos>"]
-SEED_ADDED = [
-    "<seed:think>",
-    "</seed:think>",
-    "<seed:cot_budget_reflect>",
-    "</seed:cot_budget_reflect>",
-    "<seed:tool_call>",
-    "</seed:tool_call>",
-]
 TEMPLATE = (
     "{%- for m in messages %}<seed:bos>{{ m.role }}\n{{ m.content }}<seed:eos>{%- endfor %}"
     "{%- if add_generation_prompt %}<seed:bos>assistant\n{%- endif %}"
@@ -37,43 +28,9 @@ MIXED_CORPUS = [
 
 def write_tokenizer(directory: Path, vocab_size: int = 600, template: str = TEMPLATE) -> int:
     """Train and save a Seed-style tokenizer; return its number of tokens."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from seedchat.converters.tokenizer import train_seed_tokenizer
 
-    from seedchat.converters.tokenizer import SEED_CODER_SPLIT
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(SEED_CODER_SPLIT), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SEED_SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(MIXED_CORPUS * 20, trainer)
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in SEED_ADDED])
-    directory.mkdir(parents=True, exist_ok=True)
-    tok.save(str(directory / "tokenizer.json"))
-    (directory / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "bos_token": "<seed:bos>",
-                "eos_token": "<seed:eos>",
-                "pad_token": "<seed:pad>",
-                "add_bos_token": False,
-                "add_eos_token": False,
-                "model_max_length": 4096,
-            }
-        ),
-        encoding="utf-8",
-    )
-    (directory / "chat_template.jinja").write_text(template, encoding="utf-8")
+    tok = train_seed_tokenizer(directory, MIXED_CORPUS * 20, vocab_size, chat_template=template)
     return tok.get_vocab_size()
 
 

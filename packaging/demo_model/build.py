@@ -30,51 +30,14 @@ sys.path.insert(0, str(HERE))
 import transcripts  # noqa: E402
 
 OUT = REPO / "seedchat" / "data" / "demo" / "seedchat-demo-seed-oss.gguf"
-SPECIALS = ["<seed:bos>", "<seed:pad>", "<seed:eos>"]
-ADDED = ["<seed:think>", "</seed:think>", "<seed:cot_budget_reflect>",
-         "</seed:cot_budget_reflect>", "<seed:tool_call>", "</seed:tool_call>"]  # fmt: skip
 NAME = "seedchat demo (tiny Seed-OSS)"
 
 
 def build_tokenizer(directory: Path, corpus: list[str], vocab_size: int):
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from seedchat.converters.tokenizer import train_seed_tokenizer
 
-    from seedchat.converters.tokenizer import SEED_CODER_SPLIT
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(SEED_CODER_SPLIT), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(corpus, trainer)
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED])
-    tok.save(str(directory / "tokenizer.json"))
     template = (HERE / "chat_template.jinja").read_text(encoding="utf-8")
-    (directory / "chat_template.jinja").write_text(template, encoding="utf-8")
-    (directory / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "bos_token": "<seed:bos>",
-                "eos_token": "<seed:eos>",
-                "pad_token": "<seed:pad>",
-                "add_bos_token": False,
-                "add_eos_token": False,
-            },
-            indent=1,
-        ),
-        encoding="utf-8",
-    )
-    return tok
+    return train_seed_tokenizer(directory, corpus, vocab_size, chat_template=template)
 
 
 def render(template: str, messages: list[dict], budget: int) -> str:
