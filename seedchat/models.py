@@ -50,7 +50,7 @@ class ModelInfo:
     @property
     def display_name(self) -> str:
         base = self.name or self.path.stem
-        return f"{base} (demo)" if self.is_demo else base
+        return f"{base} (demo)" if self.is_demo and "demo" not in base.lower() else base
 
 
 def human_size(n: float | None, unit: str = "B") -> str:

@@ -76,3 +76,13 @@ def test_models_cli_json_and_table(tmp_path, cli_env):
         check=True,
     ).stdout
     assert "good one" in table and "unreadable" in table
+
+
+def test_demo_label_is_added_once():
+    from seedchat.models import ModelInfo
+
+    plain = ModelInfo(path=Path("x.gguf"), source="demo", name="tiny seed")
+    named = ModelInfo(path=Path("x.gguf"), source="demo", name="seedchat demo (tiny Seed-OSS)")
+    assert plain.display_name == "tiny seed (demo)"
+    assert named.display_name == "seedchat demo (tiny Seed-OSS)"
+    assert ModelInfo(path=Path("x.gguf"), source="added", name="m").display_name == "m"

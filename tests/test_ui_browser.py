@@ -115,7 +115,7 @@ def test_load_a_model_shows_its_offload_plan(app, browser):  # noqa: F811
         page.get_by_role("tab", name="Models").click()
         # the picker shows the model loaded at start (the demo, on a fresh install)
         page.wait_for_function(
-            "document.querySelector('#model-picker input')?.value.includes('(demo)')"
+            "document.querySelector('#model-picker input')?.value.toLowerCase().includes('demo')"
         )
         page.locator("#model-path textarea, #model-path input").first.fill(str(demo_model()))
         page.locator("#gpu-layers textarea, #gpu-layers input").first.fill("0")
