@@ -50,7 +50,7 @@ def render(template: str, messages: list[dict], budget: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--steps", type=int, default=1800)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--samples", type=int, default=1500)
     ap.add_argument("--out", type=Path, default=OUT)
