@@ -1,0 +1,350 @@
+"""Take conversations out of the store and bring them back.
+
+- JSON (:func:`export_json`, :func:`import_json`): lossless. Every message of every
+  branch with its thinking, reflect reports, stats, status and settings, and each
+  conversation's active branch. Importing an export reproduces the conversations
+  exactly (same ids, same times); conversations whose id is already in the store
+  are skipped, so importing the same file twice adds nothing. The whole file is
+  checked and written in one transaction: a malformed file raises
+  :class:`StoreError` saying where, and imports nothing.
+- Markdown (:func:`export_markdown`): for reading. The active branch of each
+  conversation, thinking in collapsible ``<details>`` blocks, stats under answers.
+
+:func:`write_export` writes either to a file through a temporary file and a rename,
+so an interrupted export never leaves a half-written file in place of a good one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seedchat.errors import StoreError
+from seedchat.paths import atomic_write_text
+from seedchat.store import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    ROLES,
+    STATUSES,
+    Conversation,
+    Message,
+    Store,
+)
+
+EXPORT_FORMAT = "seedchat-conversations"
+EXPORT_VERSION = 1
+
+
+@dataclass
+class ImportResult:
+    imported: list[str]  # conversation ids added
+    skipped: list[str]  # already in the store
+    messages: int
+
+
+def _all_ids(store: Store, ids: Iterable[str] | None, trash: bool) -> list[str]:
+    if ids is not None:
+        return list(ids)
+    where = "" if trash else " WHERE deleted_at IS NULL"
+    return [r[0] for r in store._read(f"SELECT id FROM conversations{where} ORDER BY seq")]
+
+
+def conversation_to_dict(store: Store, conversation_id: str) -> dict[str, Any]:
+    """One conversation and all its messages (every branch) as plain data."""
+    conv = store._conversation_row(conversation_id)
+    data = {k: getattr(conv, k) for k in CONVERSATION_COLUMNS}
+    data["messages"] = [
+        {k: getattr(m, k) for k in MESSAGE_COLUMNS if k != "conversation_id"}
+        for m in store.messages(conversation_id)
+    ]
+    return data
+
+
+def export_json(
+    store: Store, ids: Iterable[str] | None = None, trash: bool = False
+) -> dict[str, Any]:
+    """The conversations ``ids`` (default: all not in the trash; ``trash``: all) as a dict."""
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "exported_at": time.time(),
+        "conversations": [conversation_to_dict(store, cid) for cid in _all_ids(store, ids, trash)],
+    }
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "?"
+
+
+def _settings_line(settings: dict[str, Any]) -> str:
+    parts = []
+    budget = settings.get("thinking_budget")
+    if budget is not None:
+        label = "unlimited" if budget == -1 else str(budget)
+        enforce = settings.get("enforce")
+        parts.append(f"thinking budget {label}" + (f" ({enforce})" if enforce else ""))
+    for key in ("temperature", "top_p", "top_k", "max_tokens"):
+        if key in settings:
+            parts.append(f"{key} {settings[key]}")
+    return ", ".join(parts)
+
+
+def _stats_line(m: Message) -> str:
+    s = m.stats
+    parts = []
+    if s.get("generated_tokens"):
+        parts.append(f"{s['generated_tokens']} tokens")
+    if s.get("tokens_per_second"):
+        parts.append(f"{s['tokens_per_second']:.1f} tokens/s")
+    if s.get("time_to_first_token") is not None:
+        parts.append(f"first token {s['time_to_first_token']:.2f} s")
+    if m.finish_reason:
+        parts.append(m.finish_reason)
+    if m.status != "complete":
+        parts.append(m.status + (f": {m.error}" if m.error else ""))
+    return " · ".join(parts)
+
+
+def _thinking_markdown(m: Message) -> str:
+    """Thinking text with the reflect reports put back where they came, as quotes."""
+    out, pos = [], 0
+    for r in sorted(m.reflects, key=lambda r: r.get("offset", 0)):
+        at = r.get("offset", len(m.thinking))
+        out.append(m.thinking[pos:at])
+        note = f"true count {r.get('true_count')}" + (", by seedchat" if r.get("injected") else "")
+        out.append(f"\n\n> ⏱ {r.get('raw', '')} ({note})\n\n")
+        pos = at
+    out.append(m.thinking[pos:])
+    return "".join(out).strip()
+
+
+def conversation_markdown(conv: Conversation) -> str:
+    lines = [f"# {conv.title or 'Untitled conversation'}", ""]
+    meta = [f"- id: `{conv.id}`", f"- created: {_when(conv.created_at)}"]
+    if conv.model:
+        meta.append(f"- model: {conv.model}")
+    settings = _settings_line(conv.settings)
+    if settings:
+        meta.append(f"- settings: {settings}")
+    if conv.settings.get("system_prompt"):
+        meta.append(f"- system prompt: {conv.settings['system_prompt']}")
+    lines += [*meta, ""]
+    for m in conv.messages:
+        title = {"user": "You", "assistant": "Assistant"}.get(m.role, m.role.title())
+        branch = (
+            f" (version {m.sibling_index + 1} of {m.sibling_count})" if m.sibling_count > 1 else ""
+        )
+        lines += [f"## {title}{branch} · {_when(m.created_at)}", ""]
+        if m.thinking or m.reflects:
+            tokens = f" ({m.thinking_tokens} tokens)" if m.thinking_tokens is not None else ""
+            lines += [
+                "<details>",
+                f"<summary>Thinking{tokens}</summary>",
+                "",
+                _thinking_markdown(m),
+                "",
+                "</details>",
+                "",
+            ]
+        if m.content:
+            lines += [m.content.rstrip(), ""]
+        for call in m.tool_calls:
+            args = json.dumps(call.get("arguments", {}), ensure_ascii=False)
+            lines += [f"Tool call: `{call.get('name')}` {args}", ""]
+        stats = _stats_line(m) if m.role == "assistant" else ""
+        if stats:
+            lines += [f"*{stats}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def export_markdown(store: Store, ids: Iterable[str] | None = None) -> str:
+    """The active branch of each conversation as Markdown, separated by rules."""
+    parts = [
+        conversation_markdown(store.get_conversation(cid)) for cid in _all_ids(store, ids, False)
+    ]
+    return "\n---\n\n".join(parts)
+
+
+def write_export(
+    store: Store, path: Path, fmt: str | None = None, ids: Iterable[str] | None = None
+) -> Path:
+    """Export to ``path`` atomically; ``fmt`` is "json" or "md" (default: from the suffix)."""
+    path = Path(path)
+    fmt = fmt or ("md" if path.suffix.lower() in (".md", ".markdown") else "json")
+    if fmt == "json":
+        text = json.dumps(export_json(store, ids), ensure_ascii=False, indent=1) + "\n"
+    elif fmt in ("md", "markdown"):
+        text = export_markdown(store, ids)
+    else:
+        raise StoreError(f"Unknown export format {fmt!r}.", hint="Use json or md.")
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot write {path}: {exc.strerror or exc}",
+            hint="Check the folder and the free disk space; nothing was overwritten.",
+        ) from exc
+    return path
+
+
+# -- import --------------------------------------------------------------------
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "parent_id": (str, type(None)),
+    "role": (str,),
+    "content": (str,),
+    "thinking": (str,),
+    "reflects": (list,),
+    "thinking_tokens": (int, type(None)),
+    "tool_calls": (list,),
+    "notices": (list,),
+    "stats": (dict,),
+    "finish_reason": (str, type(None)),
+    "status": (str,),
+    "error": (str, type(None)),
+    "settings": (dict,),
+    "model": (str, type(None)),
+    "created_at": (int, float),
+    "updated_at": (int, float),
+    "title": (str,),
+    "title_is_auto": (bool, int),
+    "current_leaf": (str, type(None)),
+    "deleted_at": (int, float, type(None)),
+}
+_REQUIRED_MESSAGE = ("id", "role", "content", "created_at")
+_REQUIRED_CONVERSATION = ("id", "created_at", "messages")
+
+
+class _Malformed(StoreError):
+    pass
+
+
+def _check_fields(where: str, data: Any, required: tuple[str, ...], allowed: Iterable[str]) -> None:
+    if not isinstance(data, dict):
+        raise _Malformed(f"{where} must be an object.")
+    for key in required:
+        if key not in data:
+            raise _Malformed(f"{where} has no '{key}'.")
+    for key, value in data.items():
+        if key == "messages" or key not in allowed:
+            continue
+        types = _TYPES[key]
+        bad_bool = isinstance(value, bool) and bool not in types
+        if bad_bool or not isinstance(value, types):
+            raise _Malformed(f"{where}.{key} has the wrong type ({type(value).__name__}).")
+
+
+def _validate(data: Any) -> list[dict[str, Any]]:
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        raise _Malformed(
+            f'It is not a seedchat conversations export (no "format": "{EXPORT_FORMAT}").'
+        )
+    if not isinstance(data.get("version"), int) or data["version"] > EXPORT_VERSION:
+        raise _Malformed(f"Its version {data.get('version')!r} is not one this seedchat reads.")
+    convs = data.get("conversations")
+    if not isinstance(convs, list):
+        raise _Malformed("'conversations' must be a list.")
+    seen: set[str] = set()
+    for i, conv in enumerate(convs):
+        where = f"conversations[{i}]"
+        _check_fields(where, conv, _REQUIRED_CONVERSATION, CONVERSATION_COLUMNS)
+        if not isinstance(conv["messages"], list):
+            raise _Malformed(f"{where}.messages must be a list.")
+        ids: set[str] = set()
+        for j, msg in enumerate(conv["messages"]):
+            mwhere = f"{where}.messages[{j}]"
+            _check_fields(mwhere, msg, _REQUIRED_MESSAGE, MESSAGE_COLUMNS)
+            if msg["role"] not in ROLES:
+                raise _Malformed(f"{mwhere}.role {msg['role']!r} is not one of {', '.join(ROLES)}.")
+            if msg.get("status", "complete") not in STATUSES:
+                raise _Malformed(
+                    f"{mwhere}.status {msg['status']!r} is not one of {', '.join(STATUSES)}."
+                )
+            if msg["id"] in ids or msg["id"] in seen:
+                raise _Malformed(f"{mwhere}.id {msg['id']} appears twice.")
+            parent = msg.get("parent_id")
+            if parent is not None and parent not in ids:
+                raise _Malformed(
+                    f"{mwhere}.parent_id {parent} is not an earlier message of its conversation."
+                )
+            ids.add(msg["id"])
+        leaf = conv.get("current_leaf")
+        if leaf is not None and leaf not in ids:
+            raise _Malformed(f"{where}.current_leaf {leaf} is not one of its messages.")
+        if conv["id"] in seen:
+            raise _Malformed(f"{where}.id {conv['id']} appears twice.")
+        seen.add(conv["id"])
+        seen |= ids
+    return convs
+
+
+def import_json(store: Store, source: Path | str | dict[str, Any]) -> ImportResult:
+    """Import a JSON export (a path or the parsed data) in one transaction."""
+    name = "the data"
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        name = str(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise StoreError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StoreError(
+                f"{path} is not valid JSON ({exc}); nothing was imported.",
+                hint="Import a file written by 'seedchat history export --format json'.",
+            ) from exc
+    try:
+        convs = _validate(data)
+    except _Malformed as err:
+        raise StoreError(
+            f"{name} cannot be imported: {err.message} Nothing was imported.",
+            hint="Import a file written by 'seedchat history export --format json'.",
+        ) from None
+    result = ImportResult([], [], 0)
+    with store._write() as conn:
+        for conv in convs:
+            if conn.execute("SELECT 1 FROM conversations WHERE id = ?", [conv["id"]]).fetchone():
+                result.skipped.append(conv["id"])
+                continue
+            clash = [
+                m["id"]
+                for m in conv["messages"]
+                if conn.execute("SELECT 1 FROM messages WHERE id = ?", [m["id"]]).fetchone()
+            ]
+            if clash:
+                raise StoreError(
+                    f"{name} cannot be imported: message {clash[0]} of conversation "
+                    f"{conv['id']} is already stored in another conversation. Nothing was imported."
+                )
+            conn.execute(
+                f"INSERT INTO conversations ({', '.join(CONVERSATION_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in CONVERSATION_COLUMNS)})",
+                [
+                    conv.get("id"),
+                    conv.get("title", ""),
+                    int(conv.get("title_is_auto", True)),
+                    conv.get("model"),
+                    json.dumps(conv.get("settings", {}), ensure_ascii=False),
+                    conv.get("current_leaf"),
+                    conv["created_at"],
+                    conv.get("updated_at", conv["created_at"]),
+                    conv.get("deleted_at"),
+                ],
+            )
+            for m in conv["messages"]:
+                fields = {k: v for k, v in m.items() if k in MESSAGE_COLUMNS}
+                fields.setdefault("updated_at", fields["created_at"])
+                fields.setdefault("parent_id", None)
+                fields["conversation_id"] = conv["id"]
+                msg = Message(**fields)
+                Store._insert_message(conn, msg)
+                result.messages += 1
+            result.imported.append(conv["id"])
+    return result

@@ -1,0 +1,189 @@
+"""The conversation database's schema, as numbered migrations applied on open.
+
+Migrations are registered with sqlite-utils' :class:`~sqlite_utils.migrations.Migrations`
+under the set name ``seedchat``; which ones a database has seen is recorded in its
+``_sqlite_migrations`` table (the versions table). A migration is never edited once
+released: a change to the schema is a new function appended at the end, and it must
+keep every existing row.
+
+- ``m001_conversations``: conversations and messages (the first released schema).
+- ``m002_search``: FTS5 full-text indexes over titles, answers and thinking, with the
+  trigram tokenizer (so Chinese text, which has no spaces, is searchable), kept in sync
+  by triggers; existing rows are indexed.
+- ``m003_trash``: ``conversations.deleted_at`` (delete moves to a trash that is purged
+  later) and the indexes that listing and purging use.
+
+:func:`apply_migrations` runs inside the caller's transaction; :class:`seedchat.store.Store`
+opens one with ``BEGIN IMMEDIATE`` so that two processes opening a new database at the
+same moment do not both create it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "seedchat"
+MIGRATIONS_TABLE = Migrations.migrations_table  # "_sqlite_migrations"
+
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations()
+def m001_conversations(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE conversations (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL DEFAULT '',
+            title_is_auto INTEGER NOT NULL DEFAULT 1,
+            model TEXT,
+            settings TEXT NOT NULL DEFAULT '{}',
+            current_leaf TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            conversation_id TEXT NOT NULL
+                REFERENCES conversations(id) ON DELETE CASCADE,
+            parent_id TEXT REFERENCES messages(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content TEXT NOT NULL DEFAULT '',
+            thinking TEXT NOT NULL DEFAULT '',
+            reflects TEXT NOT NULL DEFAULT '[]',
+            thinking_tokens INTEGER,
+            tool_calls TEXT NOT NULL DEFAULT '[]',
+            notices TEXT NOT NULL DEFAULT '[]',
+            stats TEXT NOT NULL DEFAULT '{}',
+            finish_reason TEXT,
+            status TEXT NOT NULL DEFAULT 'complete'
+                CHECK (status IN ('complete', 'partial', 'cancelled', 'error')),
+            error TEXT,
+            settings TEXT NOT NULL DEFAULT '{}',
+            model TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX messages_by_conversation ON messages(conversation_id, seq)")
+    db.execute("CREATE INDEX messages_by_parent ON messages(parent_id)")
+
+
+@migrations()
+def m002_search(db: Database) -> None:
+    db.execute(
+        """
+        CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, thinking, content='messages', content_rowid='seq', tokenize='trigram'
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE VIRTUAL TABLE conversations_fts USING fts5(
+            title, content='conversations', content_rowid='seq', tokenize='trigram'
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts(rowid, content, thinking)
+            VALUES (new.seq, new.content, new.thinking);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content, thinking)
+            VALUES ('delete', old.seq, old.content, old.thinking);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER messages_fts_au AFTER UPDATE OF content, thinking ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content, thinking)
+            VALUES ('delete', old.seq, old.content, old.thinking);
+            INSERT INTO messages_fts(rowid, content, thinking)
+            VALUES (new.seq, new.content, new.thinking);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER conversations_fts_ai AFTER INSERT ON conversations BEGIN
+            INSERT INTO conversations_fts(rowid, title) VALUES (new.seq, new.title);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER conversations_fts_ad AFTER DELETE ON conversations BEGIN
+            INSERT INTO conversations_fts(conversations_fts, rowid, title)
+            VALUES ('delete', old.seq, old.title);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER conversations_fts_au AFTER UPDATE OF title ON conversations BEGIN
+            INSERT INTO conversations_fts(conversations_fts, rowid, title)
+            VALUES ('delete', old.seq, old.title);
+            INSERT INTO conversations_fts(rowid, title) VALUES (new.seq, new.title);
+        END
+        """
+    )
+    # Index what a version-1 database already holds.
+    db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
+    db.execute("INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild')")
+
+
+@migrations()
+def m003_trash(db: Database) -> None:
+    db.execute("ALTER TABLE conversations ADD COLUMN deleted_at REAL")
+    db.execute(
+        "CREATE INDEX conversations_by_updated ON conversations(updated_at) "
+        "WHERE deleted_at IS NULL"
+    )
+    db.execute(
+        "CREATE INDEX conversations_by_deleted ON conversations(deleted_at) "
+        "WHERE deleted_at IS NOT NULL"
+    )
+
+
+def known_names() -> list[str]:
+    """The names of every migration this version of seedchat knows, in order."""
+    return [m.name for m in migrations._migrations]
+
+
+def applied_names(conn: sqlite3.Connection) -> list[str]:
+    """The migrations recorded in the database (empty when it has no versions table)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [MIGRATIONS_TABLE]
+    ).fetchone()
+    if not exists:
+        return []
+    rows = conn.execute(
+        f"SELECT name FROM [{MIGRATIONS_TABLE}] WHERE migration_set = ? ORDER BY rowid",
+        [MIGRATION_SET],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def apply_migrations(db: Database, stop_before: str | None = None) -> list[str]:
+    """Apply the pending migrations (all, or those before ``stop_before``); return their names."""
+    before = set(applied_names(db.conn))
+    migrations.apply(db, stop_before=stop_before)
+    return [name for name in applied_names(db.conn) if name not in before]

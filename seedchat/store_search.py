@@ -1,0 +1,192 @@
+"""Full-text search over saved conversations: titles, answers (and questions), thinking.
+
+The indexes are FTS5 tables with the trigram tokenizer (:mod:`seedchat.store_migrations`),
+which matches any run of three or more characters: English words and Chinese text
+(which has no spaces between words) alike, case-insensitively. A query is split on
+white space into terms that must all occur; terms of three characters or more go
+through the index and are ranked with bm25 (titles weigh most, then answers, then
+thinking); shorter terms (a two-character Chinese word such as 模型, "AI") cannot use
+trigrams and are matched with ``LIKE`` instead, over the rows the index found or, when
+the query has only short terms, over every row (newest first).
+
+Snippets mark each match with ``highlight`` (default ``<mark>``…``</mark>``); the
+text around it is left as it is (callers escape it for their display).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seedchat.store import Store
+
+SNIPPET_TOKENS = 16  # trigrams (≈ characters) of context FTS5 keeps around a match
+SNIPPET_CHARS = 40  # characters of context each side, for LIKE matches
+MIN_TRIGRAM = 3
+
+
+@dataclass
+class SearchHit:
+    conversation_id: str
+    title: str
+    message_id: str | None  # None for a match in the title
+    field: str  # "title", "content" or "thinking"
+    role: str | None
+    snippet: str
+    rank: float  # lower is better (bm25); 0 for LIKE-only matches
+    updated_at: float
+
+
+def _fts_phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def highlight_text(
+    text: str, terms: list[str], marks: tuple[str, str], context: int = SNIPPET_CHARS
+) -> str:
+    """A window of ``text`` around the first term found, every term occurrence marked."""
+    low = text.lower()
+    spans = []
+    for term in terms:
+        t = term.lower()
+        start = low.find(t)
+        while start != -1 and t:
+            spans.append((start, start + len(t)))
+            start = low.find(t, start + len(t))
+    if not spans:
+        return text[: 2 * context] + ("…" if len(text) > 2 * context else "")
+    spans.sort()
+    first = spans[0][0]
+    lo = max(0, first - context)
+    hi = min(len(text), spans[0][1] + context)
+    out, pos = [], lo
+    for s, e in spans:
+        if s < pos or e > hi:
+            continue
+        out += [text[pos:s], marks[0], text[s:e], marks[1]]
+        pos = e
+    out.append(text[pos:hi])
+    return (
+        ("…" if lo > 0 else "") + "".join(out).replace("\n", " ") + ("…" if hi < len(text) else "")
+    )
+
+
+def search(
+    store: Store,
+    query: str,
+    limit: int = 20,
+    highlight: tuple[str, str] = ("<mark>", "</mark>"),
+) -> list[SearchHit]:
+    """Conversations (not in the trash) matching every term of ``query``, best first."""
+    terms = [t.strip('"') for t in query.split() if t.strip('"')]
+    if not terms:
+        return []
+    long_terms = [t for t in terms if len(t) >= MIN_TRIGRAM]
+    short_terms = [t for t in terms if len(t) < MIN_TRIGRAM]
+    hits: list[SearchHit] = []
+    open_, close = highlight
+
+    if long_terms:
+        match = " ".join(_fts_phrase(t) for t in long_terms)
+        short_msg = "".join(
+            " AND (m.content LIKE ? ESCAPE '\\' OR m.thinking LIKE ? ESCAPE '\\')"
+            for _ in short_terms
+        )
+        short_params = [p for t in short_terms for p in (_like(t), _like(t))]
+        rows = store._read(
+            f"""
+            SELECT c.id, c.title, m.id, m.role,
+                snippet(messages_fts, 0, ?, ?, '…', ?), snippet(messages_fts, 1, ?, ?, '…', ?),
+                bm25(messages_fts, 1.0, 0.6), c.updated_at
+            FROM messages_fts
+            JOIN messages m ON m.seq = messages_fts.rowid
+            JOIN conversations c ON c.id = m.conversation_id
+            WHERE messages_fts MATCH ? AND c.deleted_at IS NULL{short_msg}
+            ORDER BY bm25(messages_fts, 1.0, 0.6) LIMIT ?
+            """,
+            [
+                open_,
+                close,
+                SNIPPET_TOKENS,
+                open_,
+                close,
+                SNIPPET_TOKENS,
+                match,
+                *short_params,
+                limit,
+            ],
+        )
+        for cid, title, mid, role, snip_content, snip_thinking, rank, updated in rows:
+            in_content = open_ in snip_content
+            hits.append(
+                SearchHit(
+                    cid,
+                    title,
+                    mid,
+                    "content" if in_content else "thinking",
+                    role,
+                    snip_content if in_content else snip_thinking,
+                    rank,
+                    updated,
+                )
+            )
+        short_title = "".join(" AND c.title LIKE ? ESCAPE '\\'" for _ in short_terms)
+        rows = store._read(
+            f"""
+            SELECT c.id, c.title, highlight(conversations_fts, 0, ?, ?),
+                bm25(conversations_fts) * 2.0, c.updated_at
+            FROM conversations_fts
+            JOIN conversations c ON c.seq = conversations_fts.rowid
+            WHERE conversations_fts MATCH ? AND c.deleted_at IS NULL{short_title}
+            ORDER BY rank LIMIT ?
+            """,
+            [open_, close, match, *[_like(t) for t in short_terms], limit],
+        )
+        hits += [
+            SearchHit(cid, title, None, "title", None, snip, rank, updated)
+            for cid, title, snip, rank, updated in rows
+        ]
+        hits.sort(key=lambda h: h.rank)
+        return hits[:limit]
+
+    # Only short terms: no trigram can match, scan with LIKE (newest first).
+    cond = " AND ".join(
+        "(m.content LIKE ? ESCAPE '\\' OR m.thinking LIKE ? ESCAPE '\\')" for _ in terms
+    )
+    params = [p for t in terms for p in (_like(t), _like(t))]
+    title_cond = " AND ".join("c.title LIKE ? ESCAPE '\\'" for _ in terms)
+    rows = store._read(
+        f"""
+        SELECT c.id, c.title, NULL, NULL, c.title, '', c.updated_at FROM conversations c
+        WHERE c.deleted_at IS NULL AND {title_cond}
+        ORDER BY c.updated_at DESC LIMIT ?
+        """,
+        [*[_like(t) for t in terms], limit],
+    )
+    rows += store._read(
+        f"""
+        SELECT c.id, c.title, m.id, m.role, m.content, m.thinking, c.updated_at
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        WHERE c.deleted_at IS NULL AND {cond}
+        ORDER BY m.seq DESC LIMIT ?
+        """,
+        [*params, limit],
+    )
+    for cid, title, mid, role, content, thinking, updated in rows[:limit]:
+        if mid is None:
+            field, text = "title", content
+        else:
+            in_content = all(t.lower() in content.lower() for t in terms)
+            field, text = ("content", content) if in_content else ("thinking", thinking)
+        hits.append(
+            SearchHit(
+                cid, title, mid, field, role, highlight_text(text, terms, highlight), 0.0, updated
+            )
+        )
+    return hits
