@@ -47,9 +47,7 @@ import logging
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,10 +56,43 @@ from sqlite_utils import Database
 from seedchat.errors import StoreError
 from seedchat.paths import get_paths
 from seedchat.store_migrations import MIGRATIONS_TABLE, applied_names, apply_migrations, known_names
+from seedchat.store_records import (
+    CONVERSATION_COLUMNS,
+    JSON_FIELDS,
+    MESSAGE_COLUMNS,
+    ROLES,
+    STATUSES,
+    TITLE_LENGTH,
+    Conversation,
+    ConversationSummary,
+    Message,
+    conversation_from_row,
+    message_from_row,
+    new_id,
+    title_from_text,
+)
 
 if TYPE_CHECKING:
     from seedchat.store_recorder import StreamRecorder
     from seedchat.store_search import SearchHit
+
+__all__ = [
+    "CONVERSATION_COLUMNS",
+    "LEAF",
+    "MESSAGE_COLUMNS",
+    "ROLES",
+    "STATUSES",
+    "TITLE_LENGTH",
+    "TRASH_SECONDS",
+    "Conversation",
+    "ConversationSummary",
+    "DatabaseCorruptError",
+    "Message",
+    "Store",
+    "move_aside",
+    "new_id",
+    "title_from_text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +100,8 @@ log = logging.getLogger(__name__)
 TRASH_SECONDS = 30 * 24 * 3600
 #: How long a writer waits for another process's write to finish.
 BUSY_TIMEOUT_MS = 10_000
-TITLE_LENGTH = 60
-
-ROLES = ("system", "user", "assistant", "tool")
-STATUSES = ("complete", "partial", "cancelled", "error")
+#: Databases up to this size get a full page check (PRAGMA quick_check) on open.
+QUICK_CHECK_BYTES = 64 * 2**20
 LEAF = "leaf"  # add_message's default parent: the end of the active branch
 
 
@@ -87,122 +116,6 @@ class DatabaseCorruptError(StoreError):
             "and start a fresh database (the old file is kept for recovery).",
         )
         self.path = path
-
-
-@dataclass
-class Message:
-    id: str
-    conversation_id: str
-    parent_id: str | None
-    role: str
-    content: str
-    thinking: str = ""
-    reflects: list[dict[str, Any]] = field(default_factory=list)
-    thinking_tokens: int | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    notices: list[dict[str, Any]] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
-    finish_reason: str | None = None
-    status: str = "complete"
-    error: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    model: str | None = None
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    sibling_index: int = 0  # position among the answers/edits to the same parent
-    sibling_count: int = 1
-
-
-@dataclass
-class ConversationSummary:
-    id: str
-    title: str
-    model: str | None
-    created_at: float
-    updated_at: float
-    message_count: int
-    deleted_at: float | None = None
-
-
-@dataclass
-class Conversation:
-    id: str
-    title: str
-    title_is_auto: bool
-    model: str | None
-    settings: dict[str, Any]
-    current_leaf: str | None
-    created_at: float
-    updated_at: float
-    deleted_at: float | None = None
-    messages: list[Message] = field(default_factory=list)  # the active branch, root first
-
-
-_JSON_FIELDS = ("reflects", "tool_calls", "notices", "stats", "settings")
-MESSAGE_COLUMNS = (
-    "id",
-    "conversation_id",
-    "parent_id",
-    "role",
-    "content",
-    "thinking",
-    "reflects",
-    "thinking_tokens",
-    "tool_calls",
-    "notices",
-    "stats",
-    "finish_reason",
-    "status",
-    "error",
-    "settings",
-    "model",
-    "created_at",
-    "updated_at",
-)
-CONVERSATION_COLUMNS = (
-    "id",
-    "title",
-    "title_is_auto",
-    "model",
-    "settings",
-    "current_leaf",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def _message_from_row(row: sqlite3.Row | tuple) -> Message:
-    data = dict(zip(MESSAGE_COLUMNS, row, strict=True))
-    for key in _JSON_FIELDS:
-        data[key] = (
-            json.loads(data[key]) if data[key] else ({} if key in ("stats", "settings") else [])
-        )
-    return Message(**data)
-
-
-def _conversation_from_row(row: tuple) -> Conversation:
-    data = dict(zip(CONVERSATION_COLUMNS, row, strict=True))
-    data["settings"] = json.loads(data["settings"] or "{}")
-    data["title_is_auto"] = bool(data["title_is_auto"])
-    return Conversation(**data)
-
-
-def title_from_text(text: str, length: int = TITLE_LENGTH) -> str:
-    """A title from a message: its first non-empty line, shortened at a word boundary."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = " ".join(line.split())
-    if len(line) <= length:
-        return line
-    cut = line[:length]
-    space = cut.rfind(" ")
-    if space > length // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,.;:") + "…"
 
 
 def move_aside(path: Path | None = None) -> Path:
@@ -330,10 +243,11 @@ class Store:
             raise _translate(exc, self.path) from exc
 
     def _quick_check_needed(self) -> bool:
-        # A full check reads every page; do it for databases up to 256 MiB (well
-        # under a second). Larger ones are checked by 'seedchat doctor' / check().
+        # quick_check reads every page (~0.2 s for 220 MiB here): on open only up to
+        # QUICK_CHECK_BYTES. For larger files Store.check() runs it on demand, and a
+        # damaged page met later still raises DatabaseCorruptError, never a traceback.
         try:
-            return self.path.stat().st_size <= 256 * 2**20
+            return self.path.stat().st_size <= QUICK_CHECK_BYTES
         except OSError:
             return True
 
@@ -444,12 +358,12 @@ class Store:
                 f"There is no conversation with id {conversation_id}.",
                 hint="'seedchat history list' shows the saved conversations.",
             )
-        return _conversation_from_row(rows[0])
+        return conversation_from_row(rows[0])
 
     def get_conversation(self, conversation_id: str) -> Conversation:
         """A conversation with its active branch (root first) in ``messages``."""
         conv = self._conversation_row(conversation_id)
-        conv.messages = self._branch(conv.current_leaf) if conv.current_leaf else []
+        conv.messages = self._branch(conv.id, conv.current_leaf) if conv.current_leaf else []
         return conv
 
     def resolve_id(self, prefix: str) -> str:
@@ -546,7 +460,7 @@ class Store:
     def _message_rows(self, where: str, params: Any) -> list[Message]:
         cols = ", ".join(MESSAGE_COLUMNS)
         rows = self._read(f"SELECT {cols} FROM messages WHERE {where}", params)
-        return [_message_from_row(r) for r in rows]
+        return [message_from_row(r) for r in rows]
 
     def message(self, message_id: str) -> Message:
         found = self._message_rows("id = ?", [message_id])
@@ -554,29 +468,29 @@ class Store:
             raise StoreError(f"There is no message with id {message_id}.")
         return found[0]
 
-    def _branch(self, leaf_id: str) -> list[Message]:
-        cols = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
-        rows = self._read(
-            f"""
-            WITH RECURSIVE branch(id, depth) AS (
-                SELECT ?, 0
-                UNION ALL
-                SELECT m.parent_id, b.depth + 1 FROM messages m JOIN branch b ON m.id = b.id
-                WHERE m.parent_id IS NOT NULL
-            )
-            SELECT {cols},
-                (SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id
-                    AND s.parent_id IS m.parent_id AND s.seq < m.seq),
-                (SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id
-                    AND s.parent_id IS m.parent_id)
-            FROM branch b JOIN messages m ON m.id = b.id ORDER BY b.depth DESC
-            """,
-            [leaf_id],
+    def _branch(self, conversation_id: str, leaf_id: str) -> list[Message]:
+        # The tree's shape (ids only) in one indexed read; then the branch's full rows.
+        shape = self._read(
+            "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY seq",
+            [conversation_id],
         )
+        parent_of = dict(shape)
+        children: dict[str | None, list[str]] = {}
+        for mid, parent in shape:
+            children.setdefault(parent, []).append(mid)
+        path: list[str] = []
+        node: str | None = leaf_id
+        while node is not None and node in parent_of and len(path) <= len(shape):
+            path.append(node)
+            node = parent_of[node]
+        path.reverse()
+        marks = ", ".join("?" for _ in path)
+        found = {m.id: m for m in self._message_rows(f"id IN ({marks})", path)} if path else {}
         out = []
-        for row in rows:
-            msg = _message_from_row(row[: len(MESSAGE_COLUMNS)])
-            msg.sibling_index, msg.sibling_count = row[-2], row[-1]
+        for mid in path:
+            msg = found[mid]
+            group = children[msg.parent_id]
+            msg.sibling_index, msg.sibling_count = group.index(mid), len(group)
             out.append(msg)
         return out
 
@@ -588,7 +502,7 @@ class Store:
         """The message and its alternatives (same parent), oldest first."""
         msg = self.message(message_id)
         return self._message_rows(
-            "conversation_id = ? AND parent_id IS ? ORDER BY seq",
+            "conversation_id = ? AND +parent_id IS ? ORDER BY seq",  # + : by conversation
             [msg.conversation_id, msg.parent_id],
         )
 
@@ -644,7 +558,7 @@ class Store:
         values = []
         for col in MESSAGE_COLUMNS:
             value = getattr(msg, col)
-            if col in _JSON_FIELDS:
+            if col in JSON_FIELDS:
                 value = json.dumps(value, ensure_ascii=False)
             values.append(value)
         marks = ", ".join("?" for _ in MESSAGE_COLUMNS)
@@ -658,7 +572,7 @@ class Store:
             if key not in MESSAGE_COLUMNS or key in ("id", "conversation_id", "parent_id"):
                 raise StoreError(f"Message field {key!r} cannot be updated.")
         encoded = {
-            k: json.dumps(v, ensure_ascii=False) if k in _JSON_FIELDS else v
+            k: json.dumps(v, ensure_ascii=False) if k in JSON_FIELDS else v
             for k, v in values.items()
         }
         encoded.setdefault("updated_at", time.time())

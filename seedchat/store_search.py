@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 SNIPPET_TOKENS = 16  # trigrams (≈ characters) of context FTS5 keeps around a match
 SNIPPET_CHARS = 40  # characters of context each side, for LIKE matches
 MIN_TRIGRAM = 3
+CONTENT_WEIGHT, THINKING_WEIGHT = 1.0, 0.6  # bm25 column weights: answers over thinking
 
 
 @dataclass
@@ -94,48 +95,7 @@ def search(
 
     if long_terms:
         match = " ".join(_fts_phrase(t) for t in long_terms)
-        short_msg = "".join(
-            " AND (m.content LIKE ? ESCAPE '\\' OR m.thinking LIKE ? ESCAPE '\\')"
-            for _ in short_terms
-        )
-        short_params = [p for t in short_terms for p in (_like(t), _like(t))]
-        rows = store._read(
-            f"""
-            SELECT c.id, c.title, m.id, m.role,
-                snippet(messages_fts, 0, ?, ?, '…', ?), snippet(messages_fts, 1, ?, ?, '…', ?),
-                bm25(messages_fts, 1.0, 0.6), c.updated_at
-            FROM messages_fts
-            JOIN messages m ON m.seq = messages_fts.rowid
-            JOIN conversations c ON c.id = m.conversation_id
-            WHERE messages_fts MATCH ? AND c.deleted_at IS NULL{short_msg}
-            ORDER BY bm25(messages_fts, 1.0, 0.6) LIMIT ?
-            """,
-            [
-                open_,
-                close,
-                SNIPPET_TOKENS,
-                open_,
-                close,
-                SNIPPET_TOKENS,
-                match,
-                *short_params,
-                limit,
-            ],
-        )
-        for cid, title, mid, role, snip_content, snip_thinking, rank, updated in rows:
-            in_content = open_ in snip_content
-            hits.append(
-                SearchHit(
-                    cid,
-                    title,
-                    mid,
-                    "content" if in_content else "thinking",
-                    role,
-                    snip_content if in_content else snip_thinking,
-                    rank,
-                    updated,
-                )
-            )
+        hits += _message_hits(store, match, short_terms, limit, highlight)
         short_title = "".join(" AND c.title LIKE ? ESCAPE '\\'" for _ in short_terms)
         rows = store._read(
             f"""
@@ -189,4 +149,66 @@ def search(
                 cid, title, mid, field, role, highlight_text(text, terms, highlight), 0.0, updated
             )
         )
+    return hits
+
+
+def _message_hits(
+    store: Store, match: str, short_terms: list[str], limit: int, marks: tuple[str, str]
+) -> list[SearchHit]:
+    """Messages matching ``match`` (and every short term), best first.
+
+    Ranking reads only the index (rowid and bm25, which FTS5 orders itself); rows,
+    the trash filter and snippets are fetched for the best few only. When the trash or
+    the short terms drop candidates, it asks the index for more.
+    """
+    short_params = [p for t in short_terms for p in (_like(t), _like(t))]
+    short_sql = "".join(
+        " AND (m.content LIKE ? ESCAPE '\\' OR m.thinking LIKE ? ESCAPE '\\')" for _ in short_terms
+    )
+    want = limit * 2 + 10
+    while True:
+        ranked = store._read(
+            "SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ? "
+            f"AND rank MATCH 'bm25({CONTENT_WEIGHT}, {THINKING_WEIGHT})' "
+            "ORDER BY rank LIMIT ?",
+            [match, want],
+        )
+        if not ranked:
+            return []
+        rank_of = dict(ranked)
+        marks_sql = ", ".join("?" for _ in ranked)
+        rows = store._read(
+            f"""
+            SELECT m.seq, c.id, c.title, m.id, m.role, c.updated_at
+            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE m.seq IN ({marks_sql}) AND c.deleted_at IS NULL{short_sql}
+            """,
+            [*rank_of, *short_params],
+        )
+        if len(rows) >= limit or len(ranked) < want:
+            break
+        want *= 4
+    rows.sort(key=lambda r: rank_of[r[0]])
+    rows = rows[:limit]
+    if not rows:
+        return []
+    open_, close = marks
+    seqs = [r[0] for r in rows]
+    snippets = {
+        seq: (a, b)
+        for seq, a, b in store._read(
+            f"""
+            SELECT rowid, snippet(messages_fts, 0, ?, ?, '…', ?),
+                snippet(messages_fts, 1, ?, ?, '…', ?)
+            FROM messages_fts WHERE messages_fts MATCH ? AND rowid IN ({", ".join("?" for _ in seqs)})
+            """,
+            [open_, close, SNIPPET_TOKENS, open_, close, SNIPPET_TOKENS, match, *seqs],
+        )
+    }
+    hits = []
+    for seq, cid, title, mid, role, updated in rows:
+        in_content, in_thinking = snippets.get(seq, ("", ""))
+        field = "content" if open_ in in_content else "thinking"
+        snippet = in_content if field == "content" else in_thinking
+        hits.append(SearchHit(cid, title, mid, field, role, snippet, rank_of[seq], updated))
     return hits
