@@ -55,7 +55,7 @@ from sqlite_utils import Database
 
 from seedchat.errors import StoreError
 from seedchat.paths import get_paths
-from seedchat.store_migrations import MIGRATIONS_TABLE, applied_names, apply_migrations, known_names
+from seedchat.store_migrations import applied_names, apply_migrations, known_names
 from seedchat.store_records import (
     CONVERSATION_COLUMNS,
     JSON_FIELDS,
@@ -211,13 +211,21 @@ class Store:
             }
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
-        if tables and MIGRATIONS_TABLE not in tables:
+        try:
+            applied = applied_names(conn)
+        except sqlite3.OperationalError:  # a migrations table of another shape: not ours
+            applied = []
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+        # Ours only if seedchat's own migrations are recorded (another program may use
+        # sqlite-utils' migrations table too).
+        if tables and not applied:
             raise StoreError(
                 f"{self.path} is an SQLite database of another program "
                 f"(tables: {', '.join(sorted(tables)[:5])}); seedchat has not changed it.",
                 hint="Move it away, or set SEEDCHAT_HOME to use another folder.",
             )
-        unknown = [n for n in applied_names(conn) if n not in known_names()]
+        unknown = [n for n in applied if n not in known_names()]
         if unknown:
             raise StoreError(
                 f"The conversation database {self.path} was written by a newer seedchat "

@@ -210,6 +210,20 @@ def test_foreign_database_is_not_modified(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seedchat.db"]  # no -wal made
 
 
+def test_other_sqlite_utils_app_is_not_taken_for_seedchat(tmp_path: Path):
+    path = tmp_path / "seedchat.db"
+    other = Database(path)
+    other["notes"].insert({"text": "mine"})
+    other["_sqlite_migrations"].insert(
+        {"migration_set": "notes-app", "name": "m001_notes", "applied_at": "2025"}
+    )
+    other.close()
+    before = digest(path)
+    with pytest.raises(StoreError, match="another program"):
+        Store(path)
+    assert digest(path) == before
+
+
 def test_not_a_database_is_not_overwritten_and_can_be_moved_aside(tmp_path: Path):
     path = tmp_path / "seedchat.db"
     path.write_bytes(b"these are my notes, not a database\n" * 200)
