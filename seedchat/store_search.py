@@ -7,7 +7,9 @@ white space into terms that must all occur; terms of three characters or more go
 through the index and are ranked with bm25 (titles weigh most, then answers, then
 thinking); shorter terms (a two-character Chinese word such as 模型, "AI") cannot use
 trigrams and are matched with ``LIKE`` instead, over the rows the index found or, when
-the query has only short terms, over every row (newest first).
+the query has only short terms, over every row (newest first). A term found in more
+than ``RANK_WINDOW`` messages is ranked among the newest of them (bm25 over a whole
+doclist of a very common term would cost more than a search should).
 
 Snippets mark each match with ``highlight`` (default ``<mark>``…``</mark>``); the
 text around it is left as it is (callers escape it for their display).
@@ -25,6 +27,7 @@ SNIPPET_TOKENS = 16  # trigrams (≈ characters) of context FTS5 keeps around a 
 SNIPPET_CHARS = 40  # characters of context each side, for LIKE matches
 MIN_TRIGRAM = 3
 CONTENT_WEIGHT, THINKING_WEIGHT = 1.0, 0.6  # bm25 column weights: answers over thinking
+RANK_WINDOW = 5000  # a term in more messages than this is ranked among the newest 5,000
 
 
 @dataclass
@@ -157,21 +160,29 @@ def _message_hits(
 ) -> list[SearchHit]:
     """Messages matching ``match`` (and every short term), best first.
 
-    Ranking reads only the index (rowid and bm25, which FTS5 orders itself); rows,
-    the trash filter and snippets are fetched for the best few only. When the trash or
-    the short terms drop candidates, it asks the index for more.
+    Ranking reads only the index (rowid and bm25), over the newest ``RANK_WINDOW``
+    matches when there are more; rows, the trash filter and snippets are fetched for
+    the best few only. When the trash or the short terms drop candidates, it asks the
+    index for more (and widens the window).
     """
     short_params = [p for t in short_terms for p in (_like(t), _like(t))]
     short_sql = "".join(
         " AND (m.content LIKE ? ESCAPE '\\' OR m.thinking LIKE ? ESCAPE '\\')" for _ in short_terms
     )
-    want = limit * 2 + 10
+    want, window = limit * 2 + 10, RANK_WINDOW
     while True:
+        # bm25 over every match of a very common term costs ~ its whole doclist: rank
+        # only the newest ``window`` matches (the rowid of the window-th newest bounds it).
+        cut = store._read(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? "
+            "ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            [match, window - 1],
+        )
+        bound = " AND rowid >= ?" if cut else ""
         ranked = store._read(
-            "SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ? "
-            f"AND rank MATCH 'bm25({CONTENT_WEIGHT}, {THINKING_WEIGHT})' "
-            "ORDER BY rank LIMIT ?",
-            [match, want],
+            f"SELECT rowid, bm25(messages_fts, {CONTENT_WEIGHT}, {THINKING_WEIGHT}) AS score "
+            f"FROM messages_fts WHERE messages_fts MATCH ?{bound} ORDER BY score LIMIT ?",
+            [match, *(cut[0] if cut else ()), want],
         )
         if not ranked:
             return []
@@ -185,9 +196,14 @@ def _message_hits(
             """,
             [*rank_of, *short_params],
         )
-        if len(rows) >= limit or len(ranked) < want:
+        if len(rows) >= limit:
             break
-        want *= 4
+        if len(ranked) == want:  # the trash or short terms dropped some: ask for more
+            want *= 4
+        elif cut:  # every match in the window was used: widen it
+            window *= 4
+        else:
+            break
     rows.sort(key=lambda r: rank_of[r[0]])
     rows = rows[:limit]
     if not rows:

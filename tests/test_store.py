@@ -382,3 +382,21 @@ def test_search_short_english_terms_and_quotes(store: Store, corpus):
     assert store.search('egg" OR "x') == []
     assert store.search("NEAR(egg") == []
     assert store.search("*") == []
+
+
+def test_search_ranks_a_very_common_term_among_the_newest(store: Store, monkeypatch):
+    from seedchat import store_search
+
+    monkeypatch.setattr(store_search, "RANK_WINDOW", 3)
+    c = store.create_conversation(title="many")
+    ids = [store.add_message(c.id, "user", f"common term number {i}").id for i in range(10)]
+    hits = store.search("common", limit=2)
+    assert len(hits) == 2 and {h.message_id for h in hits} <= set(ids[-3:])
+    assert {h.message_id for h in store.search("common", limit=50)} == set(ids)
+    # Trashed matches filling the window do not hide the older ones: it widens.
+    d = store.create_conversation(title="newer")
+    for i in range(5):
+        store.add_message(d.id, "user", f"common again {i}")
+    store.delete(d.id)
+    hits = store.search("common", limit=2)
+    assert len(hits) == 2 and {h.message_id for h in hits} <= set(ids)
