@@ -40,13 +40,30 @@ WATCH = """
 """
 
 
+def set_checked(page, locator, want: bool) -> None:
+    """Set a checkbox and make sure it stays set: the page restores saved settings when it
+    loads, which can flip a box back right after a click."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for _ in range(20):
+        if locator.is_checked() == want:
+            page.wait_for_timeout(250)
+            if locator.is_checked() == want:
+                return
+        try:
+            locator.set_checked(want, timeout=2000)
+        except PlaywrightError:
+            page.wait_for_timeout(200)
+    raise AssertionError(f"the checkbox would not become {want}")
+
+
 def set_budget(page, value: int | None) -> None:
     """Choose a budget in the page; None is unlimited."""
     unlimited = page.locator("#unlimited input[type=checkbox]")
     if value is None:
-        unlimited.check()
+        set_checked(page, unlimited, True)
         return
-    unlimited.uncheck()
+    set_checked(page, unlimited, False)
     box = page.locator("#budget input[type=number]")
     box.fill(str(value))
     box.press("Enter")
