@@ -116,3 +116,20 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         yield App(url=running.url, running=running, home=home)
     finally:
         running.close()
+
+
+def set_checked(page, locator, want: bool) -> None:
+    """Set a checkbox and make sure it stays set: the page restores saved settings when it
+    loads, which can flip a box back right after a click."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for _ in range(20):
+        if locator.is_checked() == want:
+            page.wait_for_timeout(250)
+            if locator.is_checked() == want:
+                return
+        try:
+            locator.set_checked(want, timeout=2000)
+        except PlaywrightError:
+            page.wait_for_timeout(200)
+    raise AssertionError(f"the checkbox would not become {want}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import app, browser, open_page, screenshot  # noqa: F401  (fixtures)
+from tests.browser import app, browser, open_page, screenshot, set_checked  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +35,7 @@ def test_budget_controls(app, browser):  # noqa: F811
     try:
         unlimited = page.locator("#unlimited input[type=checkbox]")
         note = page.locator("#budget-now")
-        if unlimited.is_checked():
-            unlimited.uncheck()
+        set_checked(page, unlimited, False)
         budget = page.locator("#budget input[type=number]")
         budget.fill("1024")
         budget.press("Enter")
@@ -48,7 +47,7 @@ def test_budget_controls(app, browser):  # noqa: F811
         page.wait_for_function(
             "document.querySelector('#budget-now').innerText.includes('answer directly')"
         )
-        unlimited.check()
+        set_checked(page, unlimited, True)
         page.wait_for_function(
             "document.querySelector('#budget-now').innerText.includes('unlimited')"
         )
@@ -79,7 +78,7 @@ def test_bad_model_file_shows_an_error_in_the_page(app, browser, tmp_path: Path)
 def test_generation_settings_survive_a_reload(app, browser):  # noqa: F811
     page, _ = open_page(browser, app.url)
     try:
-        page.locator("#unlimited input[type=checkbox]").uncheck()
+        set_checked(page, page.locator("#unlimited input[type=checkbox]"), False)
         box = page.locator("#budget input[type=number]")
         box.fill("1024")
         box.press("Enter")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import app, browser, open_page, screenshot  # noqa: F401  (fixtures)
+from tests.browser import app, browser, open_page, screenshot, set_checked  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -38,23 +38,6 @@ WATCH = """
                                              attributes: true});
 }
 """
-
-
-def set_checked(page, locator, want: bool) -> None:
-    """Set a checkbox and make sure it stays set: the page restores saved settings when it
-    loads, which can flip a box back right after a click."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    for _ in range(20):
-        if locator.is_checked() == want:
-            page.wait_for_timeout(250)
-            if locator.is_checked() == want:
-                return
-        try:
-            locator.set_checked(want, timeout=2000)
-        except PlaywrightError:
-            page.wait_for_timeout(200)
-    raise AssertionError(f"the checkbox would not become {want}")
 
 
 def set_budget(page, value: int | None) -> None:
