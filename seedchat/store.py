@@ -13,16 +13,24 @@ question, and the conversation's ``current_leaf`` names the branch on screen.
 Operations (all methods of :class:`Store`)::
 
     create_conversation(title=None, model=None, settings=None) -> Conversation
-    list_conversations(limit=50, offset=0) -> list[ConversationSummary]   # newest first
+    list_conversations(limit=50, offset=0, trash=False) -> list[ConversationSummary]
+    count_conversations(trash=False) -> int
     get_conversation(conversation_id) -> Conversation   # .messages: the active branch
-    add_message(conversation_id, role, content, parent_id=LEAF) -> Message
+    resolve_id(prefix) -> str                           # "3f2a9c1e" -> the full id
+    add_message(conversation_id, role, content, parent_id=LEAF, **fields) -> Message
+    message(message_id) / messages(conversation_id) / siblings(message_id)
     rename(conversation_id, title) / auto_title(conversation_id) -> str
+    update_settings(conversation_id, settings)
     delete(conversation_id) / restore(conversation_id) / purge_trash() -> int
     record_stream(conversation_id, parent_id, settings=None) -> StreamRecorder
     regenerate(message_id, settings=None) -> StreamRecorder    # a sibling answer
     edit_message(message_id, content) -> Message              # a sibling question
     switch_branch(message_id) -> Conversation
     search(query, limit=20) -> list[SearchHit]                # seedchat.store_search
+    check() -> str                                            # "ok" or the first problem
+
+Deleted conversations stay in the trash for ``TRASH_SECONDS`` (30 days); opening the
+store purges older ones.
 
 Streaming (:mod:`seedchat.store_recorder`): the user's message is stored with
 ``add_message`` before generation starts; ``record_stream`` creates the assistant
