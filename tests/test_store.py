@@ -160,21 +160,23 @@ def test_recorder_tool_calls_and_statuses(store: Store):
 def test_recorder_flushes_periodically_off_the_caller(store: Store):
     conv = store.create_conversation()
     q = store.add_message(conv.id, "user", "count")
-    rec = store.record_stream(conv.id, q.id, flush_interval=0.1)
+    rec = store.record_stream(conv.id, q.id, flush_interval=0.5)
     t0 = time.perf_counter()
     for i in range(50):
         rec.on_event(AnswerDelta(f"{i} "))
     cost = time.perf_counter() - t0
-    assert cost < 0.05  # on_event only appends to memory
-    assert store.message(rec.message_id).content == ""  # nothing written yet
-    deadline = time.monotonic() + 5
+    assert cost < 0.1  # on_event only appends to memory
+    if time.perf_counter() - t0 < 0.4:  # (a very loaded machine may already have flushed)
+        assert store.message(rec.message_id).content == ""  # nothing written yet
+    deadline = time.monotonic() + 10
     while store.message(rec.message_id).content == "" and time.monotonic() < deadline:
         time.sleep(0.05)
     partial = store.message(rec.message_id)
     assert partial.content == "".join(f"{i} " for i in range(50))
     assert partial.status == "partial"
     n = rec.flush_count
-    time.sleep(0.35)
+    assert n == 1
+    time.sleep(1.2)
     assert rec.flush_count == n  # no new events: no more writes
     rec.on_event(AnswerDelta("end"))
     rec.finish("complete")
