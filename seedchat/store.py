@@ -430,13 +430,17 @@ class Store:
     def _update_conversation(self, conversation_id: str, touch: bool = True, **values: Any) -> None:
         if touch:
             values["updated_at"] = time.time()
+        self._update_row("conversations", "conversation", conversation_id, values)
+
+    def _update_row(self, table: str, what: str, row_id: str, values: dict[str, Any]) -> None:
+        """Set ``values`` on one row of ``table`` (column names are checked by the callers)."""
         sets = ", ".join(f"{k} = ?" for k in values)
         with self._write() as conn:
             cur = conn.execute(
-                f"UPDATE conversations SET {sets} WHERE id = ?", [*values.values(), conversation_id]
+                f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), row_id]
             )
             if cur.rowcount == 0:
-                raise StoreError(f"There is no conversation with id {conversation_id}.")
+                raise StoreError(f"There is no {what} with id {row_id}.")
 
     def update_settings(self, conversation_id: str, settings: dict[str, Any]) -> None:
         """Record the settings (budget, enforcement, sampling, system prompt) last used."""
@@ -592,13 +596,7 @@ class Store:
             for k, v in values.items()
         }
         encoded.setdefault("updated_at", time.time())
-        sets = ", ".join(f"{k} = ?" for k in encoded)
-        with self._write() as conn:
-            cur = conn.execute(
-                f"UPDATE messages SET {sets} WHERE id = ?", [*encoded.values(), message_id]
-            )
-            if cur.rowcount == 0:
-                raise StoreError(f"There is no message with id {message_id}.")
+        self._update_row("messages", "message", message_id, encoded)
 
     def edit_message(self, message_id: str, content: str) -> Message:
         """A new version of a message as its sibling (a new branch), made active."""

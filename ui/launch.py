@@ -117,6 +117,15 @@ class Running:
         while True:
             time.sleep(0.5)
 
+    def serve(self) -> None:
+        """Block until Ctrl+C (or the server stops), then shut down."""
+        try:
+            self.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.close()
+
     def close(self) -> None:
         self.blocks.close()
 
@@ -154,12 +163,7 @@ def launch(blocks: Any, options: LaunchOptions, block: bool = True) -> Running:
     if options.open_browser:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     if block:
-        try:
-            running.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            running.close()
+        running.serve()
     return running
 
 

@@ -45,10 +45,5 @@ def run(args: argparse.Namespace) -> int:
         err_console.print(f"[bold yellow]warning:[/] {warning}")
     running = start(options, model=args.model, block=False)
     console.print(f"seedchat is running at [bold]{running.url}[/]  (Ctrl+C to stop)")
-    try:
-        running.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        running.close()
+    running.serve()
     return 0
