@@ -63,8 +63,13 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def open_page(browser: Any, url: str) -> tuple[Any, PageRecorder]:
-    """A new page at ``url`` (waits until the Gradio app has rendered)."""
+def open_page(browser: Any, url: str, fresh: bool = True) -> tuple[Any, PageRecorder]:
+    """A new page at ``url`` (waits until the Gradio app has rendered).
+
+    ``fresh`` opens a new chat (``?new=1``); else the page opens the conversation used
+    last, as a user's reload does."""
+    if fresh:
+        url += ("&" if "?" in url else "?") + "new=1"
     recorder = PageRecorder()
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()

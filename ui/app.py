@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -21,9 +21,19 @@ from seedchat.errors import SeedchatError
 from seedchat.events import Done, Reflect, ThinkingEnd, ThinkingStart
 from seedchat.models import list_models
 from seedchat.settings import Settings
+from seedchat.store import Store
 from seedchat.ui.controller import ChatSettings, ModelHost
+from seedchat.ui.conversations import (
+    OpenThread,
+    TurnSaver,
+    newest_conversation,
+    parent_of,
+    settings_from_dict,
+    settings_to_dict,
+)
 from seedchat.ui.convert_tab import ConvertTab
 from seedchat.ui.render import TurnView, budget_label, done_footer, user_message
+from seedchat.ui.sidebar import ChatTargets, Sidebar
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +63,24 @@ def _error_update(err: BaseException | str | None) -> Any:
     return gr.update(value=f"**Error:** {err}", visible=True)
 
 
-def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
-    """Lay out the page and wire it to ``host``."""
+def build_app(
+    host: ModelHost,
+    settings: Settings,
+    store: Store | None = None,
+    store_problem: str | None = None,
+) -> gr.Blocks:
+    """Lay out the page and wire it to ``host`` and the conversation ``store``.
+
+    Without a store (it could not be opened: ``store_problem`` says why) the chat works
+    and the sidebar says that nothing is being saved.
+    """
     budget_default = settings.get("thinking_budget")
     unlimited_default = budget_default < 0
     slider_default = 0 if unlimited_default else min(BUDGET_MAX, budget_default)
 
     with gr.Blocks(title="seedchat", analytics_enabled=False) as demo:
         history = gr.State([])
+        thread = gr.State(OpenThread())
         with gr.Row(elem_id="seedchat-header"):
             gr.Markdown("# seedchat")
             model_status = gr.Markdown(host.status(), elem_id="model-status")
@@ -68,6 +88,8 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
 
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row():
+                with gr.Column(scale=1, min_width=240, elem_id="sidebar"):
+                    sidebar = Sidebar(store, store_problem)
                 with gr.Column(scale=4):
                     chatbot = gr.Chatbot(
                         elem_id="chatbot",
@@ -97,7 +119,6 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
                     with gr.Row():
                         regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
                         edit_last = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
-                        clear = gr.Button("New chat", size="sm", elem_id="new-chat")
                     stats = gr.Markdown("", elem_id="turn-stats")
                 with gr.Column(scale=2, min_width=260):
                     gr.Markdown("### Thinking budget")
@@ -165,57 +186,94 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
             max_tokens,
             system_prompt,
         ]
+        settings_outputs = [budget, unlimited, budget_note, *settings_inputs[2:]]
+
+        def settings_updates(saved: dict[str, Any] | None) -> tuple[Any, ...]:
+            """Updates for ``settings_outputs``: a conversation's settings over the app's."""
+            cs = settings_from_dict(saved, _chat_settings_from(settings))
+            b = cs.budget
+            return (
+                gr.update(value=0 if b < 0 else min(BUDGET_MAX, b), interactive=b >= 0),
+                b < 0,
+                f"Now: **{budget_label(b)}**",
+                cs.enforcement,
+                cs.temperature,
+                cs.top_p,
+                cs.max_tokens,
+                cs.system_prompt,
+            )
+
+        sidebar.wire(
+            ChatTargets(
+                chatbot=chatbot,
+                history=history,
+                thread=thread,
+                stats=stats,
+                error_box=error_box,
+                settings=settings_outputs,
+                settings_updates=settings_updates,
+            )
+        )
+
+        def listing(thread_v: OpenThread, query: str) -> Any:
+            return sidebar.listing_update(thread_v, query)
 
         def respond(
-            text: str, chat: Chat, hist: History, budget_v: float, unlimited_v: bool,
-            enforcement_v: str, temperature_v: float, top_p_v: float, max_tokens_v: float,
-            system_v: str, request: gr.Request,
+            text: str, chat: Chat, hist: History, thread_v: OpenThread, query: str,
+            budget_v: float, unlimited_v: bool, enforcement_v: str, temperature_v: float,
+            top_p_v: float, max_tokens_v: float, system_v: str, request: gr.Request,
         ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
             text = (text or "").strip()
             if not text:
-                yield chat, hist, gr.update(), _error_update(None), host.status()
+                yield (chat, hist, gr.update(), _error_update(None), host.status(),
+                       thread_v, gr.update())  # fmt: skip
                 return
             values = (budget_v, unlimited_v, enforcement_v, temperature_v, top_p_v,
                       max_tokens_v, system_v)  # fmt: skip
-            hist = [*hist, {"role": "user", "content": text}]
+            chat_settings = _chat_settings(*values)
+            saver = TurnSaver(store, thread_v, settings_to_dict(chat_settings), host.model_name)
+            question_id = saver.question(text)
+            hist = [*hist, {"role": "user", "content": text, "id": question_id}]
             chat = [*chat, user_message(text)]
-            yield from _stream(host, request, chat, hist, _chat_settings(*values))
+            yield from _stream(host, request, chat, hist, chat_settings, saver,
+                               lambda t: listing(t, query))  # fmt: skip
 
         def regen(
-            chat: Chat, hist: History, budget_v: float, unlimited_v: bool, enforcement_v: str,
-            temperature_v: float, top_p_v: float, max_tokens_v: float, system_v: str,
-            request: gr.Request,
+            chat: Chat, hist: History, thread_v: OpenThread, query: str, budget_v: float,
+            unlimited_v: bool, enforcement_v: str, temperature_v: float, top_p_v: float,
+            max_tokens_v: float, system_v: str, request: gr.Request,
         ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
             values = (budget_v, unlimited_v, enforcement_v, temperature_v, top_p_v,
                       max_tokens_v, system_v)  # fmt: skip
             while hist and hist[-1]["role"] == "assistant":
                 hist = hist[:-1]
             if not hist:
-                yield (
-                    chat,
-                    hist,
-                    gr.update(),
-                    _error_update("Nothing to regenerate yet."),
-                    host.status(),
-                )
+                yield (chat, hist, gr.update(), _error_update("Nothing to regenerate yet."),
+                       host.status(), thread_v, gr.update())  # fmt: skip
                 return
             chat = _chat_through_last_user(chat)
-            yield from _stream(host, request, chat, hist, _chat_settings(*values))
+            chat_settings = _chat_settings(*values)
+            # the new answer is a sibling of the old one: it hangs from the question
+            thread_v = thread_v.at(hist[-1].get("id"))
+            saver = TurnSaver(store, thread_v, settings_to_dict(chat_settings), host.model_name)
+            yield from _stream(host, request, chat, hist, chat_settings, saver,
+                               lambda t: listing(t, query))  # fmt: skip
 
-        gen_outputs = [chatbot, history, stats, error_box, model_status]
+        gen_outputs = [chatbot, history, stats, error_box, model_status, thread, sidebar.listing]
+        gen_inputs = [message, chatbot, history, thread, sidebar.search, *settings_inputs]
         send.click(
-            respond, [message, chatbot, history, *settings_inputs], gen_outputs,
+            respond, gen_inputs, gen_outputs,
             concurrency_id="generate", concurrency_limit=GENERATE_CONCURRENCY,
         )  # fmt: skip
         message.submit(
-            respond, [message, chatbot, history, *settings_inputs], gen_outputs,
+            respond, gen_inputs, gen_outputs,
             concurrency_id="generate", concurrency_limit=GENERATE_CONCURRENCY,
         )  # fmt: skip
         # Clear the box as soon as the message is taken.
         send.click(lambda: "", None, message, queue=False)
         message.submit(lambda: "", None, message, queue=False)
         regenerate.click(
-            regen, [chatbot, history, *settings_inputs], gen_outputs,
+            regen, gen_inputs[1:], gen_outputs,
             concurrency_id="generate", concurrency_limit=GENERATE_CONCURRENCY,
         )  # fmt: skip
 
@@ -224,17 +282,21 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
 
         stop.click(on_stop, None, None, queue=False)
 
-        def on_edit(chat: Chat, hist: History) -> tuple[Chat, History, str]:
+        def on_edit(
+            chat: Chat, hist: History, thread_v: OpenThread
+        ) -> tuple[Chat, History, str, OpenThread]:
             idx = max((i for i, m in enumerate(hist) if m["role"] == "user"), default=None)
             if idx is None:
-                return chat, hist, ""
+                return chat, hist, "", thread_v
             text = hist[idx]["content"]
             chat = _chat_through_last_user(chat)[:-1]
-            return chat, hist[:idx], text
+            # the edited question is sent as a sibling of the old one (a new branch)
+            return chat, hist[:idx], text, thread_v.at(parent_of(store, hist[idx].get("id")))
 
-        edit_last.click(on_edit, [chatbot, history], [chatbot, history, message], queue=False)
-        clear.click(lambda: ([], [], ""), None, [chatbot, history, stats], queue=False)
-        chatbot.clear(lambda: ([], ""), None, [history, stats], queue=False)
+        edit_last.click(
+            on_edit, [chatbot, history, thread], [chatbot, history, message, thread], queue=False
+        )
+        chatbot.clear(lambda: ([], "", OpenThread()), None, [history, stats, thread], queue=False)
 
         models_ui.wire(model_status, error_box)
         convert_ui.wire(models_ui.picker, models_ui.choices, error_box)
@@ -253,9 +315,9 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
         poll.tick(on_poll, None, poll_outputs, queue=False)
         demo.load(on_poll, None, poll_outputs, queue=False)
 
-        # The generation settings are remembered: a new page (or a restart) starts with the
-        # values last chosen. (Per conversation settings come with the conversation store.)
-        def remember(*values: Any) -> None:
+        # The generation settings are remembered twice: as the app's defaults (a new chat
+        # starts with the values last chosen) and in the open conversation.
+        def remember(thread_v: OpenThread, *values: Any) -> None:
             chat = _chat_settings(*values)
             pairs = {
                 "thinking_budget": chat.budget,
@@ -269,30 +331,34 @@ def build_app(host: ModelHost, settings: Settings) -> gr.Blocks:
                 for key, value in pairs.items():
                     settings.set(key, value)
                 settings.save()
+                if store is not None and thread_v.conversation_id is not None:
+                    store.update_settings(thread_v.conversation_id, settings_to_dict(chat))
             except (SeedchatError, OSError) as exc:
                 log.warning("could not save the settings: %s", exc)
 
         for control in settings_inputs:
-            control.change(remember, settings_inputs, None, queue=False)
+            control.change(remember, [thread, *settings_inputs], None, queue=False)
 
-        def current() -> tuple[Any, ...]:
-            b = settings.get("thinking_budget")
-            return (
-                gr.update(value=0 if b < 0 else min(BUDGET_MAX, b), interactive=b >= 0),
-                b < 0,
-                f"Now: **{budget_label(b)}**",
-                settings.get("enforce"),
-                settings.get("temperature"),
-                settings.get("top_p"),
-                settings.get("max_tokens"),
-                settings.get("system_prompt"),
-            )
+        # A page (a reload, a restart) opens the conversation used last, as it was;
+        # ``?new=1`` in the address opens a new chat instead.
+        def on_load(request: gr.Request) -> tuple[Any, ...]:
+            params = getattr(request, "query_params", None) or {}
+            conversation_id = None
+            if store is not None and not params.get("new"):
+                try:
+                    conversation_id = newest_conversation(store)
+                except SeedchatError as err:
+                    log.warning("could not read the conversations: %s", err)
+            shown = sidebar.open(conversation_id)
+            if conversation_id is None:  # a new chat: the settings chosen last
+                shown = (*shown[: -len(settings_outputs)], *settings_updates(None))
+            return (*shown, sidebar.listing_update(shown[2]))
 
         demo.load(
-            current,
+            on_load,
             None,
-            [budget, unlimited, budget_note, enforcement, temperature, top_p, max_tokens,
-             system_prompt],
+            [chatbot, history, thread, stats, error_box, sidebar.title, *settings_outputs,
+             sidebar.listing],
             queue=False,
         )  # fmt: skip
     return demo
@@ -322,34 +388,63 @@ def _chat_through_last_user(chat: Chat) -> Chat:
     return chat[: last + 1]
 
 
+def _chat_settings_from(settings: Settings) -> ChatSettings:
+    """The app's remembered generation settings (the defaults of a new chat)."""
+    return ChatSettings(
+        budget=settings.get("thinking_budget"),
+        enforcement=settings.get("enforce"),
+        temperature=settings.get("temperature"),
+        top_p=settings.get("top_p"),
+        max_tokens=settings.get("max_tokens"),
+        system_prompt=settings.get("system_prompt"),
+    )
+
+
 def _stream(
-    host: ModelHost, request: gr.Request, chat: Chat, hist: History, chat_settings: ChatSettings
+    host: ModelHost,
+    request: gr.Request,
+    chat: Chat,
+    hist: History,
+    chat_settings: ChatSettings,
+    saver: TurnSaver,
+    listing: Callable[[OpenThread], Any],
 ) -> Iterator[tuple[Any, ...]]:
-    """Run one reply and yield page updates: (chatbot, history, stats, error, status)."""
+    """Run one reply, saving it as it streams, and yield page updates:
+    (chatbot, history, stats, error, status, thread, conversation list)."""
     view = TurnView(budget=chat_settings.budget)
     session = request.session_hash or ""
     last = 0.0
-    yield chat + view.messages(), hist, "", _error_update(None), host.status()
+    saver.answer()
+    yield (chat + view.messages(), hist, "", _error_update(saver.problem), host.status(),
+           saver.thread, listing(saver.thread))  # fmt: skip
     try:
         for event in host.generate(session, hist, chat_settings):
+            saver.on_event(event)
             view.apply(event)
             now = time.perf_counter()
             structural = isinstance(event, ThinkingStart | ThinkingEnd | Reflect | Done)
             if structural or now - last >= UPDATE_INTERVAL:
                 last = now
                 footer = done_footer(event) if isinstance(event, Done) else gr.update()
-                yield chat + view.messages(), hist, footer, gr.update(), gr.update()
+                yield (chat + view.messages(), hist, footer, gr.update(), gr.update(),
+                       gr.update(), gr.update())  # fmt: skip
     except SeedchatError as err:
         log.warning("generation failed: %s", err)
         view.fail(err.message)
-        yield chat + view.messages(), hist, "", _error_update(err), host.status()
+        saver.finish("error", error=err.message)
+        yield (chat + view.messages(), hist, "", _error_update(err), host.status(),
+               saver.thread, listing(saver.thread))  # fmt: skip
         return
+    finally:
+        saver.finish("cancelled")  # a no-op once the stream's Done has been saved
     if view.done is None:  # stopped while waiting for the model
         view.apply(Done("cancelled"))
     answer = view.answer.strip()
     if answer:
-        hist = [*hist, {"role": "assistant", "content": answer}]
-    yield chat + view.messages(), hist, gr.update(), gr.update(), host.status()
+        hist = [*hist, {"role": "assistant", "content": answer, "id": saver.answer_id}]
+    yield (chat + view.messages(), hist, gr.update(), _error_update(saver.problem) if
+           saver.problem else gr.update(), host.status(), saver.thread,
+           listing(saver.thread))  # fmt: skip
 
 
 class _ModelsTab:

@@ -160,6 +160,12 @@ class ModelHost:
             return "○ No model loaded"
 
     @property
+    def model_name(self) -> str | None:
+        """The loaded model's file name (what a saved answer records as its model)."""
+        info = self.info
+        return info.path.name if info is not None else None
+
+    @property
     def busy(self) -> bool:
         return self._generating.locked()
 

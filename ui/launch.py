@@ -128,6 +128,9 @@ class Running:
 
     def close(self) -> None:
         self.blocks.close()
+        store = getattr(self.blocks, "seedchat_store", None)
+        if store is not None:
+            store.close()
 
 
 def launch(blocks: Any, options: LaunchOptions, block: bool = True) -> Running:
@@ -177,6 +180,21 @@ def start(options: LaunchOptions, model: str | None = None, block: bool = True) 
     settings = load_settings()
     host = ModelHost(settings)
     host.load_in_background(Path(model).expanduser() if model else initial_model(settings))
-    blocks = build_app(host, settings)
+    store, problem = open_store()
+    blocks = build_app(host, settings, store=store, store_problem=problem)
     blocks.seedchat_host = host  # for tests and benchmarks
+    blocks.seedchat_store = store
     return launch(blocks, options, block=block)
+
+
+def open_store() -> tuple[Any, str | None]:
+    """The conversation store, or None and why it could not be opened (the app then
+    runs without saving, and says so, rather than not starting)."""
+    from seedchat.store import Store
+
+    try:
+        return Store(), None
+    except SeedchatError as err:
+        log.error("%s", err)
+        hint = f" {err.hint}" if getattr(err, "hint", None) else ""
+        return None, f"{err.message}{hint}"

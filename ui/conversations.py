@@ -1,0 +1,350 @@
+"""Saved conversations for the page, without gradio.
+
+The page keeps, per browser tab, an :class:`OpenThread`: which saved conversation is on
+screen and which of its messages is the end of the branch shown. Everything the tab
+says is saved as it happens through :class:`seedchat.store.Store`: the question before
+the model starts, the answer while it streams (a ``partial`` message flushed about once
+a second, so a crash loses at most a second of it), its final state at the end.
+
+This module turns stored records into what the page shows and back:
+
+- :func:`open_conversation`: a saved conversation → chat messages, the plain history
+  the engine is given, the settings it was last used with;
+- :func:`saved_turn_events`: a stored answer → the events that rebuild its thinking
+  block and answer exactly as they were drawn while streaming (one renderer for both);
+- :func:`conversation_choices` / :func:`search_choices`: the sidebar's list;
+- :func:`settings_to_dict` / :func:`settings_from_dict`: per conversation settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from seedchat.errors import StoreError
+from seedchat.events import (
+    AnswerDelta,
+    Done,
+    Event,
+    Notice,
+    Reflect,
+    ThinkingDelta,
+    ThinkingEnd,
+    ThinkingStart,
+    ToolCall,
+)
+from seedchat.store import Conversation, Message, Store
+from seedchat.ui.controller import ChatSettings
+from seedchat.ui.render import TurnView, user_message
+
+if TYPE_CHECKING:
+    from seedchat.store_recorder import StreamRecorder
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 200  # conversations listed in the sidebar
+PARTIAL_NOTE = "*— interrupted: this answer was saved while it was being written*"
+ERROR_NOTE = "**Error:** {error}"
+
+History = list[dict[str, str]]
+Chat = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OpenThread:
+    """What one tab shows: a saved conversation (None until the first message) and the
+    id of the last message of the branch on screen (None: the next message is a root)."""
+
+    conversation_id: str | None = None
+    leaf_id: str | None = None
+
+    def at(self, leaf_id: str | None) -> OpenThread:
+        return OpenThread(self.conversation_id, leaf_id)
+
+
+@dataclass(frozen=True)
+class OpenedConversation:
+    thread: OpenThread
+    chat: Chat
+    history: History
+    # each history entry's stored message id, in order (to edit or regenerate)
+    message_ids: list[str]
+    settings: dict[str, Any]
+    title: str
+
+
+def settings_to_dict(chat: ChatSettings) -> dict[str, Any]:
+    """The settings a conversation remembers (the store's ``settings`` column)."""
+    return asdict(chat)
+
+
+def settings_from_dict(saved: dict[str, Any] | None, default: ChatSettings) -> ChatSettings:
+    """``saved`` over ``default``; unknown keys and values of the wrong type are ignored."""
+    values = asdict(default)
+    for f in fields(ChatSettings):
+        if not saved or f.name not in saved:
+            continue
+        value = saved[f.name]
+        want = type(values[f.name])
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, want) and not isinstance(value, bool):
+            values[f.name] = value
+        else:
+            log.warning("ignoring the saved setting %s=%r", f.name, value)
+    return ChatSettings(**values)
+
+
+def saved_turn_events(msg: Message) -> list[Event]:
+    """Events that redraw a stored answer as it looked when it was generated."""
+    events: list[Event] = []
+    stats = msg.stats or {}
+    if msg.thinking or msg.reflects or msg.thinking_tokens:
+        events.append(ThinkingStart(by_template=bool(stats.get("thinking_by_template"))))
+        pos = 0
+        tokens = msg.thinking_tokens or 0
+        for report in sorted(msg.reflects, key=lambda r: r.get("offset", 0)):
+            offset = int(report.get("offset", 0))
+            if offset > pos:
+                events.append(ThinkingDelta(msg.thinking[pos:offset], tokens))
+                pos = offset
+            known = {f.name for f in fields(Reflect)}
+            events.append(Reflect(**{k: v for k, v in report.items() if k in known}))
+        if pos < len(msg.thinking):
+            events.append(ThinkingDelta(msg.thinking[pos:], tokens))
+        if "thinking_seconds" in stats:
+            events.append(
+                ThinkingEnd(
+                    tokens=tokens,
+                    seconds=float(stats.get("thinking_seconds") or 0.0),
+                    forced=bool(stats.get("thinking_forced")),
+                    unclosed=bool(stats.get("thinking_unclosed")),
+                )
+            )
+    if msg.content:
+        events.append(AnswerDelta(msg.content))
+    for call in msg.tool_calls:
+        events.append(ToolCall(call.get("name", "?"), dict(call.get("arguments") or {})))
+    for notice in msg.notices:
+        events.append(Notice(str(notice.get("text", "")), str(notice.get("kind", "info"))))
+    if msg.status != "partial":
+        known = {f.name for f in fields(Done)}
+        done = {k: v for k, v in stats.items() if k in known}
+        done["finish_reason"] = msg.finish_reason or (
+            "cancelled" if msg.status == "cancelled" else "stop"
+        )
+        events.append(Done(**done))
+    return events
+
+
+def saved_turn_messages(msg: Message) -> Chat:
+    """The chat messages of one stored answer (thinking block, answer, notices)."""
+    budget = msg.settings.get("budget", -1) if msg.settings else -1
+    view = TurnView(budget=int(budget) if isinstance(budget, int) else -1)
+    for event in saved_turn_events(msg):
+        view.apply(event)
+    if msg.status == "error":
+        view.fail(msg.error or "the answer failed")
+    if msg.status != "partial":
+        return view.messages()
+    view.thinking_open = False  # the block stays open only while a model is writing it
+    out = view.messages()
+    answer = next((m for m in out if not m.get("metadata")), None)
+    if answer is not None and answer["content"] != "…":
+        answer["content"] = answer["content"].rstrip() + "\n\n" + PARTIAL_NOTE
+    else:
+        out = [m for m in out if m.get("metadata")]
+        out.append({"role": "assistant", "content": PARTIAL_NOTE})
+    return out
+
+
+def open_conversation(store: Store, conversation_id: str) -> OpenedConversation:
+    """A saved conversation's active branch, ready for the page."""
+    conv = store.get_conversation(conversation_id)
+    return _opened(conv)
+
+
+def _opened(conv: Conversation) -> OpenedConversation:
+    chat: Chat = []
+    history: History = []
+    ids: list[str] = []
+    for msg in conv.messages:
+        if msg.role == "user":
+            chat.append(user_message(msg.content))
+            history.append({"role": "user", "content": msg.content})
+            ids.append(msg.id)
+        elif msg.role == "assistant":
+            chat.extend(saved_turn_messages(msg))
+            if msg.content.strip() and msg.status != "error":
+                history.append({"role": "assistant", "content": msg.content.strip()})
+                ids.append(msg.id)
+    leaf = conv.messages[-1].id if conv.messages else None
+    return OpenedConversation(
+        thread=OpenThread(conv.id, leaf),
+        chat=chat,
+        history=history,
+        message_ids=ids,
+        settings=dict(conv.settings or {}),
+        title=conv.title or "New conversation",
+    )
+
+
+def newest_conversation(store: Store) -> str | None:
+    page = store.list_conversations(limit=1)
+    return page[0].id if page else None
+
+
+def _ago(ts: float, now: float) -> str:
+    seconds = max(0.0, now - ts)
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return time.strftime("%Y-%m-%d", time.localtime(ts))
+
+
+def conversation_choices(store: Store, now: float | None = None) -> list[tuple[str, str]]:
+    """(label, id) of the saved conversations, newest first."""
+    now = time.time() if now is None else now
+    return [
+        (f"{c.title or 'New conversation'} · {_ago(c.updated_at, now)}", c.id)
+        for c in store.list_conversations(limit=PAGE_SIZE)
+    ]
+
+
+def search_choices(store: Store, query: str) -> tuple[list[tuple[str, str]], str]:
+    """Conversations matching ``query`` as (label, id), and their snippets as Markdown."""
+    hits = store.search(query, limit=50, highlight=(_OPEN, _CLOSE))
+    choices: list[tuple[str, str]] = []
+    lines: list[str] = []
+    seen: set[str] = set()
+    for hit in hits:
+        if hit.conversation_id in seen:
+            continue
+        seen.add(hit.conversation_id)
+        title = hit.title or "New conversation"
+        choices.append((title, hit.conversation_id))
+        snippet = _escape(" ".join((hit.snippet or "").split()))
+        snippet = snippet.replace(_OPEN, "**").replace(_CLOSE, "**")
+        where = " (thinking)" if hit.field == "thinking" else ""
+        line = f"- **{_escape(title)}**{where}"
+        lines.append(f"{line} — {snippet}" if snippet and hit.field != "title" else line)
+    if not choices:
+        return [], f"Nothing found for “{_escape(query)}”."
+    found = f"{len(choices)} conversation{'s' if len(choices) != 1 else ''} found"
+    return choices, found + ":\n\n" + "\n".join(lines)
+
+
+_OPEN, _CLOSE = "\x02", "\x03"  # match marks that survive escaping
+
+
+def _escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+
+
+# -- saving what a tab says -----------------------------------------------------------
+
+
+def save_question(
+    store: Store, thread: OpenThread, text: str, settings: dict[str, Any]
+) -> tuple[OpenThread, str]:
+    """Store the user's message under the tab's branch (a new conversation if none is
+    open); returns the thread ending at it and its id. Raises StoreError."""
+    conv_id = thread.conversation_id
+    if conv_id is None:
+        conv_id = store.create_conversation(settings=settings).id
+    msg = store.add_message(conv_id, "user", text, parent_id=thread.leaf_id)
+    return OpenThread(conv_id, msg.id), msg.id
+
+
+def parent_of(store: Store | None, message_id: str | None) -> str | None:
+    """The parent of a stored message (None for a root, or when it is unknown)."""
+    if store is None or message_id is None:
+        return None
+    try:
+        return store.message(message_id).parent_id
+    except StoreError:
+        return None
+
+
+class TurnSaver:
+    """Saves one turn of a tab as it happens; a store that fails never stops the chat.
+
+    ``question`` stores the user's message, ``answer`` starts the streamed answer under
+    the thread's leaf, ``on_event`` feeds it, ``finish`` ends it if the stream did not
+    (stop, error). After a failed write nothing more is tried for this turn and
+    ``problem`` says, in words for the page, that the turn is not being saved.
+    """
+
+    def __init__(
+        self,
+        store: Store | None,
+        thread: OpenThread,
+        settings: dict[str, Any],
+        model: str | None = None,
+    ) -> None:
+        self.store = store
+        self.thread = thread
+        self.settings = settings
+        self.model = model
+        self.problem: str | None = None
+        self.recorder: StreamRecorder | None = None
+
+    def _guard(self, action: Callable[[], Any], retry: bool = False) -> Any:
+        if self.store is None or (self.problem and not retry):
+            return None
+        try:
+            return action()
+        except StoreError as err:
+            log.warning("could not save the conversation: %s", err)
+            self.problem = self.problem or f"This reply is not being saved: {err.message}"
+            return None
+
+    def question(self, text: str) -> str | None:
+        """Store the user's message; its id (None when not saved)."""
+
+        def save() -> str:
+            self.thread, message_id = save_question(self.store, self.thread, text, self.settings)
+            return message_id
+
+        return self._guard(save)
+
+    def answer(self) -> str | None:
+        """Start the answer under the thread's leaf (a question); its id."""
+        if self.thread.conversation_id is None or self.thread.leaf_id is None:
+            return None
+
+        def start() -> str:
+            self.recorder = self.store.record_stream(
+                self.thread.conversation_id,
+                parent_id=self.thread.leaf_id,
+                settings=self.settings,
+                model=self.model,
+            )
+            self.thread = self.thread.at(self.recorder.message_id)
+            return self.recorder.message_id
+
+        return self._guard(start)
+
+    @property
+    def answer_id(self) -> str | None:
+        return self.recorder.message_id if self.recorder is not None else None
+
+    def on_event(self, event: Event) -> None:
+        # Kept in memory even after a failed write: finishing retries with everything.
+        if self.recorder is not None:
+            self._guard(lambda: self.recorder.on_event(event), retry=True)
+
+    def finish(self, status: str = "cancelled", error: str | None = None) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        if not recorder.finished:
+            self._guard(lambda: recorder.finish(status, error=error), retry=True)
+        if recorder.finished:  # saved whole in the end: an earlier failed write is moot
+            self.problem = None

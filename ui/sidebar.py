@@ -1,0 +1,292 @@
+"""The conversations sidebar: new, list, search, rename, delete with undo, export, import.
+
+A thin gradio layer over :mod:`seedchat.ui.conversations` and the store. The chat pane
+(:mod:`seedchat.ui.app`) owns the per tab state (``thread``, ``history``) and the chat;
+the sidebar's events update them through :class:`ChatTargets`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from seedchat.errors import SeedchatError, StoreError
+from seedchat.store import Store
+from seedchat.ui.conversations import (
+    OpenThread,
+    conversation_choices,
+    open_conversation,
+    search_choices,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChatTargets:
+    """The chat pane's components a sidebar event fills when it opens a conversation."""
+
+    chatbot: Any
+    history: Any
+    thread: Any
+    stats: Any
+    error_box: Any
+    settings: list[Any]  # the settings controls, in the order ``settings_updates`` returns
+    # a ChatSettings-like dict (or None: the app's defaults) → updates for ``settings``
+    settings_updates: Callable[[dict[str, Any] | None], tuple[Any, ...]]
+
+
+def _error(err: BaseException | str | None) -> Any:
+    if not err:
+        return gr.update(value="", visible=False)
+    return gr.update(value=f"**Error:** {err}", visible=True)
+
+
+def _safe_name(title: str) -> str:
+    name = re.sub(r"[^\w\- ]+", "", title, flags=re.UNICODE).strip().replace(" ", "-")
+    return name[:60] or "conversation"
+
+
+class Sidebar:
+    """Lays out the sidebar (call inside a column) and wires it (``wire``)."""
+
+    def __init__(self, store: Store | None, store_problem: str | None = None) -> None:
+        self.store = store
+        self.store_problem = store_problem
+        self.new = gr.Button("＋ New chat", variant="secondary", elem_id="new-chat")
+        self.search = gr.Textbox(
+            placeholder="Search conversations",
+            show_label=False,
+            elem_id="conversation-search",
+            lines=1,
+            max_lines=1,
+        )
+        self.results = gr.Markdown("", visible=False, elem_id="search-results")
+        self.listing = gr.Radio(
+            choices=self.choices(),
+            value=None,
+            show_label=False,
+            label="Conversations",
+            elem_id="conversation-list",
+            elem_classes=["conversation-list"],
+        )
+        if store is None:
+            gr.Markdown(
+                f"⚠️ Conversations are not being saved: {store_problem or 'no database'}",
+                elem_id="store-problem",
+            )
+        with gr.Accordion("This conversation", open=True, elem_id="conversation-actions"):
+            self.title = gr.Textbox(label="Title", elem_id="conversation-title", max_lines=1)
+            with gr.Row():
+                self.rename = gr.Button("Rename", size="sm", elem_id="rename")
+                self.delete = gr.Button("Delete", size="sm", variant="stop", elem_id="delete")
+            self.undo_note = gr.Markdown("", visible=False, elem_id="undo-note")
+            self.undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="undo-delete")
+            self.export_format = gr.Radio(
+                ["Markdown", "JSON"], value="Markdown", label="Export as", elem_id="export-format"
+            )
+            self.export = gr.Button("Export", size="sm", elem_id="export")
+            self.export_file = gr.File(
+                visible=False, interactive=False, label="Download", elem_id="export-file"
+            )
+            self.import_ = gr.UploadButton(
+                "Import JSON…", file_types=[".json"], size="sm", elem_id="import"
+            )
+        self.deleted = gr.State(None)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def choices(self) -> list[tuple[str, str]]:
+        if self.store is None:
+            return []
+        try:
+            return conversation_choices(self.store)
+        except StoreError as err:
+            log.warning("could not list the conversations: %s", err)
+            return []
+
+    def listing_update(self, thread: OpenThread | None, query: str = "") -> Any:
+        """The list (all, or the search's hits) with the open conversation selected."""
+        if query.strip() and self.store is not None:
+            try:
+                choices, _ = search_choices(self.store, query.strip())
+            except StoreError:
+                choices = []
+        else:
+            choices = self.choices()
+        ids = {value for _, value in choices}
+        current = thread.conversation_id if thread is not None else None
+        return gr.update(choices=choices, value=current if current in ids else None)
+
+    # -- wiring ----------------------------------------------------------------------
+
+    def wire(self, chat: ChatTargets) -> None:
+        store = self.store
+        opened_outputs = [
+            chat.chatbot,
+            chat.history,
+            chat.thread,
+            chat.stats,
+            chat.error_box,
+            self.title,
+            *chat.settings,
+        ]
+
+        def empty(error: Any = None) -> tuple[Any, ...]:
+            # a new chat keeps the settings on screen: they are the ones last chosen
+            return ([], [], OpenThread(), "", _error(error), "",
+                    *(gr.update() for _ in chat.settings))  # fmt: skip
+
+        def opened(conversation_id: str | None) -> tuple[Any, ...]:
+            if store is None or not conversation_id:
+                return empty()
+            try:
+                conv = open_conversation(store, conversation_id)
+            except SeedchatError as err:
+                return empty(err)
+            history = [
+                {**turn, "id": mid}
+                for turn, mid in zip(conv.history, conv.message_ids, strict=True)
+            ]
+            return (
+                conv.chat,
+                history,
+                conv.thread,
+                "",
+                _error(None),
+                conv.title,
+                *chat.settings_updates(conv.settings),
+            )
+
+        self.open = opened  # the app opens a conversation on page load
+
+        def on_select(conversation_id: str | None) -> tuple[Any, ...]:
+            return opened(conversation_id)
+
+        self.listing.input(on_select, [self.listing], opened_outputs, queue=False)
+
+        def on_new(query: str) -> tuple[Any, ...]:
+            return (*empty(), self.listing_update(None, query))
+
+        self.new.click(on_new, [self.search], [*opened_outputs, self.listing], queue=False)
+
+        def on_search(query: str, thread: OpenThread) -> tuple[Any, Any]:
+            if not query.strip() or store is None:
+                return self.listing_update(thread), gr.update(value="", visible=False)
+            try:
+                choices, text = search_choices(store, query.strip())
+            except StoreError as err:
+                return gr.update(), gr.update(value=f"**Error:** {err}", visible=True)
+            ids = {v for _, v in choices}
+            current = thread.conversation_id if thread.conversation_id in ids else None
+            return gr.update(choices=choices, value=current), gr.update(value=text, visible=True)
+
+        self.search.change(
+            on_search, [self.search, chat.thread], [self.listing, self.results], queue=False
+        )
+
+        def on_rename(title: str, thread: OpenThread, query: str) -> tuple[Any, Any, Any]:
+            if store is None or thread.conversation_id is None:
+                return (
+                    gr.update(),
+                    _error("Send a message first: there is nothing to rename."),
+                    gr.update(),
+                )
+            try:
+                store.rename(thread.conversation_id, title)
+                conv = store.get_conversation(thread.conversation_id)
+            except SeedchatError as err:
+                return gr.update(), _error(err), gr.update()
+            return conv.title, _error(None), self.listing_update(thread, query)
+
+        rename_outputs = [self.title, chat.error_box, self.listing]
+        self.rename.click(
+            on_rename, [self.title, chat.thread, self.search], rename_outputs, queue=False
+        )
+        self.title.submit(
+            on_rename, [self.title, chat.thread, self.search], rename_outputs, queue=False
+        )
+
+        def on_delete(thread: OpenThread, query: str) -> tuple[Any, ...]:
+            if store is None or thread.conversation_id is None:
+                return (*empty("There is no saved conversation open to delete."),
+                        gr.update(), None, gr.update(), gr.update())  # fmt: skip
+            try:
+                title = store.get_conversation(thread.conversation_id).title
+                store.delete(thread.conversation_id)
+            except SeedchatError as err:
+                return (*empty(err), gr.update(), None, gr.update(), gr.update())
+            note = f"Deleted “{title or 'New conversation'}”. It stays in the trash for 30 days."
+            return (
+                *empty(),
+                self.listing_update(None, query),
+                thread.conversation_id,
+                gr.update(value=note, visible=True),
+                gr.update(visible=True),
+            )
+
+        delete_outputs = [*opened_outputs, self.listing, self.deleted, self.undo_note, self.undo]
+        self.delete.click(on_delete, [chat.thread, self.search], delete_outputs, queue=False)
+
+        def on_undo(deleted: str | None, query: str) -> tuple[Any, ...]:
+            hide = (None, gr.update(value="", visible=False), gr.update(visible=False))
+            if store is None or not deleted:
+                return (*empty(), gr.update(), *hide)
+            try:
+                store.restore(deleted)
+            except SeedchatError as err:
+                return (*empty(err), gr.update(), *hide)
+            result = opened(deleted)
+            return (*result, self.listing_update(result[2], query), *hide)
+
+        self.undo.click(on_undo, [self.deleted, self.search], delete_outputs, queue=False)
+
+        def on_export(fmt: str, thread: OpenThread) -> tuple[Any, Any]:
+            from seedchat.store_export import write_export
+
+            if store is None or thread.conversation_id is None:
+                return gr.update(visible=False), _error("Open a saved conversation to export it.")
+            try:
+                title = store.get_conversation(thread.conversation_id).title
+                suffix = ".md" if fmt == "Markdown" else ".json"
+                folder = Path(tempfile.mkdtemp(prefix="seedchat-export-"))
+                path = write_export(
+                    store, folder / (_safe_name(title) + suffix), ids=[thread.conversation_id]
+                )
+            except SeedchatError as err:
+                return gr.update(visible=False), _error(err)
+            return gr.update(value=str(path), visible=True), _error(None)
+
+        self.export.click(
+            on_export,
+            [self.export_format, chat.thread],
+            [self.export_file, chat.error_box],
+            queue=False,
+        )
+
+        def on_import(upload: Any, query: str) -> tuple[Any, ...]:
+            from seedchat.store_export import import_json
+
+            if store is None:
+                return (*empty("Conversations cannot be saved, so none can be imported."),
+                        gr.update())  # fmt: skip
+            path = getattr(upload, "name", upload)
+            try:
+                result = import_json(store, Path(str(path)))
+            except SeedchatError as err:
+                return (*empty(err), gr.update())
+            first = result.imported[0] if result.imported else None
+            if first is None:
+                note = "Nothing new to import: those conversations are already here."
+                return (*empty(note), self.listing_update(None, query))
+            shown = opened(first)
+            return (*shown, self.listing_update(shown[2], query))
+
+        self.import_.upload(on_import, [self.import_, self.search], [*opened_outputs, self.listing])
