@@ -116,9 +116,16 @@ class ModelHost:
                 log.warning("could not remember the model: %s", exc)
         return info
 
+    def will_load(self, path: Path | None) -> None:
+        """Say (in ``status``) that ``path`` is about to load, before it starts."""
+        if path is not None:
+            with self._state:
+                self.loading = path
+
     def load_in_background(self, path: Path | None) -> None:
         if path is None:
             with self._state:
+                self.loading = None
                 self.error = "No model yet: choose one in the Models tab."
                 self._loaded.set()
             return

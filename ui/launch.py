@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import webbrowser
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,16 @@ class Running:
             store.close()
 
 
-def launch(blocks: Any, options: LaunchOptions, block: bool = True) -> Running:
+def launch(
+    blocks: Any,
+    options: LaunchOptions,
+    block: bool = True,
+    on_ready: Callable[[], None] | None = None,
+) -> Running:
     """Serve ``blocks`` (a gradio Blocks made by :func:`seedchat.ui.app.build_app`).
 
-    With ``block=False`` returns once the server answers; else serves until Ctrl+C.
+    ``on_ready`` runs once the server answers. With ``block=False`` returns then; else
+    serves until Ctrl+C.
     """
     from seedchat.ui.theme import CSS, HEAD, theme
 
@@ -163,6 +170,8 @@ def launch(blocks: Any, options: LaunchOptions, block: bool = True) -> Running:
     url = browser_url(options.host, port)
     running = Running(url=url, blocks=blocks, seconds_to_ready=time.perf_counter() - started)
     log.info("seedchat UI at %s (ready in %.2f s)", url, running.seconds_to_ready)
+    if on_ready is not None:
+        on_ready()
     if options.open_browser:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     if block:
@@ -179,12 +188,15 @@ def start(options: LaunchOptions, model: str | None = None, block: bool = True) 
 
     settings = load_settings()
     host = ModelHost(settings)
-    host.load_in_background(Path(model).expanduser() if model else initial_model(settings))
+    first = Path(model).expanduser() if model else initial_model(settings)
+    host.will_load(first)
     store, problem = open_store()
     blocks = build_app(host, settings, store=store, store_problem=problem)
     blocks.seedchat_host = host  # for tests and benchmarks
     blocks.seedchat_store = store
-    return launch(blocks, options, block=block)
+    # The model loads once the page is being served: loading it at the same time as
+    # gradio's import only makes both slower on a machine with few cores.
+    return launch(blocks, options, block=block, on_ready=lambda: host.load_in_background(first))
 
 
 def open_store() -> tuple[Any, str | None]:
