@@ -153,11 +153,31 @@ def _check_settings_and_models(report: Report) -> None:
         )
 
 
+def _check_conversations(report: Report) -> None:
+    """The conversation database: readable, ours, undamaged (a full page check)."""
+    from seedchat.store import DatabaseCorruptError, Store
+
+    path = get_paths().database
+    if not path.exists():
+        report.add("conversations", Status.INFO, f"none yet ({path} is made on the first chat)")
+        return
+    with Store(path) as store:  # raises StoreError (foreign, newer, damaged): a FAIL
+        problem = store.check()
+        if problem != "ok":
+            err = DatabaseCorruptError(path, problem)
+            report.add("conversations", Status.FAIL, err.message, err.hint)
+            return
+        count = store.count_conversations()
+    size = human_size(path.stat().st_size)
+    report.add("conversations", Status.OK, f"{count} saved, {size} — {path}")
+
+
 CHECKS: list[Callable[[Report], None]] = [
     _check_python,
     _check_backend,
     _check_paths,
     _check_settings_and_models,
+    _check_conversations,
 ]
 
 

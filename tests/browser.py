@@ -4,6 +4,7 @@ request that left 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -92,9 +93,10 @@ class App:
         return self.running.blocks.seedchat_host
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    """The real app, started in-process on a free port with its own seedchat home.
+@contextlib.contextmanager
+def running_app(home: Path, port: int = 7870) -> Iterator[App]:
+    """The real app, started in-process on a free port (``port`` or the next) with
+    ``home`` as its seedchat home.
 
     The home is set for the start only: everything the app needs from it (settings,
     the model, the database) is opened then. The model is the bundled demo (a fresh
@@ -102,13 +104,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """
     from seedchat.ui.launch import LaunchOptions, start
 
-    home = tmp_path_factory.mktemp("ui-home")
     old = os.environ.get("SEEDCHAT_HOME")
     os.environ["SEEDCHAT_HOME"] = str(home)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     try:
         running = start(
-            LaunchOptions(port=7870, open_browser=False),
+            LaunchOptions(port=port, open_browser=False),
             model=os.environ.get("SEEDCHAT_TEST_MODEL") or None,
             block=False,
         )
@@ -121,6 +122,13 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         yield App(url=running.url, running=running, home=home)
     finally:
         running.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The real app of one test module, with its own fresh seedchat home."""
+    with running_app(tmp_path_factory.mktemp("ui-home")) as running:
+        yield running
 
 
 def set_checked(page, locator, want: bool) -> None:

@@ -87,3 +87,26 @@ def test_human_output_marks_problems(cli_env, tmp_path):
     proc = doctor({**cli_env, "SEEDCHAT_HOME": str(Path(blocker, "h"))})
     assert proc.returncode == 1
     assert "✗ data dir" in proc.stdout and "problem" in proc.stdout
+
+
+def test_conversation_database_is_checked(cli_env):
+    from seedchat.store import Store
+
+    found = checks(doctor(cli_env, "--json"))
+    assert found["conversations"]["status"] == "info"  # none yet: made on the first chat
+    with Store() as store:
+        conv = store.create_conversation(title="kept")
+        store.add_message(conv.id, "user", "hello")
+    found = checks(doctor(cli_env, "--json"))
+    assert found["conversations"]["status"] == "ok"
+    assert found["conversations"]["detail"].startswith("1 saved")
+    # a damaged file fails the check with the way out, and is left as it was
+    path = get_paths().database
+    data = bytearray(path.read_bytes())
+    data[4096:8192] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    proc = doctor(cli_env, "--json")
+    assert proc.returncode == 1
+    check = checks(proc)["conversations"]
+    assert check["status"] == "fail" and "move-aside" in (check["hint"] or "")
+    assert path.read_bytes() == bytes(data)

@@ -14,7 +14,14 @@ import pytest
 
 from seedchat.events import AnswerDelta, ThinkingDelta, ThinkingEnd, ThinkingStart
 from seedchat.store import Store
-from tests.browser import app, browser, open_page, screenshot, set_checked  # noqa: F401  (fixtures)
+from tests.browser import (  # noqa: F401  (fixtures)
+    app,
+    browser,
+    open_page,
+    running_app,
+    screenshot,
+    set_checked,
+)
 from tests.test_ui_chat import send, set_budget, wait_done
 
 pytestmark = pytest.mark.slow
@@ -236,3 +243,34 @@ def test_a_reply_cut_by_a_crash_shows_as_partial(app, browser):  # noqa: F811
         screenshot(page, "sidebar-partial-reply")
     finally:
         page.context.close()
+
+
+def test_a_damaged_database_never_stops_the_app(browser, tmp_path: Path):  # noqa: F811
+    """The app starts without saving, says so, and offers to move the file aside;
+    the damaged file is never changed."""
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    damaged = home / "data" / "seedchat.db"
+    damaged.write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 64)
+    before = damaged.read_bytes()
+    with running_app(home, port=7880) as broken:
+        broken.host.wait_loaded(120)
+        page, _ = open_page(browser, broken.url)
+        try:
+            note = page.locator("#store-problem")
+            note.get_by_text("Conversations are not being saved").wait_for(timeout=20_000)
+            assert "damaged" in note.inner_text()
+            assert damaged.read_bytes() == before
+            # the chat still works, unsaved
+            set_budget(page, 0)
+            send(page, "Hello?")
+            wait_done(page)
+            assert page.locator("#chatbot [data-testid=bot]").last.inner_text().strip()
+            screenshot(page, "sidebar-damaged-database")
+            page.locator("#store-move-aside").click()
+            note.get_by_text("Restart seedchat").wait_for(timeout=10_000)
+            assert not damaged.exists()
+            moved = list((home / "data").glob("seedchat.db.corrupt-*"))
+            assert len(moved) == 1 and moved[0].read_bytes() == before
+        finally:
+            page.context.close()

@@ -67,7 +67,7 @@ def build_app(
     host: ModelHost,
     settings: Settings,
     store: Store | None = None,
-    store_problem: str | None = None,
+    store_problem: SeedchatError | None = None,
 ) -> gr.Blocks:
     """Lay out the page and wire it to ``host`` and the conversation ``store``.
 

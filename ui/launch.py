@@ -199,7 +199,7 @@ def start(options: LaunchOptions, model: str | None = None, block: bool = True) 
     return launch(blocks, options, block=block, on_ready=lambda: host.load_in_background(first))
 
 
-def open_store() -> tuple[Any, str | None]:
+def open_store() -> tuple[Any, SeedchatError | None]:
     """The conversation store, or None and why it could not be opened (the app then
     runs without saving, and says so, rather than not starting)."""
     from seedchat.store import Store
@@ -208,5 +208,4 @@ def open_store() -> tuple[Any, str | None]:
         return Store(), None
     except SeedchatError as err:
         log.error("%s", err)
-        hint = f" {err.hint}" if getattr(err, "hint", None) else ""
-        return None, f"{err.message}{hint}"
+        return None, err

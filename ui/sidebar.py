@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from seedchat.errors import SeedchatError, StoreError
-from seedchat.store import Store
+from seedchat.store import DatabaseCorruptError, Store, move_aside
 from seedchat.ui.conversations import (
     OpenThread,
     conversation_choices,
@@ -57,9 +57,10 @@ def _safe_name(title: str) -> str:
 class Sidebar:
     """Lays out the sidebar (call inside a column) and wires it (``wire``)."""
 
-    def __init__(self, store: Store | None, store_problem: str | None = None) -> None:
+    def __init__(self, store: Store | None, store_problem: SeedchatError | None = None) -> None:
         self.store = store
         self.store_problem = store_problem
+        self.move_aside: Any = None
         self.new = gr.Button("＋ New chat", variant="secondary", elem_id="new-chat")
         self.search = gr.Textbox(
             placeholder="Search conversations",
@@ -78,10 +79,14 @@ class Sidebar:
             elem_classes=["conversation-list"],
         )
         if store is None:
-            gr.Markdown(
-                f"⚠️ Conversations are not being saved: {store_problem or 'no database'}",
-                elem_id="store-problem",
+            why = store_problem.message if store_problem else "there is no database"
+            self.problem_note = gr.Markdown(
+                f"⚠️ **Conversations are not being saved.** {why}", elem_id="store-problem"
             )
+            if isinstance(store_problem, DatabaseCorruptError):
+                self.move_aside = gr.Button(
+                    "Move the damaged file aside", size="sm", elem_id="store-move-aside"
+                )
         with gr.Accordion("This conversation", open=True, elem_id="conversation-actions"):
             self.title = gr.Textbox(label="Title", elem_id="conversation-title", max_lines=1)
             with gr.Row():
@@ -100,6 +105,24 @@ class Sidebar:
                 "Import JSON…", file_types=[".json"], size="sm", elem_id="import"
             )
         self.deleted = gr.State(None)
+
+    def _wire_move_aside(self, chat: ChatTargets) -> None:
+        damaged = self.store_problem.path
+
+        def on_move() -> tuple[Any, Any, Any]:
+            try:
+                moved = move_aside(damaged)
+            except SeedchatError as err:
+                return gr.update(), gr.update(), _error(err)
+            note = (
+                f"The damaged database was renamed to `{moved}` (kept for recovery). "
+                "**Restart seedchat** to start a fresh one."
+            )
+            return gr.update(value=note), gr.update(visible=False), _error(None)
+
+        self.move_aside.click(
+            on_move, None, [self.problem_note, self.move_aside, chat.error_box], queue=False
+        )
 
     # -- reading ---------------------------------------------------------------------
 
@@ -129,6 +152,8 @@ class Sidebar:
 
     def wire(self, chat: ChatTargets) -> None:
         store = self.store
+        if self.move_aside is not None:
+            self._wire_move_aside(chat)
         opened_outputs = [
             chat.chatbot,
             chat.history,
