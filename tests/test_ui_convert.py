@@ -54,3 +54,37 @@ def test_convert_errors_show_in_the_page(app, browser, tmp_path: Path):
         screenshot(page, "ui-convert-error")
     finally:
         page.context.close()
+
+
+def test_cancel_a_conversion_leaves_nothing(app, browser, tmp_path: Path, seedchat_home):
+    """A conversion big enough to watch (a random bf16 Seed-OSS of ~150 MB → Q4_K_M),
+    cancelled from the page once its progress bar moves: no model file, no temp file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_synth", Path(__file__).resolve().parents[1] / "benchmarks" / "_synth.py"
+    )
+    synth = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(synth)
+    ckpt = synth.write_checkpoint(
+        tmp_path / "big-seed", hidden=1024, layers=16, ff=2816, heads=8, kv_heads=2, seed=3
+    )
+    page, _ = open_page(browser, app.url)
+    try:
+        page.get_by_role("tab", name="Convert").click()
+        page.locator("#convert-source textarea, #convert-source input").first.fill(str(ckpt))
+        page.locator("#convert-start").click()
+        page.wait_for_function(
+            "Number(document.querySelector('#convert-progress progress')?.value || 0) > 0",
+            timeout=120_000,
+        )
+        page.locator("#convert-cancel").click()
+        page.locator("#convert-progress").get_by_text("Cancelled").wait_for(timeout=60_000)
+        screenshot(page, "ui-convert-cancelled")
+        assert "no file was written" in page.locator("#convert-progress").inner_text()
+        assert not page.locator("#error-box").is_visible()
+        models = seedchat_home / "data" / "models"
+        assert not list(models.glob("big-seed*")), list(models.iterdir())
+        assert not [p for p in models.iterdir() if p.name.startswith(".")]
+    finally:
+        page.context.close()

@@ -68,6 +68,7 @@ class ConvertTab:
     def wire(self, picker: Any, choices: Callable[[], list], error_box: Any) -> None:
         def run(source: str, quant: str, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             from seedchat.converters import convert_checkpoint
+            from seedchat.converters.convert import ConversionCancelled
 
             session = request.session_hash or ""
             cancel = self._cancels.setdefault(session, threading.Event())
@@ -98,6 +99,9 @@ class ConvertTab:
                 yield progress_html(*describe(report)), gr.update(), gr.update()
             if "error" in result:
                 err = result["error"]
+                if isinstance(err, ConversionCancelled):  # asked for: not an error
+                    yield progress_html(0, f"Cancelled: {err.message}"), gr.update(), _error(None)
+                    return
                 yield progress_html(0, "Stopped."), gr.update(), _error(err)
                 return
             path = result["path"]
