@@ -238,6 +238,8 @@ def test_fresh_venv_serves_the_ui_and_stops_on_ctrl_c(fresh_venv, fresh_env):
     proc = subprocess.Popen(
         [str(fresh_venv / "bin" / "seedchat"), "ui", "--no-browser", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=fresh_env,
+        # SIGINT back to its default: under a background shell it is inherited ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         url, page, deadline = f"http://127.0.0.1:{port}/", "", time.monotonic() + 120

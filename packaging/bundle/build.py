@@ -1,16 +1,18 @@
 """Build seedchat's one-click bundle: a PyInstaller one-folder app, archived.
 
-    python packaging/bundle/build.py            # -> dist/seedchat/ and dist/seedchat-<version>-<os>-<arch>.tar.gz|.zip
-    python packaging/bundle/build.py --no-archive
+    python packaging/bundle/build.py               # -> dist/bundle/seedchat/ (the app folder)
+                                                   #    dist/bundle/seedchat-<version>-<os>-<arch>.tar.gz|.zip
+    python packaging/bundle/build.py --no-archive  # only the folder
 
 The bundle holds Python, seedchat (with the demo model), llama.cpp's shared libraries
 as installed in the running environment (so the backend chosen by packaging/install.sh:
 CPU, CUDA or Metal), gradio with its built frontend, and a launcher (launcher.py) that
 starts the web UI and opens the browser. Run it with the Python of an environment where
-seedchat's dependencies and PyInstaller are installed (``pip install -e .[bundle]``).
+seedchat's dependencies and PyInstaller are installed (``bash packaging/install.sh --dev``,
+or ``pip install .[bundle]``).
 
 The result is archived as tar.gz on Linux and zip elsewhere. The build time, the folder
-and archive sizes are printed and written to ``dist/bundle-report.json``.
+and archive sizes are printed and written to ``dist/bundle/bundle-report.json``.
 """
 
 from __future__ import annotations
@@ -71,9 +73,9 @@ def check_environment() -> None:
             raise BuildError(f"llama_cpp is installed but does not load: {exc}") from exc
     if missing:
         raise BuildError(
-            f"this Python ({sys.executable}) lacks {', '.join(missing)}; build with the "
-            "environment made by 'bash packaging/install.sh' after '.venv/bin/pip install "
-            "pyinstaller', or 'pip install -e .[bundle]'"
+            f"this Python ({sys.executable}) lacks {', '.join(missing)}; build with "
+            "'.venv/bin/python packaging/bundle/build.py' after 'bash packaging/install.sh "
+            "--dev', or in an environment with 'pip install .[bundle]'"
         )
 
 
@@ -131,7 +133,10 @@ def archive(app: Path, dist: Path, name: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--dist", type=Path, default=REPO / "dist", help="output folder (default dist/)"
+        "--dist",
+        type=Path,
+        default=REPO / "dist" / "bundle",
+        help="output folder (default dist/bundle/)",
     )
     parser.add_argument(
         "--work", type=Path, default=REPO / "build" / "bundle", help="PyInstaller's work folder"

@@ -2,10 +2,10 @@
 network, chat once through the page, stop it.
 
     python packaging/bundle/smoke_test.py              # build (build.py), then test the archive
-    python packaging/bundle/smoke_test.py --no-build   # test dist/'s last archive
+    python packaging/bundle/smoke_test.py --no-build   # test the last archive built
 
 Run it with the development environment's Python (``bash packaging/install.sh --dev``
-and ``.venv/bin/pip install pyinstaller``): it drives the page with Playwright in a
+installs PyInstaller and Playwright): it drives the page with Playwright in a
 headless Chromium (Debian's /usr/bin/chromium, ``SEEDCHAT_CHROMIUM``, or Playwright's own).
 
 What it checks, in order:
@@ -20,7 +20,8 @@ What it checks, in order:
 On Linux, steps 2-6 run in a network namespace of their own (``unshare -n``, with only
 the loopback interface up), so the bundle has no network at all; elsewhere, or where
 ``unshare`` is not allowed, they run on the normal network and the report says so.
-The result, with every duration, is printed and written to ``dist/smoke-report.json``.
+The result, with every duration, is printed and written to
+``dist/bundle/smoke-report.json``; the app's output goes to ``smoke-app.log`` next to it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from urllib.parse import urlparse
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-DIST = REPO / "dist"
+DIST = REPO / "dist" / "bundle"  # build.py's default output folder
 MESSAGE = "Hello! Please introduce yourself in one sentence."
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 CHROMIUM_ARGS = [
@@ -160,8 +161,9 @@ def chromium_path() -> str | None:
     return path if Path(path).exists() else None  # None: Playwright's own Chromium
 
 
-def chat_once(url: str, timings: dict) -> dict:
-    """One chat turn through the page; returns the answer and any outside requests."""
+def chat_once(url: str, timings: dict, screenshot: Path) -> dict:
+    """One chat turn through the page; returns the answer and its statistics (a
+    screenshot of the page is saved to ``screenshot`` when a step fails)."""
     from playwright.sync_api import sync_playwright
 
     outside: list[str] = []
@@ -173,9 +175,9 @@ def chat_once(url: str, timings: dict) -> dict:
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", on_request)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("request", on_request)
             t0 = time.perf_counter()
             page.goto(url, wait_until="domcontentloaded")
             page.wait_for_selector("#chatbot", timeout=60_000)
@@ -198,6 +200,9 @@ def chat_once(url: str, timings: dict) -> dict:
             user = page.locator("#chatbot [data-testid=user]").last.inner_text().strip()
             answer = page.locator("#chatbot [data-testid=bot]").last.inner_text().strip()
             stats = page.locator("#turn-stats").inner_text().strip()
+        except Exception:
+            page.screenshot(path=str(screenshot), full_page=True)
+            raise
         finally:
             browser.close()
     if MESSAGE not in user:
@@ -207,6 +212,19 @@ def chat_once(url: str, timings: dict) -> dict:
     if outside:
         raise SmokeError(f"the page made requests outside this machine: {outside}")
     return {"model_status": status, "answer": answer[:300], "turn_stats": stats}
+
+
+def ctrl_c_flags() -> dict:
+    """Popen arguments that let :func:`stop` Ctrl+C the app.
+
+    A command started in the background by a non-interactive shell inherits SIGINT
+    *ignored*, and Python keeps it ignored: the app would never see Ctrl+C. The app gets
+    the default disposition back (Python then turns SIGINT into KeyboardInterrupt, as in
+    a terminal). On Windows, Ctrl+Break is sent to the app's own process group.
+    """
+    if os.name == "nt":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)}
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, float]:
@@ -237,21 +255,24 @@ def serve_and_chat(app: Path, log: Path) -> dict:
         port = free_port()
         url = f"http://127.0.0.1:{port}/"
         log.parent.mkdir(parents=True, exist_ok=True)
-        flags = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {}
         t0 = time.perf_counter()
         with log.open("w") as fh:
             proc = subprocess.Popen(
                 [str(app / exe_name()), "--debug", "--no-browser", "--port", str(port)],
-                stdout=fh, stderr=subprocess.STDOUT, env=env, **flags,
+                stdout=fh, stderr=subprocess.STDOUT, env=env, **ctrl_c_flags(),
             )  # fmt: skip
         try:
             wait_for_page(url, proc, log, timeout=120)
             result["start_to_page_s"] = round(time.perf_counter() - t0, 2)
-            result.update(chat_once(url, result))
-        finally:
-            if proc.poll() is None:
-                rc, took = stop(proc)
-                result.update(exit_status=rc, shutdown_s=took)
+            result.update(chat_once(url, result, log.parent / "smoke-failure.png"))
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if proc.poll() is not None:
+            raise SmokeError(f"the app exited ({proc.returncode}) during the test:\n{tail(log)}")
+        rc, took = stop(proc)
+        result.update(exit_status=rc, shutdown_s=took)
         text = log.read_text(errors="replace")
         if "Traceback (most recent call last)" in text:
             raise SmokeError(f"the app logged a traceback:\n{tail(log)}")
@@ -285,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--archive", type=Path, help="the archive to test (default: the last built)"
     )
-    parser.add_argument("--dist", type=Path, default=DIST, help="build.py's output folder (dist/)")
+    parser.add_argument(
+        "--dist", type=Path, default=DIST, help="build.py's output folder (dist/bundle/)"
+    )
     parser.add_argument("--work", type=Path, help="build.py's work folder (build/bundle/)")
     parser.add_argument("--online", action="store_true", help="do not cut the network off")
     parser.add_argument("--inside", type=Path, help=argparse.SUPPRESS)  # the app folder (re-exec)
@@ -297,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
             result = serve_and_chat(args.inside, log)
         except SmokeError as err:
             print(json.dumps({"ok": False, "error": str(err)}))
+            return 1
+        except Exception as exc:  # Playwright's timeouts and the like
+            print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
             return 1
         print(json.dumps({"ok": True, **result}))
         return 0
