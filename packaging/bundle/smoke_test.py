@@ -174,7 +174,10 @@ def chat_once(url: str, timings: dict, screenshot: Path) -> dict:
             outside.append(request.url)
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        executable = chromium_path()
+        # A system Chromium needs the headless flags; Playwright's own is its headless shell.
+        args = CHROMIUM_ARGS if executable else ["--disable-gpu", "--disable-background-networking"]
+        browser = pw.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("request", on_request)
         try:
