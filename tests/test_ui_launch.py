@@ -145,3 +145,26 @@ def test_beyond_localhost_warns_and_asks_for_the_password(cli_env):
         assert status == 200 and "success" in body
     err = proc.stderr.read()
     assert "warning:" in err and "0.0.0.0" in err and "password required" in err
+
+
+def test_a_second_seedchat_opens_the_running_one(cli_env):
+    """A second `seedchat ui` finds the first by its record, says where it runs and exits
+    (one model in memory); a stale record (nothing answers there) is dropped."""
+    from seedchat.instance import instance_file, running_instance
+
+    port = free_run()
+    with seedchat_ui(cli_env, "--port", str(port)) as (_proc, url, _):
+        record = json.loads(instance_file().read_text())
+        assert record["url"] == url
+        second = subprocess.run(
+            [sys.executable, "-m", "seedchat", "ui", "--no-browser"],
+            env=cli_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        assert "already running" in second.stdout and url in second.stdout
+        assert running_instance() == url
+    # the first one stopped (SIGTERM, as a logout does) and removed its record
+    assert not instance_file().exists()
+    assert running_instance() is None
+    instance_file().write_text(json.dumps({"url": f"http://127.0.0.1:{port}/", "pid": 1}))
+    assert running_instance() is None and not instance_file().exists()

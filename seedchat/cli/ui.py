@@ -24,10 +24,18 @@ def register(sub) -> None:
         help="require this password (user 'seedchat'); also read from SEEDCHAT_PASSWORD",
     )
     parser.add_argument("--model", default=None, help="GGUF file to load instead of the last used")
+    parser.add_argument(
+        "--new-instance",
+        action="store_true",
+        help="start even if seedchat is already running (by default its page is opened)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from seedchat.instance import claim, release, running_instance
     from seedchat.settings import load_settings
     from seedchat.ui.launch import PASSWORD_ENV, LaunchOptions, exposure_warning, start
 
@@ -43,7 +51,34 @@ def run(args: argparse.Namespace) -> int:
     warning = exposure_warning(options)
     if warning:
         err_console.print(f"[bold yellow]warning:[/] {warning}")
+    if not args.new_instance:
+        other = running_instance()
+        if other:
+            console.print(
+                f"seedchat is already running at [bold]{other}[/]: opening it there "
+                "(one model in memory is enough; --new-instance starts another)."
+            )
+            if options.open_browser:
+                webbrowser.open(other)
+            return 0
     running = start(options, model=args.model, block=False)
+    _stop_on_sigterm()
+    claim(running.url)
     console.print(f"seedchat is running at [bold]{running.url}[/]  (Ctrl+C to stop)")
-    running.serve()
+    try:
+        running.serve()
+    finally:
+        release(running.url)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """A polite kill (SIGTERM: logout, a service manager) stops the app as Ctrl+C does."""
+    import signal
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _interrupt)
