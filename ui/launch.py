@@ -150,7 +150,8 @@ def launch(
     started = time.perf_counter()
     port = find_free_port(options.host, options.port)
     auth = (AUTH_USER, options.password) if options.password else None
-    blocks.queue(default_concurrency_limit=1)
+    # (the queue is on by default, one event at a time unless an event says otherwise;
+    # calling blocks.queue() again would build the server app twice)
     blocks.launch(
         server_name=options.host,
         server_port=port,
