@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,55 @@ def test_no_model_at_all_says_what_to_do():
     with pytest.raises(EngineError) as info:
         list(host.generate("tab", [{"role": "user", "content": "hi"}], ChatSettings()))
     assert "Models tab" in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def demo_host():
+    host = ModelHost(load_settings())
+    host.load(demo_model(), remember=False, n_gpu_layers=0)
+    yield host
+    host.unload()
+
+
+def test_the_model_keeps_decoding_while_the_page_is_slow(demo_host):
+    """A page that takes long to draw an update never holds the model up: the whole
+    reply arrives in the next batch, and every event is handed on exactly once."""
+    from seedchat.events import Done
+    from seedchat.ui.controller import EventPump
+
+    seen = []
+    chat = ChatSettings(budget=512, max_tokens=300)
+    pump = EventPump(demo_host, "tab", [{"role": "user", "content": "What is 12 plus 30?"}], chat,
+                     on_event=seen.append)  # fmt: skip
+    batches = []
+    for batch in pump.batches():
+        batches.append(batch)
+        if len(batches) == 1:
+            time.sleep(1.0)  # drawing the first update takes a second
+    pump.close()
+    events = [e for b in batches for e in b]
+    assert events == seen  # the recorder and the page got the same events, in order
+    assert isinstance(events[-1], Done) and events[-1].finish_reason in ("stop", "length")
+    # the model finished during the page's second: the rest came as one more batch
+    assert len(batches) == 2, [len(b) for b in batches]
+    assert len(batches[1]) > 10 and isinstance(batches[1][-1], Done)
+    assert not demo_host.busy
+
+
+def test_closing_the_pump_stops_the_model(demo_host):
+    from seedchat.events import Done
+    from seedchat.ui.controller import EventPump
+
+    chat = ChatSettings(budget=-1, max_tokens=4000)
+    pump = EventPump(demo_host, "tab2", [{"role": "user", "content": "Count to 1000."}], chat)
+    first = next(pump.batches())
+    assert first
+    started = time.perf_counter()
+    pump.close()  # as when the page goes away mid-reply
+    assert time.perf_counter() - started < 5
+    assert not demo_host.busy
+    # the engine is usable again at once
+    done = [e for e in demo_host.generate("tab2", [{"role": "user", "content": "Hi"}],
+                                          ChatSettings(budget=0, max_tokens=8))
+            if isinstance(e, Done)]  # fmt: skip
+    assert done and done[0].finish_reason in ("stop", "length")

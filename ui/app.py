@@ -22,7 +22,7 @@ from seedchat.events import Done, Reflect, ThinkingEnd, ThinkingStart
 from seedchat.models import list_models
 from seedchat.settings import Settings
 from seedchat.store import Store
-from seedchat.ui.controller import ChatSettings, ModelHost
+from seedchat.ui.controller import ChatSettings, EventPump, ModelHost
 from seedchat.ui.conversations import (
     OpenThread,
     TurnSaver,
@@ -412,20 +412,23 @@ def _stream(
     """Run one reply, saving it as it streams, and yield page updates:
     (chatbot, history, stats, error, status, thread, conversation list)."""
     view = TurnView(budget=chat_settings.budget)
-    session = request.session_hash or ""
     last = 0.0
     saver.answer()
     yield (chat + view.messages(), hist, "", _error_update(saver.problem), host.status(),
            saver.thread, listing(saver.thread))  # fmt: skip
+    # The model decodes in its own thread (saving as it goes); each page update takes
+    # everything that arrived meanwhile, so drawing never slows the model down.
+    pump = EventPump(host, request.session_hash or "", hist, chat_settings, saver.on_event)
     try:
-        for event in host.generate(session, hist, chat_settings):
-            saver.on_event(event)
-            view.apply(event)
+        for events in pump.batches():
+            for event in events:
+                view.apply(event)
             now = time.perf_counter()
-            structural = isinstance(event, ThinkingStart | ThinkingEnd | Reflect | Done)
+            structural = any(isinstance(e, ThinkingStart | ThinkingEnd | Reflect | Done)
+                             for e in events)  # fmt: skip
             if structural or now - last >= UPDATE_INTERVAL:
                 last = now
-                footer = done_footer(event) if isinstance(event, Done) else gr.update()
+                footer = done_footer(view.done) if view.done is not None else gr.update()
                 yield (chat + view.messages(), hist, footer, gr.update(), gr.update(),
                        gr.update(), gr.update())  # fmt: skip
     except SeedchatError as err:
@@ -436,6 +439,7 @@ def _stream(
                saver.thread, listing(saver.thread))  # fmt: skip
         return
     finally:
+        pump.close()  # the page went away: stop the model, then save what it wrote
         saver.finish("cancelled")  # a no-op once the stream's Done has been saved
     if view.done is None:  # stopped while waiting for the model
         view.apply(Done("cancelled"))

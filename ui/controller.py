@@ -11,8 +11,9 @@ engine between tokens.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,70 @@ class ModelHost:
             yield from _generate(self.engine, chat.messages(history), chat, cancel)
         finally:
             self._generating.release()
+
+
+class EventPump:
+    """Runs one generation in its own thread, so the model never waits for the page.
+
+    The engine's events go to ``on_event`` (the recorder that saves them) as they come
+    and queue up for :meth:`batches`, which hands the page everything that arrived since
+    its last update: however long the page takes to draw an update, decoding goes on.
+    ``close`` (also on a page that went away) stops the generation and waits for it.
+    """
+
+    _END = object()
+
+    def __init__(
+        self,
+        host: ModelHost,
+        session: str,
+        history: list[dict[str, str]],
+        chat: ChatSettings,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.session = session
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._on_event = on_event
+        self._thread = threading.Thread(
+            target=self._run, args=(history, chat), name="seedchat-generate", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, history: list[dict[str, str]], chat: ChatSettings) -> None:
+        try:
+            for event in self.host.generate(self.session, history, chat):
+                if self._on_event is not None:
+                    self._on_event(event)
+                self._queue.put(event)
+        except BaseException as exc:  # handed to the page's thread, raised there
+            self._queue.put(exc)
+        finally:
+            self._queue.put(self._END)
+
+    def batches(self) -> Iterator[list[Event]]:
+        """Lists of events, each everything that arrived since the last; raises what the
+        generation raised."""
+        while True:
+            items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            events = [i for i in items if isinstance(i, Event)]
+            if events:
+                yield events
+            for item in items:
+                if isinstance(item, BaseException):
+                    raise item
+                if item is self._END:
+                    return
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._thread.is_alive():
+            self.host.stop(self.session)
+            self._thread.join(timeout)
 
 
 def _load_engine(
