@@ -220,3 +220,32 @@ def test_cli_chat_json_and_show_prompt(cli_env):
     plain = subprocess.run([*base, "Hello!", "--budget", "512", "--seed", "3"],
                            capture_output=True, text=True, env=cli_env, timeout=300)  # fmt: skip
     assert plain.returncode == 0 and "thought" in plain.stdout and "tokens" in plain.stdout
+
+
+def test_cli_chat_saves_the_conversation(cli_env):
+    """An interactive `seedchat chat` is saved turn by turn, as the UI saves it, and
+    `seedchat history` shows it; --no-save saves nothing."""
+    from seedchat.store import Store
+
+    base = [sys.executable, "-m", "seedchat", "chat", "--budget", "0", "--seed", "1"]
+    proc = subprocess.run(base, input="What is 2 + 3?\nAnd 4 + 4?\n\n", capture_output=True,
+                          text=True, env=cli_env, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "saved: seedchat history show" in proc.stderr
+    with Store() as store:
+        convs = store.list_conversations()
+        assert len(convs) == 1 and convs[0].title == "What is 2 + 3?"
+        conv = store.get_conversation(convs[0].id)
+    assert [m.role for m in conv.messages] == ["user", "assistant", "user", "assistant"]
+    assert conv.messages[2].content == "And 4 + 4?"
+    assert all(m.status == "complete" and m.model for m in conv.messages if m.role == "assistant")
+    assert conv.settings["budget"] == 0 and conv.settings["enforcement"] == "hard"
+    assert conv.messages[1].content.strip() and conv.messages[1].content in proc.stdout
+    shown = subprocess.run([sys.executable, "-m", "seedchat", "history", "show", conv.id[:8]],
+                           capture_output=True, text=True, env=cli_env, timeout=60)  # fmt: skip
+    assert "And 4 + 4?" in shown.stdout
+    quiet = subprocess.run([*base, "--no-save", "Hello?"], capture_output=True, text=True,
+                           env=cli_env, timeout=300)  # fmt: skip
+    assert quiet.returncode == 0 and "saved:" not in quiet.stderr
+    with Store() as store:
+        assert store.count_conversations() == 1

@@ -11,11 +11,10 @@ from seedchat.errors import StoreError
 from seedchat.events import AnswerDelta, Done, Reflect, ThinkingDelta, ThinkingEnd, ThinkingStart
 from seedchat.models import demo_model
 from seedchat.store import Store
+from seedchat.store_turns import OpenThread, TurnSaver
 from seedchat.ui.controller import ChatSettings
 from seedchat.ui.conversations import (
     PARTIAL_NOTE,
-    OpenThread,
-    TurnSaver,
     open_conversation,
     saved_turn_messages,
     search_choices,

@@ -22,10 +22,9 @@ from seedchat.events import Done, Reflect, ThinkingEnd, ThinkingStart
 from seedchat.models import list_models
 from seedchat.settings import Settings
 from seedchat.store import Store
+from seedchat.store_turns import OpenThread, TurnSaver
 from seedchat.ui.controller import ChatSettings, EventPump, ModelHost
 from seedchat.ui.conversations import (
-    OpenThread,
-    TurnSaver,
     newest_conversation,
     parent_of,
     settings_from_dict,

@@ -19,8 +19,8 @@ import gradio as gr
 
 from seedchat.errors import SeedchatError, StoreError
 from seedchat.store import DatabaseCorruptError, Store, move_aside
+from seedchat.store_turns import OpenThread
 from seedchat.ui.conversations import (
-    OpenThread,
     conversation_choices,
     open_conversation,
     search_choices,

@@ -48,6 +48,9 @@ def register(sub) -> None:
     p.add_argument("--raw", action="store_true", help="plain text completion, no chat template")
     p.add_argument("--show-prompt", action="store_true", help="print the rendered prompt and exit")
     p.add_argument("--json", action="store_true", help="print one JSON event per line")
+    p.add_argument(
+        "--no-save", action="store_true", help="do not save the conversation (see 'history')"
+    )
     p.set_defaults(func=run)
 
 
@@ -138,36 +141,101 @@ def run(args: argparse.Namespace) -> int:
             msgs = [*history, Message("user", args.prompt or "")]
             sys.stdout.write(args.prompt or "" if args.raw else engine.render(msgs, gen))
             return 0
-        if args.prompt is not None:
-            _turn(engine, history, args.prompt, gen, printer, args.raw)
-            return 0
-        if not args.json:
-            from seedchat.cli import console
-
-            console.print(f"[bold]{engine.info.display_name}[/] — empty line or Ctrl-D to quit.")
-        while True:
-            try:
-                line = input("\n> ")
-            except EOFError:
+        chat = _Session(engine, history, gen, printer, args, path, system)
+        try:
+            if args.prompt is not None:
+                chat.turn(args.prompt)
                 return 0
-            if not line.strip():
-                return 0
-            _turn(engine, history, line, gen, printer, args.raw)
+            if not args.json:
+                from seedchat.cli import console
+
+                console.print(
+                    f"[bold]{engine.info.display_name}[/] — empty line or Ctrl-D to quit."
+                )
+            while True:
+                try:
+                    line = input("\n> ")
+                except EOFError:
+                    return 0
+                if not line.strip():
+                    return 0
+                chat.turn(line)
+        finally:
+            chat.close()
 
 
-def _turn(
-    engine: Engine, history: list[Message], text: str, gen: GenerationOptions, printer, raw: bool
-) -> None:
-    history.append(Message("user", text))
-    answer, thinking = [], []
-    cancel = threading.Event()
+class _Session:
+    """The turns of one ``seedchat chat``, saved as they happen (unless --no-save/--raw)."""
+
+    def __init__(self, engine: Engine, history: list[Message], gen: GenerationOptions,
+                 printer: _Printer, args: argparse.Namespace, path: Path, system: str) -> None:  # fmt: skip
+        from seedchat.store_turns import OpenThread
+
+        self.engine, self.history, self.gen, self.printer = engine, history, gen, printer
+        self.raw, self.quiet = args.raw, args.json
+        self.model = path.name
+        self.store = None if (args.no_save or args.raw) else _open_store(args.json)
+        self.thread = OpenThread()
+        self.settings = {
+            "budget": gen.budget,
+            "enforcement": gen.enforcement or "hard",
+            "max_tokens": gen.max_tokens,
+            "system_prompt": system or "",
+        }
+        for key, value in (("temperature", gen.temperature), ("top_p", gen.top_p)):
+            if value is not None:
+                self.settings[key] = float(value)
+
+    def turn(self, text: str) -> None:
+        from seedchat.store_turns import TurnSaver
+
+        saver = TurnSaver(self.store, self.thread, self.settings, model=self.model)
+        saver.question(text)
+        saver.answer()
+        self.history.append(Message("user", text))
+        answer, thinking = [], []
+        cancel = threading.Event()
+        try:
+            for event in self.engine.generate(text if self.raw else self.history, self.gen, cancel):
+                saver.on_event(event)
+                self.printer(event)
+                if isinstance(event, AnswerDelta):
+                    answer.append(event.text)
+                elif isinstance(event, ThinkingDelta):
+                    thinking.append(event.text)
+        except KeyboardInterrupt:
+            cancel.set()
+        finally:
+            saver.finish("cancelled")  # a no-op once the answer's Done was saved
+            self.thread = saver.thread
+            if saver.problem and not self.quiet:
+                from seedchat.cli import err_console
+
+                err_console.print(f"[yellow]warning:[/] {saver.problem}")
+        self.history.append(
+            Message("assistant", "".join(answer), thinking="".join(thinking) or None)
+        )
+
+    def close(self) -> None:
+        conv = self.thread.conversation_id
+        if self.store is None:
+            return
+        if conv is not None and not self.quiet:
+            from seedchat.cli import err_console
+
+            err_console.print(f"[dim]saved: seedchat history show {conv[:8]}[/]")
+        self.store.close()
+
+
+def _open_store(quiet: bool):
+    """The conversation store, or None (with a warning) when it cannot be opened."""
+    from seedchat.store import Store
+
     try:
-        for event in engine.generate(text if raw else history, gen, cancel):
-            printer(event)
-            if isinstance(event, AnswerDelta):
-                answer.append(event.text)
-            elif isinstance(event, ThinkingDelta):
-                thinking.append(event.text)
-    except KeyboardInterrupt:
-        cancel.set()
-    history.append(Message("assistant", "".join(answer), thinking="".join(thinking) or None))
+        return Store()
+    except SeedchatError as err:
+        if not quiet:
+            from seedchat.cli import err_console
+
+            err_console.print(f"[yellow]warning:[/] not saving this chat: {err.message}")
+        return None
