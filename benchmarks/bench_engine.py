@@ -1,10 +1,14 @@
 """Engine speed against llama-cpp-python's high-level API and a minimal raw loop.
 
-    .venv/bin/python benchmarks/bench_engine.py [--workdir DIR] [--tokens 128] [--rounds 3]
+    .venv/bin/python benchmarks/bench_engine.py [--workdir DIR] [--tokens 1024]
+        [--vocab 155136] [--rounds 3]
 
 Same GGUF (a random Seed-OSS-shaped model of a few hundred MB, Q8_0, made by seedchat's
-converter), same machine, same threads, same sampler settings (temperature 1.1, top-p
-0.95, fixed seed), interleaved rounds; the best round of each is compared.
+converter: Seed-OSS's own vocabulary of 155,136 entries, 12 layers of hidden size 1024),
+same machine, same threads, same sampler settings (temperature 1.1, top-p 0.95, fixed
+seed), interleaved rounds; the best round of each is compared. The default reply length,
+1024 tokens, is a Seed reply with a modest thinking budget; ``--tokens 128`` measures a
+short one (where per-token costs that grow with the reply do not show yet).
 
 - decode tokens/s: seedchat's Engine.generate vs Llama.create_completion(stream=True)
   vs a minimal loop of llama_decode + the same C sampler chain;
@@ -30,11 +34,14 @@ THREADS = 2
 N_CTX = 4096
 
 
-def bench_model(work: Path) -> Path:
-    out = work / "bench-seed-oss-q8.gguf"
+SEED_OSS_VOCAB = 155136
+
+
+def bench_model(work: Path, vocab: int = SEED_OSS_VOCAB) -> Path:
+    out = work / f"bench-seed-oss-v{vocab}-q8.gguf"
     if not out.is_file():
-        ckpt = write_checkpoint(work / "checkpoint", hidden=1024, layers=12, ff=2816, heads=8,
-                                kv_heads=2, head_dim=128, vocab=32000, seed=1)  # fmt: skip
+        ckpt = write_checkpoint(work / f"checkpoint-v{vocab}", hidden=1024, layers=12, ff=2816,
+                                heads=8, kv_heads=2, head_dim=128, vocab=vocab, seed=1)  # fmt: skip
         convert_checkpoint(ckpt, out, quant="Q8_0", force=True)
     return out
 
@@ -119,12 +126,13 @@ def ten_turns(engine: Engine) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/seedchat-bench-engine"))
-    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--tokens", type=int, default=1024)
+    ap.add_argument("--vocab", type=int, default=SEED_OSS_VOCAB)
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    path = bench_model(args.workdir)
+    path = bench_model(args.workdir, args.vocab)
     from llama_cpp import Llama
 
     engine = Engine.load(path, LoadOptions(context_length=N_CTX, threads=THREADS, n_gpu_layers=0))
@@ -143,7 +151,7 @@ def main() -> None:
         )
     best = {k: (max(p for p, _ in v), max(d for _, d in v)) for k, v in runs.items()}
     size = path.stat().st_size / 2**20
-    print(f"\nmodel: {path.name} ({size:.0f} MiB), {THREADS} threads, prompt {len(prompt)} tokens, "
+    print(f"\nmodel: {path.name} ({size:.0f} MiB, vocab {args.vocab}), {THREADS} threads, prompt {len(prompt)} tokens, "
           f"{args.tokens} generated; best of {args.rounds} rounds")  # fmt: skip
     print(f"{'':12s} {'prefill tok/s':>14s} {'decode tok/s':>13s}")
     for k, (p, d) in best.items():

@@ -61,7 +61,7 @@ class Sidebar:
         self.store = store
         self.store_problem = store_problem
         self.move_aside: Any = None
-        self.new = gr.Button("＋ New chat", variant="secondary", elem_id="new-chat")
+        self.new = gr.Button("+ New chat", variant="secondary", elem_id="new-chat")
         self.search = gr.Textbox(
             placeholder="Search conversations",
             show_label=False,
