@@ -4,6 +4,7 @@ beyond localhost, and the real `seedchat ui` command serving the page."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -168,3 +169,45 @@ def test_a_second_seedchat_opens_the_running_one(cli_env):
     assert running_instance() is None
     instance_file().write_text(json.dumps({"url": f"http://127.0.0.1:{port}/", "pid": 1}))
     assert running_instance() is None and not instance_file().exists()
+
+
+def test_gradio_imports_without_rewriting_its_type_stubs(tmp_path):
+    """seedchat's import of gradio skips the .pyi stubs gradio regenerates at every
+    import (half of the import's time), writes nothing into gradio's folder, and gradio
+    still builds pages; a plain import keeps gradio's own step (the hook is what skips it)."""
+    code = r"""
+import json, os, sys, time
+from pathlib import Path
+import importlib.util
+root = Path(importlib.util.find_spec("gradio").origin).parent
+stubs = sorted((root / "components").glob("*.pyi"))
+before = {p.name: p.stat().st_mtime_ns for p in stubs}
+if sys.argv[1] == "seedchat":
+    from seedchat.ui.gradio_import import prepare
+    prepare()
+time.sleep(0.05)
+import gradio as gr
+import gradio.component_meta as meta
+with gr.Blocks() as demo:
+    gr.Chatbot()
+    box = gr.Textbox(value="hi")
+config = demo.get_config_file()
+after = {p.name: p.stat().st_mtime_ns for p in stubs}
+print(json.dumps({
+    "writer": meta.create_or_modify_pyi.__name__,
+    "components": len(config["components"]),
+    "stubs": len(stubs),
+    "rewritten": sum(before[k] != after[k] for k in before),
+}))
+"""
+    runs = {}
+    for kind in ("seedchat", "plain"):
+        proc = subprocess.run([sys.executable, "-c", code, kind], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        runs[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert runs["seedchat"]["writer"] == "_no_stubs"
+    assert runs["seedchat"]["components"] >= 2 and runs["seedchat"]["stubs"] > 10
+    assert runs["seedchat"]["rewritten"] == 0
+    assert runs["plain"]["writer"] == "create_or_modify_pyi"
+    assert runs["plain"]["components"] == runs["seedchat"]["components"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import socket
 import threading
 import time
@@ -92,10 +91,11 @@ def exposure_warning(options: LaunchOptions) -> str | None:
 
 
 def quiet_gradio() -> None:
-    """Switch gradio's analytics and version checks off (call before importing gradio)."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ.setdefault("GRADIO_TELEMETRY_ENABLED", "False")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    """Switch gradio's analytics and version checks off, and its import-time .pyi stub
+    writing (see :mod:`seedchat.ui.gradio_import`); call before importing gradio."""
+    from seedchat.ui.gradio_import import prepare
+
+    prepare()
 
 
 def browser_url(host: str, port: int) -> str:
