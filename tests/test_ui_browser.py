@@ -116,6 +116,10 @@ def test_load_a_model_shows_its_offload_plan(app, browser):  # noqa: F811
         page.wait_for_function(
             "document.querySelector('#model-picker input')?.value.toLowerCase().includes('demo')"
         )
+        # the catalog is read when the tab opens: the demo model is listed
+        page.locator("#model-picker input").click()
+        page.get_by_role("option", name="seedchat demo (tiny Seed-OSS)").first.wait_for()
+        page.keyboard.press("Escape")
         page.locator("#model-path textarea, #model-path input").first.fill(str(demo_model()))
         page.locator("#gpu-layers textarea, #gpu-layers input").first.fill("0")
         page.locator("#load-model").click()

@@ -162,9 +162,9 @@ def build_app(
                         lines=3,
                         elem_id="system-prompt",
                     )
-            with gr.Tab("Models", id="models"):
+            with gr.Tab("Models", id="models") as models_tab:
                 models_ui = _models_tab(host, settings)
-            with gr.Tab("Convert", id="convert"):
+            with gr.Tab("Convert", id="convert") as convert_tab:
                 convert_ui = ConvertTab()
 
         # -- events ---------------------------------------------------------------
@@ -299,6 +299,12 @@ def build_app(
 
         models_ui.wire(model_status, error_box)
         convert_ui.wire(models_ui.picker, models_ui.choices, error_box)
+        # The catalog (every GGUF's header read) and the converter's quantization list are
+        # filled when their tab opens, not while the app starts.
+        models_tab.select(
+            lambda: gr.update(choices=models_ui.choices()), None, models_ui.picker, queue=False
+        )
+        convert_tab.select(convert_ui.fill, None, convert_ui.quant, queue=False)
 
         # While a model loads, refresh the header every second.
         poll = gr.Timer(1.0, active=True)
@@ -458,7 +464,7 @@ class _ModelsTab:
         self.settings = settings
         gr.Markdown("### Models")
         self.picker = gr.Dropdown(
-            choices=self.choices(),
+            choices=[],  # filled when the tab opens (see build_app)
             value=str(host.info.path) if host.info else None,
             label="Model catalog",
             elem_id="model-picker",

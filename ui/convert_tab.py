@@ -48,8 +48,6 @@ def describe(report: Any) -> tuple[float, str]:
 
 class ConvertTab:
     def __init__(self) -> None:
-        from seedchat.converters.convert import DEFAULT_QUANT, QUANT_TYPES
-
         self._cancels: dict[str, threading.Event] = {}
         gr.Markdown(
             "### Convert a checkpoint\nA Hugging Face checkpoint folder (config.json, "
@@ -57,13 +55,20 @@ class ConvertTab:
             "The GGUF is written to seedchat's models folder."
         )
         self.source = gr.Textbox(label="Checkpoint folder or hub id", elem_id="convert-source")
-        self.quant = gr.Dropdown(
-            list(QUANT_TYPES), value=DEFAULT_QUANT, label="Quantization", elem_id="convert-quant"
+        self.quant = gr.Dropdown(  # choices: fill(), when the tab opens
+            [], value=None, label="Quantization", elem_id="convert-quant"
         )
         with gr.Row():
             self.start = gr.Button("Convert", variant="primary", elem_id="convert-start")
             self.cancel = gr.Button("Cancel", variant="stop", elem_id="convert-cancel")
         self.progress = gr.HTML("", elem_id="convert-progress")
+
+    @staticmethod
+    def fill() -> Any:
+        """The quantization types, the default chosen (imports the converter: not at start)."""
+        from seedchat.converters.convert import DEFAULT_QUANT, QUANT_TYPES
+
+        return gr.update(choices=list(QUANT_TYPES), value=DEFAULT_QUANT)
 
     def wire(self, picker: Any, choices: Callable[[], list], error_box: Any) -> None:
         def run(source: str, quant: str, request: gr.Request) -> Iterator[tuple[Any, ...]]:
@@ -74,6 +79,10 @@ class ConvertTab:
             cancel = self._cancels.setdefault(session, threading.Event())
             cancel.clear()
             source = (source or "").strip()
+            if not quant:  # the list not filled yet: the default
+                from seedchat.converters.convert import DEFAULT_QUANT
+
+                quant = DEFAULT_QUANT
             if not source:
                 yield gr.update(), gr.update(), _error("Type a checkpoint folder or hub id.")
                 return
