@@ -281,7 +281,9 @@ class Sidebar:
             try:
                 title = store.get_conversation(thread.conversation_id).title
                 suffix = ".md" if fmt == "Markdown" else ".json"
-                folder = Path(tempfile.mkdtemp(prefix="seedchat-export-"))
+                # one folder, overwritten by title (gradio serves files from the temp dir
+                # and copies them into its own cache): exports never pile up
+                folder = Path(tempfile.gettempdir()) / "seedchat-exports"
                 path = write_export(
                     store, folder / (_safe_name(title) + suffix), ids=[thread.conversation_id]
                 )
