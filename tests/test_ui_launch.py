@@ -211,3 +211,21 @@ print(json.dumps({
     assert runs["seedchat"]["rewritten"] == 0
     assert runs["plain"]["writer"] == "create_or_modify_pyi"
     assert runs["plain"]["components"] == runs["seedchat"]["components"]
+
+
+def test_the_instance_record_never_sends_a_request_off_the_machine(monkeypatch):
+    """A record naming another host (a tampered or copied file) is never asked: nothing
+    leaves the machine; it counts as stale and is dropped."""
+    import urllib.request
+
+    from seedchat import instance
+
+    asked = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: asked.append(a) or 1 / 0)
+    for url in ("http://example.com:7860/", "http://10.0.0.5:7860/", "file:///etc/passwd"):
+        assert instance.answers(url) is False
+        instance.instance_file().parent.mkdir(parents=True, exist_ok=True)
+        instance.instance_file().write_text(json.dumps({"url": url, "pid": 1}))
+        assert instance.running_instance() is None
+        assert not instance.instance_file().exists()
+    assert asked == []
