@@ -150,6 +150,24 @@ def move_aside(path: Path | None = None) -> Path:
     return target
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode (it stays so). Two processes opening a new database at
+    once race for this switch, and SQLite answers the loser "locked" at once, without its
+    busy timeout: wait and try again, up to that timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
     text = str(exc)
     low = text.lower()
@@ -246,7 +264,7 @@ class Store:
                 problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
                 if problem != "ok":
                     raise DatabaseCorruptError(self.path, problem)
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             if len(applied_names(conn)) < len(known_names()):

@@ -126,3 +126,32 @@ def test_process_killed_mid_stream_leaves_a_partial_message(tmp_path: Path):
         assert partial.content.endswith(" ")
         assert store.search(words[-1])[0].message_id == message_id
         assert store.check() == "ok"
+
+
+OPENER = r"""
+import sys
+from seedchat.store import Store
+sys.stdin.readline()  # open together
+store = Store(sys.argv[1])
+store.create_conversation(title="opened")
+store.close()
+print("ok", flush=True)
+"""
+
+
+def test_processes_opening_a_new_database_at_once(tmp_path: Path):
+    """Four processes open a database that does not exist yet, at the same moment (the UI
+    and `seedchat history` on a fresh install): every one opens it; none is told it is
+    locked (SQLite answers the switch to WAL mode "locked" at once, without waiting)."""
+    for trial in range(5):
+        path = tmp_path / f"new-{trial}.db"
+        procs = [_spawn(OPENER, str(path), stdin=subprocess.PIPE) for _ in range(4)]
+        time.sleep(0.8)  # all started and waiting
+        for p in procs:
+            p.stdin.write("\n")
+            p.stdin.flush()
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert out.strip() == "ok", err
+        with Store(path) as store:
+            assert store.count_conversations() == 4
