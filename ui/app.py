@@ -33,6 +33,7 @@ from seedchat.ui.conversations import (
 from seedchat.ui.convert_tab import ConvertTab
 from seedchat.ui.render import TurnView, budget_label, done_footer, user_message
 from seedchat.ui.sidebar import ChatTargets, Sidebar
+from seedchat.ui.updates import error_update
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,6 @@ Chat = list[dict[str, Any]]
 
 def _budget(value: float, unlimited: bool) -> int:
     return -1 if unlimited else int(value)
-
-
-def _error_update(err: BaseException | str | None) -> Any:
-    if not err:
-        return gr.update(value="", visible=False)
-    return gr.update(value=f"**Error:** {err}", visible=True)
 
 
 def build_app(
@@ -224,7 +219,7 @@ def build_app(
         ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
             text = (text or "").strip()
             if not text:
-                yield (chat, hist, gr.update(), _error_update(None), host.status(),
+                yield (chat, hist, gr.update(), error_update(None), host.status(),
                        thread_v, gr.update())  # fmt: skip
                 return
             values = (budget_v, unlimited_v, enforcement_v, temperature_v, top_p_v,
@@ -247,7 +242,7 @@ def build_app(
             while hist and hist[-1]["role"] == "assistant":
                 hist = hist[:-1]
             if not hist:
-                yield (chat, hist, gr.update(), _error_update("Nothing to regenerate yet."),
+                yield (chat, hist, gr.update(), error_update("Nothing to regenerate yet."),
                        host.status(), thread_v, gr.update())  # fmt: skip
                 return
             chat = _chat_through_last_user(chat)
@@ -311,7 +306,7 @@ def build_app(
 
         def on_poll() -> tuple[Any, ...]:
             loading = host.loading is not None
-            error = _error_update(host.error) if host.error else gr.update()
+            error = error_update(host.error) if host.error else gr.update()
             info = host.info
             picked = gr.update(value=str(info.path)) if info is not None else gr.update()
             return host.status(), gr.Timer(active=loading), error, picked
@@ -419,7 +414,7 @@ def _stream(
     view = TurnView(budget=chat_settings.budget)
     last = 0.0
     saver.answer()
-    yield (chat + view.messages(), hist, "", _error_update(saver.problem), host.status(),
+    yield (chat + view.messages(), hist, "", error_update(saver.problem), host.status(),
            saver.thread, listing(saver.thread))  # fmt: skip
     # The model decodes in its own thread (saving as it goes); each page update takes
     # everything that arrived meanwhile, so drawing never slows the model down.
@@ -440,7 +435,7 @@ def _stream(
         log.warning("generation failed: %s", err)
         view.fail(err.message)
         saver.finish("error", error=err.message)
-        yield (chat + view.messages(), hist, "", _error_update(err), host.status(),
+        yield (chat + view.messages(), hist, "", error_update(err), host.status(),
                saver.thread, listing(saver.thread))  # fmt: skip
         return
     finally:
@@ -451,7 +446,7 @@ def _stream(
     answer = view.answer.strip()
     if answer:
         hist = [*hist, {"role": "assistant", "content": answer, "id": saver.answer_id}]
-    yield (chat + view.messages(), hist, gr.update(), _error_update(saver.problem) if
+    yield (chat + view.messages(), hist, gr.update(), error_update(saver.problem) if
            saver.problem else gr.update(), host.status(), saver.thread,
            listing(saver.thread))  # fmt: skip
 
@@ -506,12 +501,12 @@ class _ModelsTab:
         ) -> tuple[Any, ...]:
             target = (typed or "").strip() or (picked or "")
             if not target:
-                return host.status(), _error_update("Choose a model or type a path first."), ""
+                return host.status(), error_update("Choose a model or type a path first."), ""
             layers = (layers or "auto").strip().lower()
             if layers != "auto" and not layers.isdigit():
                 return (
                     host.status(),
-                    _error_update(f"GPU layers must be 'auto' or a whole number, not {layers!r}."),
+                    error_update(f"GPU layers must be 'auto' or a whole number, not {layers!r}."),
                     "",
                 )
             try:
@@ -521,8 +516,8 @@ class _ModelsTab:
                     context_length=int(context) if context is not None else None,
                 )
             except SeedchatError as err:
-                return host.status(), _error_update(err), ""
-            return host.status(), _error_update(None), _model_details(info, host.plan_text())
+                return host.status(), error_update(err), ""
+            return host.status(), error_update(None), _model_details(info, host.plan_text())
 
         self.load_btn.click(
             do_load, [self.picker, self.path, self.gpu_layers, self.context],

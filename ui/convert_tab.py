@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from seedchat.errors import SeedchatError
+from seedchat.ui.updates import error_update
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class ConvertTab:
 
                 quant = DEFAULT_QUANT
             if not source:
-                yield gr.update(), gr.update(), _error("Type a checkpoint folder or hub id.")
+                yield gr.update(), gr.update(), error_update("Type a checkpoint folder or hub id.")
                 return
             reports: queue.Queue = queue.Queue()
             result: dict[str, Any] = {}
@@ -103,21 +104,25 @@ class ConvertTab:
                     reports.put(None)
 
             threading.Thread(target=work, name="seedchat-convert", daemon=True).start()
-            yield progress_html(0, "Starting…"), gr.update(), _error(None)
+            yield progress_html(0, "Starting…"), gr.update(), error_update(None)
             while (report := reports.get()) is not None:
                 yield progress_html(*describe(report)), gr.update(), gr.update()
             if "error" in result:
                 err = result["error"]
                 if isinstance(err, ConversionCancelled):  # asked for: not an error
-                    yield progress_html(0, f"Cancelled: {err.message}"), gr.update(), _error(None)
+                    yield (
+                        progress_html(0, f"Cancelled: {err.message}"),
+                        gr.update(),
+                        error_update(None),
+                    )
                     return
-                yield progress_html(0, "Stopped."), gr.update(), _error(err)
+                yield progress_html(0, "Stopped."), gr.update(), error_update(err)
                 return
             path = result["path"]
             yield (
                 progress_html(1, f"Done: {path}. Load it in the Models tab."),
                 gr.update(choices=choices(), value=str(path)),
-                _error(None),
+                error_update(None),
             )
 
         self.start.click(
@@ -129,9 +134,3 @@ class ConvertTab:
             self._cancels.setdefault(request.session_hash or "", threading.Event()).set()
 
         self.cancel.click(on_cancel, None, None, queue=False)
-
-
-def _error(err: Any) -> Any:
-    if not err:
-        return gr.update(value="", visible=False)
-    return gr.update(value=f"**Error:** {err}", visible=True)

@@ -25,6 +25,7 @@ from seedchat.ui.conversations import (
     open_conversation,
     search_choices,
 )
+from seedchat.ui.updates import error_update
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,6 @@ class ChatTargets:
     settings: list[Any]  # the settings controls, in the order ``settings_updates`` returns
     # a ChatSettings-like dict (or None: the app's defaults) → updates for ``settings``
     settings_updates: Callable[[dict[str, Any] | None], tuple[Any, ...]]
-
-
-def _error(err: BaseException | str | None) -> Any:
-    if not err:
-        return gr.update(value="", visible=False)
-    return gr.update(value=f"**Error:** {err}", visible=True)
 
 
 def _safe_name(title: str) -> str:
@@ -113,12 +108,12 @@ class Sidebar:
             try:
                 moved = move_aside(damaged)
             except SeedchatError as err:
-                return gr.update(), gr.update(), _error(err)
+                return gr.update(), gr.update(), error_update(err)
             note = (
                 f"The damaged database was renamed to `{moved}` (kept for recovery). "
                 "**Restart seedchat** to start a fresh one."
             )
-            return gr.update(value=note), gr.update(visible=False), _error(None)
+            return gr.update(value=note), gr.update(visible=False), error_update(None)
 
         self.move_aside.click(
             on_move, None, [self.problem_note, self.move_aside, chat.error_box], queue=False
@@ -166,7 +161,7 @@ class Sidebar:
 
         def empty(error: Any = None) -> tuple[Any, ...]:
             # a new chat keeps the settings on screen: they are the ones last chosen
-            return ([], [], OpenThread(), "", _error(error), "",
+            return ([], [], OpenThread(), "", error_update(error), "",
                     *(gr.update() for _ in chat.settings))  # fmt: skip
 
         def opened(conversation_id: str | None) -> tuple[Any, ...]:
@@ -185,7 +180,7 @@ class Sidebar:
                 history,
                 conv.thread,
                 "",
-                _error(None),
+                error_update(None),
                 conv.title,
                 *chat.settings_updates(conv.settings),
             )
@@ -208,7 +203,7 @@ class Sidebar:
             try:
                 choices, text = search_choices(store, query.strip())
             except StoreError as err:
-                return gr.update(), gr.update(value=f"**Error:** {err}", visible=True)
+                return gr.update(), error_update(err)
             ids = {v for _, v in choices}
             current = thread.conversation_id if thread.conversation_id in ids else None
             return gr.update(choices=choices, value=current), gr.update(value=text, visible=True)
@@ -221,15 +216,15 @@ class Sidebar:
             if store is None or thread.conversation_id is None:
                 return (
                     gr.update(),
-                    _error("Send a message first: there is nothing to rename."),
+                    error_update("Send a message first: there is nothing to rename."),
                     gr.update(),
                 )
             try:
                 store.rename(thread.conversation_id, title)
                 conv = store.get_conversation(thread.conversation_id)
             except SeedchatError as err:
-                return gr.update(), _error(err), gr.update()
-            return conv.title, _error(None), self.listing_update(thread, query)
+                return gr.update(), error_update(err), gr.update()
+            return conv.title, error_update(None), self.listing_update(thread, query)
 
         rename_outputs = [self.title, chat.error_box, self.listing]
         self.rename.click(
@@ -277,7 +272,9 @@ class Sidebar:
             from seedchat.store_export import write_export
 
             if store is None or thread.conversation_id is None:
-                return gr.update(visible=False), _error("Open a saved conversation to export it.")
+                return gr.update(visible=False), error_update(
+                    "Open a saved conversation to export it."
+                )
             try:
                 title = store.get_conversation(thread.conversation_id).title
                 suffix = ".md" if fmt == "Markdown" else ".json"
@@ -288,8 +285,8 @@ class Sidebar:
                     store, folder / (_safe_name(title) + suffix), ids=[thread.conversation_id]
                 )
             except SeedchatError as err:
-                return gr.update(visible=False), _error(err)
-            return gr.update(value=str(path), visible=True), _error(None)
+                return gr.update(visible=False), error_update(err)
+            return gr.update(value=str(path), visible=True), error_update(None)
 
         self.export.click(
             on_export,
