@@ -54,8 +54,9 @@ class TurnSaver:
 
     ``question`` stores the user's message, ``answer`` starts the streamed answer under
     the thread's leaf, ``on_event`` feeds it, ``finish`` ends it if the stream did not
-    (stop, error). After a failed write nothing more is tried for this turn and
-    ``problem`` says, in words for the page, that the turn is not being saved.
+    (stop, error). After a failed write ``problem`` says, in words for the page, that the
+    turn is not being saved; no new message is started, but the answer's events are kept
+    and ``finish`` tries once more to save it whole (then ``problem`` is cleared).
     """
 
     def __init__(

@@ -209,9 +209,6 @@ def build_app(
             )
         )
 
-        def listing(thread_v: OpenThread, query: str) -> Any:
-            return sidebar.listing_update(thread_v, query)
-
         def respond(
             text: str, chat: Chat, hist: History, thread_v: OpenThread, query: str,
             budget_v: float, unlimited_v: bool, enforcement_v: str, temperature_v: float,
@@ -230,7 +227,7 @@ def build_app(
             hist = [*hist, {"role": "user", "content": text, "id": question_id}]
             chat = [*chat, user_message(text)]
             yield from _stream(host, request, chat, hist, chat_settings, saver,
-                               lambda t: listing(t, query))  # fmt: skip
+                               lambda t: sidebar.listing_update(t, query))  # fmt: skip
 
         def regen(
             chat: Chat, hist: History, thread_v: OpenThread, query: str, budget_v: float,
@@ -251,7 +248,7 @@ def build_app(
             thread_v = thread_v.at(hist[-1].get("id"))
             saver = TurnSaver(store, thread_v, settings_to_dict(chat_settings), host.model_name)
             yield from _stream(host, request, chat, hist, chat_settings, saver,
-                               lambda t: listing(t, query))  # fmt: skip
+                               lambda t: sidebar.listing_update(t, query))  # fmt: skip
 
         gen_outputs = [chatbot, history, stats, error_box, model_status, thread, sidebar.listing]
         gen_inputs = [message, chatbot, history, thread, sidebar.search, *settings_inputs]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from seedchat.errors import StoreError
 from seedchat.events import (
@@ -40,16 +40,12 @@ from seedchat.store_turns import OpenThread
 from seedchat.ui.controller import ChatSettings
 from seedchat.ui.render import TurnView, user_message
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200  # conversations listed in the sidebar
 PARTIAL_NOTE = "*— interrupted: this answer was saved while it was being written*"
-ERROR_NOTE = "**Error:** {error}"
 
-History = list[dict[str, str]]
+History = list[dict[str, Any]]  # {"role", "content", "id": the stored message's id}
 Chat = list[dict[str, Any]]
 
 
@@ -57,9 +53,7 @@ Chat = list[dict[str, Any]]
 class OpenedConversation:
     thread: OpenThread
     chat: Chat
-    history: History
-    # each history entry's stored message id, in order (to edit or regenerate)
-    message_ids: list[str]
+    history: History  # with each turn's stored message id (to edit or regenerate)
     settings: dict[str, Any]
     title: str
 
@@ -94,12 +88,12 @@ def saved_turn_events(msg: Message) -> list[Event]:
         events.append(ThinkingStart(by_template=bool(stats.get("thinking_by_template"))))
         pos = 0
         tokens = msg.thinking_tokens or 0
+        known = {f.name for f in fields(Reflect)}
         for report in sorted(msg.reflects, key=lambda r: r.get("offset", 0)):
             offset = int(report.get("offset", 0))
             if offset > pos:
                 events.append(ThinkingDelta(msg.thinking[pos:offset], tokens))
                 pos = offset
-            known = {f.name for f in fields(Reflect)}
             events.append(Reflect(**{k: v for k, v in report.items() if k in known}))
         if pos < len(msg.thinking):
             events.append(ThinkingDelta(msg.thinking[pos:], tokens))
@@ -158,23 +152,19 @@ def open_conversation(store: Store, conversation_id: str) -> OpenedConversation:
 def _opened(conv: Conversation) -> OpenedConversation:
     chat: Chat = []
     history: History = []
-    ids: list[str] = []
     for msg in conv.messages:
         if msg.role == "user":
             chat.append(user_message(msg.content))
-            history.append({"role": "user", "content": msg.content})
-            ids.append(msg.id)
+            history.append({"role": "user", "content": msg.content, "id": msg.id})
         elif msg.role == "assistant":
             chat.extend(saved_turn_messages(msg))
             if msg.content.strip() and msg.status != "error":
-                history.append({"role": "assistant", "content": msg.content.strip()})
-                ids.append(msg.id)
+                history.append({"role": "assistant", "content": msg.content.strip(), "id": msg.id})
     leaf = conv.messages[-1].id if conv.messages else None
     return OpenedConversation(
         thread=OpenThread(conv.id, leaf),
         chat=chat,
         history=history,
-        message_ids=ids,
         settings=dict(conv.settings or {}),
         title=conv.title or "New conversation",
     )

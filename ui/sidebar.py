@@ -44,6 +44,13 @@ class ChatTargets:
     settings_updates: Callable[[dict[str, Any] | None], tuple[Any, ...]]
 
 
+def _listed(choices: list[tuple[str, str]], thread: OpenThread | None) -> Any:
+    """The list showing ``choices``, the open conversation selected if it is among them."""
+    current = thread.conversation_id if thread is not None else None
+    listed = current in {value for _, value in choices}
+    return gr.update(choices=choices, value=current if listed else None)
+
+
 def _safe_name(title: str) -> str:
     name = re.sub(r"[^\w\- ]+", "", title, flags=re.UNICODE).strip().replace(" ", "-")
     return name[:60] or "conversation"
@@ -139,9 +146,7 @@ class Sidebar:
                 choices = []
         else:
             choices = self.choices()
-        ids = {value for _, value in choices}
-        current = thread.conversation_id if thread is not None else None
-        return gr.update(choices=choices, value=current if current in ids else None)
+        return _listed(choices, thread)
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -171,13 +176,9 @@ class Sidebar:
                 conv = open_conversation(store, conversation_id)
             except SeedchatError as err:
                 return empty(err)
-            history = [
-                {**turn, "id": mid}
-                for turn, mid in zip(conv.history, conv.message_ids, strict=True)
-            ]
             return (
                 conv.chat,
-                history,
+                conv.history,
                 conv.thread,
                 "",
                 error_update(None),
@@ -187,10 +188,7 @@ class Sidebar:
 
         self.open = opened  # the app opens a conversation on page load
 
-        def on_select(conversation_id: str | None) -> tuple[Any, ...]:
-            return opened(conversation_id)
-
-        self.listing.input(on_select, [self.listing], opened_outputs, queue=False)
+        self.listing.input(opened, [self.listing], opened_outputs, queue=False)
 
         def on_new(query: str) -> tuple[Any, ...]:
             return (*empty(), self.listing_update(None, query))
@@ -204,9 +202,7 @@ class Sidebar:
                 choices, text = search_choices(store, query.strip())
             except StoreError as err:
                 return gr.update(), error_update(err)
-            ids = {v for _, v in choices}
-            current = thread.conversation_id if thread.conversation_id in ids else None
-            return gr.update(choices=choices, value=current), gr.update(value=text, visible=True)
+            return _listed(choices, thread), gr.update(value=text, visible=True)
 
         self.search.change(
             on_search, [self.search, chat.thread], [self.listing, self.results], queue=False
