@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from seedchat.errors import StoreError
+from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import Event
 
 if TYPE_CHECKING:
@@ -23,6 +23,18 @@ if TYPE_CHECKING:
     from seedchat.store_recorder import StreamRecorder
 
 log = logging.getLogger(__name__)
+
+
+def open_store() -> tuple[Store | None, SeedchatError | None]:
+    """The conversation store, or None and why it could not be opened: a chat then goes
+    on without saving (and says so) rather than not starting."""
+    from seedchat.store import Store
+
+    try:
+        return Store(), None
+    except SeedchatError as err:
+        log.warning("conversations are not being saved: %s", err)
+        return None, err
 
 
 @dataclass(frozen=True)

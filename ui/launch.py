@@ -191,6 +191,8 @@ def start(options: LaunchOptions, model: str | None = None, block: bool = True) 
     host = ModelHost(settings)
     first = Path(model).expanduser() if model else initial_model(settings)
     host.will_load(first)
+    from seedchat.store_turns import open_store
+
     store, problem = open_store()
     blocks = build_app(host, settings, store=store, store_problem=problem)
     blocks.seedchat_host = host  # for tests and benchmarks
@@ -198,15 +200,3 @@ def start(options: LaunchOptions, model: str | None = None, block: bool = True) 
     # The model loads once the page is being served: loading it at the same time as
     # gradio's import only makes both slower on a machine with few cores.
     return launch(blocks, options, block=block, on_ready=lambda: host.load_in_background(first))
-
-
-def open_store() -> tuple[Any, SeedchatError | None]:
-    """The conversation store, or None and why it could not be opened (the app then
-    runs without saving, and says so, rather than not starting)."""
-    from seedchat.store import Store
-
-    try:
-        return Store(), None
-    except SeedchatError as err:
-        log.error("%s", err)
-        return None, err

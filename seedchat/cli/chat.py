@@ -164,6 +164,18 @@ def run(args: argparse.Namespace) -> int:
             chat.close()
 
 
+def _open_store(quiet: bool):
+    """The conversation store, or None with a warning (the chat goes on unsaved)."""
+    from seedchat.store_turns import open_store
+
+    store, problem = open_store()
+    if problem is not None and not quiet:
+        from seedchat.cli import err_console
+
+        err_console.print(f"[yellow]warning:[/] not saving this chat: {problem.message}")
+    return store
+
+
 class _Session:
     """The turns of one ``seedchat chat``, saved as they happen (unless --no-save/--raw)."""
 
@@ -225,17 +237,3 @@ class _Session:
 
             err_console.print(f"[dim]saved: seedchat history show {conv[:8]}[/]")
         self.store.close()
-
-
-def _open_store(quiet: bool):
-    """The conversation store, or None (with a warning) when it cannot be opened."""
-    from seedchat.store import Store
-
-    try:
-        return Store()
-    except SeedchatError as err:
-        if not quiet:
-            from seedchat.cli import err_console
-
-            err_console.print(f"[yellow]warning:[/] not saving this chat: {err.message}")
-        return None
