@@ -90,14 +90,6 @@ def exposure_warning(options: LaunchOptions) -> str | None:
     )
 
 
-def quiet_gradio() -> None:
-    """Switch gradio's analytics and version checks off, and its import-time .pyi stub
-    writing (see :mod:`seedchat.ui.gradio_import`); call before importing gradio."""
-    from seedchat.ui.gradio_import import prepare
-
-    prepare()
-
-
 def browser_url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     if ":" in shown:
@@ -182,7 +174,9 @@ def launch(
 
 def start(options: LaunchOptions, model: str | None = None, block: bool = True) -> Running:
     """Everything ``seedchat ui`` does: settings, the model (in the background), the page."""
-    quiet_gradio()
+    from seedchat.ui.gradio_import import prepare
+
+    prepare()  # analytics off, and gradio's import-time stub writing skipped
     from seedchat.settings import load_settings
     from seedchat.ui.app import build_app
     from seedchat.ui.controller import ModelHost, initial_model
