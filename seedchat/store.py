@@ -197,6 +197,7 @@ class Store:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else get_paths().ensure().database
+        self.checked_on_open = False  # whether opening ran the full page check (check())
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +265,7 @@ class Store:
                 problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
                 if problem != "ok":
                     raise DatabaseCorruptError(self.path, problem)
+                self.checked_on_open = True
             _use_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")

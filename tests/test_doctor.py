@@ -110,3 +110,31 @@ def test_conversation_database_is_checked(cli_env):
     check = checks(proc)["conversations"]
     assert check["status"] == "fail" and "move-aside" in (check["hint"] or "")
     assert path.read_bytes() == bytes(data)
+
+
+def test_a_large_database_is_checked_by_doctor_not_on_open(monkeypatch):
+    """Files above QUICK_CHECK_BYTES skip the page check on open; doctor runs it then (and
+    runs it once: a small file's check on open is not repeated)."""
+    import seedchat.store as store_module
+    from seedchat.doctor import run_doctor
+    from seedchat.store import Store
+
+    with Store() as store:
+        conv = store.create_conversation(title="kept")
+        for i in range(200):
+            store.add_message(conv.id, "user", f"message {i} " + "x" * 400)
+    calls = []
+    real_check = Store.check
+    monkeypatch.setattr(Store, "check", lambda self: calls.append(1) or real_check(self))
+    found = {c.name: c for c in run_doctor().checks}
+    assert found["conversations"].status.value == "ok" and calls == []  # checked on open
+    monkeypatch.setattr(store_module, "QUICK_CHECK_BYTES", 0)  # as for a large file
+    path = get_paths().database
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    found = {c.name: c for c in run_doctor().checks}
+    assert calls == [1]
+    assert found["conversations"].status.value == "fail"
+    assert "move-aside" in (found["conversations"].hint or "")
+    assert path.read_bytes() == bytes(data)
