@@ -132,3 +132,22 @@ def test_load_a_model_shows_its_offload_plan(app, browser):  # noqa: F811
         screenshot(page, "ui-model-loaded")
     finally:
         page.context.close()
+
+
+def test_unload_then_load_again(app, browser):  # noqa: F811
+    from seedchat.models import demo_model
+
+    page, _ = open_page(browser, app.url)
+    try:
+        page.get_by_role("tab", name="Models").click()
+        page.locator("#unload-model").click()
+        page.locator("#model-details").get_by_text("Unloaded.").wait_for(timeout=20_000)
+        assert "No model loaded" in page.locator("#model-status").inner_text()
+        assert app.host.engine is None
+        page.locator("#model-path textarea, #model-path input").first.fill(str(demo_model()))
+        page.locator("#load-model").click()
+        page.locator("#model-details").get_by_text("Offload plan:").wait_for(timeout=60_000)
+        assert "demo" in page.locator("#model-status").inner_text()
+        assert app.host.engine is not None
+    finally:
+        page.context.close()

@@ -274,3 +274,30 @@ def test_a_damaged_database_never_stops_the_app(browser, tmp_path: Path):  # noq
             assert len(moved) == 1 and moved[0].read_bytes() == before
         finally:
             page.context.close()
+
+
+def test_answers_render_markdown_code_and_latex_with_copy(app, browser):  # noqa: F811
+    """A saved answer with Markdown, a code block and LaTeX is drawn as such in the page
+    (emphasis, highlighted code, KaTeX), with a copy button."""
+    answer = (
+        "Here is **bold** text.\n\n```python\ndef add(a, b):\n    return a + b\n```\n\n"
+        "And a formula: $$E = mc^2$$"
+    )
+    with database(app) as store:
+        conv = store.create_conversation(title="Rendering check")
+        q = store.add_message(conv.id, "user", "Show me markdown.")
+        store.add_message(conv.id, "assistant", answer, parent_id=q.id)
+    page, _ = open_page(browser, app.url, fresh=False)
+    try:
+        bot = page.locator("#chatbot [data-testid=bot]").last
+        bot.locator("pre code").first.wait_for(timeout=20_000)
+        assert bot.locator("strong", has_text="bold").count() == 1
+        code = bot.locator("pre code").first
+        assert "def add(a, b):" in code.inner_text()
+        assert code.locator("span").count() > 0  # highlighted: tokens in spans
+        assert bot.locator(".katex").count() >= 1
+        assert "$$" not in bot.inner_text()
+        assert page.locator("#chatbot button[aria-label*=opy], #chatbot button[title*=opy]").count()
+        screenshot(page, "chat-markdown-code-latex")
+    finally:
+        page.context.close()
