@@ -17,6 +17,7 @@ from typing import Any
 
 import gguf
 
+from seedchat import seed_format as fmt
 from seedchat.errors import ConversionError
 
 log = logging.getLogger(__name__)
@@ -141,14 +142,14 @@ def write_tokenizer(writer: gguf.GGUFWriter, directory: Path, vocab_size: int) -
     return vocab
 
 
-SEED_SPECIAL_TOKENS = ("<seed:bos>", "<seed:pad>", "<seed:eos>")  # ids 0, 1, 2
+SEED_SPECIAL_TOKENS = (fmt.BOS, fmt.PAD, fmt.EOS)  # ids 0, 1, 2
 SEED_ADDED_TOKENS = (
-    "<seed:think>",
-    "</seed:think>",
-    "<seed:cot_budget_reflect>",
-    "</seed:cot_budget_reflect>",
-    "<seed:tool_call>",
-    "</seed:tool_call>",
+    fmt.THINK_OPEN,
+    fmt.THINK_CLOSE,
+    fmt.REFLECT_OPEN,
+    fmt.REFLECT_CLOSE,
+    fmt.TOOL_CALL_OPEN,
+    fmt.TOOL_CALL_CLOSE,
 )
 
 

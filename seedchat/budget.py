@@ -7,7 +7,8 @@
 
 Enforcement: ``soft`` leaves the budget to the model's own reflect reports; ``hard`` (the
 default when a budget is set) makes the engine cut thinking when the true count reaches
-the budget, by injecting :func:`forced_end_text` and continuing to the answer.
+the budget, by injecting :func:`seedchat.seed_format.forced_end_text` and continuing to
+the answer. This module is policy only; the format's text is in :mod:`seedchat.seed_format`.
 """
 
 from __future__ import annotations
@@ -18,17 +19,12 @@ from seedchat.errors import SettingsError
 from seedchat.events import Notice
 
 UNLIMITED = -1
-MAX_BUDGET = 1_048_576
+#: The largest budget accepted anywhere (settings, CLI, API). The UI's slider stops at
+#: the largest budget the model was trained on (16384); larger ones are typed.
+MAX_BUDGET = 131_072
 RECOMMENDED = (0, 512, 1024, 2048, 4096, 8192, 16384)
 
 Enforcement = Literal["soft", "hard"]
-
-THINK_OPEN = "<seed:think>"
-THINK_CLOSE = "</seed:think>"
-REFLECT_OPEN = "<seed:cot_budget_reflect>"
-REFLECT_CLOSE = "</seed:cot_budget_reflect>"
-EXHAUSTED_LINE = "I have exhausted my token budget, and now I will start answering the question."
-EXHAUSTED_REFLECT = f"{REFLECT_OPEN}{EXHAUSTED_LINE}{REFLECT_CLOSE}"
 
 # Reflect interval by budget, from the Seed-OSS chat template (seed-format.md).
 _INTERVALS = ((512, 128), (1024, 256), (2048, 512), (4096, 512), (8192, 1024), (16384, 1024))
@@ -89,21 +85,3 @@ def default_enforcement(budget: int) -> Enforcement:
 def should_force_end(budget: int, enforcement: Enforcement, thinking_tokens: int) -> bool:
     """Whether the engine must cut thinking now (hard mode, budget reached)."""
     return enforcement == "hard" and budget > 0 and thinking_tokens >= budget
-
-
-def forced_end_text(think_close: str = THINK_CLOSE, in_reflect: bool = False) -> str:
-    """The text the engine injects to end thinking: the exhausted report, then the closing tag.
-
-    ``in_reflect``: the model is in the middle of its own report, which is closed first so
-    the injected report does not nest inside it.
-    """
-    prefix = REFLECT_CLOSE if in_reflect else ""
-    return f"{prefix}\n{EXHAUSTED_REFLECT}\n{think_close}"
-
-
-def reflect_text(used: int, remaining: int) -> str:
-    """A model-style usage report, as Seed-OSS writes it."""
-    return (
-        f"{REFLECT_OPEN}I have used {used} tokens, and there are {remaining} tokens "
-        f"remaining for use.{REFLECT_CLOSE}"
-    )

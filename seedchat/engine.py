@@ -19,7 +19,6 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,13 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seedchat import budget as budgets
+from seedchat import seed_format
 from seedchat.backend import available_ram_bytes, detect_gpus, load_backend
 from seedchat.errors import EngineError, ModelFileError
 from seedchat.events import Done, Event, Notice
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape
 from seedchat.prompt import ChatTemplate, Message, template_from_metadata
+from seedchat.settings import GenerationOptions, LoadOptions
 from seedchat.thinking import ThinkingParser, initial_state
+
+__all__ = ["Engine", "GenerationOptions", "LoadOptions", "Sampling", "TurnStats", "make_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -42,27 +45,14 @@ _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type values
 DEFAULT_TEMPERATURE, DEFAULT_TOP_P = 1.1, 0.95
 
 
-@dataclass
-class LoadOptions:
-    n_gpu_layers: int | str = "auto"  # "auto": planned from free GPU memory
-    context_length: int = 8192  # 0: the model's own
-    flash_attn: bool = True
-    kv_cache_type: str = "f16"
-    threads: int = 0  # 0: all cores up to 8
-    n_batch: int = 512
+@dataclass(frozen=True)
+class Sampling:
+    """The sampling of one reply, as the sampler chain was built."""
 
-
-@dataclass
-class GenerationOptions:
-    budget: int = budgets.UNLIMITED
-    enforcement: str | None = None  # None: hard when a budget is set
-    temperature: float | None = None  # None: the model's default, else Seed's 1.1
-    top_p: float | None = None
-    top_k: int = 0
-    seed: int | None = None
-    max_tokens: int = 8192
-    raw: bool = False  # plain completion of the prompt text, no template
-    tools: list[dict] | None = None
+    temperature: float
+    top_p: float
+    top_k: int  # 0: off
+    seed: int | None  # None: random
 
 
 @dataclass
@@ -71,6 +61,7 @@ class TurnStats:
     evaluated_prompt_tokens: int = 0
     reused_tokens: int = 0
     dropped_messages: int = 0
+    sampling: Sampling | None = None
 
 
 @dataclass
@@ -129,8 +120,7 @@ class Engine:
         cparams = llama.llama_context_default_params()
         cparams.n_ctx = plan.n_ctx
         cparams.n_batch = cparams.n_ubatch = options.n_batch
-        threads = options.threads or min(8, os.cpu_count() or 1)
-        cparams.n_threads = cparams.n_threads_batch = threads
+        cparams.n_threads = cparams.n_threads_batch = options.thread_count
         cparams.flash_attn_type = (
             llama.LLAMA_FLASH_ATTN_TYPE_AUTO if options.flash_attn
             else llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -260,21 +250,28 @@ class Engine:
     def _banned_after_thinking(self) -> list[int]:
         """Single-token opening tags the answer must not start (think, budget report)."""
         ids = []
-        for tag in ("<seed:think>", "<seed:cot_budget_reflect>"):
+        for tag in (seed_format.THINK_OPEN, seed_format.REFLECT_OPEN):
             tokens = self.tokenize(tag)
             if len(tokens) == 1:
                 ids.append(tokens[0])
         return ids
 
-    def _sampler(self, options: GenerationOptions, banned: Sequence[int] = ()) -> object:
-        """The C sampler chain; ``banned`` tokens get a logit bias of minus infinity."""
-        llama, meta = self._llama, self.info.metadata
+    def sampling(self, options: GenerationOptions) -> Sampling:
+        """The sampling a reply with ``options`` uses: ``None`` values take the model's
+        own defaults (``general.sampling.*`` in its GGUF), else Seed's 1.1 / 0.95."""
+        meta = self.info.metadata
         temp = options.temperature
         if temp is None:
             temp = meta.get("general.sampling.temp", DEFAULT_TEMPERATURE)
-        top_p = options.top_p if options.top_p is not None else meta.get(
-            "general.sampling.top_p", DEFAULT_TOP_P)  # fmt: skip
+        top_p = options.top_p
+        if top_p is None:
+            top_p = meta.get("general.sampling.top_p", DEFAULT_TOP_P)
         top_k = options.top_k or int(meta.get("general.sampling.top_k", 0) or 0)
+        return Sampling(float(temp), float(top_p), top_k, options.seed)
+
+    def _sampler(self, sampling: Sampling, banned: Sequence[int] = ()) -> object:
+        """The C sampler chain; ``banned`` tokens get a logit bias of minus infinity."""
+        llama = self._llama
         chain = llama.llama_sampler_chain_init(llama.llama_sampler_chain_default_params())
         if banned:
             biases = (llama.llama_logit_bias * len(banned))(
@@ -284,15 +281,15 @@ class Engine:
             llama.llama_sampler_chain_add(
                 chain, llama.llama_sampler_init_logit_bias(n_vocab, len(banned), biases)
             )
-        if temp <= 0:
+        if sampling.temperature <= 0:
             llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_greedy())
             return chain
-        if top_k > 0:
-            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_top_k(top_k))
-        if 0 < top_p < 1:
-            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_top_p(top_p, 1))
-        llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_temp(temp))
-        seed = options.seed if options.seed is not None else 0xFFFFFFFF  # LLAMA_DEFAULT_SEED
+        if sampling.top_k > 0:
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_top_k(sampling.top_k))
+        if 0 < sampling.top_p < 1:
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_top_p(sampling.top_p, 1))
+        llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_temp(sampling.temperature))
+        seed = sampling.seed if sampling.seed is not None else 0xFFFFFFFF  # LLAMA_DEFAULT_SEED
         llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(seed))
         return chain
 
@@ -320,11 +317,13 @@ class Engine:
         parser = ThinkingParser(start_in_thinking=in_think, start_in_reflect=in_reflect)
         evaluate = self._prepare(prompt)
         self.last_turn = TurnStats(len(prompt), evaluate, len(prompt) - evaluate, dropped)
-        chain = self._sampler(options)
+        sampling = self.sampling(options)
+        self.last_turn.sampling = sampling
+        chain = self._sampler(sampling)
         # once thinking has closed (by the model or a forced cut), the answer may not open
         # another think block or budget report: those would swallow the answer
         banned = [] if options.raw else self._banned_after_thinking()
-        answer_chain = self._sampler(options, banned) if banned else chain
+        answer_chain = self._sampler(sampling, banned) if banned else chain
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         buf = ctypes.create_string_buffer(256)
         generated = 0
@@ -344,7 +343,7 @@ class Engine:
                 if (not forced and not options.raw and parser.in_thinking
                         and budgets.should_force_end(budget, enforcement, parser.thinking_tokens)):  # fmt: skip
                     forced = True
-                    text = budgets.forced_end_text(in_reflect=parser.in_reflect)
+                    text = seed_format.forced_end_text(in_reflect=parser.in_reflect)
                     injected = self.tokenize(text)
                     self._decode(injected)
                     yield from parser.feed(text, tokens=len(injected), injected=True)

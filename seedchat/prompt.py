@@ -20,6 +20,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from seedchat.errors import EngineError
+from seedchat.seed_format import BOS, EOS
 
 
 @dataclass
@@ -38,8 +39,8 @@ class Message:
 @dataclass
 class ChatTemplate:
     source: str
-    bos_token: str = "<seed:bos>"
-    eos_token: str = "<seed:eos>"
+    bos_token: str = BOS
+    eos_token: str = EOS
     _compiled: Any = field(default=None, repr=False)
 
     def render(

@@ -1,18 +1,33 @@
-"""User settings: one JSON file, every value validated on load.
+"""User settings: one JSON file, every value validated on load, and the typed views of it.
 
 A bad value never stops the app: it is replaced by its default and reported as a
 :class:`SettingsError` naming the key and the allowed values, which the CLI and
 the UI show as a warning. Validation is table-driven (:data:`FIELDS`).
+
+The settings file is read through typed views, one spelling per concept:
+
+- :class:`ChatSettings`: how one conversation generates (thinking budget, enforcement,
+  sampling, max tokens, system prompt, seed). Every front end, the store's ``settings``
+  column and the export read and write it through its methods; a new generation setting
+  is one :data:`FIELDS` row, one dataclass field and one entry of its key map.
+- :class:`LoadOptions`: how a model is loaded (GPU layers, context, KV cache, threads).
+- :class:`GenerationOptions`: what the engine is asked for one reply (built from a
+  :class:`ChatSettings` by :meth:`ChatSettings.generation_options`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedchat import budget as budgets
+from seedchat.budget import Enforcement
 from seedchat.errors import SettingsError
 from seedchat.paths import atomic_write_text, get_paths
 
@@ -73,25 +88,37 @@ _TYPE_NAMES = {str: "text", bool: "true/false", list: "a list", type(None): "nul
 
 #: Every setting seedchat knows, with its default and its allowed values.
 FIELDS: dict[str, Field] = {
-    "model": Field(None, (str, type(None)), doc="Path of the last used model"),
-    "model_paths": Field([], list, doc="Extra folders or files to look for GGUF models in"),
+    "model": Field(None, (str, type(None)), doc="path of the model to load at start"),
+    "model_paths": Field([], list, doc="extra folders or files with GGUF models"),
     "thinking_budget": Field(
-        -1, int, lo=-1, hi=131072, doc="-1 unlimited, 0 answer directly, else tokens"
+        budgets.UNLIMITED,
+        int,
+        lo=budgets.UNLIMITED,
+        hi=budgets.MAX_BUDGET,
+        doc="-1 unlimited, 0 answer directly, else tokens (multiples of 512 work best)",
     ),
-    "enforce": Field("hard", str, choices=("hard", "soft"), doc="How a thinking budget is kept"),
-    "temperature": Field(1.1, (int, float), lo=0.0, hi=5.0),
-    "top_p": Field(0.95, (int, float), lo=0.0, hi=1.0),
-    "top_k": Field(0, int, lo=0, hi=100000, doc="0 disables top-k"),
-    "max_tokens": Field(8192, int, lo=1, hi=1048576),
+    "enforce": Field(
+        "hard",
+        str,
+        choices=("hard", "soft"),
+        doc="hard: thinking is cut at the budget; soft: the model keeps its own budget",
+    ),
+    "temperature": Field(1.1, (int, float), lo=0.0, hi=5.0, doc="0 picks the likeliest token"),
+    "top_p": Field(0.95, (int, float), lo=0.0, hi=1.0, doc="nucleus sampling; 1 turns it off"),
+    "top_k": Field(0, int, lo=0, hi=100000, doc="0: the model's default (off if it has none)"),
+    "max_tokens": Field(8192, int, lo=1, hi=1048576, doc="the longest reply, thinking included"),
+    "seed": Field(None, int, lo=0, hi=2**32 - 2, also=(None,), doc="null: a new random seed"),
+    "system_prompt": Field("", str, doc="sent before every conversation"),
     "context_length": Field(8192, int, lo=0, hi=1048576, doc="0 uses the model's own"),
-    "n_gpu_layers": Field("auto", int, lo=0, hi=100000, also=("auto",)),
-    "kv_cache_type": Field("f16", str, choices=("f16", "q8_0", "q4_0")),
-    "flash_attn": Field(True, bool),
-    "threads": Field(0, int, lo=0, hi=1024, doc="0 picks the number of physical cores"),
-    "host": Field("127.0.0.1", str),
-    "port": Field(7860, int, lo=1, hi=65535),
-    "open_browser": Field(True, bool),
-    "system_prompt": Field("", str),
+    "n_gpu_layers": Field(
+        "auto", int, lo=0, hi=100000, also=("auto",), doc="auto: planned from free GPU memory"
+    ),
+    "kv_cache_type": Field("f16", str, choices=("f16", "q8_0", "q4_0"), doc="KV cache precision"),
+    "flash_attn": Field(True, bool, doc="flash attention where llama.cpp supports it"),
+    "threads": Field(0, int, lo=0, hi=1024, doc="0: one per CPU core, at most 8"),
+    "host": Field("127.0.0.1", str, doc="the address the UI listens on"),
+    "port": Field(7860, int, lo=1, hi=65535, doc="the UI's port (the next free one if taken)"),
+    "open_browser": Field(True, bool, doc="open the browser when the UI starts"),
 }
 
 
@@ -169,3 +196,151 @@ def load_settings(path: Path | None = None) -> Settings:
     for problem in settings.problems:
         log.warning("%s", problem)
     return settings
+
+
+# -- typed views ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """How one conversation generates: what the settings panel, ``seedchat chat``'s flags,
+    the settings file and the store's ``settings`` column all hold."""
+
+    budget: int = FIELDS["thinking_budget"].default  # -1 unlimited, 0 answer directly
+    enforcement: Enforcement = FIELDS["enforce"].default
+    temperature: float = FIELDS["temperature"].default
+    top_p: float = FIELDS["top_p"].default
+    top_k: int = FIELDS["top_k"].default
+    max_tokens: int = FIELDS["max_tokens"].default
+    system_prompt: str = FIELDS["system_prompt"].default
+    seed: int | None = FIELDS["seed"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChatSettings:
+        """The generation settings of the settings file (a new chat's defaults)."""
+        return cls(**{name: settings.get(key) for name, key in CHAT_KEYS.items()})
+
+    def save_to(self, settings: Settings) -> Path:
+        """Make these the settings file's defaults, and write it."""
+        for name, key in CHAT_KEYS.items():
+            settings.set(key, getattr(self, name))
+        return settings.save()
+
+    def to_record(self) -> dict[str, Any]:
+        """The store's ``settings`` column for a conversation or an answer."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(
+        cls, record: Mapping[str, Any] | None, default: ChatSettings | None = None
+    ) -> ChatSettings:
+        """A stored record over ``default``. Older records' keys (the settings file's
+        ``thinking_budget``/``enforce``) are read too; unknown keys and bad values are
+        skipped with a log line, never an error: a saved conversation always opens."""
+        values = dataclasses.asdict(default or cls())
+        for key, value in (record or {}).items():
+            name = key if key in CHAT_KEYS else _RECORD_ALIASES.get(key)
+            if name is None or (key != name and name in (record or {})):
+                continue
+            try:
+                values[name] = FIELDS[CHAT_KEYS[name]].check(name, value)
+            except SettingsError:
+                log.warning("ignoring the saved setting %s=%r", key, value)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> ChatSettings:
+        """These settings with ``changes`` (None values are skipped: a flag not given).
+        Raises :class:`SettingsError` naming a bad value and what is allowed."""
+        values = {}
+        for name, value in changes.items():
+            if name not in CHAT_KEYS:
+                raise SettingsError(f"Unknown generation setting {name!r}.")
+            if value is not None:
+                values[name] = FIELDS[CHAT_KEYS[name]].check(name, value)
+        return dataclasses.replace(self, **values)
+
+    def generation_options(self, **extra: Any) -> GenerationOptions:
+        """What the engine is asked for one reply (``extra``: ``raw``, ``tools``)."""
+        return GenerationOptions(
+            budget=self.budget,
+            enforcement=self.enforcement,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            seed=self.seed,
+            max_tokens=self.max_tokens,
+            **extra,
+        )
+
+
+#: ChatSettings field → settings-file key: the one map between the two spellings.
+CHAT_KEYS: dict[str, str] = {
+    "budget": "thinking_budget",
+    "enforcement": "enforce",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "max_tokens": "max_tokens",
+    "system_prompt": "system_prompt",
+    "seed": "seed",
+}
+_RECORD_ALIASES = {key: name for name, key in CHAT_KEYS.items() if key != name}
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """One reply's request to the engine. ``None`` sampling values take the model's own
+    defaults (its GGUF's ``general.sampling.*``), else Seed's 1.1 / 0.95."""
+
+    budget: int = budgets.UNLIMITED
+    enforcement: Enforcement | None = None  # None: hard when a budget is set
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int = 0
+    seed: int | None = None
+    max_tokens: int = FIELDS["max_tokens"].default
+    raw: bool = False  # plain completion of the prompt text, no template
+    tools: list[dict] | None = None
+
+
+MAX_AUTO_THREADS = 8
+_LOAD_KEYS = ("n_gpu_layers", "context_length", "flash_attn", "kv_cache_type", "threads")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a model is loaded; ``LoadOptions.from_settings`` reads the settings file."""
+
+    n_gpu_layers: int | str = FIELDS["n_gpu_layers"].default  # "auto": planned from free GPU memory
+    context_length: int = FIELDS["context_length"].default  # 0: the model's own
+    flash_attn: bool = FIELDS["flash_attn"].default
+    kv_cache_type: str = FIELDS["kv_cache_type"].default
+    threads: int = FIELDS["threads"].default  # 0: see thread_count
+    n_batch: int = 512
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> LoadOptions:
+        """The settings file's load options; ``overrides`` that are not None win."""
+        values = {name: settings.get(name) for name in _LOAD_KEYS}
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = FIELDS[name].check(name, value) if name in FIELDS else value
+        return cls(**values)
+
+    @property
+    def thread_count(self) -> int:
+        """Threads llama.cpp uses: ``threads``, or for 0 one per CPU core, at most 8."""
+        return self.threads or min(MAX_AUTO_THREADS, os.cpu_count() or 1)
+
+
+def settings_table() -> str:
+    """The README's table of settings, made from :data:`FIELDS` (a test keeps them equal)."""
+    rows = ["| key | default | allowed | what it does |", "| --- | --- | --- | --- |"]
+    for key, f in FIELDS.items():
+        allowed = f.allowed().replace("|", "\\|")
+        rows.append(f"| `{key}` | `{json.dumps(f.default)}` | {allowed} | {f.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # print the README's settings table
+    print(settings_table())

@@ -47,6 +47,15 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
+from seedchat.seed_format import (
+    CONTROL_TOKENS,
+    REFLECT_CLOSE,
+    REFLECT_OPEN,
+    THINK_CLOSE_TAGS,
+    THINK_OPEN_TAGS,
+    TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN,
+)
 
 
 class State(Enum):
@@ -56,21 +65,27 @@ class State(Enum):
     TOOL = "tool"  # inside a tool call
 
 
-THINK_OPEN = ("<seed:think>", "<think>")
-THINK_CLOSE = ("</seed:think>", "</think>")
-REFLECT_OPEN = "<seed:cot_budget_reflect>"
-REFLECT_CLOSE = "</seed:cot_budget_reflect>"
-TOOL_OPEN = "<seed:tool_call>"
-TOOL_CLOSE = "</seed:tool_call>"
-DROPPED = ("<seed:eos>", "<seed:bos>", "<seed:pad>")
-
 # The tags recognised in each state. Inside a reflect or a tool call, only its closing
 # tag (and, for a reflect left open, the end of thinking) matters: their bodies are raw.
 _TAGS: dict[State, tuple[str, ...]] = {
-    State.ANSWER: (*THINK_OPEN, *THINK_CLOSE, TOOL_OPEN, REFLECT_OPEN, REFLECT_CLOSE, *DROPPED),
-    State.THINKING: (*THINK_OPEN, *THINK_CLOSE, REFLECT_OPEN, REFLECT_CLOSE, TOOL_OPEN, *DROPPED),
-    State.REFLECT: (REFLECT_CLOSE, *THINK_CLOSE, *DROPPED),
-    State.TOOL: (TOOL_CLOSE, *DROPPED),
+    State.ANSWER: (
+        *THINK_OPEN_TAGS,
+        *THINK_CLOSE_TAGS,
+        TOOL_CALL_OPEN,
+        REFLECT_OPEN,
+        REFLECT_CLOSE,
+        *CONTROL_TOKENS,
+    ),
+    State.THINKING: (
+        *THINK_OPEN_TAGS,
+        *THINK_CLOSE_TAGS,
+        REFLECT_OPEN,
+        REFLECT_CLOSE,
+        TOOL_CALL_OPEN,
+        *CONTROL_TOKENS,
+    ),
+    State.REFLECT: (REFLECT_CLOSE, *THINK_CLOSE_TAGS, *CONTROL_TOKENS),
+    State.TOOL: (TOOL_CALL_CLOSE, *CONTROL_TOKENS),
 }
 
 _USED = re.compile(r"used\s+(\d+)\s+tokens?", re.I)
@@ -109,8 +124,8 @@ def initial_state(prompt: str) -> tuple[bool, bool]:
     True when the prompt's last think tag is an unclosed opening one (the template
     opened the block for the model), and likewise for a reflect tag inside it.
     """
-    open_at = max(prompt.rfind(t) for t in THINK_OPEN)
-    close_at = max(prompt.rfind(t) for t in THINK_CLOSE)
+    open_at = max(prompt.rfind(t) for t in THINK_OPEN_TAGS)
+    close_at = max(prompt.rfind(t) for t in THINK_CLOSE_TAGS)
     if open_at < 0 or close_at > open_at:
         return False, False
     tail = prompt[open_at:]
@@ -240,18 +255,18 @@ class ThinkingParser:
 
     def _on_tag(self, tag: str, events: list[Event]) -> None:
         state = self._state
-        if tag in DROPPED:
+        if tag in CONTROL_TOKENS:
             return
-        if tag == TOOL_OPEN:
+        if tag == TOOL_CALL_OPEN:
             self._tool_return, self._state, self._body = state, State.TOOL, []
-        elif tag == TOOL_CLOSE:
+        elif tag == TOOL_CALL_CLOSE:
             self._end_tool(events, closed=True)
         elif state is State.REFLECT:
             inside = not self._reflect_outside
             self._end_reflect(events)
-            if tag in THINK_CLOSE and inside:  # a report left open, then thinking ended
+            if tag in THINK_CLOSE_TAGS and inside:  # a report left open, then thinking ended
                 self._close_thinking(events)
-        elif tag in THINK_OPEN:
+        elif tag in THINK_OPEN_TAGS:
             if state is State.THINKING:
                 if not self._strip_newlines:  # not just the model repeating the template's tag
                     events.append(Notice("The model opened a think block twice; ignored."))
@@ -259,7 +274,7 @@ class ThinkingParser:
                 events.append(Notice("A think tag after the answer began was ignored."))
             else:
                 self._open_thinking(by_template=False, events=events)
-        elif tag in THINK_CLOSE:
+        elif tag in THINK_CLOSE_TAGS:
             if state is State.THINKING:
                 self._close_thinking(events)
             elif not self.thinking_done:

@@ -2,14 +2,13 @@ import pytest
 
 from seedchat.budget import (
     default_enforcement,
-    forced_end_text,
     normalize_budget,
     reflect_interval,
-    reflect_text,
     should_force_end,
 )
 from seedchat.errors import SettingsError
 from seedchat.events import Reflect, ThinkingEnd
+from seedchat.seed_format import forced_end_text, reflect_text
 from seedchat.thinking import ThinkingParser
 
 

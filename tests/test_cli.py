@@ -55,9 +55,41 @@ def test_default_verb_is_ui(monkeypatch):
     assert cli.main([]) == 0 and called == ["ui"]
 
 
+def test_the_default_verb_takes_its_options_without_being_named(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "_verb_modules", lambda: [_Recorder(seen, keep_args=True)])
+    assert cli.main(["--port", "8000"]) == 0
+    assert cli.main(["--debug", "--no-browser"]) == 0
+    assert cli.main(["ui", "--port", "9"]) == 0
+    assert [(a.command, a.port, a.no_browser, a.debug) for a in seen] == [
+        ("ui", 8000, False, False),
+        ("ui", None, True, True),
+        ("ui", 9, False, False),
+    ]
+
+
+def test_with_default_verb_leaves_named_verbs_and_help_alone():
+    verbs = ("ui", "chat")
+    assert cli.with_default_verb(["chat", "--port"], verbs) == ["chat", "--port"]
+    assert cli.with_default_verb(["--help"], verbs) == ["--help"]
+    assert cli.with_default_verb(["--debug", "--version"], verbs) == ["--debug", "--version"]
+    assert cli.with_default_verb([], verbs) == ["ui"]
+    assert cli.with_default_verb(["--debug"], verbs) == ["--debug", "ui"]
+
+
 class _Recorder:
-    def __init__(self, called):
+    """A stand-in ``ui`` verb that records how it was called."""
+
+    def __init__(self, called, keep_args: bool = False):
         self.called = called
+        self.keep_args = keep_args
 
     def register(self, sub):
-        sub.add_parser("ui").set_defaults(func=lambda _a: self.called.append("ui") or 0)
+        ui = sub.add_parser("ui")
+        ui.add_argument("--port", type=int)
+        ui.add_argument("--no-browser", action="store_true")
+        ui.set_defaults(func=self.run)
+
+    def run(self, args):
+        self.called.append(args if self.keep_args else "ui")
+        return 0

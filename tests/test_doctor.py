@@ -115,7 +115,7 @@ def test_conversation_database_is_checked(cli_env):
 def test_a_large_database_is_checked_by_doctor_not_on_open(monkeypatch):
     """Files above QUICK_CHECK_BYTES skip the page check on open; doctor runs it then (and
     runs it once: a small file's check on open is not repeated)."""
-    import seedchat.store as store_module
+    import seedchat.store.db as store_module
     from seedchat.doctor import run_doctor
     from seedchat.store import Store
 

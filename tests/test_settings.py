@@ -90,3 +90,17 @@ def test_readme_documents_every_setting():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for key in FIELDS:
         assert f"| `{key}` |" in readme, f"README's settings table lacks {key}"
+
+
+def test_readme_settings_table_is_made_from_the_fields():
+    from conftest import REPO
+
+    from seedchat.settings import settings_table
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- settings-table")
+    table = readme[readme.index("\n", start) + 1 : readme.index("<!-- /settings-table -->")]
+    assert table.strip() == settings_table(), (
+        "README's settings table differs from seedchat.settings.FIELDS: paste the output of "
+        "`python -m seedchat.settings` between the settings-table markers"
+    )

@@ -19,15 +19,12 @@ from seedchat.events import (
     ToolCall,
 )
 from seedchat.paths import get_paths
+from seedchat.settings import ChatSettings
 from seedchat.store import TRASH_SECONDS, Store, title_from_text
 
-SETTINGS = {
-    "thinking_budget": 512,
-    "enforce": "hard",
-    "temperature": 1.1,
-    "top_p": 0.95,
-    "system_prompt": "Be brief.",
-}
+SETTINGS = ChatSettings(
+    budget=512, enforcement="hard", temperature=1.1, top_p=0.95, system_prompt="Be brief."
+).to_record()
 
 
 @pytest.fixture
@@ -387,9 +384,9 @@ def test_search_short_english_terms_and_quotes(store: Store, corpus):
 
 
 def test_search_ranks_a_very_common_term_among_the_newest(store: Store, monkeypatch):
-    from seedchat import store_search
+    import seedchat.store.search as search_module
 
-    monkeypatch.setattr(store_search, "RANK_WINDOW", 3)
+    monkeypatch.setattr(search_module, "RANK_WINDOW", 3)
     c = store.create_conversation(title="many")
     ids = [store.add_message(c.id, "user", f"common term number {i}").id for i in range(10)]
     hits = store.search("common", limit=2)

@@ -19,8 +19,9 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.store import Store
-from seedchat.store_export import (
+from seedchat.settings import ChatSettings
+from seedchat.store import (
+    Store,
     export_json,
     export_markdown,
     import_json,
@@ -30,13 +31,13 @@ from seedchat.store_export import (
 
 def fill(store: Store) -> list[str]:
     """Two conversations with thinking, reflect reports, stats, branches and a partial answer."""
-    settings = {
-        "thinking_budget": 512,
-        "enforce": "hard",
-        "temperature": 1.1,
-        "top_p": 0.95,
-        "system_prompt": "Answer in English.",
-    }
+    settings = ChatSettings(
+        budget=512,
+        enforcement="hard",
+        temperature=1.1,
+        top_p=0.95,
+        system_prompt="Answer in English.",
+    ).to_record()
     a = store.create_conversation(model="Seed-OSS-36B-Instruct-Q4_K_M.gguf", settings=settings)
     q = store.add_message(a.id, "user", "How many legs does a spider have? 蜘蛛有几条腿？")
     rec = store.record_stream(a.id, q.id, settings, model="m")

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 from seedchat.errors import StoreError
 from seedchat.events import AnswerDelta, Done
 from seedchat.store import DatabaseCorruptError, Store, move_aside
-from seedchat.store_migrations import MIGRATIONS_TABLE, apply_migrations, known_names
+from seedchat.store.migrations import MIGRATIONS_TABLE, apply_migrations, known_names
 
 # The first released schema (m001_conversations), frozen here as it shipped: if the
 # migration function were edited, test_v1_fixture_matches_first_migration would fail.

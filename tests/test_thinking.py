@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seedchat.budget import forced_end_text
 from seedchat.events import (
     AnswerDelta,
     Notice,
@@ -20,6 +19,7 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
+from seedchat.seed_format import forced_end_text
 from seedchat.thinking import ThinkingParser, initial_state, parse_reflect
 
 DATA = Path(__file__).parent / "data"

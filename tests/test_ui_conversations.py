@@ -7,21 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from seedchat.errors import StoreError
+from seedchat.errors import SeedchatError
 from seedchat.events import AnswerDelta, Done, Reflect, ThinkingDelta, ThinkingEnd, ThinkingStart
 from seedchat.models import demo_model
+from seedchat.session import ChatSession, Turn
+from seedchat.settings import ChatSettings
 from seedchat.store import Store
-from seedchat.store_turns import OpenThread, TurnSaver
-from seedchat.ui.controller import ChatSettings
 from seedchat.ui.conversations import (
     PARTIAL_NOTE,
     open_conversation,
     saved_turn_messages,
     search_choices,
-    settings_from_dict,
-    settings_to_dict,
 )
 from seedchat.ui.render import TurnView
+from tests.replay import Replay, answer
 
 
 @pytest.fixture
@@ -43,27 +42,19 @@ def engine():
 
 def _live_turn(engine, store: Store, question: str, budget: int, seed: int):
     """Generate one answer, drawing it live and saving it as the page does."""
-    from seedchat.engine import GenerationOptions
-    from seedchat.prompt import Message
-
-    settings = settings_to_dict(ChatSettings(budget=budget))
-    saver = TurnSaver(store, OpenThread(), settings, model="demo.gguf")
-    assert saver.question(question) is not None
-    assert saver.answer() is not None
+    settings = ChatSettings(budget=budget, temperature=0.7, seed=seed, max_tokens=700)
+    session = ChatSession(engine, store, settings, model="demo.gguf")
     view = TurnView(budget=budget)
-    options = GenerationOptions(budget=budget, temperature=0.7, seed=seed, max_tokens=700)
-    for event in engine.generate([Message("user", question)], options):
-        saver.on_event(event)
+    for event in session.turn(question):
         view.apply(event)
-    saver.finish()
-    assert saver.problem is None
-    return saver, view
+    assert session.problem is None
+    return session, view
 
 
 @pytest.mark.parametrize("budget", [512, 0, -1])
 def test_a_saved_answer_redraws_exactly_as_it_streamed(engine, store: Store, budget: int):
-    saver, view = _live_turn(engine, store, "What is 2+3?", budget, seed=7)
-    saved = store.message(saver.answer_id)
+    session, view = _live_turn(engine, store, "What is 2+3?", budget, seed=7)
+    saved = store.message(session.thread.leaf_id)
     assert saved.status == "complete"
     assert saved_turn_messages(saved) == view.messages()
     if budget != 0:
@@ -75,7 +66,9 @@ def test_a_saved_answer_redraws_exactly_as_it_streamed(engine, store: Store, bud
 def test_reflect_markers_come_back_at_their_places(store: Store):
     conv = store.create_conversation()
     q = store.add_message(conv.id, "user", "hi")
-    rec = store.record_stream(conv.id, q.id, settings={"budget": 512}, flush_interval=3600)
+    rec = store.record_stream(
+        conv.id, q.id, settings=ChatSettings(budget=512).to_record(), flush_interval=3600
+    )
     events = [
         ThinkingStart(),
         ThinkingDelta("first part ", 3),
@@ -103,9 +96,15 @@ def test_reflect_markers_come_back_at_their_places(store: Store):
 def test_a_partial_answer_shows_as_partial(store: Store):
     conv = store.create_conversation()
     q = store.add_message(conv.id, "user", "tell me")
-    rec = store.record_stream(conv.id, q.id, settings={"budget": -1}, flush_interval=3600)
-    for event in (ThinkingStart(), ThinkingDelta("hmm", 2), ThinkingEnd(2, 0.5),
-                  AnswerDelta("The answer is")):  # fmt: skip
+    rec = store.record_stream(
+        conv.id, q.id, settings=ChatSettings(budget=-1).to_record(), flush_interval=3600
+    )
+    for event in (
+        ThinkingStart(),
+        ThinkingDelta("hmm", 2),
+        ThinkingEnd(2, 0.5),
+        AnswerDelta("The answer is"),
+    ):
         rec.on_event(event)
     assert rec.flush()  # then the app dies: no Done, no finish
     msg = store.message(rec.message_id)
@@ -126,43 +125,32 @@ def test_a_partial_answer_shows_as_partial(store: Store):
 
 
 def test_open_conversation_gives_the_branch_history_and_settings(store: Store):
-    settings = settings_to_dict(ChatSettings(budget=1024, enforcement="soft", temperature=0.5))
-    saver = TurnSaver(store, OpenThread(), settings)
-    q1 = saver.question("first question")
-    saver.answer()
-    for event in (AnswerDelta("first answer"), Done("stop")):
-        saver.on_event(event)
-    saver.finish()
-    thread, a1 = saver.thread, saver.answer_id
+    settings = ChatSettings(budget=1024, enforcement="soft", temperature=0.5)
+    session = ChatSession(Replay(answer("first answer")), store, settings)
+    list(session.turn("first question"))
+    (q1, a1), thread = [t.id for t in session.turns], session.thread
+
+    class Crashing(Replay):
+        def generate(self, messages, options, cancel=None):
+            raise SeedchatError("the model crashed")
+            yield
+
     # a failed answer stays in the chat but is not given to the model again
-    saver = TurnSaver(store, thread, settings)
-    q2 = saver.question("second question")
-    saver.answer()
-    saver.finish("error", error="the model crashed")
+    session.engine = Crashing()
+    with pytest.raises(SeedchatError):
+        list(session.turn("second question"))
+    q2 = session.turns[-1].id
     opened = open_conversation(store, thread.conversation_id)
-    assert opened.history == [
-        {"role": "user", "content": "first question", "id": q1},
-        {"role": "assistant", "content": "first answer", "id": a1},
-        {"role": "user", "content": "second question", "id": q2},
+    assert opened.turns == [
+        Turn("user", "first question", id=q1),
+        Turn("assistant", "first answer", id=a1),
+        Turn("user", "second question", id=q2),
     ]
-    assert opened.thread.leaf_id == saver.answer_id
+    assert opened.thread.leaf_id == session.thread.leaf_id != q2  # the failed answer
     assert opened.title == "first question"
     assert any("the model crashed" in m["content"] for m in opened.chat)
-    restored = settings_from_dict(opened.settings, ChatSettings())
+    restored = ChatSettings.from_record(opened.settings)
     assert (restored.budget, restored.enforcement, restored.temperature) == (1024, "soft", 0.5)
-
-
-def test_settings_from_dict_ignores_what_does_not_fit():
-    default = ChatSettings(budget=512, temperature=1.1)
-    got = settings_from_dict(
-        {"budget": "lots", "temperature": 1, "top_p": True, "unknown": 3, "max_tokens": 99},
-        default,
-    )
-    assert got.budget == 512  # a string is not a budget
-    assert got.temperature == 1.0 and isinstance(got.temperature, float)
-    assert got.top_p == default.top_p  # a bool is not a probability
-    assert got.max_tokens == 99
-    assert settings_from_dict(None, default) == default
 
 
 def test_search_choices_mark_matches_and_escape_markdown(store: Store):
@@ -177,41 +165,3 @@ def test_search_choices_mark_matches_and_escape_markdown(store: Store):
     assert "\\*bold\\*" in text and "\\[links\\]" in text
     none, text = search_choices(store, "quokka")
     assert none == [] and "Nothing found" in text
-
-
-def test_a_full_disk_keeps_the_chat_going_and_loses_nothing(store: Store):
-    saver = TurnSaver(store, OpenThread(), {"budget": -1})
-    assert saver.question("keep me") is not None
-    saver.answer()
-    saver.on_event(AnswerDelta("first part, "))
-    assert saver.recorder.flush()
-    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
-    store.conn.execute(f"PRAGMA max_page_count = {pages}")
-    saver.on_event(AnswerDelta("x" * 200_000))
-    saver.on_event(Done("stop"))  # finishing needs space: it fails, the chat goes on
-    assert saver.problem and "not being saved" in saver.problem
-    conv = open_conversation(store, saver.thread.conversation_id)
-    assert conv.history[-1]["content"] == "first part,"  # what was saved is intact
-    # Space again: the end of the turn saves the whole answer.
-    store.conn.execute("PRAGMA max_page_count = 1073741823")
-    saver.finish("complete")
-    assert saver.problem is None
-    msg = store.message(saver.answer_id)
-    assert msg.content == "first part, " + "x" * 200_000 and msg.status == "complete"
-
-
-def test_no_store_means_nothing_saved_and_no_error():
-    saver = TurnSaver(None, OpenThread(), {})
-    assert saver.question("hi") is None
-    assert saver.answer() is None
-    saver.on_event(AnswerDelta("x"))
-    saver.finish()
-    assert saver.problem is None and saver.thread == OpenThread()
-
-
-def test_question_on_a_missing_conversation_is_reported(store: Store):
-    saver = TurnSaver(store, OpenThread("0" * 32, None), {})
-    assert saver.question("hello?") is None
-    assert saver.problem and "not being saved" in saver.problem
-    with pytest.raises(StoreError):
-        store.get_conversation("0" * 32)

@@ -146,7 +146,7 @@ def test_export_and_import(app, browser, tmp_path: Path):  # noqa: F811
         conv = other.create_conversation(title="Imported 导入 notes")
         q = other.add_message(conv.id, "user", "What is the capital of Peru?")
         other.add_message(conv.id, "assistant", "Lima.", parent_id=q.id, thinking="Peru… Lima")
-        from seedchat.store_export import write_export
+        from seedchat.store import write_export
 
         source = write_export(other, tmp_path / "export.json")
     page, _ = open_page(browser, app.url)

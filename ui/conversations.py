@@ -1,29 +1,25 @@
 """Saved conversations for the page, without gradio.
 
-The page keeps, per browser tab, an :class:`OpenThread`: which saved conversation is on
-screen and which of its messages is the end of the branch shown. Everything the tab
-says is saved as it happens through :class:`seedchat.store.Store`: the question before
-the model starts, the answer while it streams (a ``partial`` message flushed about once
-a second, so a crash loses at most a second of it), its final state at the end.
+The page keeps, per browser tab, an :class:`~seedchat.session.OpenThread`: which saved
+conversation is on screen and which of its messages is the end of the branch shown. Each
+turn is saved as it happens by :class:`seedchat.session.ChatSession`.
 
 This module turns stored records into what the page shows and back:
 
-- :func:`open_conversation`: a saved conversation → chat messages, the plain history
-  the engine is given, the settings it was last used with;
+- :func:`open_conversation`: a saved conversation → chat messages, the turns the model
+  is given (:func:`seedchat.session.turns_of`, as ``seedchat chat`` resumes them), the
+  settings it was last used with;
 - :func:`saved_turn_events`: a stored answer → the events that rebuild its thinking
   block and answer exactly as they were drawn while streaming (one renderer for both);
-- :func:`conversation_choices` / :func:`search_choices`: the sidebar's list;
-- :func:`settings_to_dict` / :func:`settings_from_dict`: per conversation settings.
+- :func:`conversation_choices` / :func:`search_choices`: the sidebar's list.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from seedchat.errors import StoreError
 from seedchat.events import (
     AnswerDelta,
     Done,
@@ -35,52 +31,27 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.store import Conversation, Message, Store
-from seedchat.store_turns import OpenThread
-from seedchat.ui.controller import ChatSettings
-from seedchat.ui.render import TurnView, user_message
-
-log = logging.getLogger(__name__)
+from seedchat.session import OpenThread, Turn, turns_of
+from seedchat.settings import ChatSettings
+from seedchat.store import Conversation, Store, StoredMessage
+from seedchat.ui.render import ChatMessage, TurnView, user_message
 
 PAGE_SIZE = 200  # conversations listed in the sidebar
 PARTIAL_NOTE = "*— interrupted: this answer was saved while it was being written*"
 
-History = list[dict[str, Any]]  # {"role", "content", "id": the stored message's id}
-Chat = list[dict[str, Any]]
+Chat = list[ChatMessage]
 
 
 @dataclass(frozen=True)
 class OpenedConversation:
     thread: OpenThread
     chat: Chat
-    history: History  # with each turn's stored message id (to edit or regenerate)
-    settings: dict[str, Any]
+    turns: list[Turn]  # with each turn's stored message id (to edit or regenerate)
+    settings: dict[str, Any]  # the stored record (ChatSettings.from_record reads it)
     title: str
 
 
-def settings_to_dict(chat: ChatSettings) -> dict[str, Any]:
-    """The settings a conversation remembers (the store's ``settings`` column)."""
-    return asdict(chat)
-
-
-def settings_from_dict(saved: dict[str, Any] | None, default: ChatSettings) -> ChatSettings:
-    """``saved`` over ``default``; unknown keys and values of the wrong type are ignored."""
-    values = asdict(default)
-    for f in fields(ChatSettings):
-        if not saved or f.name not in saved:
-            continue
-        value = saved[f.name]
-        want = type(values[f.name])
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, want) and not isinstance(value, bool):
-            values[f.name] = value
-        else:
-            log.warning("ignoring the saved setting %s=%r", f.name, value)
-    return ChatSettings(**values)
-
-
-def saved_turn_events(msg: Message) -> list[Event]:
+def saved_turn_events(msg: StoredMessage) -> list[Event]:
     """Events that redraw a stored answer as it looked when it was generated."""
     events: list[Event] = []
     stats = msg.stats or {}
@@ -122,10 +93,9 @@ def saved_turn_events(msg: Message) -> list[Event]:
     return events
 
 
-def saved_turn_messages(msg: Message) -> Chat:
+def saved_turn_messages(msg: StoredMessage) -> Chat:
     """The chat messages of one stored answer (thinking block, answer, notices)."""
-    budget = msg.settings.get("budget", -1) if msg.settings else -1
-    view = TurnView(budget=int(budget) if isinstance(budget, int) else -1)
+    view = TurnView(budget=ChatSettings.from_record(msg.settings).budget)
     for event in saved_turn_events(msg):
         view.apply(event)
     if msg.status == "error":
@@ -151,20 +121,16 @@ def open_conversation(store: Store, conversation_id: str) -> OpenedConversation:
 
 def _opened(conv: Conversation) -> OpenedConversation:
     chat: Chat = []
-    history: History = []
     for msg in conv.messages:
         if msg.role == "user":
             chat.append(user_message(msg.content))
-            history.append({"role": "user", "content": msg.content, "id": msg.id})
         elif msg.role == "assistant":
             chat.extend(saved_turn_messages(msg))
-            if msg.content.strip() and msg.status != "error":
-                history.append({"role": "assistant", "content": msg.content.strip(), "id": msg.id})
     leaf = conv.messages[-1].id if conv.messages else None
     return OpenedConversation(
         thread=OpenThread(conv.id, leaf),
         chat=chat,
-        history=history,
+        turns=turns_of(conv.messages),
         settings=dict(conv.settings or {}),
         title=conv.title or "New conversation",
     )
@@ -223,13 +189,3 @@ _OPEN, _CLOSE = "\x02", "\x03"  # match marks that survive escaping
 
 def _escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
-
-
-def parent_of(store: Store | None, message_id: str | None) -> str | None:
-    """The parent of a stored message (None for a root, or when it is unknown)."""
-    if store is None or message_id is None:
-        return None
-    try:
-        return store.message(message_id).parent_id
-    except StoreError:
-        return None

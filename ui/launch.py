@@ -177,16 +177,15 @@ def start(options: LaunchOptions, model: str | None = None, block: bool = True) 
     from seedchat.ui.gradio_import import prepare
 
     prepare()  # analytics off, and gradio's import-time stub writing skipped
+    from seedchat.host import ModelHost, initial_model
+    from seedchat.session import open_store
     from seedchat.settings import load_settings
     from seedchat.ui.app import build_app
-    from seedchat.ui.controller import ModelHost, initial_model
 
     settings = load_settings()
     host = ModelHost(settings)
     first = Path(model).expanduser() if model else initial_model(settings)
     host.will_load(first)
-    from seedchat.store_turns import open_store
-
     store, problem = open_store()
     blocks = build_app(host, settings, store=store, store_problem=problem)
     blocks.seedchat_host = host  # for tests and benchmarks

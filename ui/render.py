@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from seedchat.budget import UNLIMITED
 from seedchat.events import (
     AnswerDelta,
     Done,
@@ -33,8 +34,8 @@ from seedchat.events import (
     ToolCall,
 )
 
-UNLIMITED = -1
-Message = dict[str, Any]
+#: A message of the page's chat (Gradio's "messages" format).
+ChatMessage = dict[str, Any]
 
 
 def budget_label(budget: int) -> str:
@@ -171,18 +172,15 @@ class TurnView:
             return False
         return bool(self.thinking_open or self.thinking_text.strip() or self.thinking_tokens)
 
-    def thinking_message(self) -> Message | None:
+    def thinking_message(self) -> ChatMessage | None:
         if not self.shows_thinking:
             return None
         if self.thinking_end is not None and not self.thinking_open:
             title = finished_title(self.thinking_end, self.budget)
             if self.done is not None and self.done.finish_reason == "cancelled":
                 title = title.replace(" · unfinished", "") + " · stopped"
-            metadata: dict[str, Any] = {
-                "title": title,
-                "status": "done",
-                "duration": round(self.thinking_end.seconds, 1),
-            }
+            # the title says how long it took: no "duration" (gradio would show it again)
+            metadata: dict[str, Any] = {"title": title, "status": "done"}
         elif self.thinking_open:
             metadata = {
                 "title": thinking_title(self.thinking_tokens, self.budget, self.last_reflect),
@@ -199,7 +197,7 @@ class TurnView:
             "metadata": metadata,
         }
 
-    def answer_message(self) -> Message | None:
+    def answer_message(self) -> ChatMessage | None:
         text = self.answer
         if self.done is not None and self.done.finish_reason == "cancelled":
             text = (text.rstrip() + "\n\n*— stopped*").lstrip()
@@ -211,8 +209,8 @@ class TurnView:
             return {"role": "assistant", "content": "…"}
         return {"role": "assistant", "content": text or "*(no answer)*"}
 
-    def messages(self) -> list[Message]:
-        out: list[Message] = []
+    def messages(self) -> list[ChatMessage]:
+        out: list[ChatMessage] = []
         thinking = self.thinking_message()
         if thinking is not None:
             out.append(thinking)
@@ -228,7 +226,7 @@ class TurnView:
         return out
 
 
-def render_events(events: list[Event], budget: int = UNLIMITED) -> list[Message]:
+def render_events(events: list[Event], budget: int = UNLIMITED) -> list[ChatMessage]:
     """The messages of a whole turn from its events (for saved turns and tests)."""
     view = TurnView(budget=budget)
     for event in events:
@@ -236,5 +234,5 @@ def render_events(events: list[Event], budget: int = UNLIMITED) -> list[Message]
     return view.messages()
 
 
-def user_message(text: str) -> Message:
+def user_message(text: str) -> ChatMessage:
     return {"role": "user", "content": text}

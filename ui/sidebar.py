@@ -18,8 +18,8 @@ from typing import Any
 import gradio as gr
 
 from seedchat.errors import SeedchatError, StoreError
-from seedchat.store import DatabaseCorruptError, Store, move_aside
-from seedchat.store_turns import OpenThread
+from seedchat.session import OpenThread
+from seedchat.store import DatabaseCorruptError, Store, import_json, move_aside, write_export
 from seedchat.ui.conversations import (
     conversation_choices,
     open_conversation,
@@ -35,12 +35,13 @@ class ChatTargets:
     """The chat pane's components a sidebar event fills when it opens a conversation."""
 
     chatbot: Any
-    history: Any
+    turns: Any
     thread: Any
+    editing: Any
     stats: Any
     error_box: Any
     settings: list[Any]  # the settings controls, in the order ``settings_updates`` returns
-    # a ChatSettings-like dict (or None: the app's defaults) → updates for ``settings``
+    # a stored settings record (or None: the app's defaults) → updates for ``settings``
     settings_updates: Callable[[dict[str, Any] | None], tuple[Any, ...]]
 
 
@@ -156,8 +157,9 @@ class Sidebar:
             self._wire_move_aside(chat)
         opened_outputs = [
             chat.chatbot,
-            chat.history,
+            chat.turns,
             chat.thread,
+            chat.editing,
             chat.stats,
             chat.error_box,
             self.title,
@@ -166,8 +168,8 @@ class Sidebar:
 
         def empty(error: Any = None) -> tuple[Any, ...]:
             # a new chat keeps the settings on screen: they are the ones last chosen
-            return ([], [], OpenThread(), "", error_update(error), "",
-                    *(gr.update() for _ in chat.settings))  # fmt: skip
+            keep = (gr.update() for _ in chat.settings)
+            return ([], [], OpenThread(), False, "", error_update(error), "", *keep)
 
         def opened(conversation_id: str | None) -> tuple[Any, ...]:
             if store is None or not conversation_id:
@@ -178,8 +180,9 @@ class Sidebar:
                 return empty(err)
             return (
                 conv.chat,
-                conv.history,
+                conv.turns,
                 conv.thread,
+                False,
                 "",
                 error_update(None),
                 conv.title,
@@ -232,8 +235,8 @@ class Sidebar:
 
         def on_delete(thread: OpenThread, query: str) -> tuple[Any, ...]:
             if store is None or thread.conversation_id is None:
-                return (*empty("There is no saved conversation open to delete."),
-                        gr.update(), None, gr.update(), gr.update())  # fmt: skip
+                nothing = empty("There is no saved conversation open to delete.")
+                return (*nothing, gr.update(), None, gr.update(), gr.update())
             try:
                 title = store.get_conversation(thread.conversation_id).title
                 store.delete(thread.conversation_id)
@@ -265,8 +268,6 @@ class Sidebar:
         self.undo.click(on_undo, [self.deleted, self.search], delete_outputs, queue=False)
 
         def on_export(fmt: str, thread: OpenThread) -> tuple[Any, Any]:
-            from seedchat.store_export import write_export
-
             if store is None or thread.conversation_id is None:
                 return gr.update(visible=False), error_update(
                     "Open a saved conversation to export it."
@@ -292,11 +293,11 @@ class Sidebar:
         )
 
         def on_import(upload: Any, query: str) -> tuple[Any, ...]:
-            from seedchat.store_export import import_json
-
             if store is None:
-                return (*empty("Conversations cannot be saved, so none can be imported."),
-                        gr.update())  # fmt: skip
+                return (
+                    *empty("Conversations cannot be saved, so none can be imported."),
+                    gr.update(),
+                )
             path = getattr(upload, "name", upload)
             try:
                 result = import_json(store, Path(str(path)))

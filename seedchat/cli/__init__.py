@@ -36,18 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seedchat {seedchat.__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none given: "ui"
     for module in _verb_modules():
         module.register(sub)
+    parser.set_defaults(verbs=tuple(sub.choices))
     return parser
+
+
+GLOBAL_FLAGS = ("--debug",)
+DEFAULT_VERB = "ui"
+
+
+def with_default_verb(argv: Sequence[str], verbs: Sequence[str]) -> list[str]:
+    """``argv`` with ``ui`` put in where no verb is named, so the default verb takes its
+    own options without being named: ``seedchat --port 8000`` is ``seedchat ui --port 8000``."""
+    argv = list(argv)
+    i = 0
+    while i < len(argv) and argv[i] in GLOBAL_FLAGS:
+        i += 1
+    if i < len(argv) and (argv[i] in verbs or argv[i] in ("-h", "--help", "--version")):
+        return argv
+    return [*argv[:i], DEFAULT_VERB, *argv[i:]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args([*argv, "ui"])
+    args = parser.parse_args(with_default_verb(argv, parser.get_default("verbs")))
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -66,18 +81,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         return 130
-
-
-def not_yet(feature: str, issue: int):
-    """A verb whose capability has not landed yet: say so clearly."""
-
-    def run(_args: argparse.Namespace) -> int:
-        raise SeedchatError(
-            f"'{feature}' is not available in this version of seedchat yet (tracked as issue {issue}).",
-            hint="Run 'seedchat --help' to see what works now.",
-        )
-
-    return run
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 Thinking is shown dimmed, with a counter line at each of the model's reports (its own
 count beside the true one); the answer is plain. ``--json`` prints one event per line.
+Each turn is a :class:`~seedchat.session.ChatSession` turn, as in the web UI: the same
+settings (the settings file's, then the flags), the same prompt, saved the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.cli import console, err_console
+from seedchat.engine import Engine
 from seedchat.errors import SeedchatError
 from seedchat.events import (
     AnswerDelta,
@@ -25,8 +28,9 @@ from seedchat.events import (
     ToolCall,
 )
 from seedchat.models import demo_model, list_models
-from seedchat.prompt import Message
-from seedchat.settings import load_settings
+from seedchat.session import ChatSession, open_store
+from seedchat.settings import ChatSettings, LoadOptions, load_settings
+from seedchat.store import Store
 
 
 def register(sub) -> None:
@@ -39,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("--enforce", choices=("soft", "hard"), help="how the budget is kept")
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)
-    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-k", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--max-tokens", type=int)
     p.add_argument("--system", help="system prompt")
@@ -50,6 +54,12 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON event per line")
     p.add_argument(
         "--no-save", action="store_true", help="do not save the conversation (see 'history')"
+    )
+    p.add_argument(
+        "-c",
+        "--conversation",
+        metavar="ID",
+        help="continue a saved conversation (an id from 'seedchat history list')",
     )
     p.set_defaults(func=run)
 
@@ -79,8 +89,6 @@ class _Printer:
     """Renders events for a terminal (rich) or as JSON lines."""
 
     def __init__(self, as_json: bool, budget: int) -> None:
-        from seedchat.cli import console
-
         self.console, self.json, self.budget = console, as_json, budget
 
     def __call__(self, event) -> None:
@@ -116,124 +124,123 @@ class _Printer:
             c.print(f"\n[dim]({event.generated_tokens} tokens{rate}, {event.finish_reason})[/]")
 
 
+def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
+    """``base`` (the settings file's, or a resumed conversation's) with the flags given."""
+    return base.replace(
+        budget=args.budget,
+        enforcement=args.enforce,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        seed=args.seed,
+        max_tokens=args.max_tokens,
+        system_prompt=args.system,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = resolve_model(args.model, settings)
-    budget = settings.thinking_budget if args.budget is None else args.budget
-    gen = GenerationOptions(
-        budget=budget, enforcement=args.enforce or None,
-        temperature=args.temperature if args.temperature is not None else None,
-        top_p=args.top_p, top_k=args.top_k, seed=args.seed,
-        max_tokens=args.max_tokens or settings.max_tokens, raw=args.raw,
-    )  # fmt: skip
-    layers = args.gpu_layers or settings.n_gpu_layers
-    load = LoadOptions(
-        n_gpu_layers=layers if layers == "auto" else int(layers),
-        context_length=args.context or settings.context_length,
-        kv_cache_type=settings.kv_cache_type, flash_attn=settings.flash_attn,
-        threads=settings.threads,
-    )  # fmt: skip
-    system = args.system if args.system is not None else settings.system_prompt
-    with Engine.load(path, load) as engine:
-        history = [Message("system", system)] if system else []
-        printer = _Printer(args.json, budget)
-        if args.show_prompt:
-            msgs = [*history, Message("user", args.prompt or "")]
-            sys.stdout.write(args.prompt or "" if args.raw else engine.render(msgs, gen))
-            return 0
-        chat = _Session(engine, history, gen, printer, args, path, system)
-        try:
-            if args.prompt is not None:
-                chat.turn(args.prompt)
+    load = LoadOptions.from_settings(
+        settings, n_gpu_layers=_layers(args.gpu_layers), context_length=args.context
+    )
+    store = None if (args.no_save or args.raw or args.show_prompt) else _open_store(args.json)
+    if args.conversation and store is None:
+        store = _open_store(args.json, required=True)
+    try:
+        with Engine.load(path, load) as engine:
+            session = _session(args, engine, store, ChatSettings.from_settings(settings))
+            if args.show_prompt:
+                question = args.prompt or ""
+                sys.stdout.write(question if args.raw else session.prompt(question))
                 return 0
-            if not args.json:
-                from seedchat.cli import console
-
-                console.print(
-                    f"[bold]{engine.info.display_name}[/] — empty line or Ctrl-D to quit."
-                )
-            while True:
-                try:
-                    line = input("\n> ")
-                except EOFError:
-                    return 0
-                if not line.strip():
-                    return 0
-                chat.turn(line)
-        finally:
-            chat.close()
+            _chat(args, engine, session)
+            return 0
+    finally:
+        if store is not None:
+            store.close()
 
 
-def _open_store(quiet: bool):
-    """The conversation store, or None with a warning (the chat goes on unsaved)."""
-    from seedchat.store_turns import open_store
+def _chat(args: argparse.Namespace, engine: Engine, session: ChatSession) -> None:
+    """One answer, or the interactive loop (an empty line or Ctrl-D ends it)."""
+    printer = _Printer(args.json, session.settings.budget)
+    ask = _raw_turn(engine, session, printer) if args.raw else _turn(session, printer, args)
+    try:
+        if args.prompt is not None:
+            ask(args.prompt)
+            return
+        if not args.json:
+            console.print(f"[bold]{engine.info.display_name}[/] — empty line or Ctrl-D to quit.")
+        while True:
+            try:
+                line = input("\n> ")
+            except EOFError:
+                return
+            if not line.strip():
+                return
+            ask(line)
+    finally:
+        conv = session.thread.conversation_id
+        if session.store is not None and conv is not None and not args.json:
+            err_console.print(f"[dim]saved: seedchat history show {conv[:8]}[/]")
 
-    store, problem = open_store()
-    if problem is not None and not quiet:
-        from seedchat.cli import err_console
 
-        err_console.print(f"[yellow]warning:[/] not saving this chat: {problem.message}")
-    return store
+def _layers(value: str | None) -> int | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise SeedchatError(
+            f"--gpu-layers must be 'auto' or a number of layers, not {value!r}."
+        ) from None
 
 
-class _Session:
-    """The turns of one ``seedchat chat``, saved as they happen (unless --no-save/--raw)."""
+def _session(
+    args: argparse.Namespace, engine: Engine, store: Store | None, base: ChatSettings
+) -> ChatSession:
+    """A new chat, or the saved conversation ``--conversation`` names, with the flags."""
+    if args.conversation:
+        conv_id = store.resolve_id(args.conversation)
+        session = ChatSession.resume(engine, store, conv_id, base, model=engine.path.name)
+    else:
+        session = ChatSession(engine, store, base, model=engine.path.name)
+    session.settings = chat_settings(args, session.settings)
+    if args.show_prompt:
+        session.store = None  # printing a prompt saves nothing
+    return session
 
-    def __init__(self, engine: Engine, history: list[Message], gen: GenerationOptions,
-                 printer: _Printer, args: argparse.Namespace, path: Path, system: str) -> None:  # fmt: skip
-        from seedchat.store_turns import OpenThread
 
-        self.engine, self.history, self.gen, self.printer = engine, history, gen, printer
-        self.raw, self.quiet = args.raw, args.json
-        self.model = path.name
-        self.store = None if (args.no_save or args.raw) else _open_store(args.json)
-        self.thread = OpenThread()
-        self.settings = {
-            "budget": gen.budget,
-            "enforcement": gen.enforcement or "hard",
-            "max_tokens": gen.max_tokens,
-            "system_prompt": system or "",
-        }
-        for key, value in (("temperature", gen.temperature), ("top_p", gen.top_p)):
-            if value is not None:
-                self.settings[key] = float(value)
-
-    def turn(self, text: str) -> None:
-        from seedchat.store_turns import TurnSaver
-
-        saver = TurnSaver(self.store, self.thread, self.settings, model=self.model)
-        saver.question(text)
-        saver.answer()
-        self.history.append(Message("user", text))
-        answer, thinking = [], []
+def _turn(session: ChatSession, printer: _Printer, args: argparse.Namespace):
+    def ask(text: str) -> None:
         cancel = threading.Event()
         try:
-            for event in self.engine.generate(text if self.raw else self.history, self.gen, cancel):
-                saver.on_event(event)
-                self.printer(event)
-                if isinstance(event, AnswerDelta):
-                    answer.append(event.text)
-                elif isinstance(event, ThinkingDelta):
-                    thinking.append(event.text)
+            for event in session.turn(text, cancel):
+                printer(event)
         except KeyboardInterrupt:
             cancel.set()
-        finally:
-            saver.finish("cancelled")  # a no-op once the answer's Done was saved
-            self.thread = saver.thread
-            if saver.problem and not self.quiet:
-                from seedchat.cli import err_console
+        if session.problem and not args.json:
+            err_console.print(f"[yellow]warning:[/] {session.problem}")
 
-                err_console.print(f"[yellow]warning:[/] {saver.problem}")
-        self.history.append(
-            Message("assistant", "".join(answer), thinking="".join(thinking) or None)
-        )
+    return ask
 
-    def close(self) -> None:
-        conv = self.thread.conversation_id
-        if self.store is None:
-            return
-        if conv is not None and not self.quiet:
-            from seedchat.cli import err_console
 
-            err_console.print(f"[dim]saved: seedchat history show {conv[:8]}[/]")
-        self.store.close()
+def _raw_turn(engine: Engine, session: ChatSession, printer: _Printer):
+    """Plain completion of the text (base models): no template, never saved."""
+    options = session.settings.generation_options(raw=True)
+
+    def ask(text: str) -> None:
+        for event in engine.generate(text, options):
+            printer(event)
+
+    return ask
+
+
+def _open_store(quiet: bool, required: bool = False) -> Store | None:
+    """The conversation store, or None with a warning (the chat goes on unsaved)."""
+    store, problem = open_store()
+    if problem is not None and required:
+        raise problem
+    if problem is not None and not quiet:
+        err_console.print(f"[yellow]warning:[/] not saving this chat: {problem.message}")
+    return store

@@ -1,6 +1,6 @@
 """`seedchat history`: list, show, search, rename, delete, export and import saved conversations.
 
-Every action is a function of :mod:`seedchat.store` / :mod:`seedchat.store_export`;
+Every action is a function of :mod:`seedchat.store` (the store and its export/import);
 this module only parses arguments and prints with rich. Conversation ids may be
 shortened to their first characters (``list`` shows 8).
 """
@@ -18,8 +18,14 @@ from rich.table import Table
 from seedchat.cli import console, err_console
 from seedchat.errors import StoreError
 from seedchat.paths import get_paths
-from seedchat.store import TRASH_SECONDS, Store, move_aside
-from seedchat.store_export import conversation_markdown, import_json, write_export
+from seedchat.store import (
+    TRASH_SECONDS,
+    Store,
+    conversation_markdown,
+    import_json,
+    move_aside,
+    write_export,
+)
 
 _MARK = ("\x02", "\x03")  # highlight markers, turned into rich styles after escaping
 

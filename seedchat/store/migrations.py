@@ -1,7 +1,7 @@
 """The conversation database's schema, as numbered migrations applied on open.
 
-Migrations are registered with sqlite-utils' :class:`~sqlite_utils.migrations.Migrations`
-under the set name ``seedchat``; which ones a database has seen is recorded in its
+Migrations are functions registered (by the :func:`migration` decorator) with sqlite-utils'
+:class:`~sqlite_utils.migrations.Migrations` under the set name ``seedchat``; which ones a database has seen is recorded in its
 ``_sqlite_migrations`` table (the versions table). A migration is never edited once
 released: a change to the schema is a new function appended at the end, and it must
 keep every existing row.
@@ -13,25 +13,43 @@ keep every existing row.
 - ``m003_trash``: ``conversations.deleted_at`` (delete moves to a trash that is purged
   later) and the indexes that listing and purging use.
 
-:func:`apply_migrations` runs inside the caller's transaction; :class:`seedchat.store.Store`
-opens one with ``BEGIN IMMEDIATE`` so that two processes opening a new database at the
-same moment do not both create it.
+:func:`open_database` opens a file for the store: it refuses one that is not seedchat's
+(another program's database, or one written by a newer seedchat) before anything is
+written, has :class:`~seedchat.store.db.Db` check its pages and switch it to WAL mode,
+then applies the pending migrations. :func:`apply_migrations` runs inside the caller's
+transaction; :func:`open_database` opens one with ``BEGIN IMMEDIATE`` (``Db.write``) so
+that two processes opening a new database at the same moment do not both create it.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from seedchat.errors import StoreError
+from seedchat.store.db import Db
+
+log = logging.getLogger(__name__)
 
 MIGRATION_SET = "seedchat"
 MIGRATIONS_TABLE = Migrations.migrations_table  # "_sqlite_migrations"
 
 migrations = Migrations(MIGRATION_SET)
+_NAMES: list[str] = []  # the registered migrations' names, in order
 
 
-@migrations()
+def migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+    """Register ``fn`` as the next migration of the set (named after the function)."""
+    _NAMES.append(fn.__name__)
+    return migrations()(fn)
+
+
+@migration
 def m001_conversations(db: Database) -> None:
     db.execute(
         """
@@ -79,7 +97,7 @@ def m001_conversations(db: Database) -> None:
     db.execute("CREATE INDEX messages_by_parent ON messages(parent_id)")
 
 
-@migrations()
+@migration
 def m002_search(db: Database) -> None:
     db.execute(
         """
@@ -150,7 +168,7 @@ def m002_search(db: Database) -> None:
     db.execute("INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild')")
 
 
-@migrations()
+@migration
 def m003_trash(db: Database) -> None:
     db.execute("ALTER TABLE conversations ADD COLUMN deleted_at REAL")
     db.execute(
@@ -165,7 +183,7 @@ def m003_trash(db: Database) -> None:
 
 def known_names() -> list[str]:
     """The names of every migration this version of seedchat knows, in order."""
-    return [m.name for m in migrations._migrations]
+    return list(_NAMES)
 
 
 def applied_names(conn: sqlite3.Connection) -> list[str]:
@@ -187,3 +205,61 @@ def apply_migrations(db: Database, stop_before: str | None = None) -> list[str]:
     before = set(applied_names(db.conn))
     migrations.apply(db, stop_before=stop_before)
     return [name for name in applied_names(db.conn) if name not in before]
+
+
+# -- opening ---------------------------------------------------------------------
+
+
+def open_database(path: Path) -> Db:
+    """Open ``path`` as seedchat's conversation database, upgraded to this version's
+    schema. A file of another program, of a newer seedchat or a damaged one raises
+    :class:`StoreError` (:class:`~seedchat.store.db.DatabaseCorruptError`) unchanged."""
+    db = Db(path)
+    try:
+        tables = db.tables()
+        check_ours(db, tables)
+        # Check before the first write: a damaged file must stay as it is.
+        db.prepare_for_writes(check_pages=bool(tables))
+        upgrade(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def check_ours(db: Db, tables: set[str]) -> None:
+    """Raise StoreError unless ``db`` is new or seedchat's, and of a version this one knows."""
+    try:
+        applied = applied_names(db.conn)
+    except sqlite3.OperationalError:  # a migrations table of another shape: not ours
+        applied = []
+    except sqlite3.DatabaseError as exc:
+        raise db.error(exc) from exc
+    # Ours only if seedchat's own migrations are recorded (another program may use
+    # sqlite-utils' migrations table too).
+    if tables and not applied:
+        raise StoreError(
+            f"{db.path} is an SQLite database of another program "
+            f"(tables: {', '.join(sorted(tables)[:5])}); seedchat has not changed it.",
+            hint="Move it away, or set SEEDCHAT_HOME to use another folder.",
+        )
+    unknown = [n for n in applied if n not in known_names()]
+    if unknown:
+        raise StoreError(
+            f"The conversation database {db.path} was written by a newer seedchat "
+            f"(schema step {unknown[-1]}); this version will not change it.",
+            hint="Upgrade seedchat.",
+        )
+
+
+def upgrade(db: Db) -> list[str]:
+    """Apply the pending migrations in one write transaction; their names."""
+    with db.translated():
+        if len(applied_names(db.conn)) >= len(known_names()):
+            return []
+        schema = Database(db.conn)
+    with db.write():
+        done = apply_migrations(schema)
+    if done:
+        log.info("database %s upgraded: %s", db.path, ", ".join(done))
+    return done

@@ -1,16 +1,24 @@
-"""ui/controller.py without a browser: which model loads first, load errors, no model."""
+"""The model host (seedchat.host) without a browser: which model loads first, load errors,
+no model, and the event pump that keeps the model decoding while a page is slow."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from seedchat.errors import EngineError, ModelFileError
+from seedchat.events import Done
+from seedchat.host import EventPump, ModelHost, initial_model
 from seedchat.models import demo_model
-from seedchat.settings import load_settings
-from seedchat.ui.controller import ChatSettings, ModelHost, initial_model
+from seedchat.prompt import Message
+from seedchat.session import ChatSession, Turn
+from seedchat.settings import ChatSettings, load_settings
+from seedchat.ui.models_tab import status_markdown
+
+HI = [Message("user", "hi")]
 
 
 def test_initial_model_is_the_last_used_else_the_demo(tmp_path: Path):
@@ -25,13 +33,10 @@ def test_initial_model_is_the_last_used_else_the_demo(tmp_path: Path):
 
 
 def test_chat_settings_build_the_engine_conversation():
-    chat = ChatSettings(system_prompt="  Be brief.  ")
-    turns = [{"role": "user", "content": "hi", "extra": 1}]
-    assert chat.messages(turns) == [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "hi"},
-    ]
-    assert ChatSettings().messages(turns) == [{"role": "user", "content": "hi"}]
+    turns = [Turn("user", "hi", id="1")]
+    brief = ChatSession(None, None, ChatSettings(system_prompt="  Be brief.  "), turns)
+    assert brief.messages() == [Message("system", "Be brief."), Message("user", "hi")]
+    assert ChatSession(None, None, ChatSettings(), turns).messages() == HI
 
 
 def test_a_bad_file_leaves_no_model_and_an_error(tmp_path: Path):
@@ -42,10 +47,10 @@ def test_a_bad_file_leaves_no_model_and_an_error(tmp_path: Path):
         host.load(bad)
     assert host.engine is None and host.info is None
     assert "bad.gguf" in host.error
-    assert host.status() == "○ No model loaded (load failed)"
+    assert status_markdown(host) == "○ No model loaded (load failed)"
     assert load_settings().get("model") is None  # a failed load is not remembered
     with pytest.raises(EngineError, match=r"No model is loaded \(bad\.gguf"):
-        list(host.generate("tab", [{"role": "user", "content": "hi"}], ChatSettings()))
+        list(host.generate(HI, ChatSettings().generation_options()))
 
 
 def test_no_model_at_all_says_what_to_do():
@@ -53,7 +58,7 @@ def test_no_model_at_all_says_what_to_do():
     host.load_in_background(None)
     assert host.wait_loaded(5)
     with pytest.raises(EngineError) as info:
-        list(host.generate("tab", [{"role": "user", "content": "hi"}], ChatSettings()))
+        list(host.generate(HI, ChatSettings().generation_options()))
     assert "Models tab" in str(info.value)
 
 
@@ -65,45 +70,47 @@ def demo_host():
     host.unload()
 
 
+def pump(host: ModelHost, question: str, chat: ChatSettings, **kw) -> EventPump:
+    """A pump over one reply of ``host``, stopped (as the page stops it) by its cancel."""
+    cancel = threading.Event()
+    messages = [Message("user", question)]
+    return EventPump(
+        lambda: host.generate(messages, chat.generation_options(), cancel), cancel.set, **kw
+    )
+
+
 def test_the_model_keeps_decoding_while_the_page_is_slow(demo_host):
     """A page that takes long to draw an update never holds the model up: the whole
     reply arrives in the next batch, and every event is handed on exactly once."""
-    from seedchat.events import Done
-    from seedchat.ui.controller import EventPump
-
     seen = []
     chat = ChatSettings(budget=512, max_tokens=300)
-    pump = EventPump(demo_host, "tab", [{"role": "user", "content": "What is 12 plus 30?"}], chat,
-                     on_event=seen.append)  # fmt: skip
+    pumped = pump(demo_host, "What is 12 plus 30?", chat, on_event=seen.append)
     batches = []
-    for batch in pump.batches():
+    for batch in pumped.batches():
         batches.append(batch)
-        if len(batches) == 1:
-            time.sleep(1.0)  # drawing the first update takes a second
-    pump.close()
+        if len(batches) == 1:  # drawing the first update takes as long as the whole reply
+            deadline = time.monotonic() + 30
+            while demo_host.busy and time.monotonic() < deadline:
+                time.sleep(0.05)
+    pumped.close()
     events = [e for b in batches for e in b]
     assert events == seen  # the recorder and the page got the same events, in order
     assert isinstance(events[-1], Done) and events[-1].finish_reason in ("stop", "length")
-    # the model finished during the page's second: the rest came as one more batch
+    # the model finished while the page was drawing: the rest came as one more batch
     assert len(batches) == 2, [len(b) for b in batches]
     assert len(batches[1]) > 10 and isinstance(batches[1][-1], Done)
     assert not demo_host.busy
 
 
 def test_closing_the_pump_stops_the_model(demo_host):
-    from seedchat.events import Done
-    from seedchat.ui.controller import EventPump
-
-    chat = ChatSettings(budget=-1, max_tokens=4000)
-    pump = EventPump(demo_host, "tab2", [{"role": "user", "content": "Count to 1000."}], chat)
-    first = next(pump.batches())
+    pumped = pump(demo_host, "Count to 1000.", ChatSettings(budget=-1, max_tokens=4000))
+    first = next(pumped.batches())
     assert first
     started = time.perf_counter()
-    pump.close()  # as when the page goes away mid-reply
+    pumped.close()  # as when the page goes away mid-reply
     assert time.perf_counter() - started < 5
     assert not demo_host.busy
     # the engine is usable again at once
-    done = [e for e in demo_host.generate("tab2", [{"role": "user", "content": "Hi"}],
-                                          ChatSettings(budget=0, max_tokens=8))
-            if isinstance(e, Done)]  # fmt: skip
+    options = ChatSettings(budget=0, max_tokens=8).generation_options()
+    done = [e for e in demo_host.generate(HI, options) if isinstance(e, Done)]
     assert done and done[0].finish_reason in ("stop", "length")

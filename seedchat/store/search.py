@@ -1,6 +1,6 @@
 """Full-text search over saved conversations: titles, answers (and questions), thinking.
 
-The indexes are FTS5 tables with the trigram tokenizer (:mod:`seedchat.store_migrations`),
+The indexes are FTS5 tables with the trigram tokenizer (:mod:`seedchat.store.migrations`),
 which matches any run of three or more characters: English words and Chinese text
 (which has no spaces between words) alike, case-insensitively. A query is split on
 white space into terms that must all occur; terms of three characters or more go
@@ -13,15 +13,16 @@ doclist of a very common term would cost more than a search should).
 
 Snippets mark each match with ``highlight`` (default ``<mark>``…``</mark>``); the
 text around it is left as it is (callers escape it for their display).
+
+:func:`search` reads through a :class:`~seedchat.store.db.Db`; ``Store.search`` calls
+it with the store's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from seedchat.store import Store
+from seedchat.store.db import Db
 
 SNIPPET_TOKENS = 16  # trigrams (≈ characters) of context FTS5 keeps around a match
 SNIPPET_CHARS = 40  # characters of context each side, for LIKE matches
@@ -82,7 +83,7 @@ def highlight_text(
 
 
 def search(
-    store: Store,
+    db: Db,
     query: str,
     limit: int = 20,
     highlight: tuple[str, str] = ("<mark>", "</mark>"),
@@ -93,38 +94,47 @@ def search(
         return []
     long_terms = [t for t in terms if len(t) >= MIN_TRIGRAM]
     short_terms = [t for t in terms if len(t) < MIN_TRIGRAM]
-    hits: list[SearchHit] = []
-    open_, close = highlight
+    if not long_terms:
+        return _like_hits(db, terms, limit, highlight)
+    match = " ".join(_fts_phrase(t) for t in long_terms)
+    hits = _message_hits(db, match, short_terms, limit, highlight)
+    hits += _title_hits(db, match, short_terms, limit, highlight)
+    hits.sort(key=lambda h: h.rank)
+    return hits[:limit]
 
-    if long_terms:
-        match = " ".join(_fts_phrase(t) for t in long_terms)
-        hits += _message_hits(store, match, short_terms, limit, highlight)
-        short_title = "".join(" AND c.title LIKE ? ESCAPE '\\'" for _ in short_terms)
-        rows = store._read(
-            f"""
-            SELECT c.id, c.title, highlight(conversations_fts, 0, ?, ?),
-                bm25(conversations_fts) * 2.0, c.updated_at
-            FROM conversations_fts
-            JOIN conversations c ON c.seq = conversations_fts.rowid
-            WHERE conversations_fts MATCH ? AND c.deleted_at IS NULL{short_title}
-            ORDER BY rank LIMIT ?
-            """,
-            [open_, close, match, *[_like(t) for t in short_terms], limit],
-        )
-        hits += [
-            SearchHit(cid, title, None, "title", None, snip, rank, updated)
-            for cid, title, snip, rank, updated in rows
-        ]
-        hits.sort(key=lambda h: h.rank)
-        return hits[:limit]
 
-    # Only short terms: no trigram can match, scan with LIKE (newest first).
+def _title_hits(
+    db: Db, match: str, short_terms: list[str], limit: int, marks: tuple[str, str]
+) -> list[SearchHit]:
+    """Conversations whose title matches ``match`` (and every short term), best first."""
+    open_, close = marks
+    short_title = "".join(" AND c.title LIKE ? ESCAPE '\\'" for _ in short_terms)
+    rows = db.read(
+        f"""
+        SELECT c.id, c.title, highlight(conversations_fts, 0, ?, ?),
+            bm25(conversations_fts) * 2.0, c.updated_at
+        FROM conversations_fts
+        JOIN conversations c ON c.seq = conversations_fts.rowid
+        WHERE conversations_fts MATCH ? AND c.deleted_at IS NULL{short_title}
+        ORDER BY rank LIMIT ?
+        """,
+        [open_, close, match, *[_like(t) for t in short_terms], limit],
+    )
+    return [
+        SearchHit(cid, title, None, "title", None, snip, rank, updated)
+        for cid, title, snip, rank, updated in rows
+    ]
+
+
+def _like_hits(db: Db, terms: list[str], limit: int, marks: tuple[str, str]) -> list[SearchHit]:
+    """Only short terms: no trigram can match, scan with LIKE (titles, then messages
+    newest first)."""
     cond = " AND ".join(
         "(m.content LIKE ? ESCAPE '\\' OR m.thinking LIKE ? ESCAPE '\\')" for _ in terms
     )
     params = [p for t in terms for p in (_like(t), _like(t))]
     title_cond = " AND ".join("c.title LIKE ? ESCAPE '\\'" for _ in terms)
-    rows = store._read(
+    rows = db.read(
         f"""
         SELECT c.id, c.title, NULL, NULL, c.title, '', c.updated_at FROM conversations c
         WHERE c.deleted_at IS NULL AND {title_cond}
@@ -132,7 +142,7 @@ def search(
         """,
         [*[_like(t) for t in terms], limit],
     )
-    rows += store._read(
+    rows += db.read(
         f"""
         SELECT c.id, c.title, m.id, m.role, m.content, m.thinking, c.updated_at
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
@@ -141,29 +151,48 @@ def search(
         """,
         [*params, limit],
     )
+    hits = []
     for cid, title, mid, role, content, thinking, updated in rows[:limit]:
         if mid is None:
             field, text = "title", content
         else:
             in_content = all(t.lower() in content.lower() for t in terms)
             field, text = ("content", content) if in_content else ("thinking", thinking)
-        hits.append(
-            SearchHit(
-                cid, title, mid, field, role, highlight_text(text, terms, highlight), 0.0, updated
-            )
-        )
+        snippet = highlight_text(text, terms, marks)
+        hits.append(SearchHit(cid, title, mid, field, role, snippet, 0.0, updated))
     return hits
 
 
 def _message_hits(
-    store: Store, match: str, short_terms: list[str], limit: int, marks: tuple[str, str]
+    db: Db, match: str, short_terms: list[str], limit: int, marks: tuple[str, str]
 ) -> list[SearchHit]:
-    """Messages matching ``match`` (and every short term), best first.
+    """Messages matching ``match`` (and every short term), best first, with snippets."""
+    rank_of, rows = _best_messages(db, match, short_terms, limit)
+    rows.sort(key=lambda r: rank_of[r[0]])
+    rows = rows[:limit]
+    if not rows:
+        return []
+    snippets = _snippets(db, match, [r[0] for r in rows], marks)
+    hits = []
+    for seq, cid, title, mid, role, updated in rows:
+        in_content, in_thinking = snippets.get(seq, ("", ""))
+        field = "content" if marks[0] in in_content else "thinking"
+        snippet = in_content if field == "content" else in_thinking
+        hits.append(SearchHit(cid, title, mid, field, role, snippet, rank_of[seq], updated))
+    return hits
+
+
+def _best_messages(
+    db: Db, match: str, short_terms: list[str], limit: int
+) -> tuple[dict[int, float], list[tuple]]:
+    """The bm25 score of the best candidates by message seq, and the rows of those that
+    are not in the trash and hold every short term: (seq, conversation id, title,
+    message id, role, updated_at).
 
     Ranking reads only the index (rowid and bm25), over the newest ``RANK_WINDOW``
-    matches when there are more; rows, the trash filter and snippets are fetched for
-    the best few only. When the trash or the short terms drop candidates, it asks the
-    index for more (and widens the window).
+    matches when there are more; rows and the trash filter are fetched for the best few
+    only. When the trash or the short terms drop candidates, it asks the index for more
+    (and widens the window).
     """
     short_params = [p for t in short_terms for p in (_like(t), _like(t))]
     short_sql = "".join(
@@ -171,24 +200,11 @@ def _message_hits(
     )
     want, window = limit * 2 + 10, RANK_WINDOW
     while True:
-        # bm25 over every match of a very common term costs ~ its whole doclist: rank
-        # only the newest ``window`` matches (the rowid of the window-th newest bounds it).
-        cut = store._read(
-            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? "
-            "ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-            [match, window - 1],
-        )
-        bound = " AND rowid >= ?" if cut else ""
-        ranked = store._read(
-            f"SELECT rowid, bm25(messages_fts, {CONTENT_WEIGHT}, {THINKING_WEIGHT}) AS score "
-            f"FROM messages_fts WHERE messages_fts MATCH ?{bound} ORDER BY score LIMIT ?",
-            [match, *(cut[0] if cut else ()), want],
-        )
-        if not ranked:
-            return []
-        rank_of = dict(ranked)
-        marks_sql = ", ".join("?" for _ in ranked)
-        rows = store._read(
+        rank_of, windowed = _ranked(db, match, window, want)
+        if not rank_of:
+            return {}, []
+        marks_sql = ", ".join("?" for _ in rank_of)
+        rows = db.read(
             f"""
             SELECT m.seq, c.id, c.title, m.id, m.role, c.updated_at
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
@@ -197,34 +213,45 @@ def _message_hits(
             [*rank_of, *short_params],
         )
         if len(rows) >= limit:
-            break
-        if len(ranked) == want:  # the trash or short terms dropped some: ask for more
+            return rank_of, rows
+        if len(rank_of) == want:  # the trash or short terms dropped some: ask for more
             want *= 4
-        elif cut:  # every match in the window was used: widen it
+        elif windowed:  # every match in the window was used: widen it
             window *= 4
         else:
-            break
-    rows.sort(key=lambda r: rank_of[r[0]])
-    rows = rows[:limit]
-    if not rows:
-        return []
+            return rank_of, rows
+
+
+def _ranked(db: Db, match: str, window: int, want: int) -> tuple[dict[int, float], bool]:
+    """The ``want`` best bm25 scores by rowid among the newest ``window`` matches, and
+    whether there were more matches than the window."""
+    # bm25 over every match of a very common term costs ~ its whole doclist: rank
+    # only the newest ``window`` matches (the rowid of the window-th newest bounds it).
+    cut = db.read(
+        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? "
+        "ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+        [match, window - 1],
+    )
+    bound = " AND rowid >= ?" if cut else ""
+    ranked = db.read(
+        f"SELECT rowid, bm25(messages_fts, {CONTENT_WEIGHT}, {THINKING_WEIGHT}) AS score "
+        f"FROM messages_fts WHERE messages_fts MATCH ?{bound} ORDER BY score LIMIT ?",
+        [match, *(cut[0] if cut else ()), want],
+    )
+    return dict(ranked), bool(cut)
+
+
+def _snippets(
+    db: Db, match: str, seqs: list[int], marks: tuple[str, str]
+) -> dict[int, tuple[str, str]]:
+    """The content and thinking snippets of the messages ``seqs``, by seq."""
     open_, close = marks
-    seqs = [r[0] for r in rows]
-    snippets = {
-        seq: (a, b)
-        for seq, a, b in store._read(
-            f"""
-            SELECT rowid, snippet(messages_fts, 0, ?, ?, '…', ?),
-                snippet(messages_fts, 1, ?, ?, '…', ?)
-            FROM messages_fts WHERE messages_fts MATCH ? AND rowid IN ({", ".join("?" for _ in seqs)})
-            """,
-            [open_, close, SNIPPET_TOKENS, open_, close, SNIPPET_TOKENS, match, *seqs],
-        )
-    }
-    hits = []
-    for seq, cid, title, mid, role, updated in rows:
-        in_content, in_thinking = snippets.get(seq, ("", ""))
-        field = "content" if open_ in in_content else "thinking"
-        snippet = in_content if field == "content" else in_thinking
-        hits.append(SearchHit(cid, title, mid, field, role, snippet, rank_of[seq], updated))
-    return hits
+    rows = db.read(
+        f"""
+        SELECT rowid, snippet(messages_fts, 0, ?, ?, '…', ?),
+            snippet(messages_fts, 1, ?, ?, '…', ?)
+        FROM messages_fts WHERE messages_fts MATCH ? AND rowid IN ({", ".join("?" for _ in seqs)})
+        """,
+        [open_, close, SNIPPET_TOKENS, open_, close, SNIPPET_TOKENS, match, *seqs],
+    )
+    return {seq: (a, b) for seq, a, b in rows}

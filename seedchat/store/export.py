@@ -17,6 +17,7 @@ so an interrupted export never leaves a half-written file in place of a good one
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,14 +26,16 @@ from typing import Any
 
 from seedchat.errors import StoreError
 from seedchat.paths import atomic_write_text
-from seedchat.store import (
+from seedchat.settings import ChatSettings
+from seedchat.store.conversations import Store
+from seedchat.store.records import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
     ROLES,
     STATUSES,
     Conversation,
-    Message,
-    Store,
+    StoredMessage,
+    insert_message,
 )
 
 EXPORT_FORMAT = "seedchat-conversations"
@@ -47,15 +50,12 @@ class ImportResult:
 
 
 def _all_ids(store: Store, ids: Iterable[str] | None, trash: bool) -> list[str]:
-    if ids is not None:
-        return list(ids)
-    where = "" if trash else " WHERE deleted_at IS NULL"
-    return [r[0] for r in store._read(f"SELECT id FROM conversations{where} ORDER BY seq")]
+    return list(ids) if ids is not None else store.conversation_ids(trash=trash)
 
 
 def conversation_to_dict(store: Store, conversation_id: str) -> dict[str, Any]:
     """One conversation and all its messages (every branch) as plain data."""
-    conv = store._conversation_row(conversation_id)
+    conv = store.conversation(conversation_id)
     data = {k: getattr(conv, k) for k in CONVERSATION_COLUMNS}
     data["messages"] = [
         {k: getattr(m, k) for k in MESSAGE_COLUMNS if k != "conversation_id"}
@@ -80,20 +80,24 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "?"
 
 
-def _settings_line(settings: dict[str, Any]) -> str:
-    parts = []
-    budget = settings.get("thinking_budget")
-    if budget is not None:
-        label = "unlimited" if budget == -1 else str(budget)
-        enforce = settings.get("enforce")
-        parts.append(f"thinking budget {label}" + (f" ({enforce})" if enforce else ""))
-    for key in ("temperature", "top_p", "top_k", "max_tokens"):
-        if key in settings:
-            parts.append(f"{key} {settings[key]}")
+def _settings_line(record: dict[str, Any]) -> str:
+    """The generation settings in words ("" when none were saved)."""
+    if not record:
+        return ""
+    cs = ChatSettings.from_record(record)
+    budget = {-1: "unlimited", 0: "0 (answer directly)"}.get(cs.budget, str(cs.budget))
+    enforced = f" ({cs.enforcement})" if cs.budget > 0 else ""
+    parts = [f"thinking budget {budget}{enforced}", f"temperature {cs.temperature}"]
+    parts.append(f"top_p {cs.top_p}")
+    if cs.top_k:
+        parts.append(f"top_k {cs.top_k}")
+    parts.append(f"max_tokens {cs.max_tokens}")
+    if cs.seed is not None:
+        parts.append(f"seed {cs.seed}")
     return ", ".join(parts)
 
 
-def _stats_line(m: Message) -> str:
+def _stats_line(m: StoredMessage) -> str:
     s = m.stats
     parts = []
     if s.get("generated_tokens"):
@@ -109,7 +113,7 @@ def _stats_line(m: Message) -> str:
     return " · ".join(parts)
 
 
-def _thinking_markdown(m: Message) -> str:
+def _thinking_markdown(m: StoredMessage) -> str:
     """Thinking text with the reflect reports put back where they came, as quotes."""
     out, pos = [], 0
     for r in sorted(m.reflects, key=lambda r: r.get("offset", 0)):
@@ -123,6 +127,7 @@ def _thinking_markdown(m: Message) -> str:
 
 
 def conversation_markdown(conv: Conversation) -> str:
+    """One conversation's active branch as Markdown: a title, its details, the messages."""
     lines = [f"# {conv.title or 'Untitled conversation'}", ""]
     meta = [f"- id: `{conv.id}`", f"- created: {_when(conv.created_at)}"]
     if conv.model:
@@ -130,35 +135,39 @@ def conversation_markdown(conv: Conversation) -> str:
     settings = _settings_line(conv.settings)
     if settings:
         meta.append(f"- settings: {settings}")
-    if conv.settings.get("system_prompt"):
-        meta.append(f"- system prompt: {conv.settings['system_prompt']}")
+    system = ChatSettings.from_record(conv.settings).system_prompt
+    if system:
+        meta.append(f"- system prompt: {system}")
     lines += [*meta, ""]
     for m in conv.messages:
-        title = {"user": "You", "assistant": "Assistant"}.get(m.role, m.role.title())
-        branch = (
-            f" (version {m.sibling_index + 1} of {m.sibling_count})" if m.sibling_count > 1 else ""
-        )
-        lines += [f"## {title}{branch} · {_when(m.created_at)}", ""]
-        if m.thinking or m.reflects:
-            tokens = f" ({m.thinking_tokens} tokens)" if m.thinking_tokens is not None else ""
-            lines += [
-                "<details>",
-                f"<summary>Thinking{tokens}</summary>",
-                "",
-                _thinking_markdown(m),
-                "",
-                "</details>",
-                "",
-            ]
-        if m.content:
-            lines += [m.content.rstrip(), ""]
-        for call in m.tool_calls:
-            args = json.dumps(call.get("arguments", {}), ensure_ascii=False)
-            lines += [f"Tool call: `{call.get('name')}` {args}", ""]
-        stats = _stats_line(m) if m.role == "assistant" else ""
-        if stats:
-            lines += [f"*{stats}*", ""]
+        lines += _message_markdown(m)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _message_markdown(m: StoredMessage) -> list[str]:
+    title = {"user": "You", "assistant": "Assistant"}.get(m.role, m.role.title())
+    branch = f" (version {m.sibling_index + 1} of {m.sibling_count})" if m.sibling_count > 1 else ""
+    lines = [f"## {title}{branch} · {_when(m.created_at)}", ""]
+    if m.thinking or m.reflects:
+        tokens = f" ({m.thinking_tokens} tokens)" if m.thinking_tokens is not None else ""
+        lines += [
+            "<details>",
+            f"<summary>Thinking{tokens}</summary>",
+            "",
+            _thinking_markdown(m),
+            "",
+            "</details>",
+            "",
+        ]
+    if m.content:
+        lines += [m.content.rstrip(), ""]
+    for call in m.tool_calls:
+        args = json.dumps(call.get("arguments", {}), ensure_ascii=False)
+        lines += [f"Tool call: `{call.get('name')}` {args}", ""]
+    stats = _stats_line(m) if m.role == "assistant" else ""
+    if stats:
+        lines += [f"*{stats}*", ""]
+    return lines
 
 
 def export_markdown(store: Store, ids: Iterable[str] | None = None) -> str:
@@ -249,57 +258,64 @@ def _validate(data: Any) -> list[dict[str, Any]]:
     convs = data.get("conversations")
     if not isinstance(convs, list):
         raise _Malformed("'conversations' must be a list.")
-    seen: set[str] = set()
+    seen: set[str] = set()  # the conversation and message ids of the file so far
     for i, conv in enumerate(convs):
-        where = f"conversations[{i}]"
-        _check_fields(where, conv, _REQUIRED_CONVERSATION, CONVERSATION_COLUMNS)
-        if not isinstance(conv["messages"], list):
-            raise _Malformed(f"{where}.messages must be a list.")
-        ids: set[str] = set()
-        for j, msg in enumerate(conv["messages"]):
-            mwhere = f"{where}.messages[{j}]"
-            _check_fields(mwhere, msg, _REQUIRED_MESSAGE, MESSAGE_COLUMNS)
-            if msg["role"] not in ROLES:
-                raise _Malformed(f"{mwhere}.role {msg['role']!r} is not one of {', '.join(ROLES)}.")
-            if msg.get("status", "complete") not in STATUSES:
-                raise _Malformed(
-                    f"{mwhere}.status {msg['status']!r} is not one of {', '.join(STATUSES)}."
-                )
-            if msg["id"] in ids or msg["id"] in seen:
-                raise _Malformed(f"{mwhere}.id {msg['id']} appears twice.")
-            parent = msg.get("parent_id")
-            if parent is not None and parent not in ids:
-                raise _Malformed(
-                    f"{mwhere}.parent_id {parent} is not an earlier message of its conversation."
-                )
-            ids.add(msg["id"])
-        leaf = conv.get("current_leaf")
-        if leaf is not None and leaf not in ids:
-            raise _Malformed(f"{where}.current_leaf {leaf} is not one of its messages.")
-        if conv["id"] in seen:
-            raise _Malformed(f"{where}.id {conv['id']} appears twice.")
-        seen.add(conv["id"])
-        seen |= ids
+        _validate_conversation(f"conversations[{i}]", conv, seen)
     return convs
+
+
+def _validate_conversation(where: str, conv: Any, seen: set[str]) -> None:
+    _check_fields(where, conv, _REQUIRED_CONVERSATION, CONVERSATION_COLUMNS)
+    if not isinstance(conv["messages"], list):
+        raise _Malformed(f"{where}.messages must be a list.")
+    ids: set[str] = set()
+    for j, msg in enumerate(conv["messages"]):
+        _validate_message(f"{where}.messages[{j}]", msg, ids, seen)
+        ids.add(msg["id"])
+    leaf = conv.get("current_leaf")
+    if leaf is not None and leaf not in ids:
+        raise _Malformed(f"{where}.current_leaf {leaf} is not one of its messages.")
+    if conv["id"] in seen:
+        raise _Malformed(f"{where}.id {conv['id']} appears twice.")
+    seen.add(conv["id"])
+    seen |= ids
+
+
+def _validate_message(where: str, msg: Any, ids: set[str], seen: set[str]) -> None:
+    """Check one message; ``ids``: the earlier messages of its conversation."""
+    _check_fields(where, msg, _REQUIRED_MESSAGE, MESSAGE_COLUMNS)
+    if msg["role"] not in ROLES:
+        raise _Malformed(f"{where}.role {msg['role']!r} is not one of {', '.join(ROLES)}.")
+    if msg.get("status", "complete") not in STATUSES:
+        raise _Malformed(f"{where}.status {msg['status']!r} is not one of {', '.join(STATUSES)}.")
+    if msg["id"] in ids or msg["id"] in seen:
+        raise _Malformed(f"{where}.id {msg['id']} appears twice.")
+    parent = msg.get("parent_id")
+    if parent is not None and parent not in ids:
+        raise _Malformed(
+            f"{where}.parent_id {parent} is not an earlier message of its conversation."
+        )
+
+
+def _load(source: Path | str | dict[str, Any]) -> tuple[str, Any]:
+    """The data to import and how to name it in errors."""
+    if isinstance(source, dict):
+        return "the data", source
+    path = Path(source)
+    try:
+        return str(path), json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StoreError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(
+            f"{path} is not valid JSON ({exc}); nothing was imported.",
+            hint="Import a file written by 'seedchat history export --format json'.",
+        ) from exc
 
 
 def import_json(store: Store, source: Path | str | dict[str, Any]) -> ImportResult:
     """Import a JSON export (a path or the parsed data) in one transaction."""
-    name = "the data"
-    if isinstance(source, dict):
-        data = source
-    else:
-        path = Path(source)
-        name = str(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise StoreError(f"Cannot read {path}: {exc.strerror or exc}") from exc
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StoreError(
-                f"{path} is not valid JSON ({exc}); nothing was imported.",
-                hint="Import a file written by 'seedchat history export --format json'.",
-            ) from exc
+    name, data = _load(source)
     try:
         convs = _validate(data)
     except _Malformed as err:
@@ -308,43 +324,48 @@ def import_json(store: Store, source: Path | str | dict[str, Any]) -> ImportResu
             hint="Import a file written by 'seedchat history export --format json'.",
         ) from None
     result = ImportResult([], [], 0)
-    with store._write() as conn:
+    with store.db.write() as conn:
         for conv in convs:
             if conn.execute("SELECT 1 FROM conversations WHERE id = ?", [conv["id"]]).fetchone():
                 result.skipped.append(conv["id"])
                 continue
-            clash = [
-                m["id"]
-                for m in conv["messages"]
-                if conn.execute("SELECT 1 FROM messages WHERE id = ?", [m["id"]]).fetchone()
-            ]
-            if clash:
-                raise StoreError(
-                    f"{name} cannot be imported: message {clash[0]} of conversation "
-                    f"{conv['id']} is already stored in another conversation. Nothing was imported."
-                )
-            conn.execute(
-                f"INSERT INTO conversations ({', '.join(CONVERSATION_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in CONVERSATION_COLUMNS)})",
-                [
-                    conv.get("id"),
-                    conv.get("title", ""),
-                    int(conv.get("title_is_auto", True)),
-                    conv.get("model"),
-                    json.dumps(conv.get("settings", {}), ensure_ascii=False),
-                    conv.get("current_leaf"),
-                    conv["created_at"],
-                    conv.get("updated_at", conv["created_at"]),
-                    conv.get("deleted_at"),
-                ],
-            )
-            for m in conv["messages"]:
-                fields = {k: v for k, v in m.items() if k in MESSAGE_COLUMNS}
-                fields.setdefault("updated_at", fields["created_at"])
-                fields.setdefault("parent_id", None)
-                fields["conversation_id"] = conv["id"]
-                msg = Message(**fields)
-                Store._insert_message(conn, msg)
-                result.messages += 1
+            result.messages += _insert_conversation(conn, name, conv)
             result.imported.append(conv["id"])
     return result
+
+
+def _insert_conversation(conn: sqlite3.Connection, name: str, conv: dict[str, Any]) -> int:
+    """Insert one validated conversation and its messages (inside the import's
+    transaction); the number of messages."""
+    clash = [
+        m["id"]
+        for m in conv["messages"]
+        if conn.execute("SELECT 1 FROM messages WHERE id = ?", [m["id"]]).fetchone()
+    ]
+    if clash:
+        raise StoreError(
+            f"{name} cannot be imported: message {clash[0]} of conversation "
+            f"{conv['id']} is already stored in another conversation. Nothing was imported."
+        )
+    conn.execute(
+        f"INSERT INTO conversations ({', '.join(CONVERSATION_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in CONVERSATION_COLUMNS)})",
+        [
+            conv.get("id"),
+            conv.get("title", ""),
+            int(conv.get("title_is_auto", True)),
+            conv.get("model"),
+            json.dumps(conv.get("settings", {}), ensure_ascii=False),
+            conv.get("current_leaf"),
+            conv["created_at"],
+            conv.get("updated_at", conv["created_at"]),
+            conv.get("deleted_at"),
+        ],
+    )
+    for m in conv["messages"]:
+        fields = {k: v for k, v in m.items() if k in MESSAGE_COLUMNS}
+        fields.setdefault("updated_at", fields["created_at"])
+        fields.setdefault("parent_id", None)
+        fields["conversation_id"] = conv["id"]
+        insert_message(conn, StoredMessage(**fields))
+    return len(conv["messages"])

@@ -20,6 +20,9 @@ with its text up to the last flush. A failed flush (full disk) is logged, kept i
 ``finish`` writes everything in one transaction and raises :class:`StoreError`
 when it cannot (call it again once the problem is fixed).
 
+The recorder writes through the record functions of :mod:`seedchat.store.records`
+over the store's :class:`~seedchat.store.db.Db` (``store.record_stream`` makes it).
+
 Reflect reports are stored as dicts ``{used, remaining, exhausted, raw, true_count,
 injected, offset}``, ``offset`` being where in the thinking text the report came.
 """
@@ -30,7 +33,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from seedchat.errors import StoreError
 from seedchat.events import (
@@ -44,20 +47,24 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-
-if TYPE_CHECKING:
-    from seedchat.store import Message, Store
+from seedchat.store.db import Db
+from seedchat.store.records import StoredMessage, update_conversation, update_message
 
 log = logging.getLogger(__name__)
 
 _STATUS_FOR_FINISH = {"stop": "complete", "length": "complete", "cancelled": "cancelled"}
 
 
+def status_for(finish_reason: str) -> str:
+    """The stored status of an answer whose stream ended with ``finish_reason``."""
+    return _STATUS_FOR_FINISH.get(finish_reason, "error")
+
+
 class StreamRecorder:
     """Collects the events of one assistant message and saves them (see the module doc)."""
 
-    def __init__(self, store: Store, message: Message, flush_interval: float = 1.0) -> None:
-        self.store = store
+    def __init__(self, db: Db, message: StoredMessage, flush_interval: float = 1.0) -> None:
+        self.db = db
         self.message = message
         self.flush_interval = flush_interval
         self.flush_count = 0
@@ -89,42 +96,46 @@ class StreamRecorder:
         if self._finished:
             return
         with self._lock:
-            if isinstance(event, AnswerDelta):
-                self._content.append(event.text)
-            elif isinstance(event, ThinkingDelta):
-                self._thinking.append(event.text)
-                self._thinking_len += len(event.text)
-                self._thinking_tokens = event.tokens
-            elif isinstance(event, Reflect):
-                self._reflects.append({**asdict(event), "offset": self._thinking_len})
-            elif isinstance(event, ThinkingEnd):
-                self._thinking_tokens = event.tokens
-                self._stats.update(
-                    thinking_seconds=event.seconds,
-                    thinking_forced=event.forced,
-                    thinking_unclosed=event.unclosed,
-                )
-            elif isinstance(event, ThinkingStart):
-                self._stats["thinking_by_template"] = event.by_template
-            elif isinstance(event, ToolCall):
-                self._tool_calls.append(asdict(event))
-            elif isinstance(event, Notice):
-                self._notices.append(asdict(event))
-            elif isinstance(event, Done):
-                stats = event.to_dict()
-                stats.pop("type")
-                self._stats.update(stats)
-                self._finish_reason = event.finish_reason
-                if event.thinking_tokens:
-                    self._thinking_tokens = event.thinking_tokens
+            self._collect(event)
             self._changes += 1
         if isinstance(event, Done):
-            self.finish(_STATUS_FOR_FINISH.get(event.finish_reason, "error"))
+            self.finish(status_for(event.finish_reason))
         elif self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name=f"seedchat-recorder-{self.message.id[:8]}", daemon=True
             )
             self._thread.start()
+
+    def _collect(self, event: Event) -> None:
+        """Add ``event`` to what is kept in memory (the caller holds the lock)."""
+        if isinstance(event, AnswerDelta):
+            self._content.append(event.text)
+        elif isinstance(event, ThinkingDelta):
+            self._thinking.append(event.text)
+            self._thinking_len += len(event.text)
+            self._thinking_tokens = event.tokens
+        elif isinstance(event, Reflect):
+            self._reflects.append({**asdict(event), "offset": self._thinking_len})
+        elif isinstance(event, ThinkingEnd):
+            self._thinking_tokens = event.tokens
+            self._stats.update(
+                thinking_seconds=event.seconds,
+                thinking_forced=event.forced,
+                thinking_unclosed=event.unclosed,
+            )
+        elif isinstance(event, ThinkingStart):
+            self._stats["thinking_by_template"] = event.by_template
+        elif isinstance(event, ToolCall):
+            self._tool_calls.append(asdict(event))
+        elif isinstance(event, Notice):
+            self._notices.append(asdict(event))
+        elif isinstance(event, Done):
+            stats = event.to_dict()
+            stats.pop("type")
+            self._stats.update(stats)
+            self._finish_reason = event.finish_reason
+            if event.thinking_tokens:
+                self._thinking_tokens = event.thinking_tokens
 
     @property
     def content(self) -> str:
@@ -164,7 +175,7 @@ class StreamRecorder:
         """Write what has arrived (status stays ``partial``); False when the write failed."""
         changes, values = self._snapshot()
         try:
-            self.store.update_message(self.message.id, **values)
+            update_message(self.db, self.message.id, **values)
         except StoreError as err:
             if self.last_error is None:
                 log.warning("could not save the answer being generated: %s", err)
@@ -174,7 +185,7 @@ class StreamRecorder:
         self.flush_count += 1
         return True
 
-    def finish(self, status: str = "complete", error: str | None = None) -> Message:
+    def finish(self, status: str = "complete", error: str | None = None) -> StoredMessage:
         """Stop the flushing thread and write the whole message with its final ``status``."""
         if self._finished:
             return self.message
@@ -186,8 +197,8 @@ class StreamRecorder:
             self._finish_reason = "cancelled"
         values.update(status=status, finish_reason=self._finish_reason, error=error)
         now = time.time()
-        self.store.update_message(self.message.id, updated_at=now, **values)
-        self.store._update_conversation(self.message.conversation_id, touch=True)
+        update_message(self.db, self.message.id, updated_at=now, **values)
+        update_conversation(self.db, self.message.conversation_id, touch=True)
         self._finished = True
         self.last_error = None
         for key, value in values.items():

@@ -1,0 +1,263 @@
+"""The model host: the one loaded model of a running app, shared by every front end in it.
+
+:class:`ModelHost` loads a model (the last used one, else the bundled demo), swaps it for
+another, unloads it, and runs one generation at a time for everyone who uses it (the
+page's tabs; later the API): a second caller that asks while the model is busy gets a
+:class:`~seedchat.events.Notice` and waits its turn. It speaks the same two calls as an
+:class:`~seedchat.engine.Engine` (``generate`` and ``render``), so a
+:class:`~seedchat.session.ChatSession` runs on either.
+
+:class:`EventPump` runs a stream of events in its own thread, so the model never waits
+for a slow reader (a page drawing updates).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from seedchat.engine import Engine
+from seedchat.errors import EngineError, SeedchatError
+from seedchat.events import Event, Notice
+from seedchat.models import ModelInfo, demo_model, read_gguf_info
+from seedchat.prompt import Message
+from seedchat.settings import GenerationOptions, LoadOptions, Settings
+
+log = logging.getLogger(__name__)
+
+
+def initial_model(settings: Settings) -> Path | None:
+    """The model to load at start: the last used one if it still exists, else the demo."""
+    last = settings.get("model")
+    if last and Path(last).is_file():
+        return Path(last)
+    return demo_model()
+
+
+class ModelHost:
+    """The engine shared by every front end of one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.info: ModelInfo | None = None
+        self.error: str | None = None
+        self.loading: Path | None = None
+        self._state = threading.Lock()
+        self._generating = threading.Lock()
+        self._loaded = threading.Event()
+        self._cancels: dict[str, threading.Event] = {}
+
+    # -- loading -------------------------------------------------------------------
+
+    def load(
+        self,
+        path: Path | str,
+        remember: bool = True,
+        n_gpu_layers: int | str | None = None,
+        context_length: int | None = None,
+    ) -> ModelInfo:
+        """Load the model at ``path`` (replacing the current one); raises SeedchatError.
+
+        ``n_gpu_layers`` ("auto" or a number) and ``context_length`` override the settings.
+        """
+        path = Path(path).expanduser()
+        self._set_state(loading=path, error=None)
+        self._loaded.clear()
+        try:
+            info = read_gguf_info(path, source="demo" if path == demo_model() else "added")
+            options = LoadOptions.from_settings(
+                self.settings, n_gpu_layers=n_gpu_layers, context_length=context_length
+            )
+            engine = Engine.load(path, options)
+        except SeedchatError as err:
+            self._failed(str(err))
+            raise
+        except Exception as exc:  # llama.cpp can fail in ways of its own
+            log.exception("loading %s failed", path)
+            err = EngineError(f"Could not load {path.name}: {exc}")
+            self._failed(str(err))
+            raise err from exc
+        with self._generating:  # never swap the engine under a running generation
+            old, self.engine, self.info = self.engine, engine, info
+        self._set_state(loading=None)
+        self._loaded.set()
+        _close(old)
+        if remember:
+            self._remember(path)
+        return info
+
+    def _set_state(self, **values: object) -> None:
+        with self._state:
+            for key, value in values.items():
+                setattr(self, key, value)
+
+    def _failed(self, error: str) -> None:
+        self._set_state(loading=None, error=error)
+        self._loaded.set()
+
+    def _remember(self, path: Path) -> None:
+        try:
+            self.settings.set("model", str(path))
+            self.settings.save()
+        except (SeedchatError, OSError) as exc:
+            log.warning("could not remember the model: %s", exc)
+
+    def will_load(self, path: Path | None) -> None:
+        """Say (in ``loading``) that ``path`` is about to load, before it starts."""
+        if path is not None:
+            self._set_state(loading=path)
+
+    def load_in_background(self, path: Path | None) -> None:
+        if path is None:
+            self._failed("No model yet: choose one in the Models tab.")
+            return
+
+        def run() -> None:
+            try:
+                self.load(path, remember=False)
+            except SeedchatError as err:
+                log.warning("%s", err)
+
+        threading.Thread(target=run, name="seedchat-load", daemon=True).start()
+
+    def unload(self) -> None:
+        with self._generating:
+            old, self.engine, self.info = self.engine, None, None
+        _close(old)
+
+    def plan_text(self) -> str:
+        """The offload plan of the loaded model, in words ("" when none is loaded)."""
+        engine, info = self.engine, self.info
+        if engine is None or info is None:
+            return ""
+        return engine.plan.explain(info.block_count or 0)
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        return self._loaded.wait(timeout)
+
+    @property
+    def model_name(self) -> str | None:
+        """The loaded model's file name (what a saved answer records as its model)."""
+        info = self.info
+        return info.path.name if info is not None else None
+
+    @property
+    def busy(self) -> bool:
+        return self._generating.locked()
+
+    # -- generating ----------------------------------------------------------------
+
+    def cancel_event(self, key: str) -> threading.Event:
+        """The cancel flag of one caller (a page's tab), the same object every time."""
+        with self._state:
+            return self._cancels.setdefault(key, threading.Event())
+
+    def stop(self, key: str) -> None:
+        self.cancel_event(key).set()
+
+    def _engine_or_raise(self) -> Engine:
+        self.wait_loaded()
+        engine = self.engine
+        if engine is None:
+            reason = (self.error or "").split("\n")[0]
+            raise EngineError(
+                f"No model is loaded ({reason})." if reason else "No model is loaded.",
+                hint="Choose a model in the Models tab and load it.",
+            )
+        return engine
+
+    def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
+        """The prompt the loaded model's template makes of ``messages``."""
+        return self._engine_or_raise().render(messages, options)
+
+    def generate(
+        self,
+        messages: Sequence[Message] | str,
+        options: GenerationOptions,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Event]:
+        """Events of one reply; waits (with a notice) while another caller generates."""
+        self._engine_or_raise()
+        if not self._generating.acquire(blocking=False):
+            yield Notice("The model is busy with another tab; waiting for it to finish.", "busy")
+            while not self._generating.acquire(timeout=0.1):
+                if cancel is not None and cancel.is_set():
+                    return
+        try:
+            engine = self._engine_or_raise()  # it may have been swapped while we waited
+            yield from engine.generate(messages, options, cancel)
+        finally:
+            self._generating.release()
+
+
+class EventPump:
+    """Runs a stream of events in its own thread, so the model never waits for the reader.
+
+    Each event goes to ``on_event`` as it comes and queues up for :meth:`batches`, which
+    hands the reader everything that arrived since its last call: however long the reader
+    takes with a batch, decoding goes on. ``close`` (also for a reader that went away)
+    calls ``stop`` and waits for the stream to end.
+    """
+
+    _END = object()
+
+    def __init__(
+        self,
+        events: Callable[[], Iterator[Event]],
+        stop: Callable[[], None],
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self._stop = stop
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._on_event = on_event
+        self._thread = threading.Thread(
+            target=self._run, args=(events,), name="seedchat-generate", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, events: Callable[[], Iterator[Event]]) -> None:
+        try:
+            for event in events():
+                if self._on_event is not None:
+                    self._on_event(event)
+                self._queue.put(event)
+        except BaseException as exc:  # handed to the reader's thread, raised there
+            self._queue.put(exc)
+        finally:
+            self._queue.put(self._END)
+
+    def batches(self) -> Iterator[list[Event]]:
+        """Lists of events, each everything that arrived since the last; raises what the
+        stream raised."""
+        while True:
+            items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            events = [i for i in items if isinstance(i, Event)]
+            if events:
+                yield events
+            for item in items:
+                if isinstance(item, BaseException):
+                    raise item
+                if item is self._END:
+                    return
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._thread.is_alive():
+            self._stop()
+            self._thread.join(timeout)
+
+
+def _close(engine: Engine | None) -> None:
+    if engine is not None:
+        try:
+            engine.close()
+        except Exception:  # closing must never break the app
+            log.exception("closing the engine failed")

@@ -1,0 +1,309 @@
+"""One chat session: what happens in one turn, the same for every front end.
+
+The web UI and ``seedchat chat`` (and, later, the API) hold a :class:`ChatSession` and
+only draw its events. A session is a conversation on screen: its turns (the branch
+shown), the saved conversation they belong to, and its :class:`ChatSettings`::
+
+    session = ChatSession(engine, store, settings)       # or ChatSession.resume(...)
+    for event in session.turn("What is 12 + 7?", cancel):
+        draw(event)
+
+One turn, in order:
+
+1. The question is saved before the model starts (the first one creates the saved
+   conversation), under the branch on screen.
+2. The answer is created at once as a ``partial`` message under it, with the settings and
+   the model it is generated with (:meth:`Store.record_stream`).
+3. The prompt is the system prompt, then the turns (:meth:`ChatSession.messages`), then
+   the question; the engine renders it with the model's own template.
+4. Every event the engine streams goes to the store's recorder (flushed about once a
+   second, so a crash loses at most a second) and then to the front end.
+5. ``Done`` saves the answer whole with its statistics; a stop, a closed page or an error
+   saves it as ``cancelled``/``error`` instead. The answer joins the turns.
+
+:meth:`ChatSession.regenerate` writes a new answer beside the last one and
+:meth:`ChatSession.edit_last` a new question beside the last one: both are branches in the
+store, so the old text stays as a sibling (see ``seedchat history export``).
+
+Earlier thinking is left out of the prompt (:data:`HISTORY_THINKING`). Seed's template
+would put an earlier answer's ``reasoning_content`` back inside ``<seed:think>`` tags, but
+the text it renders is not what the model wrote (the reflect reports are not in the
+thinking text, the template trims it), so the cached tokens stop matching at the first
+line of that thinking anyway: keeping it would not let the KV prefix be reused further,
+and it would spend context on every later turn (Seed-OSS's thinking is often many times
+longer than its answer). Every front end makes the same prompt of the same
+conversation (``seedchat chat --conversation ID --show-prompt`` prints it).
+
+A store that fails (a full disk) never stops the chat: :attr:`ChatSession.problem` says,
+in words for the user, what was not saved, and the answer is saved whole at its end if
+the store works again by then.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from seedchat.errors import SeedchatError, StoreError
+from seedchat.events import AnswerDelta, Done, Event, ThinkingDelta
+from seedchat.prompt import Message
+from seedchat.settings import ChatSettings, GenerationOptions
+from seedchat.store import Store, StreamRecorder, status_for
+
+log = logging.getLogger(__name__)
+
+#: Whether earlier answers' thinking goes back into the prompt (see the module doc).
+HISTORY_THINKING = False
+
+
+class ChatEngine(Protocol):
+    """What a session needs of an engine: a local :class:`~seedchat.engine.Engine` or the
+    app's :class:`~seedchat.host.ModelHost`."""
+
+    def generate(
+        self,
+        messages: Sequence[Message] | str,
+        options: GenerationOptions,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Event]: ...
+
+    def render(self, messages: Sequence[Message], options: GenerationOptions) -> str: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of the conversation on screen; ``id`` is its stored message's id."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    thinking: str = ""
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenThread:
+    """Where a session is in the store: its saved conversation (None until the first
+    question) and the last message of the branch on screen (None: the next is a root)."""
+
+    conversation_id: str | None = None
+    leaf_id: str | None = None
+
+    def at(self, leaf_id: str | None) -> OpenThread:
+        return OpenThread(self.conversation_id, leaf_id)
+
+
+def open_store() -> tuple[Store | None, SeedchatError | None]:
+    """The conversation store, or None and why it could not be opened: a chat then goes
+    on without saving (and says so) rather than not starting."""
+    try:
+        return Store(), None
+    except SeedchatError as err:
+        log.warning("conversations are not being saved: %s", err)
+        return None, err
+
+
+@dataclass
+class ChatSession:
+    """A conversation on screen and the turns run on it (see the module doc)."""
+
+    engine: ChatEngine
+    store: Store | None
+    settings: ChatSettings = field(default_factory=ChatSettings)
+    turns: list[Turn] = field(default_factory=list)
+    thread: OpenThread = field(default_factory=OpenThread)
+    model: str | None = None  # the model's name, recorded with each saved answer
+    problem: str | None = None  # what the last turn could not save, in words for the user
+
+    @classmethod
+    def resume(
+        cls,
+        engine: ChatEngine,
+        store: Store,
+        conversation_id: str,
+        default: ChatSettings | None = None,
+        model: str | None = None,
+    ) -> ChatSession:
+        """A saved conversation's active branch, with the settings it was last used with
+        (over ``default``). Raises StoreError when it cannot be read."""
+        conv = store.get_conversation(conversation_id)
+        turns = turns_of(conv.messages)
+        leaf = conv.messages[-1].id if conv.messages else None
+        settings = ChatSettings.from_record(conv.settings, default)
+        return cls(engine, store, settings, turns, OpenThread(conv.id, leaf), model)
+
+    # -- the prompt ------------------------------------------------------------------
+
+    def messages(self, question: str | None = None) -> list[Message]:
+        """What the engine is given: the system prompt, the turns, then ``question``."""
+        out: list[Message] = []
+        system = self.settings.system_prompt.strip()
+        if system:
+            out.append(Message("system", system))
+        for turn in self.turns:
+            thinking = turn.thinking if HISTORY_THINKING and turn.thinking else None
+            out.append(Message(turn.role, turn.content, thinking=thinking))
+        if question is not None:
+            out.append(Message("user", question))
+        return out
+
+    def prompt(self, question: str) -> str:
+        """The exact prompt the next turn with ``question`` would send to the model."""
+        return self.engine.render(self.messages(question), self.settings.generation_options())
+
+    # -- turns -----------------------------------------------------------------------
+
+    def turn(self, text: str, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Ask ``text``: save it, stream the answer's events (saving them), keep both."""
+        self.problem = None
+        question_id = self._save(lambda: self._add_question(text))
+        self.turns.append(Turn("user", text, id=question_id))
+        yield from self._answer(cancel, self._record_answer)
+
+    def regenerate(self, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """A new answer to the last question, beside the old one (which stays saved)."""
+        self.problem = None
+        old = self.turns.pop() if self.turns and self.turns[-1].role == "assistant" else None
+        if not self.turns:
+            raise SeedchatError("There is nothing to regenerate yet.", hint="Ask something.")
+        self.thread = self.thread.at(self.turns[-1].id)  # the answer hangs from the question
+        if old is None or old.id is None:
+            yield from self._answer(cancel, self._record_answer)
+            return
+
+        def beside_old() -> StreamRecorder:
+            return self.store.regenerate(
+                old.id, settings=self.settings.to_record(), model=self.model
+            )
+
+        yield from self._answer(cancel, beside_old)
+
+    def edit_last(self, text: str, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Replace the last question by ``text`` (the old one stays saved beside it) and
+        answer it."""
+        self.problem = None
+        last = max((i for i, t in enumerate(self.turns) if t.role == "user"), default=None)
+        if last is None:
+            raise SeedchatError("There is no question to edit yet.", hint="Ask something.")
+        old = self.turns[last]
+        del self.turns[last:]
+        if old.id is None:
+            question_id = self._save(lambda: self._add_question(text))
+        else:
+            question_id = self._save(lambda: self._edit_question(old.id, text))
+        self.turns.append(Turn("user", text, id=question_id))
+        yield from self._answer(cancel, self._record_answer)
+
+    def _answer(
+        self, cancel: threading.Event | None, start: Callable[[], StreamRecorder]
+    ) -> Iterator[Event]:
+        saver = _AnswerSaver(self, start)
+        messages = self.messages()
+        answer: list[str] = []
+        thinking: list[str] = []
+        done: Done | None = None
+        try:
+            for event in self.engine.generate(messages, self.settings.generation_options(), cancel):
+                saver.on_event(event)
+                if isinstance(event, AnswerDelta):
+                    answer.append(event.text)
+                elif isinstance(event, ThinkingDelta):
+                    thinking.append(event.text)
+                elif isinstance(event, Done):
+                    done = event
+                yield event
+        except SeedchatError as err:
+            saver.finish("error", error=err.message)
+            raise
+        finally:
+            # a no-op once the answer's Done was saved; else (a stop, a closed page, a
+            # write that failed) the answer is saved whole now, as its end says
+            saver.finish(status_for(done.finish_reason) if done else "cancelled")
+        content = "".join(answer).strip()
+        if content:
+            self.turns.append(Turn("assistant", content, "".join(thinking), saver.answer_id))
+
+    # -- the store -------------------------------------------------------------------
+
+    def _save(self, action: Callable[[], Any], retry: bool = False) -> Any:
+        """Run a store write; a failure is logged and said in ``problem``, never raised."""
+        if self.store is None or (self.problem and not retry):
+            return None
+        try:
+            return action()
+        except StoreError as err:
+            log.warning("could not save the conversation: %s", err)
+            self.problem = self.problem or f"This reply is not being saved: {err.message}"
+            return None
+
+    def _add_question(self, text: str) -> str:
+        conv_id = self.thread.conversation_id
+        if conv_id is None:
+            conv_id = self.store.create_conversation(settings=self.settings.to_record()).id
+            self.thread = OpenThread(conv_id)
+        msg = self.store.add_message(conv_id, "user", text, parent_id=self.thread.leaf_id)
+        self.thread = self.thread.at(msg.id)
+        return msg.id
+
+    def _edit_question(self, question_id: str, text: str) -> str:
+        msg = self.store.edit_message(question_id, text)
+        self.thread = OpenThread(msg.conversation_id, msg.id)
+        return msg.id
+
+    def _record_answer(self) -> StreamRecorder:
+        """A new answer under the branch's last message (the question)."""
+        return self.store.record_stream(
+            self.thread.conversation_id,
+            parent_id=self.thread.leaf_id,
+            settings=self.settings.to_record(),
+            model=self.model,
+        )
+
+
+class _AnswerSaver:
+    """Saves one streamed answer of a session; a store that fails never stops it.
+
+    After a failed write no new message is started, but the answer's events are kept and
+    :meth:`finish` tries once more to save it whole (then the session's problem clears).
+    """
+
+    def __init__(self, session: ChatSession, start: Callable[[], StreamRecorder]) -> None:
+        self.session = session
+        self.recorder: StreamRecorder | None = None
+        thread = session.thread
+        if thread.conversation_id is not None and thread.leaf_id is not None:
+            self.recorder = session._save(start)
+        if self.recorder is not None:
+            session.thread = thread.at(self.recorder.message_id)
+
+    @property
+    def answer_id(self) -> str | None:
+        return self.recorder.message_id if self.recorder is not None else None
+
+    def on_event(self, event: Event) -> None:
+        # Kept in memory even after a failed write: finishing retries with everything.
+        if self.recorder is not None:
+            self.session._save(lambda: self.recorder.on_event(event), retry=True)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        if not recorder.finished:
+            self.session._save(lambda: recorder.finish(status, error=error), retry=True)
+        if recorder.finished:  # saved whole in the end: an earlier failed write is moot
+            self.session.problem = None
+
+
+def turns_of(messages: Sequence[Any]) -> list[Turn]:
+    """The turns of a stored branch: questions, and the answers that have text (an answer
+    that failed or is empty is not sent back to the model)."""
+    turns: list[Turn] = []
+    for msg in messages:
+        if msg.role == "user":
+            turns.append(Turn("user", msg.content, id=msg.id))
+        elif msg.role == "assistant" and msg.content.strip() and msg.status != "error":
+            turns.append(Turn("assistant", msg.content.strip(), msg.thinking or "", msg.id))
+    return turns

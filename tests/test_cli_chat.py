@@ -1,0 +1,138 @@
+"""`seedchat chat` as a real command: the settings file and the flags reach the model, the
+saved conversation records them, its export shows them, and a saved conversation can be
+continued (the bundled demo model on the real llama.cpp)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seedchat.settings import ChatSettings, load_settings
+from seedchat.store import Store
+
+CHOSEN = ChatSettings(
+    budget=100,
+    enforcement="soft",
+    temperature=0.0,
+    top_p=0.9,
+    top_k=5,
+    max_tokens=250,
+    system_prompt="Answer briefly.",
+    seed=11,
+)
+
+
+def chat(cli_env: dict[str, str], *args: str, stdin: str | None = None) -> list[dict]:
+    """Run `seedchat chat ... --json`; its events."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "seedchat", "chat", *args, "--json"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def text_of(events: list[dict], kind: str) -> str:
+    return "".join(e["text"] for e in events if e["type"] == kind)
+
+
+def the_conversation() -> tuple[str, ChatSettings]:
+    with Store() as store:
+        (summary,) = store.list_conversations()
+        conv = store.get_conversation(summary.id)
+    return conv.id, ChatSettings.from_record(conv.settings)
+
+
+@pytest.fixture
+def chosen_settings() -> ChatSettings:
+    """The settings file holds a non-default value for every generation setting."""
+    CHOSEN.save_to(load_settings())
+    return CHOSEN
+
+
+def test_chat_honours_every_setting_of_the_settings_file(cli_env, chosen_settings):
+    events = chat(cli_env, "What is 2 + 3?")
+    _, recorded = the_conversation()
+    assert recorded == chosen_settings  # the turn ran with the file's settings, all of them
+    done = events[-1]
+    assert done["type"] == "Done" and done["generated_tokens"] <= chosen_settings.max_tokens
+    # soft enforcement: the model keeps its own budget, seedchat never cuts it...
+    ends = [e for e in events if e["type"] == "ThinkingEnd"]
+    assert ends and not ends[0]["forced"]
+    # ...where hard enforcement (the flag over the file) cuts thinking at exactly 100
+    hard = chat(cli_env, "What is 2 + 3?", "--enforce", "hard", "--no-save")
+    end = next(e for e in hard if e["type"] == "ThinkingEnd")
+    assert end["forced"] and end["tokens"] == 100
+    # temperature 0 picks the likeliest token: another seed gives the same reply
+    again = chat(cli_env, "What is 2 + 3?", "--seed", "12345", "--no-save")
+    assert text_of(again, "AnswerDelta") == text_of(events, "AnswerDelta")
+    assert text_of(again, "ThinkingDelta") == text_of(events, "ThinkingDelta")
+
+
+def test_flags_override_the_settings_file(cli_env, chosen_settings):
+    chat(cli_env, "Hi", "--budget", "0", "--top-k", "9", "--system", "Be kind.")
+    _, recorded = the_conversation()
+    want = chosen_settings.replace(budget=0, top_k=9, system_prompt="Be kind.")
+    assert recorded == want
+
+
+def test_the_export_of_a_chat_shows_its_budget_and_enforcement(
+    cli_env, chosen_settings, tmp_path: Path
+):
+    chat(cli_env, "What is 2 + 3?")
+    conv_id, _ = the_conversation()
+    out = tmp_path / "chat.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "seedchat", "history", "export", conv_id[:8], "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    markdown = out.read_text(encoding="utf-8")
+    assert "- settings: thinking budget 100 (soft), temperature 0.0, top_p 0.9, top_k 5" in markdown
+    assert "- system prompt: Answer briefly." in markdown
+
+
+def test_a_saved_conversation_continues_with_its_history(cli_env, chosen_settings):
+    chat(cli_env, "What is 2 + 3?")
+    conv_id, _ = the_conversation()
+    shown = subprocess.run(
+        [sys.executable, "-m", "seedchat", "chat", "-c", conv_id[:8], "--show-prompt", "And 4?"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    prompt = shown.stdout
+    assert "Answer briefly." in prompt and "thinking budget, which is 100" in prompt
+    assert prompt.index("What is 2 + 3?") < prompt.index("And 4?")
+    assert prompt.endswith("And 4?<seed:eos><seed:bos>assistant\n")
+    chat(cli_env, "And 4?", "-c", conv_id[:8])
+    with Store() as store:
+        assert store.count_conversations() == 1
+        messages = store.get_conversation(conv_id).messages
+    assert [m.content for m in messages if m.role == "user"] == ["What is 2 + 3?", "And 4?"]
+
+
+def test_an_unknown_conversation_is_a_clear_error(cli_env):
+    proc = subprocess.run(
+        [sys.executable, "-m", "seedchat", "chat", "-c", "abcdef12", "hi"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "no conversation with id abcdef12" in proc.stderr
+    assert "Traceback" not in proc.stderr

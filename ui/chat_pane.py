@@ -1,0 +1,327 @@
+"""The chat pane: the conversation, the message box, send, stop, regenerate, edit.
+
+Every turn is a :class:`~seedchat.session.ChatSession` turn (the same as in
+``seedchat chat``), built from the tab's state: the turns on screen, where they are in the
+store (:class:`~seedchat.session.OpenThread`) and the settings panel's values. The model
+decodes in its own thread (:class:`~seedchat.host.EventPump`) and each page update takes
+everything that arrived meanwhile, so drawing never slows the model down; a page that
+goes away stops the model.
+
+Handlers take their inputs by name (``inputs_kwargs``) and return updates as a dict of
+component → value, so each says what it reads and what it changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from seedchat.errors import SeedchatError
+from seedchat.events import Done, Event, Reflect, ThinkingEnd, ThinkingStart
+from seedchat.host import EventPump, ModelHost
+from seedchat.session import ChatSession, OpenThread, Turn
+from seedchat.store import Store
+from seedchat.ui.models_tab import status_markdown
+from seedchat.ui.render import ChatMessage, TurnView, done_footer, user_message
+from seedchat.ui.settings_panel import SettingsPanel
+from seedchat.ui.updates import error_update
+
+log = logging.getLogger(__name__)
+
+# Generation handlers of several tabs may run at once: the model host lets one generate
+# and tells the others, in their own chat, that the model is busy.
+GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
+UPDATE_INTERVAL = 0.025  # seconds between streamed page updates (text is batched, never dropped)
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+    {"left": "\\[", "right": "\\]", "display": True},
+]
+
+Chat = list[ChatMessage]
+Updates = dict[Any, Any]
+Run = Callable[[threading.Event], Iterator[Event]]
+
+
+@dataclass
+class TabState:
+    """The per tab ``gr.State`` components of the chat."""
+
+    turns: Any  # list[Turn]: the conversation on screen, as the model is given it
+    thread: Any  # OpenThread: where those turns are in the store
+    editing: Any  # bool: the last question was taken back into the box to be edited
+
+    @classmethod
+    def create(cls) -> TabState:
+        return cls(gr.State([]), gr.State(OpenThread()), gr.State(False))
+
+
+@dataclass
+class PageTargets:
+    """Parts of the page outside the chat pane that a turn reads or updates."""
+
+    error_box: Any
+    model_status: Any
+    listing: Any  # the sidebar's conversation list
+    search: Any  # the sidebar's search box
+    listing_update: Callable[[OpenThread | None, str], Any]
+
+
+def make_session(
+    host: ModelHost,
+    store: Store | None,
+    settings: Any,
+    turns: list[Turn],
+    thread: OpenThread,
+) -> ChatSession:
+    """The tab's session: its turns and place in the store, with ``settings``."""
+    return ChatSession(host, store, settings, list(turns), thread, model=host.model_name)
+
+
+def through_last_question(chat: Chat) -> Chat:
+    """The chat up to and with the last question (its answer left out)."""
+    last = max((i for i, m in enumerate(chat) if m.get("role") == "user"), default=-1)
+    return chat[: last + 1]
+
+
+class ChatPane:
+    """Lays out the chat (call inside a column); ``wire`` connects it."""
+
+    def __init__(self) -> None:
+        self.chatbot = gr.Chatbot(
+            elem_id="chatbot",
+            height=560,
+            show_label=False,
+            buttons=["copy", "copy_all"],
+            latex_delimiters=LATEX,
+            placeholder="Ask anything. Thinking shows above each answer.",
+            feedback_options=None,
+        )
+        with gr.Row():
+            self.message = gr.Textbox(
+                placeholder="Message seedchat (Enter sends)",
+                show_label=False,
+                lines=1,
+                max_lines=8,
+                scale=6,
+                elem_id="message",
+                autofocus=True,
+            )
+            self.send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+            self.stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+        with gr.Row():
+            self.regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
+            self.edit = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
+        self.stats = gr.Markdown("", elem_id="turn-stats")
+
+    def wire(
+        self,
+        host: ModelHost,
+        store: Store | None,
+        panel: SettingsPanel,
+        tab: TabState,
+        page: PageTargets,
+    ) -> None:
+        turn = _TurnHandlers(self, host, store, panel, tab, page)
+        state = {
+            "chat": self.chatbot,
+            "turns": tab.turns,
+            "thread": tab.thread,
+            "editing": tab.editing,
+            "query": page.search,
+        }
+        kwargs = {**state, **panel.kwargs}
+        outputs = [
+            self.chatbot,
+            tab.turns,
+            self.stats,
+            page.error_box,
+            page.model_status,
+            tab.thread,
+            page.listing,
+            tab.editing,
+        ]
+        for trigger in (self.send.click, self.message.submit):
+            trigger(
+                turn.respond,
+                inputs_kwargs={"text": self.message, **kwargs},
+                outputs=outputs,
+                **GENERATE,
+            )
+            trigger(lambda: "", None, self.message, queue=False)  # the box empties at once
+        self.regenerate.click(turn.regenerate, inputs_kwargs=kwargs, outputs=outputs, **GENERATE)
+        self.stop.click(turn.stop, None, None, queue=False)
+        self.edit.click(
+            take_back,
+            [self.chatbot, tab.turns, tab.editing],
+            [self.chatbot, self.message, tab.editing],
+            queue=False,
+        )
+        self.chatbot.clear(
+            lambda: ([], "", OpenThread(), False),
+            None,
+            [tab.turns, self.stats, tab.thread, tab.editing],
+            queue=False,
+        )
+
+
+def take_back(chat: Chat, turns: list[Turn], editing: bool) -> tuple[Chat, Any, bool]:
+    """Edit: the last question goes back into the box (and out of the chat); sending it
+    then makes a new question beside the old one (``ChatSession.edit_last``)."""
+    questions = [t for t in turns if t.role == "user"]
+    if not questions or editing:
+        return chat, gr.update(), editing
+    return through_last_question(chat)[:-1], questions[-1].content, True
+
+
+def _tab_key(request: gr.Request) -> str:
+    return request.session_hash or ""
+
+
+class _TurnHandlers:
+    """The chat's generating handlers: each runs one session turn and streams updates."""
+
+    def __init__(
+        self,
+        pane: ChatPane,
+        host: ModelHost,
+        store: Store | None,
+        panel: SettingsPanel,
+        tab: TabState,
+        page: PageTargets,
+    ) -> None:
+        self.pane, self.host, self.store, self.panel = pane, host, store, panel
+        self.tab, self.page = tab, page
+
+    def stop(self, request: gr.Request) -> None:
+        self.host.stop(_tab_key(request))
+
+    def respond(
+        self,
+        request: gr.Request,
+        text: str,
+        chat: Chat,
+        turns: list[Turn],
+        thread: OpenThread,
+        editing: bool,
+        query: str,
+        **settings: Any,
+    ) -> Iterator[Updates]:
+        text = (text or "").strip()
+        if not text:
+            yield self._error(None)
+            return
+        try:
+            session = make_session(
+                self.host, self.store, self.panel.read(**settings), turns, thread
+            )
+        except SeedchatError as err:
+            yield self._error(err)
+            return
+        if editing:
+            run: Run = lambda cancel: session.edit_last(text, cancel)  # noqa: E731
+        else:
+            run = lambda cancel: session.turn(text, cancel)  # noqa: E731
+        yield from self._stream(session, run, [*chat, user_message(text)], request, query)
+
+    def regenerate(
+        self,
+        request: gr.Request,
+        chat: Chat,
+        turns: list[Turn],
+        thread: OpenThread,
+        editing: bool,
+        query: str,
+        **settings: Any,
+    ) -> Iterator[Updates]:
+        questions = [t for t in turns if t.role == "user"]
+        if not questions:
+            yield self._error("Nothing to regenerate yet.")
+            return
+        try:
+            session = make_session(
+                self.host, self.store, self.panel.read(**settings), turns, thread
+            )
+        except SeedchatError as err:
+            yield self._error(err)
+            return
+        # a question taken back to be edited is shown again: it is answered anew
+        shown = [*chat, user_message(questions[-1].content)] if editing else chat
+        yield from self._stream(
+            session, session.regenerate, through_last_question(shown), request, query
+        )
+
+    def _error(self, error: Any) -> Updates:
+        return {
+            self.page.error_box: error_update(error),
+            self.page.model_status: status_markdown(self.host),
+        }
+
+    def _saved(self, session: ChatSession, query: str) -> Updates:
+        """Where the turn is saved: the thread, the sidebar's list, a problem saving."""
+        updates = {
+            self.tab.thread: session.thread,
+            self.page.listing: self.page.listing_update(session.thread, query),
+        }
+        if session.problem:
+            updates[self.page.error_box] = error_update(session.problem)
+        return updates
+
+    def _stream(
+        self, session: ChatSession, run: Run, chat: Chat, request: gr.Request, query: str
+    ) -> Iterator[Updates]:
+        pane, view = self.pane, TurnView(budget=session.settings.budget)
+        cancel = self.host.cancel_event(_tab_key(request))
+        cancel.clear()
+        yield {
+            pane.chatbot: chat + view.messages(),
+            pane.stats: "",
+            self.tab.editing: False,
+            self.page.error_box: error_update(None),
+            self.page.model_status: status_markdown(self.host),
+        }
+        pump = EventPump(lambda: run(cancel), stop=cancel.set)
+        last, first = 0.0, True
+        try:
+            for events in pump.batches():
+                for event in events:
+                    view.apply(event)
+                now = time.perf_counter()
+                structural = any(
+                    isinstance(e, ThinkingStart | ThinkingEnd | Reflect | Done) for e in events
+                )
+                if first or structural or now - last >= UPDATE_INTERVAL:
+                    updates = {pane.chatbot: chat + view.messages()}
+                    if view.done is not None:
+                        updates[pane.stats] = done_footer(view.done)
+                    if first:  # the question is saved by now: list the conversation
+                        updates.update(self._saved(session, query))
+                    last, first = now, False
+                    yield updates
+        except SeedchatError as err:
+            log.warning("generation failed: %s", err)
+            view.fail(err.message)
+            yield {
+                pane.chatbot: chat + view.messages(),
+                self.tab.turns: session.turns,
+                pane.stats: "",
+                **self._saved(session, query),
+                **self._error(err),
+            }
+            return
+        finally:
+            pump.close()  # the page went away: stop the model (the session saves what it wrote)
+        if view.done is None:  # stopped while waiting for the model
+            view.apply(Done("cancelled"))
+        yield {
+            pane.chatbot: chat + view.messages(),
+            self.tab.turns: session.turns,
+            self.page.model_status: status_markdown(self.host),
+            **self._saved(session, query),
+        }

@@ -1,0 +1,182 @@
+"""The generation settings panel: thinking budget (slider, Unlimited, enforcement),
+sampling (temperature, top-p, top-k, max tokens) and the system prompt.
+
+The panel shows one :class:`~seedchat.settings.ChatSettings`: :meth:`SettingsPanel.read`
+turns the controls' values into one, :meth:`SettingsPanel.updates` shows one. The values
+are remembered twice as they change: as the settings file's defaults (a new chat starts
+with the values last chosen) and in the open conversation.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+
+from seedchat.budget import RECOMMENDED, UNLIMITED
+from seedchat.errors import SeedchatError
+from seedchat.session import OpenThread
+from seedchat.settings import ChatSettings, Settings
+from seedchat.store import Store
+from seedchat.ui.render import budget_label
+
+log = logging.getLogger(__name__)
+
+#: The slider spans the budgets the model was trained on; the settings file and the CLI
+#: take larger ones (up to seedchat.budget.MAX_BUDGET).
+SLIDER_MAX = RECOMMENDED[-1]
+SLIDER_STEP = 512
+BUDGET_HELP = (
+    "The thinking budget caps how many tokens the model may think before it answers. "
+    "**0 means answer directly**, without thinking. *Unlimited* lets the model decide. "
+    "*Hard* cuts thinking at the budget; *soft* leaves it to the model's own reports."
+)
+BUDGET_LABEL = "Budget (tokens)"
+UNLIMITED_LABEL = "Budget: unlimited"
+
+
+def budget_update(budget: int) -> Any:
+    """The slider showing ``budget``; unlimited reads as unlimited, not as a number."""
+    if budget < 0:
+        return gr.update(interactive=False, label=UNLIMITED_LABEL, elem_classes=["unlimited"])
+    return gr.update(
+        value=min(SLIDER_MAX, budget), interactive=True, label=BUDGET_LABEL, elem_classes=[]
+    )
+
+
+def _unlimited_update(unlimited: bool) -> Any:
+    if unlimited:
+        return budget_update(UNLIMITED)
+    return gr.update(interactive=True, label=BUDGET_LABEL, elem_classes=[])
+
+
+class SettingsPanel:
+    """Lays out the panel (call inside a column); ``wire`` connects it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        shown = ChatSettings.from_settings(settings)
+        unlimited = shown.budget < 0
+        gr.Markdown("### Thinking budget")
+        self.budget = gr.Slider(
+            0,
+            SLIDER_MAX,
+            value=SLIDER_MAX if unlimited else min(SLIDER_MAX, shown.budget),
+            step=SLIDER_STEP,
+            label=UNLIMITED_LABEL if unlimited else BUDGET_LABEL,
+            elem_id="budget",
+            elem_classes=["unlimited"] if unlimited else [],
+            interactive=not unlimited,
+        )
+        self.unlimited = gr.Checkbox(value=unlimited, label="Unlimited", elem_id="unlimited")
+        self.note = gr.Markdown(f"Now: **{budget_label(shown.budget)}**", elem_id="budget-now")
+        self.enforcement = gr.Radio(
+            ["hard", "soft"], value=shown.enforcement, label="Enforcement", elem_id="enforcement"
+        )
+        gr.Markdown(BUDGET_HELP, elem_id="budget-help")
+        with gr.Accordion("Sampling", open=False):
+            self.temperature = gr.Slider(
+                0.0,
+                2.0,
+                value=shown.temperature,
+                step=0.05,
+                label="Temperature",
+                elem_id="temperature",
+            )
+            self.top_p = gr.Slider(
+                0.0, 1.0, value=shown.top_p, step=0.01, label="Top-p", elem_id="top-p"
+            )
+            self.top_k = gr.Number(
+                value=shown.top_k,
+                precision=0,
+                minimum=0,
+                label="Top-k (0: the model's own)",
+                elem_id="top-k",
+            )
+            self.max_tokens = gr.Number(
+                value=shown.max_tokens,
+                precision=0,
+                minimum=1,
+                label="Max tokens",
+                elem_id="max-tokens",
+            )
+        self.system_prompt = gr.Textbox(
+            value=shown.system_prompt, label="System prompt", lines=3, elem_id="system-prompt"
+        )
+        #: the controls :meth:`read` takes, by its parameter names (a handler's inputs_kwargs)
+        self.kwargs = {
+            "budget": self.budget,
+            "unlimited": self.unlimited,
+            "enforcement": self.enforcement,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "max_tokens": self.max_tokens,
+            "system_prompt": self.system_prompt,
+        }
+        #: the components :meth:`updates` sets, in its order
+        self.outputs = [self.budget, self.unlimited, self.note, *list(self.kwargs.values())[2:]]
+
+    def read(
+        self,
+        budget: float,
+        unlimited: bool,
+        enforcement: str,
+        temperature: float,
+        top_p: float,
+        top_k: float | None,
+        max_tokens: float | None,
+        system_prompt: str,
+    ) -> ChatSettings:
+        """The settings the controls show; raises SettingsError naming a value that is not
+        allowed. Settings not on the panel (the seed) come from the settings file."""
+        return ChatSettings.from_settings(self.settings).replace(
+            budget=UNLIMITED if unlimited else int(budget),
+            enforcement=enforcement or "hard",
+            temperature=float(temperature),
+            top_p=float(top_p),
+            top_k=int(top_k or 0),
+            max_tokens=int(max_tokens or 1),
+            system_prompt=system_prompt or "",
+        )
+
+    def updates(self, record: dict[str, Any] | None) -> tuple[Any, ...]:
+        """Updates for ``outputs`` showing a conversation's saved settings over the app's
+        defaults (``None``: the defaults, as for a new chat)."""
+        cs = ChatSettings.from_record(record, ChatSettings.from_settings(self.settings))
+        return (
+            budget_update(cs.budget),
+            cs.budget < 0,
+            f"Now: **{budget_label(cs.budget)}**",
+            cs.enforcement,
+            cs.temperature,
+            cs.top_p,
+            cs.top_k,
+            cs.max_tokens,
+            cs.system_prompt,
+        )
+
+    def wire(self, thread: Any, store: Store | None) -> None:
+        """Keep the budget's display true, and remember every change (see the module doc)."""
+
+        def on_budget(value: float, unlimited: bool) -> tuple[Any, str]:
+            budget = UNLIMITED if unlimited else int(value)
+            return _unlimited_update(unlimited), f"Now: **{budget_label(budget)}**"
+
+        for control in (self.unlimited, self.budget):
+            control.change(
+                on_budget, [self.budget, self.unlimited], [self.budget, self.note], queue=False
+            )
+
+        def remember(thread: OpenThread, **values: Any) -> None:
+            try:
+                chosen = self.read(**values)
+                chosen.save_to(self.settings)
+                if store is not None and thread.conversation_id is not None:
+                    store.update_settings(thread.conversation_id, chosen.to_record())
+            except (SeedchatError, OSError) as exc:
+                log.warning("could not save the settings: %s", exc)
+
+        for control in self.kwargs.values():
+            control.change(remember, inputs_kwargs={"thread": thread, **self.kwargs}, queue=False)
