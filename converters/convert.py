@@ -255,8 +255,9 @@ def convert_checkpoint(
                 if progress:
                     progress(ConvertProgress("quantize", done, total, done, total, message=quant))
 
-            quantize.quantize(tmp16, tmp, quant, sum(r.n_elements for r in plan.refs),
-                              on_progress=on_bytes)  # fmt: skip
+            quantize.quantize(
+                tmp16, tmp, quant, sum(r.n_elements for r in plan.refs), on_progress=on_bytes
+            )
         else:
             _write_gguf(plan, source, label, tmp, quant, progress, cancel)
         _check_cancel(cancel)
@@ -312,8 +313,11 @@ def _write_gguf(
             writer.write_tensor_data(_encode(ref, qtype, transform))
             done_bytes += ref.nbytes
             if progress:
-                progress(ConvertProgress("convert", i + 1, len(plan.refs), done_bytes, total_bytes,
-                                         tensor=ref.name))  # fmt: skip
+                progress(
+                    ConvertProgress(
+                        "convert", i + 1, len(plan.refs), done_bytes, total_bytes, tensor=ref.name
+                    )
+                )
         log.debug("converted %d tensors in %.1f s", len(plan.refs), time.monotonic() - started)
     except OSError as exc:
         raise ConversionError(

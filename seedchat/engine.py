@@ -95,8 +95,10 @@ class Engine:
                 hint="Convert a Seed-OSS or Seed-Coder checkpoint with 'seedchat convert'.",
             )
         if options.kv_cache_type not in _KV_TYPES:
-            raise EngineError(f"Unknown KV cache type {options.kv_cache_type!r}.",
-                              hint=f"Use one of {', '.join(_KV_TYPES)}.")  # fmt: skip
+            raise EngineError(
+                f"Unknown KV cache type {options.kv_cache_type!r}.",
+                hint=f"Use one of {', '.join(_KV_TYPES)}.",
+            )
         llama = load_backend()
         plan = make_plan(path, options, bool(llama.llama_supports_gpu_offload()))
         ram = available_ram_bytes()
@@ -122,9 +124,10 @@ class Engine:
         cparams.n_batch = cparams.n_ubatch = options.n_batch
         cparams.n_threads = cparams.n_threads_batch = options.thread_count
         cparams.flash_attn_type = (
-            llama.LLAMA_FLASH_ATTN_TYPE_AUTO if options.flash_attn
+            llama.LLAMA_FLASH_ATTN_TYPE_AUTO
+            if options.flash_attn
             else llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )  # fmt: skip
+        )
         cparams.type_k = cparams.type_v = _KV_TYPES[options.kv_cache_type]
         ctx = llama.llama_init_from_model(model, cparams)
         if not ctx:
@@ -134,10 +137,17 @@ class Engine:
                 hint="Try a shorter context length or the f16 KV cache type.",
             )
         return cls(
-            path=path, info=info, plan=plan, template=template_from_metadata(info.metadata),
-            _llama=llama, _model=model, _ctx=ctx, _vocab=llama.llama_model_get_vocab(model),
-            n_ctx=llama.llama_n_ctx(ctx), n_batch=options.n_batch,
-        )  # fmt: skip
+            path=path,
+            info=info,
+            plan=plan,
+            template=template_from_metadata(info.metadata),
+            _llama=llama,
+            _model=model,
+            _ctx=ctx,
+            _vocab=llama.llama_model_get_vocab(model),
+            n_ctx=llama.llama_n_ctx(ctx),
+            n_batch=options.n_batch,
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -184,8 +194,10 @@ class Engine:
                 self._ctx, self._llama.llama_batch_get_one(arr, len(chunk))
             )
             if rc != 0:
-                raise EngineError(f"llama.cpp failed to evaluate tokens (code {rc}).",
-                                  hint="The context may be full; start a new conversation.")  # fmt: skip
+                raise EngineError(
+                    f"llama.cpp failed to evaluate tokens (code {rc}).",
+                    hint="The context may be full; start a new conversation.",
+                )
             self._tokens.extend(chunk)
 
     def _prepare(self, prompt: list[int]) -> int:
@@ -206,8 +218,10 @@ class Engine:
 
     def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
         if self.template is None:
-            raise EngineError(f"{self.path.name} has no chat template.",
-                              hint="Use raw completion (--raw), or convert the model again.")  # fmt: skip
+            raise EngineError(
+                f"{self.path.name} has no chat template.",
+                hint="Use raw completion (--raw), or convert the model again.",
+            )
         return self.template.render(messages, options.budget, options.tools)
 
     def _fit(
@@ -294,9 +308,11 @@ class Engine:
         return chain
 
     def _generate(
-        self, messages: Sequence[Message] | str, options: GenerationOptions,
+        self,
+        messages: Sequence[Message] | str,
+        options: GenerationOptions,
         cancel: threading.Event | None,
-    ) -> Iterator[Event]:  # fmt: skip
+    ) -> Iterator[Event]:
         llama = self._llama
         started = time.monotonic()
         budget, notices = budgets.normalize_budget(options.budget)
@@ -306,13 +322,17 @@ class Engine:
             prompt_text, dropped = messages, 0
             prompt = self.tokenize(prompt_text)
             if len(prompt) >= self.n_ctx:
-                raise EngineError(f"The prompt ({len(prompt)} tokens) does not fit the context "
-                                  f"of {self.n_ctx}.")  # fmt: skip
+                raise EngineError(
+                    f"The prompt ({len(prompt)} tokens) does not fit the context of {self.n_ctx}."
+                )
         else:
             prompt, prompt_text, dropped = self._fit(messages, options)
         if dropped:
-            yield Notice(f"The conversation is longer than the context; the {dropped} oldest "
-                         "message(s) were left out of this turn.", kind="context")  # fmt: skip
+            yield Notice(
+                f"The conversation is longer than the context; the {dropped} oldest "
+                "message(s) were left out of this turn.",
+                kind="context",
+            )
         in_think, in_reflect = (False, False) if options.raw else initial_state(prompt_text)
         parser = ThinkingParser(start_in_thinking=in_think, start_in_reflect=in_reflect)
         evaluate = self._prepare(prompt)
@@ -340,8 +360,12 @@ class Engine:
                 if len(self._tokens) >= self.n_ctx:
                     finish = "length"
                     break
-                if (not forced and not options.raw and parser.in_thinking
-                        and budgets.should_force_end(budget, enforcement, parser.thinking_tokens)):  # fmt: skip
+                if (
+                    not forced
+                    and not options.raw
+                    and parser.in_thinking
+                    and budgets.should_force_end(budget, enforcement, parser.thinking_tokens)
+                ):
                     forced = True
                     text = seed_format.forced_end_text(in_reflect=parser.in_reflect)
                     injected = self.tokenize(text)
@@ -390,6 +414,11 @@ def make_plan(path: Path, options: LoadOptions, gpu_offload: bool) -> OffloadPla
     gpus = detect_gpus()
     free = gpus[0].free_bytes if gpus else 0
     manual = None if options.n_gpu_layers == "auto" else int(options.n_gpu_layers)
-    return plan_offload(shape, options.context_length, free, options.kv_cache_type,
-                        gpu_offload=gpu_offload and (bool(gpus) or manual is not None),
-                        manual_layers=manual)  # fmt: skip
+    return plan_offload(
+        shape,
+        options.context_length,
+        free,
+        options.kv_cache_type,
+        gpu_offload=gpu_offload and (bool(gpus) or manual is not None),
+        manual_layers=manual,
+    )

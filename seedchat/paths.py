@@ -28,21 +28,11 @@ class Paths:
     config: Path
     cache: Path
 
-    @property
-    def models(self) -> Path:
-        return self.data / "models"
-
-    @property
-    def database(self) -> Path:
-        return self.data / "seedchat.db"
-
-    @property
-    def settings_file(self) -> Path:
-        return self.config / "settings.json"
-
-    @property
-    def downloads(self) -> Path:
-        return self.cache / "downloads"
+    # what lives in them
+    models = property(lambda self: self.data / "models")
+    database = property(lambda self: self.data / "seedchat.db")
+    settings_file = property(lambda self: self.config / "settings.json")
+    downloads = property(lambda self: self.cache / "downloads")
 
     def ensure(self) -> Paths:
         """Create the directories; raise :class:`PathsError` when one cannot be."""

@@ -58,10 +58,12 @@ class OffloadPlan:
 
     def explain(self, n_layers: int) -> str:
         where = (
-            "all layers on the GPU" if self.n_gpu_layers >= n_layers
-            else "CPU only" if self.n_gpu_layers == 0
+            "all layers on the GPU"
+            if self.n_gpu_layers >= n_layers
+            else "CPU only"
+            if self.n_gpu_layers == 0
             else f"{self.n_gpu_layers} of {n_layers} layers on the GPU, the rest on the CPU"
-        )  # fmt: skip
+        )
         text = (
             f"{where}; context {self.n_ctx} tokens; expected GPU memory "
             f"{human_size(self.gpu_bytes)} (of {human_size(self.free_gpu_bytes)} free), "

@@ -261,16 +261,8 @@ class ChatSettings:
 
     def generation_options(self, **extra: Any) -> GenerationOptions:
         """What the engine is asked for one reply (``extra``: ``raw``, ``tools``)."""
-        return GenerationOptions(
-            budget=self.budget,
-            enforcement=self.enforcement,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            seed=self.seed,
-            max_tokens=self.max_tokens,
-            **extra,
-        )
+        shared = {f.name for f in dataclasses.fields(GenerationOptions)} & set(CHAT_KEYS)
+        return GenerationOptions(**{name: getattr(self, name) for name in shared}, **extra)
 
 
 #: ChatSettings field → settings-file key: the one map between the two spellings.

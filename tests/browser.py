@@ -1,6 +1,18 @@
 """Playwright helpers for the browser tests: a real headless Chromium (Debian's), the
 running app, screenshots kept under ``artifacts/screenshots/``, and a record of every
-request that left 127.0.0.1."""
+request that left 127.0.0.1.
+
+Fixtures (tests/conftest.py loads this module as a plugin: a test asks for them by name):
+
+- ``page``: a fresh page (a new chat) on the module's ``app``, closed after the test;
+- ``outside_requests``: the requests that ``page`` made outside this machine (live);
+- ``new_page``: opens more pages on the module's ``app``: ``new_page()`` a new chat,
+  ``new_page(fresh=False)`` the conversation used last (as a reload does); all of them
+  are closed after the test.
+
+A test that runs its own app opens its pages with ``with Pages(browser, url) as pages:``
+(``page = pages()``); they are closed when the block ends.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +22,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -65,7 +80,9 @@ def browser() -> Iterator[Any]:
 
 
 def open_page(browser: Any, url: str, fresh: bool = True) -> tuple[Any, PageRecorder]:
-    """A new page at ``url`` (waits until the Gradio app has rendered).
+    """A new page at ``url`` (waits until the Gradio app has rendered), in a context of
+    its own: close it with ``page.context.close()`` (the ``page`` and ``new_page``
+    fixtures and ``Pages`` do that for you).
 
     ``fresh`` opens a new chat (``?new=1``); else the page opens the conversation used
     last, as a user's reload does."""
@@ -73,11 +90,54 @@ def open_page(browser: Any, url: str, fresh: bool = True) -> tuple[Any, PageReco
         url += ("&" if "?" in url else "?") + "new=1"
     recorder = PageRecorder()
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.on("request", recorder.on_request)
-    page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_selector("#chatbot", timeout=30_000)
+    try:
+        page = context.new_page()
+        page.on("request", recorder.on_request)
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector("#chatbot", timeout=30_000)
+    except BaseException:
+        context.close()
+        raise
     return page, recorder
+
+
+class Pages:
+    """Opens pages on one app and closes them all at the end (a context manager).
+
+    ``pages()`` or ``pages(fresh=False)`` opens one, as ``open_page`` does, and returns
+    the page; ``pages.outside(page)`` is the live list of requests it made outside this
+    machine."""
+
+    def __init__(self, browser: Browser, url: str) -> None:
+        self.browser = browser
+        self.url = url
+        self._opened: list[tuple[Page, PageRecorder]] = []
+
+    def __call__(self, fresh: bool = True) -> Page:
+        page, recorder = open_page(self.browser, self.url, fresh=fresh)
+        self._opened.append((page, recorder))
+        return page
+
+    def outside(self, page: Page) -> list[str]:
+        for opened, recorder in self._opened:
+            if opened is page:
+                return recorder.outside
+        raise ValueError("that page was not opened here")
+
+    def close(self) -> None:
+        """Close every page opened here (its context), the last opened first."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        while self._opened:
+            page, _ = self._opened.pop()
+            with contextlib.suppress(PlaywrightError):  # the browser is gone already
+                page.context.close()
+
+    def __enter__(self) -> Pages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
@@ -131,6 +191,26 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         yield running
 
 
+@pytest.fixture
+def new_page(browser: Browser, app: App) -> Iterator[Pages]:
+    """Opens pages on the module's app: ``new_page()`` a new chat, ``new_page(fresh=False)``
+    the conversation used last (a reload); every one is closed after the test."""
+    with Pages(browser, app.url) as pages:
+        yield pages
+
+
+@pytest.fixture
+def page(new_page: Pages) -> Page:
+    """A fresh page (a new chat) on the module's app, closed after the test."""
+    return new_page()
+
+
+@pytest.fixture
+def outside_requests(page: Page, new_page: Pages) -> list[str]:
+    """The requests ``page`` made to hosts other than this machine (a live list)."""
+    return new_page.outside(page)
+
+
 def set_checked(page, locator, want: bool) -> None:
     """Set a checkbox and make sure it stays set: the page restores saved settings when it
     loads, which can flip a box back right after a click."""
@@ -146,3 +226,44 @@ def set_checked(page, locator, want: bool) -> None:
         except PlaywrightError:
             page.wait_for_timeout(200)
     raise AssertionError(f"the checkbox would not become {want}")
+
+
+# -- chatting in the page ------------------------------------------------------------
+
+
+def set_budget(page, value: int | None) -> None:
+    """Choose a budget in the page; None is unlimited."""
+    unlimited = page.locator("#unlimited input[type=checkbox]")
+    if value is None:
+        set_checked(page, unlimited, True)
+        return
+    set_checked(page, unlimited, False)
+    box = page.locator("#budget input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+    label = "answer directly" if value == 0 else f"{value} tokens"
+    page.wait_for_function(f"document.querySelector('#budget-now').innerText.includes({label!r})")
+
+
+def send(page, text: str) -> None:
+    page.locator("#message textarea").fill(text)
+    page.locator("#send").click()
+
+
+# The statistics line of a finished reply: not while gradio's pending timer ("0.4s") shows
+# beside the previous reply's line, which is still there when a new turn starts.
+_STATS_LINE = """
+([prev]) => {
+  const el = document.querySelector('#turn-stats');
+  const lines = (el ? el.innerText : '').split('\\n').map(s => s.trim()).filter(Boolean);
+  if (lines.some(l => /^\\d+(\\.\\d+)?s$/.test(l))) return null;
+  const line = lines.find(l => l.includes('total'));
+  return line && line !== prev ? line : null;
+}
+"""
+
+
+def wait_done(page, timeout_ms: int = 90_000, previous: str = "") -> str:
+    """Wait for the statistics line of a finished reply (other than ``previous``)."""
+    handle = page.wait_for_function(_STATS_LINE, arg=[previous], timeout=timeout_ms)
+    return handle.json_value()

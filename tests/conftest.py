@@ -9,6 +9,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The browser tests' fixtures (a running app, Chromium, pages), for any test that asks.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture(autouse=True)
 def seedchat_home(

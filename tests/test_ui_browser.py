@@ -11,143 +11,117 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import app, browser, open_page, screenshot, set_checked  # noqa: F401  (fixtures)
+from tests.browser import screenshot, set_checked
 
 pytestmark = pytest.mark.slow
 
 
-def test_page_is_complete_and_makes_no_outside_request(app, browser):  # noqa: F811
-    page, recorder = open_page(browser, app.url)
-    try:
-        page.wait_for_function("document.querySelector('#model-status')?.innerText.length > 0")
-        for selector in ("#message", "#send", "#stop", "#budget", "#unlimited", "#enforcement"):
-            assert page.locator(selector).first.is_visible(), selector
-        assert page.get_by_text("0 means answer directly").is_visible()
-        page.wait_for_timeout(1500)  # the app keeps an event stream open: no "network idle"
-        screenshot(page, "ui-page")
-        assert recorder.outside == []
-    finally:
-        page.context.close()
+def test_page_is_complete_and_makes_no_outside_request(page, outside_requests):
+    page.wait_for_function("document.querySelector('#model-status')?.innerText.length > 0")
+    for selector in ("#message", "#send", "#stop", "#budget", "#unlimited", "#enforcement"):
+        assert page.locator(selector).first.is_visible(), selector
+    assert page.get_by_text("0 means answer directly").is_visible()
+    page.wait_for_timeout(1500)  # the app keeps an event stream open: no "network idle"
+    screenshot(page, "ui-page")
+    assert outside_requests == []
 
 
-def test_budget_controls(app, browser):  # noqa: F811
-    page, _ = open_page(browser, app.url)
-    try:
-        unlimited = page.locator("#unlimited input[type=checkbox]")
-        note = page.locator("#budget-now")
-        set_checked(page, unlimited, False)
-        budget = page.locator("#budget input[type=number]")
-        budget.fill("1024")
-        budget.press("Enter")
-        page.wait_for_function(
-            "document.querySelector('#budget-now').innerText.includes('1024 tokens')"
-        )
-        budget.fill("0")
-        budget.press("Enter")
-        page.wait_for_function(
-            "document.querySelector('#budget-now').innerText.includes('answer directly')"
-        )
-        set_checked(page, unlimited, True)
-        page.wait_for_function(
-            "document.querySelector('#budget-now').innerText.includes('unlimited')"
-        )
-        assert "unlimited" in note.inner_text()
-        assert budget.is_disabled()
-        screenshot(page, "ui-budget-unlimited")
-    finally:
-        page.context.close()
+def test_budget_controls(page):
+    unlimited = page.locator("#unlimited input[type=checkbox]")
+    note = page.locator("#budget-now")
+    set_checked(page, unlimited, False)
+    budget = page.locator("#budget input[type=number]")
+    budget.fill("1024")
+    budget.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#budget-now').innerText.includes('1024 tokens')"
+    )
+    budget.fill("0")
+    budget.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#budget-now').innerText.includes('answer directly')"
+    )
+    set_checked(page, unlimited, True)
+    page.wait_for_function("document.querySelector('#budget-now').innerText.includes('unlimited')")
+    assert "unlimited" in note.inner_text()
+    assert budget.is_disabled()
+    screenshot(page, "ui-budget-unlimited")
 
 
-def test_bad_model_file_shows_an_error_in_the_page(app, browser, tmp_path: Path):  # noqa: F811
+def test_bad_model_file_shows_an_error_in_the_page(page, tmp_path: Path):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"NOPE" + b"\0" * 64)
-    page, _ = open_page(browser, app.url)
-    try:
-        page.get_by_role("tab", name="Models").click()
-        page.locator("#model-path textarea, #model-path input").first.fill(str(bad))
-        page.locator("#load-model").click()
-        error = page.locator("#error-box")
-        error.get_by_text("not a GGUF model file").wait_for(timeout=20_000)
-        assert error.is_visible()
-        assert "broken.gguf" in error.inner_text()
-        screenshot(page, "ui-bad-model-error")
-    finally:
-        page.context.close()
+    page.get_by_role("tab", name="Models").click()
+    page.locator("#model-path textarea, #model-path input").first.fill(str(bad))
+    page.locator("#load-model").click()
+    error = page.locator("#error-box")
+    error.get_by_text("not a GGUF model file").wait_for(timeout=20_000)
+    assert error.is_visible()
+    assert "broken.gguf" in error.inner_text()
+    screenshot(page, "ui-bad-model-error")
 
 
-def test_generation_settings_survive_a_reload(app, browser):  # noqa: F811
-    page, _ = open_page(browser, app.url)
-    try:
-        set_checked(page, page.locator("#unlimited input[type=checkbox]"), False)
-        box = page.locator("#budget input[type=number]")
-        box.fill("1024")
-        box.press("Enter")
-        page.locator("#enforcement").get_by_text("soft").click()
-        settings_file = app.home / "config" / "settings.json"
-        deadline = time.monotonic() + 10
-        saved: dict = {}
-        while time.monotonic() < deadline:
-            if settings_file.exists():
-                saved = json.loads(settings_file.read_text())
-                if saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft":
-                    break
-            time.sleep(0.1)
-        assert saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft", saved
-        page.reload()
-        page.wait_for_selector("#chatbot")
-        page.wait_for_function(
-            "document.querySelector('#budget-now').innerText.includes('1024 tokens')"
-        )
-        assert page.locator("#budget input[type=number]").input_value() == "1024"
-        assert page.locator("#enforcement input[value=soft]").is_checked()
-        assert not page.locator("#unlimited input[type=checkbox]").is_checked()
-        screenshot(page, "ui-settings-after-reload")
-    finally:
-        page.context.close()
+def test_generation_settings_survive_a_reload(app, page):
+    set_checked(page, page.locator("#unlimited input[type=checkbox]"), False)
+    box = page.locator("#budget input[type=number]")
+    box.fill("1024")
+    box.press("Enter")
+    page.locator("#enforcement").get_by_text("soft").click()
+    settings_file = app.home / "config" / "settings.json"
+    deadline = time.monotonic() + 10
+    saved: dict = {}
+    while time.monotonic() < deadline:
+        if settings_file.exists():
+            saved = json.loads(settings_file.read_text())
+            if saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft":
+                break
+        time.sleep(0.1)
+    assert saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft", saved
+    page.reload()
+    page.wait_for_selector("#chatbot")
+    page.wait_for_function(
+        "document.querySelector('#budget-now').innerText.includes('1024 tokens')"
+    )
+    assert page.locator("#budget input[type=number]").input_value() == "1024"
+    assert page.locator("#enforcement input[value=soft]").is_checked()
+    assert not page.locator("#unlimited input[type=checkbox]").is_checked()
+    screenshot(page, "ui-settings-after-reload")
 
 
-def test_load_a_model_shows_its_offload_plan(app, browser):  # noqa: F811
+def test_load_a_model_shows_its_offload_plan(page):
     from seedchat.models import demo_model
 
-    page, _ = open_page(browser, app.url)
-    try:
-        page.get_by_role("tab", name="Models").click()
-        # the picker shows the model loaded at start (the demo, on a fresh install)
-        page.wait_for_function(
-            "document.querySelector('#model-picker input')?.value.toLowerCase().includes('demo')"
-        )
-        # the catalog is read when the tab opens: the demo model is listed
-        page.locator("#model-picker input").click()
-        page.get_by_role("option", name="seedchat demo (tiny Seed-OSS)").first.wait_for()
-        page.keyboard.press("Escape")
-        page.locator("#model-path textarea, #model-path input").first.fill(str(demo_model()))
-        page.locator("#gpu-layers textarea, #gpu-layers input").first.fill("0")
-        page.locator("#load-model").click()
-        details = page.locator("#model-details")
-        details.get_by_text("Offload plan:").wait_for(timeout=60_000)
-        text = details.inner_text()
-        assert "seed_oss" in text and "CPU only" in text and "(manual setting)" in text
-        assert "demo" in page.locator("#model-status").inner_text()
-        assert not page.locator("#error-box").is_visible()
-        screenshot(page, "ui-model-loaded")
-    finally:
-        page.context.close()
+    page.get_by_role("tab", name="Models").click()
+    # the picker shows the model loaded at start (the demo, on a fresh install)
+    page.wait_for_function(
+        "document.querySelector('#model-picker input')?.value.toLowerCase().includes('demo')"
+    )
+    # the catalog is read when the tab opens: the demo model is listed
+    page.locator("#model-picker input").click()
+    page.get_by_role("option", name="seedchat demo (tiny Seed-OSS)").first.wait_for()
+    page.keyboard.press("Escape")
+    page.locator("#model-path textarea, #model-path input").first.fill(str(demo_model()))
+    page.locator("#gpu-layers textarea, #gpu-layers input").first.fill("0")
+    page.locator("#load-model").click()
+    details = page.locator("#model-details")
+    details.get_by_text("Offload plan:").wait_for(timeout=60_000)
+    text = details.inner_text()
+    assert "seed_oss" in text and "CPU only" in text and "(manual setting)" in text
+    assert "demo" in page.locator("#model-status").inner_text()
+    assert not page.locator("#error-box").is_visible()
+    screenshot(page, "ui-model-loaded")
 
 
-def test_unload_then_load_again(app, browser):  # noqa: F811
+def test_unload_then_load_again(app, page):
     from seedchat.models import demo_model
 
-    page, _ = open_page(browser, app.url)
-    try:
-        page.get_by_role("tab", name="Models").click()
-        page.locator("#unload-model").click()
-        page.locator("#model-details").get_by_text("Unloaded.").wait_for(timeout=20_000)
-        assert "No model loaded" in page.locator("#model-status").inner_text()
-        assert app.host.engine is None
-        page.locator("#model-path textarea, #model-path input").first.fill(str(demo_model()))
-        page.locator("#load-model").click()
-        page.locator("#model-details").get_by_text("Offload plan:").wait_for(timeout=60_000)
-        assert "demo" in page.locator("#model-status").inner_text()
-        assert app.host.engine is not None
-    finally:
-        page.context.close()
+    page.get_by_role("tab", name="Models").click()
+    page.locator("#unload-model").click()
+    page.locator("#model-details").get_by_text("Unloaded.").wait_for(timeout=20_000)
+    assert "No model loaded" in page.locator("#model-status").inner_text()
+    assert app.host.engine is None
+    page.locator("#model-path textarea, #model-path input").first.fill(str(demo_model()))
+    page.locator("#load-model").click()
+    page.locator("#model-details").get_by_text("Offload plan:").wait_for(timeout=60_000)
+    assert "demo" in page.locator("#model-status").inner_text()
+    assert app.host.engine is not None

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import app, browser, open_page, screenshot, set_checked  # noqa: F401  (fixtures)
+from tests.browser import screenshot, send, set_budget, wait_done
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
-def model_loaded(app):  # noqa: F811
+def model_loaded(app):
     """Fail at once, saying why, when the app has no model (rather than time out)."""
     app.host.wait_loaded(120)
     assert app.host.engine is not None, (
@@ -40,180 +40,129 @@ WATCH = """
 """
 
 
-def set_budget(page, value: int | None) -> None:
-    """Choose a budget in the page; None is unlimited."""
-    unlimited = page.locator("#unlimited input[type=checkbox]")
-    if value is None:
-        set_checked(page, unlimited, True)
-        return
-    set_checked(page, unlimited, False)
-    box = page.locator("#budget input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
-    label = "answer directly" if value == 0 else f"{value} tokens"
-    page.wait_for_function(f"document.querySelector('#budget-now').innerText.includes({label!r})")
-
-
-def send(page, text: str) -> None:
-    page.locator("#message textarea").fill(text)
-    page.locator("#send").click()
-
-
-def wait_done(page, timeout_ms: int = 90_000, previous: str = "") -> str:
-    """Wait for the statistics line of a finished reply (other than ``previous``)."""
-    page.wait_for_function(
-        "([prev]) => { const t = document.querySelector('#turn-stats')?.innerText || '';"
-        " return t.includes('total') && t !== prev; }",
-        arg=[previous],
-        timeout=timeout_ms,
-    )
-    return page.locator("#turn-stats").inner_text()
-
-
-def test_budget_512_thinking_block_counts_collapses_and_answers(app, browser):  # noqa: F811
+def test_budget_512_thinking_block_counts_collapses_and_answers(page, outside_requests):
     """The demo model is tiny and stochastic: a reply that happens to think only a few
     tokens is asked again (in a new chat, up to 3 times) before judging the counter."""
-    page, recorder = open_page(browser, app.url)
-    try:
-        set_budget(page, 512)
-        stats, titles = "", []
-        for _attempt in range(3):
-            page.locator("#new-chat").click()
-            page.evaluate(WATCH)
-            send(page, "What is 12 plus 30?")
-            page.locator("#chatbot .thought-group").last.wait_for(timeout=60_000)
-            screenshot(page, "chat-512-thinking")
-            stats = wait_done(page, previous=stats)
-            titles = page.evaluate("window.__titles")
-            live = [t for t in titles if t.startswith("open|Thinking · ")]
-            if len({t.split("·")[1].strip() for t in live}) >= 3:
-                break
+    set_budget(page, 512)
+    stats, titles = "", []
+    for _attempt in range(3):
+        page.locator("#new-chat").click()
+        page.evaluate(WATCH)
+        send(page, "What is 12 plus 30?")
+        page.locator("#chatbot .thought-group").last.wait_for(timeout=60_000)
+        screenshot(page, "chat-512-thinking")
+        stats = wait_done(page, previous=stats)
+        titles = page.evaluate("window.__titles")
         live = [t for t in titles if t.startswith("open|Thinking · ")]
-        counts = {t.split("·")[1].strip() for t in live}
-        # the true count against the budget, changing while the model thinks
-        assert all("/ 512 tokens" in t for t in live), live
-        assert len(counts) >= 3, titles
-        final = titles[-1]
-        assert final.startswith("closed|Thought for "), titles
-        assert "/ 512 tokens" in final
-        # the block collapsed, the answer below it shows
-        answer = page.locator("#chatbot [data-testid=bot]").last
-        assert answer.inner_text().strip()
-        assert page.locator("#chatbot .thought-group").count() == 1
-        assert not page.locator("#chatbot .thought-group .title.expanded").count()
-        assert "thinking" in stats
-        screenshot(page, "chat-512-answered")
-        assert recorder.outside == []
-    finally:
-        page.context.close()
+        if len({t.split("·")[1].strip() for t in live}) >= 3:
+            break
+    live = [t for t in titles if t.startswith("open|Thinking · ")]
+    counts = {t.split("·")[1].strip() for t in live}
+    # the true count against the budget, changing while the model thinks
+    assert all("/ 512 tokens" in t for t in live), live
+    assert len(counts) >= 3, titles
+    final = titles[-1]
+    assert final.startswith("closed|Thought for "), titles
+    assert "/ 512 tokens" in final
+    # the block collapsed, the answer below it shows
+    answer = page.locator("#chatbot [data-testid=bot]").last
+    assert answer.inner_text().strip()
+    assert page.locator("#chatbot .thought-group").count() == 1
+    assert not page.locator("#chatbot .thought-group .title.expanded").count()
+    assert "thinking" in stats
+    screenshot(page, "chat-512-answered")
+    assert outside_requests == []
 
 
-def test_budget_0_gives_no_thinking_block(app, browser):  # noqa: F811
-    page, _ = open_page(browser, app.url)
-    try:
-        set_budget(page, 0)
-        send(page, "Say hello.")
-        wait_done(page)
-        assert page.locator("#chatbot [data-testid=bot]").count() >= 1
-        assert page.locator("#chatbot [data-testid=bot]").last.inner_text().strip()
-        assert page.locator("#chatbot .thought-group").count() == 0
-        screenshot(page, "chat-budget-0")
-    finally:
-        page.context.close()
+def test_budget_0_gives_no_thinking_block(page):
+    set_budget(page, 0)
+    send(page, "Say hello.")
+    wait_done(page)
+    assert page.locator("#chatbot [data-testid=bot]").count() >= 1
+    assert page.locator("#chatbot [data-testid=bot]").last.inner_text().strip()
+    assert page.locator("#chatbot .thought-group").count() == 0
+    screenshot(page, "chat-budget-0")
 
 
-def test_stop_mid_generation(app, browser):  # noqa: F811
+def test_stop_mid_generation(page):
     """Stop while the model thinks: the turn ends at once, marked as stopped.
 
     The demo model writes hundreds of tokens a second, so the page itself clicks Stop
     the moment the first thinking text shows (a real click on the real button)."""
-    page, _ = open_page(browser, app.url)
-    try:
-        set_budget(page, 1024)
-        page.evaluate(
-            """() => {
-              const chat = document.querySelector('#chatbot');
-              const obs = new MutationObserver(() => {
-                const bot = chat.querySelector('[data-testid=bot]');
-                const started = bot && bot.innerText.trim() && bot.innerText.trim() !== '…';
-                if (chat.querySelector('.thought-group .title.expanded') || started) {
-                  obs.disconnect();
-                  document.querySelector('#stop').click();
-                }
-              });
-              obs.observe(chat, {subtree: true, childList: true, attributes: true});
-            }"""
-        )
-        send(page, "What is 45 plus 38?")
-        stats = wait_done(page, timeout_ms=60_000)
-        assert "stopped" in stats
-        assert page.locator("#chatbot").get_by_text("— stopped").is_visible()
-        if page.locator("#chatbot .thought-group").count():  # stopped while thinking
-            title = page.locator("#chatbot .thought-group .title").last.inner_text()
-            assert "stopped" in title
-        screenshot(page, "chat-stopped")
-        # "stopped" in the statistics comes only from the engine's Done(cancelled), and the
-        # reply stays short of the model's full answer
-        assert "stopped" in stats.rsplit("·", 1)[-1]
-    finally:
-        page.context.close()
+    set_budget(page, 1024)
+    page.evaluate(
+        """() => {
+          const chat = document.querySelector('#chatbot');
+          const obs = new MutationObserver(() => {
+            const bot = chat.querySelector('[data-testid=bot]');
+            const started = bot && bot.innerText.trim() && bot.innerText.trim() !== '…';
+            if (chat.querySelector('.thought-group .title.expanded') || started) {
+              obs.disconnect();
+              document.querySelector('#stop').click();
+            }
+          });
+          obs.observe(chat, {subtree: true, childList: true, attributes: true});
+        }"""
+    )
+    send(page, "What is 45 plus 38?")
+    stats = wait_done(page, timeout_ms=60_000)
+    assert "stopped" in stats
+    assert page.locator("#chatbot").get_by_text("— stopped").is_visible()
+    if page.locator("#chatbot .thought-group").count():  # stopped while thinking
+        title = page.locator("#chatbot .thought-group .title").last.inner_text()
+        assert "stopped" in title
+    screenshot(page, "chat-stopped")
+    # "stopped" in the statistics comes only from the engine's Done(cancelled), and the
+    # reply stays short of the model's full answer
+    assert "stopped" in stats.rsplit("·", 1)[-1]
 
 
-def test_two_tabs_one_model_never_mix(app, browser):  # noqa: F811
+def test_two_tabs_one_model_never_mix(app, new_page):
     """Two tabs send at once: one generates, the other is told the model is busy and
     waits; each tab ends with exactly its own question and its own answer."""
-    first, _ = open_page(browser, app.url)
-    second, _ = open_page(browser, app.url)
-    try:
-        for page in (first, second):
-            set_budget(page, 512)
-        send(first, "What is 7 plus 8?")
-        first.locator("#chatbot [data-testid=bot]").first.wait_for(timeout=60_000)
-        send(second, "Name a colour.")
-        wait_done(first)
-        wait_done(second)
-        for page, mine, other in ((first, "7 plus 8", "colour"), (second, "colour", "7 plus 8")):
-            users = page.locator("#chatbot [data-testid=user]")
-            assert users.count() == 1
-            assert (
-                mine in users.first.inner_text()
-                and other not in page.locator("#chatbot").inner_text()
-            )
-            assert page.locator("#chatbot [data-testid=bot]").last.inner_text().strip()
-        assert app.host.busy is False
-        screenshot(second, "chat-second-tab")
-    finally:
-        first.context.close()
-        second.context.close()
-
-
-def test_edit_last_message_and_regenerate(app, browser):  # noqa: F811
-    page, _ = open_page(browser, app.url)
-    try:
-        set_budget(page, 0)
-        send(page, "What is 2 plus 2?")
-        stats = wait_done(page)
-        page.locator("#edit").click()
-        box = page.locator("#message textarea")
-        page.wait_for_function(
-            "document.querySelector('#message textarea').value === 'What is 2 plus 2?'"
-        )
-        assert page.locator("#chatbot [data-testid=user]").count() == 0
-        box.fill("What is 3 plus 3?")
-        page.locator("#send").click()
-        stats = wait_done(page, previous=stats)
-        screenshot(page, "chat-edited-resent")
+    first = new_page()
+    second = new_page()
+    for page in (first, second):
+        set_budget(page, 512)
+    send(first, "What is 7 plus 8?")
+    first.locator("#chatbot [data-testid=bot]").first.wait_for(timeout=60_000)
+    send(second, "Name a colour.")
+    wait_done(first)
+    wait_done(second)
+    for page, mine, other in ((first, "7 plus 8", "colour"), (second, "colour", "7 plus 8")):
         users = page.locator("#chatbot [data-testid=user]")
-        assert users.count() == 1 and "3 plus 3" in users.first.inner_text()
-        page.locator("#regenerate").click()
-        wait_done(page, previous=stats)
-        assert page.locator("#chatbot [data-testid=user]").count() == 1
-        # one answer (notices, which start with "ℹ", are messages of their own)
-        answers = page.evaluate(
-            "[...document.querySelectorAll('#chatbot [data-testid=bot]')]"
-            ".map(e => e.innerText.trim()).filter(t => t && !t.startsWith('ℹ'))"
+        assert users.count() == 1
+        assert (
+            mine in users.first.inner_text() and other not in page.locator("#chatbot").inner_text()
         )
-        assert len(answers) == 1, answers
-        screenshot(page, "chat-edit-regenerate")
-    finally:
-        page.context.close()
+        assert page.locator("#chatbot [data-testid=bot]").last.inner_text().strip()
+    assert app.host.busy is False
+    screenshot(second, "chat-second-tab")
+
+
+def test_edit_last_message_and_regenerate(page):
+    set_budget(page, 0)
+    send(page, "What is 2 plus 2?")
+    stats = wait_done(page)
+    page.locator("#edit").click()
+    box = page.locator("#message textarea")
+    page.wait_for_function(
+        "document.querySelector('#message textarea').value === 'What is 2 plus 2?'"
+    )
+    assert page.locator("#chatbot [data-testid=user]").count() == 0
+    box.fill("What is 3 plus 3?")
+    page.locator("#send").click()
+    stats = wait_done(page, previous=stats)
+    screenshot(page, "chat-edited-resent")
+    users = page.locator("#chatbot [data-testid=user]")
+    assert users.count() == 1 and "3 plus 3" in users.first.inner_text()
+    page.locator("#regenerate").click()
+    wait_done(page, previous=stats)
+    assert page.locator("#chatbot [data-testid=user]").count() == 1
+    # one answer (notices, which start with "ℹ", are messages of their own)
+    answers = page.evaluate(
+        "[...document.querySelectorAll('#chatbot [data-testid=bot]')]"
+        ".map(e => e.innerText.trim()).filter(t => t && !t.startsWith('ℹ'))"
+    )
+    assert len(answers) == 1, answers
+    screenshot(page, "chat-edit-regenerate")

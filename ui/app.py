@@ -24,7 +24,7 @@ from seedchat.errors import SeedchatError
 from seedchat.host import ModelHost
 from seedchat.settings import Settings
 from seedchat.store import Store
-from seedchat.ui.chat_pane import ChatPane, PageTargets, TabState
+from seedchat.ui.chat_pane import ChatPane, ChatParts, PageTargets, TabState
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
 from seedchat.ui.models_tab import ModelsTab, status_markdown
@@ -101,7 +101,7 @@ def build_app(
     with gr.Blocks(title="seedchat", analytics_enabled=False) as demo:
         page = _Page(host, settings, store, store_problem)
         page.sidebar.wire(page.chat_targets())
-        page.chat.wire(host, store, page.panel, page.tab, page.page_targets())
+        page.chat.wire(ChatParts(host, store, page.panel, page.tab, page.page_targets()))
         page.panel.wire(page.tab.thread, store)
         page.models.wire(page.model_status, page.error_box)
         page.convert.wire(page.models.picker, page.models.choices, page.error_box)

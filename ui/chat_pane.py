@@ -73,6 +73,18 @@ class PageTargets:
     listing_update: Callable[[OpenThread | None, str], Any]
 
 
+@dataclass
+class ChatParts:
+    """What the chat pane works with: the model, the store, the settings panel, the tab's
+    state and the rest of the page."""
+
+    host: ModelHost
+    store: Store | None
+    panel: SettingsPanel
+    tab: TabState
+    page: PageTargets
+
+
 def make_session(
     host: ModelHost,
     store: Store | None,
@@ -120,15 +132,9 @@ class ChatPane:
             self.edit = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
         self.stats = gr.Markdown("", elem_id="turn-stats")
 
-    def wire(
-        self,
-        host: ModelHost,
-        store: Store | None,
-        panel: SettingsPanel,
-        tab: TabState,
-        page: PageTargets,
-    ) -> None:
-        turn = _TurnHandlers(self, host, store, panel, tab, page)
+    def wire(self, parts: ChatParts) -> None:
+        turn = _TurnHandlers(self, parts)
+        tab, page, panel = parts.tab, parts.page, parts.panel
         state = {
             "chat": self.chatbot,
             "turns": tab.turns,
@@ -180,6 +186,27 @@ def take_back(chat: Chat, turns: list[Turn], editing: bool) -> tuple[Chat, Any, 
     return through_last_question(chat)[:-1], questions[-1].content, True
 
 
+@dataclass
+class _Asked:
+    """What a generating handler is given: the tab's state, the search box, the panel."""
+
+    chat: Chat
+    turns: list[Turn]
+    thread: OpenThread
+    editing: bool
+    query: str
+    settings: dict[str, Any]  # the settings panel's values, by SettingsPanel.read's names
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> _Asked:
+        state = {name: values.pop(name) for name in ("chat", "turns", "thread", "editing", "query")}
+        return cls(**state, settings=values)
+
+
+def _regenerate(session: ChatSession) -> Run:
+    return session.regenerate
+
+
 def _tab_key(request: gr.Request) -> str:
     return request.session_hash or ""
 
@@ -187,75 +214,51 @@ def _tab_key(request: gr.Request) -> str:
 class _TurnHandlers:
     """The chat's generating handlers: each runs one session turn and streams updates."""
 
-    def __init__(
-        self,
-        pane: ChatPane,
-        host: ModelHost,
-        store: Store | None,
-        panel: SettingsPanel,
-        tab: TabState,
-        page: PageTargets,
-    ) -> None:
-        self.pane, self.host, self.store, self.panel = pane, host, store, panel
-        self.tab, self.page = tab, page
+    def __init__(self, pane: ChatPane, parts: ChatParts) -> None:
+        self.pane = pane
+        self.host, self.store, self.panel = parts.host, parts.store, parts.panel
+        self.tab, self.page = parts.tab, parts.page
 
     def stop(self, request: gr.Request) -> None:
         self.host.stop(_tab_key(request))
 
-    def respond(
-        self,
-        request: gr.Request,
-        text: str,
-        chat: Chat,
-        turns: list[Turn],
-        thread: OpenThread,
-        editing: bool,
-        query: str,
-        **settings: Any,
-    ) -> Iterator[Updates]:
+    def respond(self, request: gr.Request, text: str, **values: Any) -> Iterator[Updates]:
         text = (text or "").strip()
         if not text:
             yield self._error(None)
             return
-        try:
-            session = make_session(
-                self.host, self.store, self.panel.read(**settings), turns, thread
-            )
-        except SeedchatError as err:
-            yield self._error(err)
-            return
-        if editing:
-            run: Run = lambda cancel: session.edit_last(text, cancel)  # noqa: E731
-        else:
-            run = lambda cancel: session.turn(text, cancel)  # noqa: E731
-        yield from self._stream(session, run, [*chat, user_message(text)], request, query)
+        asked = _Asked.of(values)
 
-    def regenerate(
-        self,
-        request: gr.Request,
-        chat: Chat,
-        turns: list[Turn],
-        thread: OpenThread,
-        editing: bool,
-        query: str,
-        **settings: Any,
-    ) -> Iterator[Updates]:
-        questions = [t for t in turns if t.role == "user"]
+        def run(session: ChatSession) -> Run:
+            if asked.editing:
+                return lambda cancel: session.edit_last(text, cancel)
+            return lambda cancel: session.turn(text, cancel)
+
+        yield from self._start(request, asked, [*asked.chat, user_message(text)], run)
+
+    def regenerate(self, request: gr.Request, **values: Any) -> Iterator[Updates]:
+        asked = _Asked.of(values)
+        questions = [t for t in asked.turns if t.role == "user"]
         if not questions:
             yield self._error("Nothing to regenerate yet.")
             return
+        # a question taken back to be edited is shown again: it is answered anew
+        shown = asked.chat
+        if asked.editing:
+            shown = [*shown, user_message(questions[-1].content)]
+        yield from self._start(request, asked, through_last_question(shown), _regenerate)
+
+    def _start(
+        self, request: gr.Request, asked: _Asked, chat: Chat, run: Callable[[ChatSession], Run]
+    ) -> Iterator[Updates]:
+        """The tab's session with the panel's settings, then its turn streamed."""
         try:
-            session = make_session(
-                self.host, self.store, self.panel.read(**settings), turns, thread
-            )
+            chosen = self.panel.read(**asked.settings)
         except SeedchatError as err:
             yield self._error(err)
             return
-        # a question taken back to be edited is shown again: it is answered anew
-        shown = [*chat, user_message(questions[-1].content)] if editing else chat
-        yield from self._stream(
-            session, session.regenerate, through_last_question(shown), request, query
-        )
+        session = make_session(self.host, self.store, chosen, asked.turns, asked.thread)
+        yield from self._stream(session, run(session), chat, request, asked.query)
 
     def _error(self, error: Any) -> Updates:
         return {

@@ -126,9 +126,12 @@ class ConvertTab:
             )
 
         self.start.click(
-            run, [self.source, self.quant], [self.progress, picker, error_box],
-            concurrency_id="convert", concurrency_limit=1,
-        )  # fmt: skip
+            run,
+            [self.source, self.quant],
+            [self.progress, picker, error_box],
+            concurrency_id="convert",
+            concurrency_limit=1,
+        )
 
         def on_cancel(request: gr.Request) -> None:
             self._cancels.setdefault(request.session_hash or "", threading.Event()).set()

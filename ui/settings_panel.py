@@ -51,6 +51,10 @@ def _unlimited_update(unlimited: bool) -> Any:
     return gr.update(interactive=True, label=BUDGET_LABEL, elem_classes=[])
 
 
+def _whole_number(value: int, minimum: int, label: str, elem_id: str) -> Any:
+    return gr.Number(value=value, precision=0, minimum=minimum, label=label, elem_id=elem_id)
+
+
 class SettingsPanel:
     """Lays out the panel (call inside a column); ``wire`` connects it."""
 
@@ -62,7 +66,7 @@ class SettingsPanel:
         self.budget = gr.Slider(
             0,
             SLIDER_MAX,
-            value=SLIDER_MAX if unlimited else min(SLIDER_MAX, shown.budget),
+            value=0 if unlimited else min(SLIDER_MAX, shown.budget),
             step=SLIDER_STEP,
             label=UNLIMITED_LABEL if unlimited else BUDGET_LABEL,
             elem_id="budget",
@@ -87,20 +91,8 @@ class SettingsPanel:
             self.top_p = gr.Slider(
                 0.0, 1.0, value=shown.top_p, step=0.01, label="Top-p", elem_id="top-p"
             )
-            self.top_k = gr.Number(
-                value=shown.top_k,
-                precision=0,
-                minimum=0,
-                label="Top-k (0: the model's own)",
-                elem_id="top-k",
-            )
-            self.max_tokens = gr.Number(
-                value=shown.max_tokens,
-                precision=0,
-                minimum=1,
-                label="Max tokens",
-                elem_id="max-tokens",
-            )
+            self.top_k = _whole_number(shown.top_k, 0, "Top-k (0: the model's own)", "top-k")
+            self.max_tokens = _whole_number(shown.max_tokens, 1, "Max tokens", "max-tokens")
         self.system_prompt = gr.Textbox(
             value=shown.system_prompt, label="System prompt", lines=3, elem_id="system-prompt"
         )

@@ -62,6 +62,7 @@ class Sidebar:
 
     def __init__(self, store: Store | None, store_problem: SeedchatError | None = None) -> None:
         self.store = store
+        self.chat: ChatTargets | None = None  # set by wire
         self.store_problem = store_problem
         self.move_aside: Any = None
         self.new = gr.Button("+ New chat", variant="secondary", elem_id="new-chat")
@@ -123,9 +124,8 @@ class Sidebar:
             )
             return gr.update(value=note), gr.update(visible=False), error_update(None)
 
-        self.move_aside.click(
-            on_move, None, [self.problem_note, self.move_aside, chat.error_box], queue=False
-        )
+        outputs = [self.problem_note, self.move_aside, chat.error_box]
+        self.move_aside.click(on_move, None, outputs, queue=False)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -152,10 +152,11 @@ class Sidebar:
     # -- wiring ----------------------------------------------------------------------
 
     def wire(self, chat: ChatTargets) -> None:
-        store = self.store
+        """Connect the sidebar's events; they fill ``chat`` when a conversation opens."""
+        self.chat = chat
         if self.move_aside is not None:
             self._wire_move_aside(chat)
-        opened_outputs = [
+        opened = self.opened_outputs = [
             chat.chatbot,
             chat.turns,
             chat.thread,
@@ -165,149 +166,134 @@ class Sidebar:
             self.title,
             *chat.settings,
         ]
-
-        def empty(error: Any = None) -> tuple[Any, ...]:
-            # a new chat keeps the settings on screen: they are the ones last chosen
-            keep = (gr.update() for _ in chat.settings)
-            return ([], [], OpenThread(), False, "", error_update(error), "", *keep)
-
-        def opened(conversation_id: str | None) -> tuple[Any, ...]:
-            if store is None or not conversation_id:
-                return empty()
-            try:
-                conv = open_conversation(store, conversation_id)
-            except SeedchatError as err:
-                return empty(err)
-            return (
-                conv.chat,
-                conv.turns,
-                conv.thread,
-                False,
-                "",
-                error_update(None),
-                conv.title,
-                *chat.settings_updates(conv.settings),
-            )
-
-        self.open = opened  # the app opens a conversation on page load
-
-        self.listing.input(opened, [self.listing], opened_outputs, queue=False)
-
-        def on_new(query: str) -> tuple[Any, ...]:
-            return (*empty(), self.listing_update(None, query))
-
-        self.new.click(on_new, [self.search], [*opened_outputs, self.listing], queue=False)
-
-        def on_search(query: str, thread: OpenThread) -> tuple[Any, Any]:
-            if not query.strip() or store is None:
-                return self.listing_update(thread), gr.update(value="", visible=False)
-            try:
-                choices, text = search_choices(store, query.strip())
-            except StoreError as err:
-                return gr.update(), error_update(err)
-            return _listed(choices, thread), gr.update(value=text, visible=True)
-
+        listed = [*opened, self.listing]
+        self.listing.input(self.open, [self.listing], opened, queue=False)
+        self.new.click(self.on_new, [self.search], listed, queue=False)
         self.search.change(
-            on_search, [self.search, chat.thread], [self.listing, self.results], queue=False
+            self.on_search, [self.search, chat.thread], [self.listing, self.results], queue=False
         )
-
-        def on_rename(title: str, thread: OpenThread, query: str) -> tuple[Any, Any, Any]:
-            if store is None or thread.conversation_id is None:
-                return (
-                    gr.update(),
-                    error_update("Send a message first: there is nothing to rename."),
-                    gr.update(),
-                )
-            try:
-                store.rename(thread.conversation_id, title)
-                conv = store.get_conversation(thread.conversation_id)
-            except SeedchatError as err:
-                return gr.update(), error_update(err), gr.update()
-            return conv.title, error_update(None), self.listing_update(thread, query)
-
-        rename_outputs = [self.title, chat.error_box, self.listing]
-        self.rename.click(
-            on_rename, [self.title, chat.thread, self.search], rename_outputs, queue=False
-        )
-        self.title.submit(
-            on_rename, [self.title, chat.thread, self.search], rename_outputs, queue=False
-        )
-
-        def on_delete(thread: OpenThread, query: str) -> tuple[Any, ...]:
-            if store is None or thread.conversation_id is None:
-                nothing = empty("There is no saved conversation open to delete.")
-                return (*nothing, gr.update(), None, gr.update(), gr.update())
-            try:
-                title = store.get_conversation(thread.conversation_id).title
-                store.delete(thread.conversation_id)
-            except SeedchatError as err:
-                return (*empty(err), gr.update(), None, gr.update(), gr.update())
-            note = f"Deleted “{title or 'New conversation'}”. It stays in the trash for 30 days."
-            return (
-                *empty(),
-                self.listing_update(None, query),
-                thread.conversation_id,
-                gr.update(value=note, visible=True),
-                gr.update(visible=True),
-            )
-
-        delete_outputs = [*opened_outputs, self.listing, self.deleted, self.undo_note, self.undo]
-        self.delete.click(on_delete, [chat.thread, self.search], delete_outputs, queue=False)
-
-        def on_undo(deleted: str | None, query: str) -> tuple[Any, ...]:
-            hide = (None, gr.update(value="", visible=False), gr.update(visible=False))
-            if store is None or not deleted:
-                return (*empty(), gr.update(), *hide)
-            try:
-                store.restore(deleted)
-            except SeedchatError as err:
-                return (*empty(err), gr.update(), *hide)
-            result = opened(deleted)
-            return (*result, self.listing_update(result[2], query), *hide)
-
-        self.undo.click(on_undo, [self.deleted, self.search], delete_outputs, queue=False)
-
-        def on_export(fmt: str, thread: OpenThread) -> tuple[Any, Any]:
-            if store is None or thread.conversation_id is None:
-                return gr.update(visible=False), error_update(
-                    "Open a saved conversation to export it."
-                )
-            try:
-                title = store.get_conversation(thread.conversation_id).title
-                suffix = ".md" if fmt == "Markdown" else ".json"
-                # one folder, overwritten by title (gradio serves files from the temp dir
-                # and copies them into its own cache): exports never pile up
-                folder = Path(tempfile.gettempdir()) / "seedchat-exports"
-                path = write_export(
-                    store, folder / (_safe_name(title) + suffix), ids=[thread.conversation_id]
-                )
-            except SeedchatError as err:
-                return gr.update(visible=False), error_update(err)
-            return gr.update(value=str(path), visible=True), error_update(None)
-
+        renamed = [self.title, chat.error_box, self.listing]
+        for trigger in (self.rename.click, self.title.submit):
+            trigger(self.on_rename, [self.title, chat.thread, self.search], renamed, queue=False)
+        deleted = [*listed, self.deleted, self.undo_note, self.undo]
+        self.delete.click(self.on_delete, [chat.thread, self.search], deleted, queue=False)
+        self.undo.click(self.on_undo, [self.deleted, self.search], deleted, queue=False)
         self.export.click(
-            on_export,
+            self.on_export,
             [self.export_format, chat.thread],
             [self.export_file, chat.error_box],
             queue=False,
         )
+        self.import_.upload(self.on_import, [self.import_, self.search], listed)
 
-        def on_import(upload: Any, query: str) -> tuple[Any, ...]:
-            if store is None:
-                return (
-                    *empty("Conversations cannot be saved, so none can be imported."),
-                    gr.update(),
-                )
-            path = getattr(upload, "name", upload)
-            try:
-                result = import_json(store, Path(str(path)))
-            except SeedchatError as err:
-                return (*empty(err), gr.update())
-            first = result.imported[0] if result.imported else None
-            if first is None:
-                note = "Nothing new to import: those conversations are already here."
-                return (*empty(note), self.listing_update(None, query))
-            shown = opened(first)
-            return (*shown, self.listing_update(shown[2], query))
+    def empty(self, error: Any = None) -> tuple[Any, ...]:
+        """Updates for ``opened_outputs`` showing a new, empty chat. It keeps the settings
+        on screen: they are the ones last chosen."""
+        keep = (gr.update() for _ in self.chat.settings)
+        return ([], [], OpenThread(), False, "", error_update(error), "", *keep)
 
-        self.import_.upload(on_import, [self.import_, self.search], [*opened_outputs, self.listing])
+    def open(self, conversation_id: str | None) -> tuple[Any, ...]:
+        """Updates for ``opened_outputs`` showing a saved conversation (the app opens the
+        one used last when a page loads)."""
+        if self.store is None or not conversation_id:
+            return self.empty()
+        try:
+            conv = open_conversation(self.store, conversation_id)
+        except SeedchatError as err:
+            return self.empty(err)
+        return (
+            conv.chat,
+            conv.turns,
+            conv.thread,
+            False,
+            "",
+            error_update(None),
+            conv.title,
+            *self.chat.settings_updates(conv.settings),
+        )
+
+    def on_new(self, query: str) -> tuple[Any, ...]:
+        return (*self.empty(), self.listing_update(None, query))
+
+    def on_search(self, query: str, thread: OpenThread) -> tuple[Any, Any]:
+        if not query.strip() or self.store is None:
+            return self.listing_update(thread), gr.update(value="", visible=False)
+        try:
+            choices, text = search_choices(self.store, query.strip())
+        except StoreError as err:
+            return gr.update(), error_update(err)
+        return _listed(choices, thread), gr.update(value=text, visible=True)
+
+    def on_rename(self, title: str, thread: OpenThread, query: str) -> tuple[Any, Any, Any]:
+        store = self.store
+        if store is None or thread.conversation_id is None:
+            nothing = "Send a message first: there is nothing to rename."
+            return gr.update(), error_update(nothing), gr.update()
+        try:
+            store.rename(thread.conversation_id, title)
+            conv = store.get_conversation(thread.conversation_id)
+        except SeedchatError as err:
+            return gr.update(), error_update(err), gr.update()
+        return conv.title, error_update(None), self.listing_update(thread, query)
+
+    def on_delete(self, thread: OpenThread, query: str) -> tuple[Any, ...]:
+        store = self.store
+        unchanged = (gr.update(), None, gr.update(), gr.update())
+        if store is None or thread.conversation_id is None:
+            return (*self.empty("There is no saved conversation open to delete."), *unchanged)
+        try:
+            title = store.get_conversation(thread.conversation_id).title
+            store.delete(thread.conversation_id)
+        except SeedchatError as err:
+            return (*self.empty(err), *unchanged)
+        note = f"Deleted “{title or 'New conversation'}”. It stays in the trash for 30 days."
+        return (
+            *self.empty(),
+            self.listing_update(None, query),
+            thread.conversation_id,
+            gr.update(value=note, visible=True),
+            gr.update(visible=True),
+        )
+
+    def on_undo(self, deleted: str | None, query: str) -> tuple[Any, ...]:
+        hide = (None, gr.update(value="", visible=False), gr.update(visible=False))
+        if self.store is None or not deleted:
+            return (*self.empty(), gr.update(), *hide)
+        try:
+            self.store.restore(deleted)
+        except SeedchatError as err:
+            return (*self.empty(err), gr.update(), *hide)
+        shown = self.open(deleted)
+        return (*shown, self.listing_update(shown[2], query), *hide)
+
+    def on_export(self, fmt: str, thread: OpenThread) -> tuple[Any, Any]:
+        store = self.store
+        if store is None or thread.conversation_id is None:
+            return gr.update(visible=False), error_update("Open a saved conversation to export it.")
+        try:
+            title = store.get_conversation(thread.conversation_id).title
+            suffix = ".md" if fmt == "Markdown" else ".json"
+            # one folder, overwritten by title (gradio serves files from the temp dir and
+            # copies them into its own cache): exports never pile up
+            folder = Path(tempfile.gettempdir()) / "seedchat-exports"
+            target = folder / (_safe_name(title) + suffix)
+            path = write_export(store, target, ids=[thread.conversation_id])
+        except SeedchatError as err:
+            return gr.update(visible=False), error_update(err)
+        return gr.update(value=str(path), visible=True), error_update(None)
+
+    def on_import(self, upload: Any, query: str) -> tuple[Any, ...]:
+        if self.store is None:
+            nothing = "Conversations cannot be saved, so none can be imported."
+            return (*self.empty(nothing), gr.update())
+        path = getattr(upload, "name", upload)
+        try:
+            result = import_json(self.store, Path(str(path)))
+        except SeedchatError as err:
+            return (*self.empty(err), gr.update())
+        first = result.imported[0] if result.imported else None
+        if first is None:
+            note = "Nothing new to import: those conversations are already here."
+            return (*self.empty(note), self.listing_update(None, query))
+        shown = self.open(first)
+        return (*shown, self.listing_update(shown[2], query))

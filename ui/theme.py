@@ -20,6 +20,8 @@ CSS = """
   padding: 0.1em 0.6em; font-size: 0.88em; opacity: 0.9; }
 #error-box, #error-box * { color: #b91c1c !important; }
 #budget-help { font-size: 0.85rem; opacity: 0.8; }
+/* Unlimited: the slider reads "Budget: unlimited", with no number and no position */
+#budget.unlimited .tab-like-container, #budget.unlimited .slider_input_container { display: none; }
 """
 
 HEAD = '<meta name="referrer" content="no-referrer">'

@@ -124,18 +124,22 @@ class _Printer:
             c.print(f"\n[dim]({event.generated_tokens} tokens{rate}, {event.finish_reason})[/]")
 
 
+#: ChatSettings field → the flag that sets it (its argparse name)
+FLAGS = {
+    "budget": "budget",
+    "enforcement": "enforce",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "seed": "seed",
+    "max_tokens": "max_tokens",
+    "system_prompt": "system",
+}
+
+
 def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
     """``base`` (the settings file's, or a resumed conversation's) with the flags given."""
-    return base.replace(
-        budget=args.budget,
-        enforcement=args.enforce,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        seed=args.seed,
-        max_tokens=args.max_tokens,
-        system_prompt=args.system,
-    )
+    return base.replace(**{name: getattr(args, flag) for name, flag in FLAGS.items()})
 
 
 def run(args: argparse.Namespace) -> int:

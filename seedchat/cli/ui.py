@@ -7,14 +7,14 @@ import os
 
 from seedchat.cli import console, err_console
 
+DESCRIPTION = (
+    "Start the web UI on 127.0.0.1 (the next free port if the port is taken) and open it in "
+    "the default browser. Plain 'seedchat' does the same, with these options too."
+)
+
 
 def register(sub) -> None:
-    parser = sub.add_parser(
-        "ui",
-        help="Start the web UI",
-        description="Start the web UI on 127.0.0.1 (the next free port if the port is taken) "
-        "and open it in the default browser.",
-    )
+    parser = sub.add_parser("ui", help="Start the web UI", description=DESCRIPTION)
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port to try first (default 7860)")
     parser.add_argument("--no-browser", action="store_true", help="do not open the browser")

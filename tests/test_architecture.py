@@ -1,0 +1,215 @@
+"""The rules of docs/architecture.md, checked on the code itself (its import graph and
+syntax trees), and the document's module map checked against the modules that exist."""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ROOTS = {
+    "seedchat": REPO / "seedchat",
+    "seedchat.ui": REPO / "ui",
+    "seedchat.converters": REPO / "converters",
+}
+DOC = REPO / "docs" / "architecture.md"
+MAX_MODULE_LINES = 600
+MAX_UI_FUNCTION_LINES = 80
+# The store's modules, lowest first: each may import only those before it.
+STORE_LAYERS = ["db", "records", "migrations", "search", "recorder", "conversations", "export"]
+# What the store and the other lower layers must never reach for.
+ENGINE_SIDE = (
+    "seedchat.engine",
+    "seedchat.host",
+    "seedchat.backend",
+    "seedchat.session",
+    "llama_cpp",
+)
+
+
+@dataclass
+class Module:
+    name: str
+    path: Path
+    tree: ast.Module
+    imports: set[str] = field(default_factory=set)  # every module it imports, anywhere
+
+    @property
+    def lines(self) -> int:
+        return len(self.path.read_text(encoding="utf-8").splitlines())
+
+
+def _module_name(prefix: str, root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join([prefix, *parts])
+
+
+def _imports(name: str, tree: ast.Module, is_package: bool) -> set[str]:
+    found: set[str] = set()
+    package = name if is_package else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)
+    return found
+
+
+def load_modules() -> dict[str, Module]:
+    modules = {}
+    for prefix, root in ROOTS.items():
+        for path in sorted(root.rglob("*.py")):
+            if prefix == "seedchat" and path.is_relative_to(REPO / "seedchat" / "data"):
+                continue
+            name = _module_name(prefix, root, path)
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            imports = _imports(name, tree, path.name == "__init__.py")
+            modules[name] = Module(name, path, tree, imports)
+    return modules
+
+
+MODULES = load_modules()
+
+
+def _reaches(module: Module, target: str) -> bool:
+    return any(i == target or i.startswith(target + ".") for i in module.imports)
+
+
+def _is_ui(name: str) -> bool:
+    return name == "seedchat.ui" or name.startswith("seedchat.ui.")
+
+
+def _library(name: str) -> bool:
+    """The library: seedchat/ without its command line (a front end, like the UI)."""
+    return not (_is_ui(name) or name.startswith(("seedchat.cli", "seedchat.converters")))
+
+
+def test_the_library_never_imports_the_ui():
+    offenders = [
+        m.name for m in MODULES.values() if _library(m.name) and _reaches(m, "seedchat.ui")
+    ]
+    assert offenders == []
+
+
+def test_only_the_ui_and_its_starter_import_gradio():
+    offenders = [m.name for m in MODULES.values() if _reaches(m, "gradio") and not _is_ui(m.name)]
+    assert offenders == []
+
+
+def test_the_store_never_imports_the_engine():
+    store = [m for m in MODULES.values() if m.name.startswith("seedchat.store")]
+    assert store, "seedchat/store/ is missing"
+    offenders = [(m.name, t) for m in store for t in ENGINE_SIDE if _reaches(m, t)]
+    assert offenders == []
+
+
+def test_the_store_imports_in_one_direction():
+    for i, layer in enumerate(STORE_LAYERS):
+        module = MODULES[f"seedchat.store.{layer}"]
+        later = [f"seedchat.store.{name}" for name in STORE_LAYERS[i + 1 :]]
+        wrong = [t for t in later if _reaches(module, t)]
+        assert wrong == [], f"seedchat.store.{layer} imports {wrong}, which come after it"
+    assert {n.rpartition(".")[2] for n in MODULES if n.startswith("seedchat.store.")} == set(
+        STORE_LAYERS
+    ), "a new store module needs its place in STORE_LAYERS (and in docs/architecture.md)"
+
+
+def test_no_type_checking_imports_to_hide_cycles():
+    offenders = [m.name for m in MODULES.values() if "TYPE_CHECKING" in ast.unparse(m.tree)]
+    assert offenders == []
+
+
+def _private_definitions(tree: ast.Module) -> set[str]:
+    """Private names a module defines: functions, classes, methods, attributes."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def test_no_module_uses_another_modules_private_names():
+    own = {name: _private_definitions(m.tree) for name, m in MODULES.items()}
+    everyone = set().union(*own.values())
+    offenders = []
+    for name, module in MODULES.items():
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("seedchat"):
+                offenders += [
+                    (name, a.name)
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+                attr = node.attr
+                private = attr.startswith("_") and not attr.startswith("__")
+                if private and attr in everyone and attr not in own[name]:
+                    offenders.append((name, attr))
+    assert offenders == []
+
+
+def test_modules_stay_small():
+    big = [(m.name, m.lines) for m in MODULES.values() if m.lines > MAX_MODULE_LINES]
+    assert big == []
+
+
+def test_ui_functions_stay_short():
+    long = []
+    for m in MODULES.values():
+        if not _is_ui(m.name):
+            continue
+        for node in ast.walk(m.tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_UI_FUNCTION_LINES:
+                    long.append((m.name, node.name, length))
+    assert long == []
+
+
+def _documented_modules() -> set[str]:
+    """The modules docs/architecture.md's map names, as `path/to/module.py`."""
+    text = DOC.read_text(encoding="utf-8")
+    return set(re.findall(r"`((?:seedchat|ui|converters)/[\w/]+\.py)`", text))
+
+
+def _path_of(module: Module) -> str:
+    return module.path.relative_to(REPO).as_posix()
+
+
+def test_the_architecture_document_maps_every_module():
+    documented = _documented_modules()
+    real = {_path_of(m) for m in MODULES.values() if m.path.name not in ("__main__.py",)}
+    real = {p for p in real if not p.endswith("__init__.py") or p.count("/") > 1}
+    missing = sorted(p for p in real - documented if not p.endswith("__init__.py"))
+    stale = sorted(documented - {_path_of(m) for m in MODULES.values()})
+    assert missing == [], f"docs/architecture.md does not place {missing}"
+    assert stale == [], f"docs/architecture.md names modules that do not exist: {stale}"
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "seedchat/ never imports seedchat.ui",
+        "the store never imports the engine",
+        "no module calls another's private name",
+    ],
+)
+def test_the_document_states_the_rules_this_file_checks(rule):
+    assert rule in DOC.read_text(encoding="utf-8")
