@@ -28,7 +28,7 @@ from pathlib import Path
 from seedchat import budget as budgets
 from seedchat import seed_format
 from seedchat.backend import available_ram_bytes, detect_gpus, load_backend
-from seedchat.errors import EngineError, ModelFileError
+from seedchat.errors import ContextLengthError, EngineError, ModelFileError
 from seedchat.events import Done, Event, Notice
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape
@@ -78,6 +78,7 @@ class Engine:
     n_batch: int = 512
     last_turn: TurnStats = field(default_factory=TurnStats)
     _tokens: list[int] = field(default_factory=list, repr=False)  # what the KV cache holds
+    _script: list[int] | None = field(default=None, repr=False)  # see script_next_reply
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- loading --------------------------------------------------------------------
@@ -238,13 +239,34 @@ class Engine:
                 return tokens, text, dropped
             first = 1 if msgs and msgs[0].role == "system" else 0
             if len(msgs) - first <= 1:
-                raise EngineError(
+                raise ContextLengthError(
                     f"The message is too long for the context ({len(tokens)} tokens of "
                     f"{self.n_ctx}).",
                     hint="Shorten it, or load the model with a longer context.",
                 )
             del msgs[first]  # the oldest turn (user or assistant)
             dropped += 1
+
+    def script_next_reply(self, text: str) -> None:
+        """A test hook: the next reply is ``text``, taken token by token in place of what
+        the sampler would pick, through everything else as usual (the model evaluates each
+        token, the parser, the budget, the events), then the reply ends. For exact model
+        output that a tiny test model cannot be relied on to write (a Seed tool call)."""
+        self._script = self.tokenize(text)
+
+    def _prompt(
+        self, messages: Sequence[Message] | str, options: GenerationOptions
+    ) -> tuple[list[int], str, int]:
+        """The prompt's tokens and text, and how many old messages were left out for it."""
+        if not isinstance(messages, str):
+            return self._fit(messages, options)
+        prompt = self.tokenize(messages)
+        if len(prompt) >= self.n_ctx:
+            raise ContextLengthError(
+                f"The prompt ({len(prompt)} tokens) does not fit the context of {self.n_ctx}.",
+                hint="Shorten it, or load the model with a longer context.",
+            )
+        return prompt, messages, 0
 
     # -- generation -------------------------------------------------------------------
 
@@ -307,6 +329,13 @@ class Engine:
         llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(seed))
         return chain
 
+    def _next_token(self, sampler: object) -> int | None:
+        """The sampler's pick (None: a scripted reply is over)."""
+        script = self._script
+        if script is None:
+            return self._llama.llama_sampler_sample(sampler, self._ctx, -1)
+        return script.pop(0) if script else None
+
     def _generate(
         self,
         messages: Sequence[Message] | str,
@@ -317,16 +346,8 @@ class Engine:
         started = time.monotonic()
         budget, notices = budgets.normalize_budget(options.budget)
         enforcement = options.enforcement or budgets.default_enforcement(budget)
+        prompt, prompt_text, dropped = self._prompt(messages, options)  # before any event
         yield from notices
-        if isinstance(messages, str):
-            prompt_text, dropped = messages, 0
-            prompt = self.tokenize(prompt_text)
-            if len(prompt) >= self.n_ctx:
-                raise EngineError(
-                    f"The prompt ({len(prompt)} tokens) does not fit the context of {self.n_ctx}."
-                )
-        else:
-            prompt, prompt_text, dropped = self._fit(messages, options)
         if dropped:
             yield Notice(
                 f"The conversation is longer than the context; the {dropped} oldest "
@@ -373,10 +394,10 @@ class Engine:
                     yield from parser.feed(text, tokens=len(injected), injected=True)
                     continue
                 sampler = answer_chain if parser.thinking_done else chain
-                token = llama.llama_sampler_sample(sampler, self._ctx, -1)
+                token = self._next_token(sampler)
                 if first_token_at is None:
                     first_token_at = time.monotonic()
-                if llama.llama_vocab_is_eog(self._vocab, token):
+                if token is None or llama.llama_vocab_is_eog(self._vocab, token):
                     finish = "stop"
                     break
                 generated += 1
@@ -388,6 +409,7 @@ class Engine:
                 yield from parser.feed(tail, tokens=0)
             yield from parser.finish()
         finally:
+            self._script = None
             llama.llama_sampler_free(chain)
             if answer_chain is not chain:
                 llama.llama_sampler_free(answer_chain)

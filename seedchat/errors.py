@@ -48,3 +48,16 @@ class EngineError(SeedchatError):
 
 class StoreError(SeedchatError):
     """The conversation database cannot be used."""
+
+
+class ContextLengthError(EngineError):
+    """A prompt does not fit the model's context."""
+
+
+class RequestError(SeedchatError):
+    """A request to seedchat's API is invalid; ``param`` names the offending field
+    (e.g. ``messages[2].tool_calls[0].function.arguments``), as OpenAI's errors do."""
+
+    def __init__(self, message: str, param: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.param = param

@@ -13,9 +13,11 @@ for a slow reader (a page drawing updates).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -37,17 +39,102 @@ def initial_model(settings: Settings) -> Path | None:
     return demo_model()
 
 
+class ModelBusy(EngineError):
+    """Too many requests are already waiting for the model."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(
+            f"The model is busy: {waiting} requests are already waiting for it.",
+            hint="Try again in a few seconds.",
+        )
+        self.waiting = waiting
+
+
+class TurnQueue:
+    """One holder at a time; the others wait in a bounded first-come, first-served queue.
+
+    ``enter`` returns at once with the turn (None) or with the place in the queue to
+    ``wait`` on; past ``max_waiting`` waiters it raises :class:`ModelBusy`. A waiter that
+    gives up (its cancel flag) leaves the queue, or passes the turn on if it was given it.
+    """
+
+    def __init__(self, max_waiting: int) -> None:
+        self.max_waiting = max_waiting
+        self._lock = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Event] = deque()
+
+    def enter(self, bounded: bool = True) -> threading.Event | None:
+        with self._lock:
+            if not self._held and not self._waiters:
+                self._held = True
+                return None
+            if bounded and len(self._waiters) >= self.max_waiting:
+                raise ModelBusy(len(self._waiters))
+            place = threading.Event()
+            self._waiters.append(place)
+            return place
+
+    def wait(self, place: threading.Event | None, cancel: threading.Event | None = None) -> bool:
+        """Wait for the turn; False when ``cancel`` was set first (the queue is left)."""
+        if place is None:
+            return True
+        while not place.wait(0.05):
+            if cancel is not None and cancel.is_set():
+                self.give_up(place)
+                return False
+        return True
+
+    def give_up(self, place: threading.Event | None) -> None:
+        """Leave the queue (or, if the turn came meanwhile, pass it on)."""
+        if place is None:
+            return
+        with self._lock:
+            if not place.is_set():
+                self._waiters.remove(place)
+                return
+        self.leave()
+
+    def leave(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()  # handed straight to the next in line
+            else:
+                self._held = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the turn for a block (a model swap waits for the running generation)."""
+        self.wait(self.enter(bounded=False))
+        try:
+            yield
+        finally:
+            self.leave()
+
+    @property
+    def busy(self) -> bool:
+        return self._held
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+
 class ModelHost:
     """The engine shared by every front end of one process."""
 
-    def __init__(self, settings: Settings) -> None:
+    #: Requests that may wait for the model before the next one is refused (ModelBusy).
+    MAX_WAITING = 32
+
+    def __init__(self, settings: Settings, max_waiting: int = MAX_WAITING) -> None:
         self.settings = settings
         self.engine: Engine | None = None
         self.info: ModelInfo | None = None
         self.error: str | None = None
         self.loading: Path | None = None
         self._state = threading.Lock()
-        self._generating = threading.Lock()
+        self.turns = TurnQueue(max_waiting)
+        self.loads = 0  # models loaded by this host (each front end shares them)
         self._loaded = threading.Event()
         self._cancels: dict[str, threading.Event] = {}
 
@@ -81,9 +168,11 @@ class ModelHost:
             err = EngineError(f"Could not load {path.name}: {exc}")
             self._failed(str(err))
             raise err from exc
-        with self._generating:  # never swap the engine under a running generation
+        with self.turns.held():  # never swap the engine under a running generation
             old, self.engine, self.info = self.engine, engine, info
         self._set_state(loading=None)
+        self.loads += 1
+        log.info("loaded %s (load %d of this app)", path.name, self.loads)
         self._loaded.set()
         _close(old)
         if remember:
@@ -125,7 +214,7 @@ class ModelHost:
         threading.Thread(target=run, name="seedchat-load", daemon=True).start()
 
     def unload(self) -> None:
-        with self._generating:
+        with self.turns.held():
             old, self.engine, self.info = self.engine, None, None
         _close(old)
 
@@ -147,7 +236,7 @@ class ModelHost:
 
     @property
     def busy(self) -> bool:
-        return self._generating.locked()
+        return self.turns.busy
 
     # -- generating ----------------------------------------------------------------
 
@@ -180,18 +269,23 @@ class ModelHost:
         options: GenerationOptions,
         cancel: threading.Event | None = None,
     ) -> Iterator[Event]:
-        """Events of one reply; waits (with a notice) while another caller generates."""
+        """Events of one reply; waits its turn (with a notice) while others generate.
+        Raises :class:`ModelBusy` at once when too many are already waiting."""
         self._engine_or_raise()
-        if not self._generating.acquire(blocking=False):
-            yield Notice("The model is busy with another tab; waiting for it to finish.", "busy")
-            while not self._generating.acquire(timeout=0.1):
-                if cancel is not None and cancel.is_set():
-                    return
+        place = self.turns.enter()
+        if place is not None:
+            try:
+                yield Notice("The model is busy with another chat; waiting for its turn.", "busy")
+            except GeneratorExit:  # the reader went away while waiting
+                self.turns.give_up(place)
+                raise
+            if not self.turns.wait(place, cancel):
+                return
         try:
             engine = self._engine_or_raise()  # it may have been swapped while we waited
             yield from engine.generate(messages, options, cancel)
         finally:
-            self._generating.release()
+            self.turns.leave()
 
 
 class EventPump:

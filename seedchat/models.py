@@ -15,6 +15,7 @@ from typing import Any
 
 from seedchat.errors import ModelFileError
 from seedchat.paths import get_paths
+from seedchat.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +194,25 @@ def demo_model() -> Path | None:
     """The bundled demo model, if this installation has one."""
     files = sorted(DEMO_DIR.glob("*.gguf")) if DEMO_DIR.is_dir() else []
     return files[0] if files else None
+
+
+def resolve_model(name: str | None, settings: Settings) -> Path:
+    """The model a command means: a file, a name from the catalog, else the last used
+    model, else the first one in the catalog, else the bundled demo."""
+    if name:
+        path = Path(name).expanduser()
+        if path.is_file():
+            return path
+        for m in list_models(settings.model_paths):
+            if m.ok and name in (m.name, m.path.stem, m.path.name):
+                return m.path
+        raise ModelFileError(f"No model named {name!r}.", hint="See 'seedchat models'.")
+    if settings.model and Path(settings.model).is_file():
+        return Path(settings.model)
+    good = [m for m in list_models(settings.model_paths) if m.ok and not m.is_demo]
+    if good:
+        return good[0].path
+    demo = demo_model()
+    if demo is None:
+        raise ModelFileError("No model found.", hint="Convert one with 'seedchat convert'.")
+    return demo

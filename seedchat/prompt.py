@@ -5,7 +5,8 @@ transformers give templates (``raise_exception``, ``strftime_now``, ``tojson``),
 the variables Seed's templates read: ``messages``, ``add_generation_prompt``,
 ``thinking_budget``, ``tools``, ``bos_token``/``eos_token``. Earlier assistant turns
 pass their thinking as ``reasoning_content``, which Seed's template puts back inside
-``<seed:think>`` tags.
+``<seed:think>`` tags, and their tool calls as ``tool_calls``, which it writes back as
+``<seed:tool_call>`` blocks.
 """
 
 from __future__ import annotations
@@ -28,12 +29,26 @@ class Message:
     role: str  # "system" | "user" | "assistant" | "tool"
     content: str
     thinking: str | None = None  # an assistant turn's thinking, if kept
+    # An assistant turn's tool calls: [{"name": str, "arguments": {name: value}}].
+    tool_calls: list[dict[str, Any]] | None = None
 
     def to_template(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.thinking:
             out["reasoning_content"] = self.thinking
+        if self.tool_calls:
+            out["tool_calls"] = [_template_tool_call(call) for call in self.tool_calls]
         return out
+
+
+def _template_tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A call as Seed's template reads it. A value that is not a string is written as JSON
+    (``true``, ``3``, ``{"a": 1}``), the way the model writes it, not as Python's ``True``."""
+    arguments = {
+        name: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for name, value in call.get("arguments", {}).items()
+    }
+    return {"type": "function", "function": {"name": call["name"], "arguments": arguments}}
 
 
 @dataclass

@@ -143,3 +143,23 @@ def test_corrupt_database_then_move_aside(cli_env):
     assert proc.returncode == 0 and "No saved conversations yet." in proc.stdout
     refused = run("move-aside", env=cli_env)
     assert refused.returncode == 1 and "opens fine" in refused.stderr
+
+
+def test_list_and_show_mark_api_conversations(cli_env, saved):
+    with Store() as s:
+        api = s.create_conversation(model="seed.gguf", origin="api")
+        s.add_message(api.id, "user", "Sent by an API client")
+        s.add_message(api.id, "assistant", "Saved with --save")
+    proc = run("list", "--json", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    origins = {c["id"]: c["origin"] for c in json.loads(proc.stdout)}
+    assert origins == {api.id: "api", saved["second"]: "app", saved["sky"]: "app"}
+    lines = run("list", env=cli_env).stdout.splitlines()
+    assert "from" in lines[0].split()
+    assert api.id[:8] in lines[1] and " API " in lines[1] and "Sent by an API client" in lines[1]
+    assert " app " in lines[2] and " API " not in lines[2]
+    show = run("show", api.id[:8], env=cli_env).stdout
+    assert "from the API" in show.splitlines()[1]
+    assert "from the API" not in run("show", saved["sky"][:8], env=cli_env).stdout
+    md = run("show", api.id[:8], "--markdown", env=cli_env).stdout
+    assert "- from: the API" in md

@@ -114,3 +114,60 @@ def test_closing_the_pump_stops_the_model(demo_host):
     options = ChatSettings(budget=0, max_tokens=8).generation_options()
     done = [e for e in demo_host.generate(HI, options) if isinstance(e, Done)]
     assert done and done[0].finish_reason in ("stop", "length")
+
+
+def test_the_turn_queue_is_first_come_first_served_and_bounded():
+    from seedchat.host import ModelBusy, TurnQueue
+
+    queue = TurnQueue(max_waiting=3)
+    assert queue.enter() is None and queue.busy  # the first takes the turn at once
+    places = [queue.enter() for _ in range(3)]
+    with pytest.raises(ModelBusy, match="3 requests are already waiting"):
+        queue.enter()
+    order = []
+
+    def waiter(i: int) -> None:
+        assert queue.wait(places[i])
+        order.append(i)
+        queue.leave()
+
+    threads = [threading.Thread(target=waiter, args=(i,)) for i in (2, 0, 1)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    queue.leave()
+    for t in threads:
+        t.join(5)
+    assert order == [0, 1, 2]  # the order they came in, not the order they began waiting
+    assert not queue.busy and queue.waiting == 0
+
+
+def test_a_waiter_that_gives_up_leaves_the_queue():
+    from seedchat.host import TurnQueue
+
+    queue = TurnQueue(max_waiting=2)
+    queue.enter()
+    first, second = queue.enter(), queue.enter()
+    cancel = threading.Event()
+    cancel.set()
+    assert queue.wait(first, cancel) is False  # gave up: out of the queue
+    assert queue.waiting == 1
+    queue.leave()  # the turn goes to the one still waiting
+    assert second.is_set()
+    queue.give_up(second)  # given the turn but no longer there: it passes on (to nobody)
+    assert not queue.busy
+
+
+def test_a_reader_that_goes_away_while_waiting_frees_its_place(demo_host):
+    options = ChatSettings(budget=0, max_tokens=4).generation_options()
+    demo_host.turns.enter()  # someone else is generating
+    try:
+        waiting = demo_host.generate(HI, options)
+        assert next(waiting).kind == "busy"
+        assert demo_host.turns.waiting == 1
+        waiting.close()  # the page or the HTTP client went away
+        assert demo_host.turns.waiting == 0
+    finally:
+        demo_host.turns.leave()
+    done = [e for e in demo_host.generate(HI, options) if isinstance(e, Done)]
+    assert done and not demo_host.busy

@@ -399,3 +399,135 @@ def test_search_ranks_a_very_common_term_among_the_newest(store: Store, monkeypa
     store.delete(d.id)
     hits = store.search("common", limit=2)
     assert len(hits) == 2 and {h.message_id for h in hits} <= set(ids)
+
+
+# -- origin and find_continued -------------------------------------------------------
+
+
+def test_create_and_list_with_origin(store: Store):
+    app = store.create_conversation(title="from the page")
+    api = store.create_conversation(title="from a client", origin="api")
+    assert (app.origin, api.origin) == ("app", "api")
+    assert store.get_conversation(api.id).origin == "api"
+    assert store.conversation(app.id).origin == "app"
+    listed = {c.id: c.origin for c in store.list_conversations()}
+    assert listed == {app.id: "app", api.id: "api"}
+    store.delete(api.id)
+    assert [(c.id, c.origin) for c in store.list_conversations(trash=True)] == [(api.id, "api")]
+
+
+def test_an_unknown_origin_is_refused(store: Store):
+    with pytest.raises(StoreError, match="Unknown conversation origin 'web'; one of app, api"):
+        store.create_conversation(origin="web")
+    with pytest.raises(StoreError, match="one of app, api"):
+        store.find_continued([("user", "hi")], origin="API")
+    assert store.count_conversations() == 0
+
+
+def saved_chat(store: Store, turns: list[tuple[str, str]], origin: str = "api") -> str:
+    """A conversation holding ``turns`` as its active branch; its id."""
+    conv = store.create_conversation(origin=origin)
+    for role, content in turns:
+        store.add_message(conv.id, role, content)
+    return conv.id
+
+
+CHAT = [
+    ("system", "Be brief."),
+    ("user", "What is 2+3?"),
+    ("assistant", "5"),
+    ("user", "And times 4?"),
+    ("assistant", "20"),
+]
+
+
+def test_find_continued_exact_prefix(store: Store):
+    cid = saved_chat(store, CHAT)
+    leaf = store.conversation(cid).current_leaf
+    assert store.find_continued([*CHAT, ("user", "Minus 1?")]) == (cid, leaf, 5)
+    # The whole conversation sent again (a retry) continues it too.
+    assert store.find_continued(CHAT) == (cid, leaf, 5)
+    # Shorter than what is saved: the saved branch is not a prefix of it.
+    assert store.find_continued(CHAT[:3]) is None
+    # Content is compared exactly as stored.
+    assert store.find_continued([*CHAT[:2], ("assistant", "5 "), *CHAT[3:]]) is None
+    assert store.find_continued([*CHAT[:2], ("assistant", "5"), ("user", "and times 4?")]) is None
+    # A role differs.
+    assert store.find_continued([("user", "Be brief."), *CHAT[1:]]) is None
+    assert store.find_continued([]) is None
+
+
+def test_find_continued_longest_match_wins(store: Store):
+    long = saved_chat(store, CHAT)
+    short = saved_chat(store, CHAT[:3])  # newer, but matches fewer turns
+    request = [*CHAT, ("user", "Minus 1?")]
+    assert store.find_continued(request)[0] == long
+    assert store.find_continued([*CHAT[:3], ("user", "Other?")])[0] == short
+    # Of two equally long matches, the most recently updated one.
+    twin = saved_chat(store, CHAT)
+    assert store.find_continued(request)[0] == twin
+    store.add_message(long, "user", "Minus 1?")  # now the longest, and newest
+    found = store.find_continued([*request, ("assistant", "19")])
+    assert found[0] == long and found[2] == 6
+
+
+def test_find_continued_ignores_other_origins_and_the_trash(store: Store):
+    saved_chat(store, CHAT, origin="app")
+    assert store.find_continued([*CHAT, ("user", "x")]) is None
+    assert store.find_continued([*CHAT, ("user", "x")], origin="app") is not None
+    api = saved_chat(store, CHAT)
+    assert store.find_continued([*CHAT, ("user", "x")])[0] == api
+    store.delete(api)
+    assert store.find_continued([*CHAT, ("user", "x")]) is None
+    store.restore(api)
+    assert store.find_continued([*CHAT, ("user", "x")])[0] == api
+    empty = store.create_conversation(origin="api")  # no messages: continues nothing
+    assert store.find_continued([("user", "hi")]) is None
+    assert store.count_conversations() == 3 and empty.current_leaf is None
+
+
+def test_find_continued_a_diverging_branch_is_not_a_prefix(store: Store):
+    cid = saved_chat(store, CHAT)
+    first_answer = store.get_conversation(cid).messages[2]
+    # Regenerating the first answer makes a new active branch: system, question, "five".
+    rec = store.regenerate(first_answer.id)
+    rec.on_event(AnswerDelta("five"))
+    rec.on_event(Done("stop"))
+    assert store.find_continued([*CHAT, ("user", "Minus 1?")]) is None
+    found = store.find_continued([*CHAT[:2], ("assistant", "five"), ("user", "Why?")])
+    assert found == (cid, rec.message_id, 3)
+    # Back on the old branch, the old conversation is a prefix again.
+    store.switch_branch(first_answer.id)
+    assert store.find_continued([*CHAT, ("user", "Minus 1?")])[0] == cid
+    # Same last message, different earlier turn: not a prefix.
+    other = [*CHAT[:1], ("user", "What is 1+4?"), *CHAT[2:]]
+    assert store.find_continued([*other, ("user", "Minus 1?")]) is None
+
+
+def test_find_continued_among_200_conversations(store: Store):
+    ids = []
+    for i in range(200):
+        turns = [
+            ("system", "Be brief."),
+            ("user", f"Question {i % 7}: " + "why? " * 200),
+            ("assistant", f"Answer {i}. " + "because " * 500),
+            ("user", "Thanks!"),
+            ("assistant", f"You are welcome, number {i}."),
+        ]
+        ids.append((saved_chat(store, turns, origin="api" if i % 4 else "app"), turns))
+    target, turns = ids[-30]  # among the 50 most recent API conversations, not the newest
+    request = [*turns, ("user", "One more thing.")]
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    start = time.perf_counter()
+    found = store.find_continued(request)
+    elapsed = time.perf_counter() - start
+    store.conn.set_trace_callback(None)
+    assert found == (target, store.conversation(target).current_leaf, 5)
+    # A fixed number of queries, whatever the number of conversations; measured ~2 ms.
+    assert len(statements) <= 4, statements
+    assert elapsed < 0.5
+    # An API conversation older than the 50 most recent is not looked at, unless asked.
+    old, old_turns = ids[1]
+    assert store.find_continued([*old_turns, ("user", "?")]) is None
+    assert store.find_continued([*old_turns, ("user", "?")], recent=200)[0] == old

@@ -201,6 +201,11 @@ def _good(tmp_path: Path) -> dict:
         (lambda d: d["conversations"][1]["messages"][1].update(parent_id="f" * 32), "parent_id"),
         (lambda d: d["conversations"][0].update(current_leaf="nope"), "current_leaf"),
         (
+            lambda d: d["conversations"][1].update(origin="web"),
+            r"conversations\[1\]\.origin 'web' is not one of app, api",
+        ),
+        (lambda d: d["conversations"][0].update(origin=None), r"conversations\[0\]\.origin"),
+        (
             lambda d: d["conversations"][1]["messages"].append(
                 d["conversations"][1]["messages"][0]
             ),
@@ -251,3 +256,37 @@ def test_not_json_is_a_clear_error(tmp_path: Path):
         assert "export --format json" in info.value.hint
         with pytest.raises(StoreError, match="Cannot read"):
             import_json(s, tmp_path / "missing.json")
+
+
+def test_origin_round_trips_and_markdown_says_api(tmp_path: Path):
+    with Store(tmp_path / "one.db") as one:
+        app_id, _ = fill(one)
+        api = one.create_conversation(title="From a client", origin="api")
+        one.add_message(api.id, "user", "hello from curl")
+        one.add_message(api.id, "assistant", "hello")
+        data = export_json(one)
+        md = export_markdown(one, [api.id, app_id])
+    origins = {c["id"]: c["origin"] for c in data["conversations"]}
+    assert origins[api.id] == "api" and origins[app_id] == "app"
+    api_md, app_md = md.split("\n---\n")
+    assert "- from: the API\n" in api_md and "from:" not in app_md
+    with Store(tmp_path / "two.db") as two:
+        assert import_json(two, data).messages == 7
+        assert two.conversation(api.id).origin == "api"
+        assert {c.id: c.origin for c in two.list_conversations()}[app_id] == "app"
+        assert without_time(export_json(two)) == without_time(data)
+        # An imported API conversation is continued like one saved by the API.
+        turns = [("user", "hello from curl"), ("assistant", "hello"), ("user", "again")]
+        assert two.find_continued(turns)[0] == api.id
+
+
+def test_an_export_made_before_origins_imports_as_the_apps(tmp_path: Path):
+    data = _good(tmp_path)
+    for conv in data["conversations"]:
+        conv.pop("origin")  # as seedchat wrote exports before origins existed
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    with Store(tmp_path / "dst.db") as s:
+        result = import_json(s, old)
+        assert len(result.imported) == 2
+        assert [s.conversation(cid).origin for cid in result.imported] == ["app", "app"]

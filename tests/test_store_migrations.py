@@ -166,6 +166,7 @@ def test_upgrade_from_first_schema_keeps_every_row(tmp_path: Path):
         assert answer.thinking_tokens == 42 and answer.reflects[0]["true_count"] == 11
         assert answer.stats == {"generated_tokens": 50, "tokens_per_second": 12.5}
         assert store.message(f"a{0:031x}").status == "partial"
+        assert {c.origin for c in store.list_conversations(limit=100)} == {"app"}  # m004
         # New features work on the old rows: search (m002) and trash (m003).
         assert len(store.search("penguins", limit=100)) == 2 * N_CONVERSATIONS
         assert {h.conversation_id for h in store.search("企鹅住在", limit=100)} == {
@@ -177,6 +178,71 @@ def test_upgrade_from_first_schema_keeps_every_row(tmp_path: Path):
         assert store.list_conversations(limit=1)[0].id == f"{N_CONVERSATIONS - 1:032x}"
     with Store(path) as store:  # opening again applies nothing more
         assert store.count_conversations(trash=True) == 1
+
+
+def build_v3_database(path: Path) -> None:
+    """A database at the schema before origins (m001–m003, as released), with
+    conversations written by that seedchat: one in the trash, one without messages."""
+    made = Database(path)
+    apply_migrations(made, stop_before="m004_origin")
+    made.close()
+    build_rows = sqlite3.connect(path)
+    t, trashed = 1_700_000_000.0, time.time() - 60  # trashed a minute ago: not purged yet
+    for i in range(N_CONVERSATIONS):
+        cid, q, a = f"{i:032x}", f"q{i:031x}", f"a{i:031x}"
+        build_rows.execute(
+            "INSERT INTO conversations (id, title, title_is_auto, model, settings, current_leaf,"
+            " created_at, updated_at, deleted_at) VALUES (?, ?, 0, 'seed.gguf', '{}', ?, ?, ?, ?)",
+            [cid, f"Chat {i}", None if i == 1 else a, t + i, t + i, trashed if i == 2 else None],
+        )
+        if i == 1:
+            continue
+        for mid, parent, role, text in ((q, None, "user", f"hello {i}"), (a, q, "assistant", "hi")):
+            build_rows.execute(
+                "INSERT INTO messages (id, conversation_id, parent_id, role, content, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [mid, cid, parent, role, text, t + i, t + i],
+            )
+    build_rows.commit()
+    build_rows.close()
+
+
+def test_upgrade_from_the_schema_before_origins(tmp_path: Path):
+    path = tmp_path / "seedchat.db"
+    build_v3_database(path)
+    conn = sqlite3.connect(path)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(conversations)")]
+    conn.close()
+    assert "origin" not in columns and "deleted_at" in columns
+    with Store(path) as store:
+        applied = [r[0] for r in store.conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")]
+        assert applied == known_names() and applied[-1] == "m004_origin"
+        info = {r[1]: r for r in store.conn.execute("PRAGMA table_info(conversations)")}
+        assert info["origin"][2:5] == ("TEXT", 1, "'app'")  # type, NOT NULL, default
+        # Every row is kept, and every old conversation is the app's.
+        assert store.count_conversations() == N_CONVERSATIONS - 1
+        assert store.count_conversations(trash=True) == 1
+        assert store.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 2 * (
+            N_CONVERSATIONS - 1
+        )
+        every = store.list_conversations(limit=100) + store.list_conversations(trash=True)
+        assert {c.origin for c in every} == {"app"} and len(every) == N_CONVERSATIONS
+        conv = store.get_conversation(f"{5:032x}")
+        assert conv.origin == "app" and [m.content for m in conv.messages] == ["hello 5", "hi"]
+        # The old rows are the app's: a request from the API does not continue them.
+        assert store.find_continued([("user", "hello 5"), ("assistant", "hi")]) is None
+        found = store.find_continued([("user", "hello 5"), ("assistant", "hi")], origin="app")
+        assert found == (conv.id, f"a{5:031x}", 2)
+        new = store.create_conversation(title="from a client", origin="api")
+        assert store.list_conversations(limit=1)[0].origin == "api"
+        plan = store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM conversations WHERE origin = 'api' "
+            "AND deleted_at IS NULL ORDER BY updated_at DESC LIMIT 50"
+        ).fetchall()
+        assert "conversations_by_origin" in str(plan)
+    with Store(path) as store:  # opening again applies nothing more
+        assert store.conversation(new.id).origin == "api"
+        assert store.count_conversations() == N_CONVERSATIONS
 
 
 def test_database_from_a_newer_seedchat_is_left_alone(tmp_path: Path):

@@ -15,6 +15,7 @@ from seedchat.settings import ChatSettings
 from seedchat.store import Store
 from seedchat.ui.conversations import (
     PARTIAL_NOTE,
+    conversation_choices,
     open_conversation,
     saved_turn_messages,
     search_choices,
@@ -165,3 +166,22 @@ def test_search_choices_mark_matches_and_escape_markdown(store: Store):
     assert "\\*bold\\*" in text and "\\[links\\]" in text
     none, text = search_choices(store, "quokka")
     assert none == [] and "Nothing found" in text
+
+
+def test_the_sidebar_labels_conversations_from_the_api(store: Store):
+    app = store.create_conversation(title="Penguin facts")
+    store.add_message(app.id, "user", "Where do penguins live?")
+    api = store.create_conversation(origin="api")
+    store.add_message(api.id, "user", "Do penguins fly? (asked through the API)")
+    untitled = store.create_conversation(origin="api")
+    now = store.conversation(api.id).updated_at + 200
+    choices = conversation_choices(store, now=now)
+    assert choices[0] == ("API · New conversation · 3 min ago", untitled.id)
+    assert choices[1] == ("API · Do penguins fly? (asked through the API) · 3 min ago", api.id)
+    assert choices[2][0].startswith("Penguin facts · ") and choices[2][1] == app.id
+    found, text = search_choices(store, "penguins")
+    assert dict((cid, label) for label, cid in found) == {
+        app.id: "Penguin facts",
+        api.id: "API · Do penguins fly? (asked through the API)",
+    }
+    assert "- **API · Do penguins fly? (asked through the API)**" in text

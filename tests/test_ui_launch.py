@@ -17,15 +17,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from seedchat.ui.launch import (
-    AUTH_USER,
-    LaunchOptions,
-    browser_url,
-    exposure_warning,
-    find_free_port,
-    is_loopback,
-    port_is_free,
-)
+from seedchat.network import browser_url, find_free_port, is_loopback, port_is_free
+from seedchat.ui.launch import AUTH_USER, LaunchOptions, exposure_warning
 
 
 @contextmanager

@@ -147,3 +147,29 @@ def test_unlimited_reads_as_unlimited(page):
     set_checked(page, unlimited, False)
     page.wait_for_function("!document.querySelector('#budget').innerText.includes('unlimited')")
     assert page.locator("#budget input[type=number]").is_visible()
+
+
+def test_the_page_and_its_api_share_one_loaded_model(app, page):
+    import openai
+
+    page.get_by_role("tab", name="Models").click()
+    note = page.locator("#api-address")
+    note.get_by_text("/v1").wait_for(timeout=10_000)
+    assert app.url + "v1" in note.inner_text()
+    engine = app.host.engine
+    client = openai.OpenAI(base_url=app.url + "v1", api_key="none", max_retries=0)
+    model = client.models.list().data[0].id
+    assert model == app.host.info.path.stem
+    reply = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Say hello."}],
+        max_tokens=30,
+        extra_body={"thinking_budget": 0},
+    )
+    assert reply.choices[0].message.content
+    page.get_by_role("tab", name="Chat").click()
+    set_budget(page, 0)
+    send(page, "Say hello.")
+    wait_done(page)
+    assert app.host.engine is engine and app.host.loads == 1  # one model, loaded once
+    screenshot(page, "api-beside-the-page")

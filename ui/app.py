@@ -27,7 +27,7 @@ from seedchat.store import Store
 from seedchat.ui.chat_pane import ChatPane, ChatParts, PageTargets, TabState
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
-from seedchat.ui.models_tab import ModelsTab, status_markdown
+from seedchat.ui.models_tab import ModelsTab, api_note, status_markdown
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.sidebar import ChatTargets, Sidebar
 from seedchat.ui.updates import error_update
@@ -92,11 +92,13 @@ def build_app(
     settings: Settings,
     store: Store | None = None,
     store_problem: SeedchatError | None = None,
+    api: Any = None,
 ) -> gr.Blocks:
     """Lay out the page and wire it to ``host`` and the conversation ``store``.
 
     Without a store (it could not be opened: ``store_problem`` says why) the chat works
-    and the sidebar says that nothing is being saved.
+    and the sidebar says that nothing is being saved. ``api`` (a ``launch.ApiMount``) is
+    the OpenAI-compatible API served beside the page: its address shows in the Models tab.
     """
     with gr.Blocks(title="seedchat", analytics_enabled=False) as demo:
         page = _Page(host, settings, store, store_problem)
@@ -108,6 +110,7 @@ def build_app(
         _wire_lazy_tabs(page)
         _wire_model_poll(demo, page, host)
         _wire_page_load(demo, page, store)
+        demo.load(lambda: api_note(api), None, page.models.api_note, queue=False)
     return demo
 
 

@@ -152,11 +152,18 @@ def _ago(ts: float, now: float) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(ts))
 
 
+def origin_label(title: str, origin: str) -> str:
+    """A conversation's title as the sidebar lists it: ``API · title`` when it came from
+    the HTTP API."""
+    title = title or "New conversation"
+    return f"API · {title}" if origin == "api" else title
+
+
 def conversation_choices(store: Store, now: float | None = None) -> list[tuple[str, str]]:
     """(label, id) of the saved conversations, newest first."""
     now = time.time() if now is None else now
     return [
-        (f"{c.title or 'New conversation'} · {_ago(c.updated_at, now)}", c.id)
+        (f"{origin_label(c.title, c.origin)} · {_ago(c.updated_at, now)}", c.id)
         for c in store.list_conversations(limit=PAGE_SIZE)
     ]
 
@@ -171,7 +178,7 @@ def search_choices(store: Store, query: str) -> tuple[list[tuple[str, str]], str
         if hit.conversation_id in seen:
             continue
         seen.add(hit.conversation_id)
-        title = hit.title or "New conversation"
+        title = origin_label(hit.title, hit.origin)
         choices.append((title, hit.conversation_id))
         snippet = _escape(" ".join((hit.snippet or "").split()))
         snippet = snippet.replace(_OPEN, "**").replace(_CLOSE, "**")

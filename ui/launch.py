@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 import threading
 import time
 import webbrowser
@@ -21,48 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seedchat.errors import SeedchatError
+from seedchat.network import browser_url, find_free_port, is_loopback
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-PORT_TRIES = 100
 AUTH_USER = "seedchat"
 PASSWORD_ENV = "SEEDCHAT_PASSWORD"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def find_free_port(host: str, start: int, tries: int = PORT_TRIES) -> int:
-    """``start`` if it is free on ``host``, else the next free port after it."""
-    for port in range(start, min(start + tries, 65536)):
-        if port_is_free(host, port):
-            if port != start:
-                log.info("port %d is taken, using %d", start, port)
-            return port
-    raise SeedchatError(
-        f"No free port between {start} and {min(start + tries, 65536) - 1} on {host}.",
-        hint="Close another app or choose a port with --port.",
-    )
 
 
 @dataclass(frozen=True)
@@ -71,10 +35,47 @@ class LaunchOptions:
     port: int = DEFAULT_PORT
     open_browser: bool = True
     password: str | None = None
+    api: bool = True  # serve the OpenAI-compatible API under /v1 beside the page
+    api_key: str | None = None
 
     @property
     def public(self) -> bool:
         return not is_loopback(self.host)
+
+    @property
+    def serves_api(self) -> bool:
+        """The API is on unless turned off, or the page is public and no key was given
+        (an API beyond this machine needs a key)."""
+        return self.api and (not self.public or bool(self.api_key))
+
+
+@dataclass
+class ApiMount:
+    """The OpenAI-compatible API (seedchat.api) served on the page's own port under /v1,
+    over the page's model host: the page and an editor share one loaded model."""
+
+    app: Any  # the /v1 application (seedchat.api.server.create_api)
+    health: Any = None  # GET /health
+    url: str | None = None  # set once the server answers
+
+    def attach(self, server_app: Any, base_url: str) -> None:
+        from starlette.routing import Mount, Route
+
+        routes = server_app.router.routes
+        routes.insert(0, Mount("/v1", app=self.app))  # before gradio's own catch-alls
+        if self.health is not None:
+            routes.insert(0, Route("/health", self.health))
+        self.url = base_url + "v1"
+
+
+def api_warning(options: LaunchOptions) -> str | None:
+    """Why the API is off though it was not turned off (public, no key), else None."""
+    if options.api and not options.serves_api:
+        return (
+            f"the API (/v1) is off: on {options.host} other machines could use it, and no API "
+            "key was given. Set one with --api-key or SEEDCHAT_API_KEY, or use --no-api."
+        )
+    return None
 
 
 def exposure_warning(options: LaunchOptions) -> str | None:
@@ -88,13 +89,6 @@ def exposure_warning(options: LaunchOptions) -> str | None:
         text + " and anyone who can reach it can use your models and read your conversations. "
         f"Set a password with --password or {PASSWORD_ENV}."
     )
-
-
-def browser_url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    if ":" in shown:
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}/"
 
 
 @dataclass
@@ -161,6 +155,9 @@ def launch(
         mcp_server=False,
     )
     url = browser_url(options.host, port)
+    api = getattr(blocks, "seedchat_api", None)
+    if api is not None:
+        api.attach(blocks.server_app, url)
     running = Running(url=url, blocks=blocks, seconds_to_ready=time.perf_counter() - started)
     log.info("seedchat UI at %s (ready in %.2f s)", url, running.seconds_to_ready)
     if on_ready is not None:
@@ -170,6 +167,15 @@ def launch(
     if block:
         running.serve()
     return running
+
+
+def _api(host: Any, options: LaunchOptions) -> ApiMount | None:
+    if not options.serves_api:
+        return None
+    from seedchat.api.server import ApiOptions, create_api, health
+
+    api = create_api(host, ApiOptions(api_key=options.api_key))
+    return ApiMount(api, health=lambda _request: health(host))
 
 
 def start(options: LaunchOptions, model: str | None = None, block: bool = True) -> Running:
@@ -187,7 +193,9 @@ def start(options: LaunchOptions, model: str | None = None, block: bool = True) 
     first = Path(model).expanduser() if model else initial_model(settings)
     host.will_load(first)
     store, problem = open_store()
-    blocks = build_app(host, settings, store=store, store_problem=problem)
+    api = _api(host, options)
+    blocks = build_app(host, settings, store=store, store_problem=problem, api=api)
+    blocks.seedchat_api = api
     blocks.seedchat_host = host  # for tests and benchmarks
     blocks.seedchat_store = store
     # The model loads once the page is being served: loading it at the same time as

@@ -27,6 +27,16 @@ def status_markdown(host: ModelHost) -> str:
     return "○ No model loaded"
 
 
+def api_note(api: Any) -> str:
+    """Where the OpenAI-compatible API of this app answers (or that it is off)."""
+    if api is None or api.url is None:
+        return "OpenAI-compatible API: off (start with `seedchat ui` without `--no-api`)."
+    return (
+        f"OpenAI-compatible API: `{api.url}` — the same loaded model, for editors and scripts "
+        "(`/chat/completions`, `/completions`, `/models`)."
+    )
+
+
 def model_details(info: ModelInfo, plan: str) -> str:
     lines = [
         f"**{info.display_name}** · {info.architecture} · {human_count(info.parameters)} "
@@ -73,6 +83,7 @@ class ModelsTab:
             self.unload_btn = gr.Button("Unload", elem_id="unload-model")
             self.refresh_btn = gr.Button("Refresh list", elem_id="refresh-models")
         self.details = gr.Markdown("", elem_id="model-details")
+        self.api_note = gr.Markdown("", elem_id="api-address")
 
     def choices(self) -> list[tuple[str, str]]:
         out = []

@@ -23,9 +23,9 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def _verb_modules() -> list:
-    from seedchat.cli import chat, convert, doctor, history, models, ui
+    from seedchat.cli import chat, convert, doctor, history, models, serve, ui
 
-    return [ui, chat, convert, models, history, doctor]
+    return [ui, chat, serve, convert, models, history, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         return 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """A polite kill (SIGTERM: logout, a service manager) stops the app as Ctrl+C does."""
+    import signal
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,8 @@ import argparse
 import json
 import sys
 import threading
-from pathlib import Path
 
 from seedchat.cli import console, err_console
-from seedchat.engine import Engine
 from seedchat.errors import SeedchatError
 from seedchat.events import (
     AnswerDelta,
@@ -27,9 +25,10 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.models import demo_model, list_models
+from seedchat.host import ModelHost
+from seedchat.models import resolve_model
 from seedchat.session import ChatSession, open_store
-from seedchat.settings import ChatSettings, LoadOptions, load_settings
+from seedchat.settings import ChatSettings, load_settings
 from seedchat.store import Store
 
 
@@ -62,27 +61,6 @@ def register(sub) -> None:
         help="continue a saved conversation (an id from 'seedchat history list')",
     )
     p.set_defaults(func=run)
-
-
-def resolve_model(name: str | None, settings) -> Path:
-    """A path from a file name, a catalog name, the last used model, or the demo."""
-    if name:
-        path = Path(name).expanduser()
-        if path.is_file():
-            return path
-        for m in list_models(settings.model_paths):
-            if m.ok and name in (m.name, m.path.stem, m.path.name):
-                return m.path
-        raise SeedchatError(f"No model named {name!r}.", hint="See 'seedchat models'.")
-    if settings.model and Path(settings.model).is_file():
-        return Path(settings.model)
-    good = [m for m in list_models(settings.model_paths) if m.ok and not m.is_demo]
-    if good:
-        return good[0].path
-    demo = demo_model()
-    if demo is None:
-        raise SeedchatError("No model found.", hint="Convert one with 'seedchat convert'.")
-    return demo
 
 
 class _Printer:
@@ -145,36 +123,40 @@ def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = resolve_model(args.model, settings)
-    load = LoadOptions.from_settings(
-        settings, n_gpu_layers=_layers(args.gpu_layers), context_length=args.context
-    )
     store = None if (args.no_save or args.raw or args.show_prompt) else _open_store(args.json)
     if args.conversation and store is None:
         store = _open_store(args.json, required=True)
+    host = ModelHost(settings)  # the one model of this process, as in the UI and the API
     try:
-        with Engine.load(path, load) as engine:
-            session = _session(args, engine, store, ChatSettings.from_settings(settings))
-            if args.show_prompt:
-                question = args.prompt or ""
-                sys.stdout.write(question if args.raw else session.prompt(question))
-                return 0
-            _chat(args, engine, session)
+        host.load(
+            path,
+            remember=False,
+            n_gpu_layers=gpu_layers(args.gpu_layers),
+            context_length=args.context,
+        )
+        session = _session(args, host, store, ChatSettings.from_settings(settings))
+        if args.show_prompt:
+            question = args.prompt or ""
+            sys.stdout.write(question if args.raw else session.prompt(question))
             return 0
+        _chat(args, host, session)
+        return 0
     finally:
+        host.unload()
         if store is not None:
             store.close()
 
 
-def _chat(args: argparse.Namespace, engine: Engine, session: ChatSession) -> None:
+def _chat(args: argparse.Namespace, host: ModelHost, session: ChatSession) -> None:
     """One answer, or the interactive loop (an empty line or Ctrl-D ends it)."""
     printer = _Printer(args.json, session.settings.budget)
-    ask = _raw_turn(engine, session, printer) if args.raw else _turn(session, printer, args)
+    ask = _raw_turn(host, session, printer) if args.raw else _turn(session, printer, args)
     try:
         if args.prompt is not None:
             ask(args.prompt)
             return
         if not args.json:
-            console.print(f"[bold]{engine.info.display_name}[/] — empty line or Ctrl-D to quit.")
+            console.print(f"[bold]{host.info.display_name}[/] — empty line or Ctrl-D to quit.")
         while True:
             try:
                 line = input("\n> ")
@@ -189,7 +171,8 @@ def _chat(args: argparse.Namespace, engine: Engine, session: ChatSession) -> Non
             err_console.print(f"[dim]saved: seedchat history show {conv[:8]}[/]")
 
 
-def _layers(value: str | None) -> int | str | None:
+def gpu_layers(value: str | None) -> int | str | None:
+    """The --gpu-layers flag: 'auto', a number of layers, or None when not given."""
     if value is None or value == "auto":
         return value
     try:
@@ -201,14 +184,14 @@ def _layers(value: str | None) -> int | str | None:
 
 
 def _session(
-    args: argparse.Namespace, engine: Engine, store: Store | None, base: ChatSettings
+    args: argparse.Namespace, host: ModelHost, store: Store | None, base: ChatSettings
 ) -> ChatSession:
     """A new chat, or the saved conversation ``--conversation`` names, with the flags."""
     if args.conversation:
         conv_id = store.resolve_id(args.conversation)
-        session = ChatSession.resume(engine, store, conv_id, base, model=engine.path.name)
+        session = ChatSession.resume(host, store, conv_id, base, model=host.model_name)
     else:
-        session = ChatSession(engine, store, base, model=engine.path.name)
+        session = ChatSession(host, store, base, model=host.model_name)
     session.settings = chat_settings(args, session.settings)
     if args.show_prompt:
         session.store = None  # printing a prompt saves nothing
@@ -229,12 +212,12 @@ def _turn(session: ChatSession, printer: _Printer, args: argparse.Namespace):
     return ask
 
 
-def _raw_turn(engine: Engine, session: ChatSession, printer: _Printer):
+def _raw_turn(host: ModelHost, session: ChatSession, printer: _Printer):
     """Plain completion of the text (base models): no template, never saved."""
     options = session.settings.generation_options(raw=True)
 
     def ask(text: str) -> None:
-        for event in engine.generate(text, options):
+        for event in host.generate(text, options):
             printer(event)
 
     return ask

@@ -34,6 +34,11 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
 
 
+def _origin(origin: str) -> str:
+    """Where a conversation came from, for the list's "from" column."""
+    return "[magenta]API[/]" if origin == "api" else "[dim]app[/]"
+
+
 def _open(args: argparse.Namespace) -> Store:
     return Store(Path(args.database) if args.database else None)
 
@@ -54,12 +59,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     table.add_column("id", style="cyan", no_wrap=True)
     table.add_column("deleted" if args.trash else "updated", no_wrap=True)
     table.add_column("msgs", justify="right")
+    table.add_column("from", no_wrap=True)
     table.add_column("model", style="dim")
     table.add_column("title")
     for r in rows:
         when = r.deleted_at if args.trash else r.updated_at
         table.add_row(
-            r.id[:8], _when(when), str(r.message_count), escape(r.model or ""), escape(r.title)
+            r.id[:8],
+            _when(when),
+            str(r.message_count),
+            _origin(r.origin),
+            escape(r.model or ""),
+            escape(r.title),
         )
     console.print(table)
     pages = max(1, -(-total // args.limit))
@@ -75,7 +86,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     deleted = " [red](in the trash)[/]" if conv.deleted_at else ""
     console.print(f"[bold]{escape(conv.title or 'Untitled')}[/]{deleted}")
-    console.print(f"[dim]{conv.id} · {conv.model or 'no model'} · {_when(conv.created_at)}[/]")
+    source = " · from the API" if conv.origin == "api" else ""
+    console.print(
+        f"[dim]{conv.id} · {escape(conv.model or 'no model')} · {_when(conv.created_at)}{source}[/]"
+    )
     for m in conv.messages:
         branch = f" {m.sibling_index + 1}/{m.sibling_count}" if m.sibling_count > 1 else ""
         label = {"user": "[bold green]You[/]", "assistant": "[bold blue]Assistant[/]"}.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from seedchat.cli import console, err_console
+from seedchat.cli import console, err_console, stop_on_sigterm
 
 DESCRIPTION = (
     "Start the web UI on 127.0.0.1 (the next free port if the port is taken) and open it in "
@@ -25,6 +25,12 @@ def register(sub) -> None:
     )
     parser.add_argument("--model", default=None, help="GGUF file to load instead of the last used")
     parser.add_argument(
+        "--no-api", action="store_true", help="do not serve the OpenAI-compatible API under /v1"
+    )
+    parser.add_argument(
+        "--api-key", default=None, help="require this key for /v1 (also read from SEEDCHAT_API_KEY)"
+    )
+    parser.add_argument(
         "--new-instance",
         action="store_true",
         help="start even if seedchat is already running (by default its page is opened)",
@@ -35,9 +41,16 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import webbrowser
 
+    from seedchat.api.serve import api_key_from
     from seedchat.instance import claim, release, running_instance
     from seedchat.settings import load_settings
-    from seedchat.ui.launch import PASSWORD_ENV, LaunchOptions, exposure_warning, start
+    from seedchat.ui.launch import (
+        PASSWORD_ENV,
+        LaunchOptions,
+        api_warning,
+        exposure_warning,
+        start,
+    )
 
     settings = load_settings()
     for problem in settings.problems:
@@ -47,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
         port=args.port or settings.get("port"),
         open_browser=settings.get("open_browser") and not args.no_browser,
         password=args.password or os.environ.get(PASSWORD_ENV) or None,
+        api=not args.no_api,
+        api_key=api_key_from(args.api_key),
     )
-    warning = exposure_warning(options)
-    if warning:
-        err_console.print(f"[bold yellow]warning:[/] {warning}")
+    for warning in (exposure_warning(options), api_warning(options)):
+        if warning:
+            err_console.print(f"[bold yellow]warning:[/] {warning}")
     if not args.new_instance:
         other = running_instance()
         if other:
@@ -62,23 +77,14 @@ def run(args: argparse.Namespace) -> int:
                 webbrowser.open(other)
             return 0
     running = start(options, model=args.model, block=False)
-    _stop_on_sigterm()
+    stop_on_sigterm()
     claim(running.url)
     console.print(f"seedchat is running at [bold]{running.url}[/]  (Ctrl+C to stop)")
+    api = running.blocks.seedchat_api
+    if api is not None:
+        console.print(f"OpenAI-compatible API at [bold]{api.url}[/]")
     try:
         running.serve()
     finally:
         release(running.url)
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _stop_on_sigterm() -> None:
-    """A polite kill (SIGTERM: logout, a service manager) stops the app as Ctrl+C does."""
-    import signal
-
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _interrupt)

@@ -35,6 +35,7 @@ from seedchat.store.recorder import StreamRecorder, status_for
 from seedchat.store.records import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
+    ORIGINS,
     ROLES,
     STATUSES,
     TITLE_LENGTH,
@@ -52,6 +53,7 @@ __all__ = [
     "EXPORT_VERSION",
     "LEAF",
     "MESSAGE_COLUMNS",
+    "ORIGINS",
     "ROLES",
     "STATUSES",
     "TITLE_LENGTH",

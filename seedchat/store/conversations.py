@@ -12,7 +12,7 @@ question, and the conversation's ``current_leaf`` names the branch on screen.
 
 Operations (all methods of :class:`Store`)::
 
-    create_conversation(title=None, model=None, settings=None) -> Conversation
+    create_conversation(title=None, model=None, settings=None, origin="app") -> Conversation
     list_conversations(limit=50, offset=0, trash=False) -> list[ConversationSummary]
     count_conversations(trash=False) -> int
     get_conversation(conversation_id) -> Conversation   # .messages: the active branch
@@ -28,8 +28,15 @@ Operations (all methods of :class:`Store`)::
     regenerate(message_id, settings=None) -> StreamRecorder    # a sibling answer
     edit_message(message_id, content) -> StoredMessage        # a sibling question
     switch_branch(message_id) -> Conversation
+    find_continued(turns, origin="api", recent=50) -> (id, last message id, turns) | None
     search(query, limit=20) -> list[SearchHit]                # seedchat.store.search
     check() -> str                                            # "ok" or the first problem
+
+A conversation's ``origin`` says where it came from: ``"app"`` (the web UI and
+``seedchat chat``) or ``"api"`` (the HTTP API). An API client sends the whole
+conversation with every request; ``find_continued`` finds the saved conversation such a
+request continues (its active branch is a prefix of the request's turns), so that it is
+extended instead of saved again.
 
 Deleted conversations stay in the trash for ``TRASH_SECONDS`` (30 days); opening the
 store purges older ones.
@@ -56,6 +63,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +78,16 @@ from seedchat.store.records import (
     Conversation,
     ConversationSummary,
     StoredMessage,
+    branch_shapes,
+    check_origin,
+    insert_conversation,
     insert_message,
+    message_texts,
     new_id,
     read_conversation,
     read_messages,
+    summary_from_row,
+    summary_select,
     title_from_text,
     update_conversation,
     update_message,
@@ -137,8 +151,10 @@ class Store:
         title: str | None = None,
         model: str | None = None,
         settings: dict[str, Any] | None = None,
+        origin: str = "app",
     ) -> Conversation:
-        """A new, empty conversation. Without a title it is named from its first question."""
+        """A new, empty conversation. Without a title it is named from its first question.
+        ``origin``: "app" (the web UI, ``seedchat chat``) or "api" (the HTTP API)."""
         now = time.time()
         conv = Conversation(
             id=new_id(),
@@ -149,21 +165,10 @@ class Store:
             current_leaf=None,
             created_at=now,
             updated_at=now,
+            origin=check_origin(origin),
         )
         with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO conversations (id, title, title_is_auto, model, settings, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    conv.id,
-                    conv.title,
-                    int(conv.title_is_auto),
-                    model,
-                    json.dumps(conv.settings, ensure_ascii=False),
-                    now,
-                    now,
-                ],
-            )
+            insert_conversation(conn, conv)
         return conv
 
     def list_conversations(
@@ -173,12 +178,11 @@ class Store:
         where = "deleted_at IS NOT NULL" if trash else "deleted_at IS NULL"
         order = "deleted_at DESC" if trash else "updated_at DESC"
         rows = self.db.read(
-            f"SELECT id, title, model, created_at, updated_at, "
-            f"(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id), deleted_at "
-            f"FROM conversations c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            f"SELECT {summary_select()} FROM conversations c "
+            f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             [limit, offset],
         )
-        return [ConversationSummary(*r) for r in rows]
+        return [summary_from_row(r) for r in rows]
 
     def count_conversations(self, trash: bool = False) -> int:
         where = "deleted_at IS NOT NULL" if trash else "deleted_at IS NULL"
@@ -384,6 +388,65 @@ class Store:
             leaf = rows[0][0]
         update_conversation(self.db, msg.conversation_id, current_leaf=leaf, touch=False)
         return self.get_conversation(msg.conversation_id)
+
+    # -- continuing a conversation sent whole -------------------------------------
+
+    def find_continued(
+        self, turns: Sequence[tuple[str, str]], origin: str = "api", recent: int = 50
+    ) -> tuple[str, str, int] | None:
+        """The saved conversation that a request sending the whole conversation ``turns``
+        ((role, content) pairs, oldest first) continues: among the ``recent`` most
+        recently updated conversations of ``origin`` not in the trash, the one whose
+        active branch, as (role, content) pairs, is the longest prefix of ``turns`` (of
+        equally long ones, the most recent). Returns (its id, the id of its branch's last
+        message, the number of turns matched), or None. Content is compared exactly as
+        stored: the caller normalises it.
+
+        It reads the branches' shape (ids and roles, walked up from each leaf no further
+        than ``len(turns)`` messages) without their text in one query; then the last
+        message of each branch whose roles fit, in one query (it tells most apart);
+        then the rest of a branch only when its last message matched.
+        """
+        check_origin(origin)
+        turns = list(turns)
+        if not turns or recent < 1:
+            return None
+        fitting = self._fitting_branches(turns, origin, recent)
+        last = message_texts(self.db, [ids[-1] for _, ids in fitting]) if fitting else {}
+        for conv_id, ids in fitting:
+            if last.get(ids[-1]) == turns[len(ids) - 1][1] and self._texts_match(ids[:-1], turns):
+                return conv_id, ids[-1], len(ids)
+        return None
+
+    def _fitting_branches(
+        self, turns: list[tuple[str, str]], origin: str, recent: int
+    ) -> list[tuple[str, list[str]]]:
+        """(conversation id, its branch's message ids) of the recent conversations whose
+        active branch has no more messages than ``turns`` and the same roles, longest
+        first, then most recent first."""
+        recent_rows = self.db.read(
+            "SELECT id, current_leaf FROM conversations WHERE origin = ? AND deleted_at IS NULL "
+            "AND current_leaf IS NOT NULL ORDER BY updated_at DESC LIMIT ?",
+            [origin, recent],
+        )
+        shapes = branch_shapes(self.db, [leaf for _, leaf in recent_rows], len(turns))
+        roles = [role for role, _ in turns]
+        fitting = []
+        for conv_id, leaf in recent_rows:
+            branch = shapes.get(leaf)
+            if branch and [role for _, role in branch] == roles[: len(branch)]:
+                fitting.append((conv_id, [mid for mid, _ in branch]))
+        fitting.sort(key=lambda found: -len(found[1]))  # stable: the newest first among equals
+        return fitting
+
+    def _texts_match(self, ids: list[str], turns: list[tuple[str, str]]) -> bool:
+        """Whether the messages ``ids`` hold the texts of the first ``len(ids)`` turns."""
+        if not ids:
+            return True
+        texts = message_texts(self.db, ids)
+        return len(texts) == len(ids) and all(
+            texts[mid] == turns[i][1] for i, mid in enumerate(ids)
+        )
 
     # -- streaming, search -----------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 - JSON (:func:`export_json`, :func:`import_json`): lossless. Every message of every
   branch with its thinking, reflect reports, stats, status and settings, and each
-  conversation's active branch. Importing an export reproduces the conversations
+  conversation's active branch and origin (an export made before origins existed
+  imports as the app's). Importing an export reproduces the conversations
   exactly (same ids, same times); conversations whose id is already in the store
   are skipped, so importing the same file twice adds nothing. The whole file is
   checked and written in one transaction: a malformed file raises
@@ -31,10 +32,12 @@ from seedchat.store.conversations import Store
 from seedchat.store.records import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
+    ORIGINS,
     ROLES,
     STATUSES,
     Conversation,
     StoredMessage,
+    insert_conversation,
     insert_message,
 )
 
@@ -130,6 +133,8 @@ def conversation_markdown(conv: Conversation) -> str:
     """One conversation's active branch as Markdown: a title, its details, the messages."""
     lines = [f"# {conv.title or 'Untitled conversation'}", ""]
     meta = [f"- id: `{conv.id}`", f"- created: {_when(conv.created_at)}"]
+    if conv.origin == "api":
+        meta.append("- from: the API")
     if conv.model:
         meta.append(f"- model: {conv.model}")
     settings = _settings_line(conv.settings)
@@ -224,6 +229,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "title_is_auto": (bool, int),
     "current_leaf": (str, type(None)),
     "deleted_at": (int, float, type(None)),
+    "origin": (str,),
 }
 _REQUIRED_MESSAGE = ("id", "role", "content", "created_at")
 _REQUIRED_CONVERSATION = ("id", "created_at", "messages")
@@ -272,6 +278,9 @@ def _validate_conversation(where: str, conv: Any, seen: set[str]) -> None:
     for j, msg in enumerate(conv["messages"]):
         _validate_message(f"{where}.messages[{j}]", msg, ids, seen)
         ids.add(msg["id"])
+    origin = conv.get("origin", "app")  # an export made before origins: the app's
+    if origin not in ORIGINS:
+        raise _Malformed(f"{where}.origin {origin!r} is not one of {', '.join(ORIGINS)}.")
     leaf = conv.get("current_leaf")
     if leaf is not None and leaf not in ids:
         raise _Malformed(f"{where}.current_leaf {leaf} is not one of its messages.")
@@ -347,21 +356,19 @@ def _insert_conversation(conn: sqlite3.Connection, name: str, conv: dict[str, An
             f"{name} cannot be imported: message {clash[0]} of conversation "
             f"{conv['id']} is already stored in another conversation. Nothing was imported."
         )
-    conn.execute(
-        f"INSERT INTO conversations ({', '.join(CONVERSATION_COLUMNS)}) "
-        f"VALUES ({', '.join('?' for _ in CONVERSATION_COLUMNS)})",
-        [
-            conv.get("id"),
-            conv.get("title", ""),
-            int(conv.get("title_is_auto", True)),
-            conv.get("model"),
-            json.dumps(conv.get("settings", {}), ensure_ascii=False),
-            conv.get("current_leaf"),
-            conv["created_at"],
-            conv.get("updated_at", conv["created_at"]),
-            conv.get("deleted_at"),
-        ],
+    record = Conversation(
+        id=conv["id"],
+        title=conv.get("title", ""),
+        title_is_auto=bool(conv.get("title_is_auto", True)),
+        model=conv.get("model"),
+        settings=conv.get("settings", {}),
+        current_leaf=conv.get("current_leaf"),
+        created_at=conv["created_at"],
+        updated_at=conv.get("updated_at", conv["created_at"]),
+        deleted_at=conv.get("deleted_at"),
+        origin=conv.get("origin", "app"),
     )
+    insert_conversation(conn, record)
     for m in conv["messages"]:
         fields = {k: v for k, v in m.items() if k in MESSAGE_COLUMNS}
         fields.setdefault("updated_at", fields["created_at"])

@@ -12,6 +12,12 @@ keep every existing row.
   by triggers; existing rows are indexed.
 - ``m003_trash``: ``conversations.deleted_at`` (delete moves to a trash that is purged
   later) and the indexes that listing and purging use.
+- ``m004_origin``: ``conversations.origin``, where a conversation came from: ``'app'``
+  (the web UI, ``seedchat chat``; every existing row) or ``'api'`` (the HTTP API), and
+  the index that finds the recent conversations of one origin
+  (``Store.find_continued``). The allowed values are checked by the code
+  (``records.ORIGINS``), not by a CHECK constraint, so that a later origin needs no
+  table rebuild.
 
 :func:`open_database` opens a file for the store: it refuses one that is not seedchat's
 (another program's database, or one written by a newer seedchat) before anything is
@@ -178,6 +184,15 @@ def m003_trash(db: Database) -> None:
     db.execute(
         "CREATE INDEX conversations_by_deleted ON conversations(deleted_at) "
         "WHERE deleted_at IS NOT NULL"
+    )
+
+
+@migration
+def m004_origin(db: Database) -> None:
+    db.execute("ALTER TABLE conversations ADD COLUMN origin TEXT NOT NULL DEFAULT 'app'")
+    db.execute(
+        "CREATE INDEX conversations_by_origin ON conversations(origin, updated_at) "
+        "WHERE deleted_at IS NULL"
     )
 
 

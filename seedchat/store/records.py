@@ -1,14 +1,16 @@
 """What the store returns: conversations and messages as dataclasses, and their rows.
 
 Column lists here are the single place that names the columns of the ``conversations``
-and ``messages`` tables the code reads and writes (export and import use them too);
-the JSON columns (reflect reports, tool calls, notices, stats, settings) are decoded
-to Python lists and dicts.
+and ``messages`` tables the code reads and writes (export and import use them too;
+:data:`SUMMARY_COLUMNS` are the fields of a listed conversation); the JSON columns
+(reflect reports, tool calls, notices, stats, settings) are decoded to Python lists and
+dicts. A conversation's ``origin`` is one of :data:`ORIGINS` (:func:`check_origin`).
 
 The record-level functions over a :class:`~seedchat.store.db.Db` (read one
-conversation's row, read messages, insert a message, update a message or a
-conversation) are shared by the :class:`~seedchat.store.conversations.Store`, the
-stream recorder and import, so none of them reaches into another's internals.
+conversation's row, read messages, walk branches without their text, insert a
+conversation or a message, update a message or a conversation) are shared by the
+:class:`~seedchat.store.conversations.Store`, the stream recorder and import, so none
+of them reaches into another's internals.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import sqlite3
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +30,9 @@ TITLE_LENGTH = 60
 
 ROLES = ("system", "user", "assistant", "tool")
 STATUSES = ("complete", "partial", "cancelled", "error")
+#: Where a conversation came from: "app" (the web UI, ``seedchat chat``) or "api" (the
+#: OpenAI-compatible HTTP API, saved with ``--save``).
+ORIGINS = ("app", "api")
 
 
 @dataclass
@@ -64,6 +70,7 @@ class ConversationSummary:
     updated_at: float
     message_count: int
     deleted_at: float | None = None
+    origin: str = "app"
 
 
 @dataclass
@@ -77,6 +84,7 @@ class Conversation:
     created_at: float
     updated_at: float
     deleted_at: float | None = None
+    origin: str = "app"
     messages: list[StoredMessage] = field(default_factory=list)  # the active branch, root first
 
 
@@ -111,7 +119,21 @@ CONVERSATION_COLUMNS = (
     "created_at",
     "updated_at",
     "deleted_at",
+    "origin",
 )
+#: ConversationSummary's fields, in order; all are columns of ``conversations`` but
+#: ``message_count``, which is counted (:func:`summary_select`).
+SUMMARY_COLUMNS = (
+    "id",
+    "title",
+    "model",
+    "created_at",
+    "updated_at",
+    "message_count",
+    "deleted_at",
+    "origin",
+)
+_COUNTED = {"message_count": "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"}
 
 
 def new_id() -> str:
@@ -132,6 +154,26 @@ def conversation_from_row(row: tuple) -> Conversation:
     data["settings"] = json.loads(data["settings"] or "{}")
     data["title_is_auto"] = bool(data["title_is_auto"])
     return Conversation(**data)
+
+
+def summary_select() -> str:
+    """The SELECT list of :data:`SUMMARY_COLUMNS` over ``conversations c``."""
+    return ", ".join(_COUNTED.get(col, f"c.{col}") for col in SUMMARY_COLUMNS)
+
+
+def summary_from_row(row: tuple) -> ConversationSummary:
+    """A row selected with :func:`summary_select`."""
+    return ConversationSummary(**dict(zip(SUMMARY_COLUMNS, row, strict=True)))
+
+
+def check_origin(origin: str) -> str:
+    """``origin`` if it is one of :data:`ORIGINS`, else a StoreError naming them."""
+    if origin not in ORIGINS:
+        raise StoreError(
+            f"Unknown conversation origin {origin!r}; one of {', '.join(ORIGINS)}.",
+            hint="'app' is the web UI and 'seedchat chat', 'api' the HTTP API.",
+        )
+    return origin
 
 
 def title_from_text(text: str, length: int = TITLE_LENGTH) -> str:
@@ -169,6 +211,23 @@ def read_messages(db: Db, where: str, params: Any = ()) -> list[StoredMessage]:
     return [message_from_row(r) for r in rows]
 
 
+def insert_conversation(conn: sqlite3.Connection, conv: Conversation) -> None:
+    """Insert ``conv``'s row as it is (not its messages), inside the caller's write
+    transaction (``Db.write``)."""
+    values = []
+    for col in CONVERSATION_COLUMNS:
+        value = getattr(conv, col)
+        if col == "settings":
+            value = json.dumps(value, ensure_ascii=False)
+        elif col == "title_is_auto":
+            value = int(value)
+        values.append(value)
+    marks = ", ".join("?" for _ in CONVERSATION_COLUMNS)
+    conn.execute(
+        f"INSERT INTO conversations ({', '.join(CONVERSATION_COLUMNS)}) VALUES ({marks})", values
+    )
+
+
 def insert_message(conn: sqlite3.Connection, msg: StoredMessage) -> None:
     """Insert ``msg`` as it is, inside the caller's write transaction (``Db.write``)."""
     values = []
@@ -179,6 +238,45 @@ def insert_message(conn: sqlite3.Connection, msg: StoredMessage) -> None:
         values.append(value)
     marks = ", ".join("?" for _ in MESSAGE_COLUMNS)
     conn.execute(f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) VALUES ({marks})", values)
+
+
+# Each leaf's branch walked up to the root, ids and roles only (the text is not read),
+# at most ``?`` steps: a longer branch shows as one whose root was not reached.
+_WALK_UP = """
+WITH RECURSIVE up(leaf, id, parent_id, role, depth) AS (
+    SELECT id, id, parent_id, role, 0 FROM messages
+    WHERE id IN (SELECT value FROM json_each(?))
+    UNION ALL
+    SELECT up.leaf, m.id, m.parent_id, m.role, up.depth + 1
+    FROM up JOIN messages m ON m.id = up.parent_id
+    WHERE up.depth < ?
+)
+SELECT leaf, id, parent_id, role, depth FROM up
+"""
+
+
+def branch_shapes(db: Db, leaves: Sequence[str], longest: int) -> dict[str, list[tuple[str, str]]]:
+    """The branches that end at ``leaves``, each as (message id, role) pairs from the root,
+    read without their text; a branch of more than ``longest`` messages is left out (and
+    read no further than that)."""
+    steps: dict[str, list[tuple[int, str, str | None, str]]] = {}
+    for leaf, mid, parent, role, depth in db.read(_WALK_UP, [json.dumps(list(leaves)), longest]):
+        steps.setdefault(leaf, []).append((depth, mid, parent, role))
+    shapes = {}
+    for leaf, walk in steps.items():
+        walk.sort(reverse=True)  # the deepest step (the root, if it was reached) first
+        if len(walk) <= longest and walk[0][2] is None:
+            shapes[leaf] = [(mid, role) for _, mid, _, role in walk]
+    return shapes
+
+
+def message_texts(db: Db, ids: Sequence[str]) -> dict[str, str]:
+    """The content of the messages ``ids`` (those that exist), by id."""
+    rows = db.read(
+        "SELECT id, content FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+        [json.dumps(list(ids))],
+    )
+    return dict(rows)
 
 
 def update_row(db: Db, table: str, what: str, row_id: str, values: dict[str, Any]) -> None:

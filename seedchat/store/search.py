@@ -41,6 +41,7 @@ class SearchHit:
     snippet: str
     rank: float  # lower is better (bm25); 0 for LIKE-only matches
     updated_at: float
+    origin: str = "app"  # the conversation's ("app" or "api")
 
 
 def _fts_phrase(term: str) -> str:
@@ -112,7 +113,7 @@ def _title_hits(
     rows = db.read(
         f"""
         SELECT c.id, c.title, highlight(conversations_fts, 0, ?, ?),
-            bm25(conversations_fts) * 2.0, c.updated_at
+            bm25(conversations_fts) * 2.0, c.updated_at, c.origin
         FROM conversations_fts
         JOIN conversations c ON c.seq = conversations_fts.rowid
         WHERE conversations_fts MATCH ? AND c.deleted_at IS NULL{short_title}
@@ -121,8 +122,8 @@ def _title_hits(
         [open_, close, match, *[_like(t) for t in short_terms], limit],
     )
     return [
-        SearchHit(cid, title, None, "title", None, snip, rank, updated)
-        for cid, title, snip, rank, updated in rows
+        SearchHit(cid, title, None, "title", None, snip, rank, updated, origin)
+        for cid, title, snip, rank, updated, origin in rows
     ]
 
 
@@ -136,7 +137,8 @@ def _like_hits(db: Db, terms: list[str], limit: int, marks: tuple[str, str]) -> 
     title_cond = " AND ".join("c.title LIKE ? ESCAPE '\\'" for _ in terms)
     rows = db.read(
         f"""
-        SELECT c.id, c.title, NULL, NULL, c.title, '', c.updated_at FROM conversations c
+        SELECT c.id, c.title, NULL, NULL, c.title, '', c.updated_at, c.origin
+        FROM conversations c
         WHERE c.deleted_at IS NULL AND {title_cond}
         ORDER BY c.updated_at DESC LIMIT ?
         """,
@@ -144,7 +146,7 @@ def _like_hits(db: Db, terms: list[str], limit: int, marks: tuple[str, str]) -> 
     )
     rows += db.read(
         f"""
-        SELECT c.id, c.title, m.id, m.role, m.content, m.thinking, c.updated_at
+        SELECT c.id, c.title, m.id, m.role, m.content, m.thinking, c.updated_at, c.origin
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         WHERE c.deleted_at IS NULL AND {cond}
         ORDER BY m.seq DESC LIMIT ?
@@ -152,14 +154,14 @@ def _like_hits(db: Db, terms: list[str], limit: int, marks: tuple[str, str]) -> 
         [*params, limit],
     )
     hits = []
-    for cid, title, mid, role, content, thinking, updated in rows[:limit]:
+    for cid, title, mid, role, content, thinking, updated, origin in rows[:limit]:
         if mid is None:
             field, text = "title", content
         else:
             in_content = all(t.lower() in content.lower() for t in terms)
             field, text = ("content", content) if in_content else ("thinking", thinking)
         snippet = highlight_text(text, terms, marks)
-        hits.append(SearchHit(cid, title, mid, field, role, snippet, 0.0, updated))
+        hits.append(SearchHit(cid, title, mid, field, role, snippet, 0.0, updated, origin))
     return hits
 
 
@@ -174,11 +176,11 @@ def _message_hits(
         return []
     snippets = _snippets(db, match, [r[0] for r in rows], marks)
     hits = []
-    for seq, cid, title, mid, role, updated in rows:
+    for seq, cid, title, mid, role, updated, origin in rows:
         in_content, in_thinking = snippets.get(seq, ("", ""))
         field = "content" if marks[0] in in_content else "thinking"
         snippet = in_content if field == "content" else in_thinking
-        hits.append(SearchHit(cid, title, mid, field, role, snippet, rank_of[seq], updated))
+        hits.append(SearchHit(cid, title, mid, field, role, snippet, rank_of[seq], updated, origin))
     return hits
 
 
@@ -187,7 +189,7 @@ def _best_messages(
 ) -> tuple[dict[int, float], list[tuple]]:
     """The bm25 score of the best candidates by message seq, and the rows of those that
     are not in the trash and hold every short term: (seq, conversation id, title,
-    message id, role, updated_at).
+    message id, role, updated_at, origin).
 
     Ranking reads only the index (rowid and bm25), over the newest ``RANK_WINDOW``
     matches when there are more; rows and the trash filter are fetched for the best few
@@ -206,7 +208,7 @@ def _best_messages(
         marks_sql = ", ".join("?" for _ in rank_of)
         rows = db.read(
             f"""
-            SELECT m.seq, c.id, c.title, m.id, m.role, c.updated_at
+            SELECT m.seq, c.id, c.title, m.id, m.role, c.updated_at, c.origin
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
             WHERE m.seq IN ({marks_sql}) AND c.deleted_at IS NULL{short_sql}
             """,

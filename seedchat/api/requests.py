@@ -1,0 +1,184 @@
+"""What an OpenAI client may ask, checked, and turned into seedchat's own types.
+
+A request body is validated by the pydantic models below (unknown fields are accepted and
+ignored, as OpenAI clients send many; the ones seedchat cannot honour are refused by name).
+:func:`chat_settings` turns a request into the one :class:`~seedchat.settings.ChatSettings`
+(the server's settings file gives the defaults, the request overrides them):
+
+- the thinking budget from ``chat_template_kwargs.thinking_budget`` (vLLM's and llama.cpp's
+  convention for Seed-OSS; the ``openai`` SDK sends it through ``extra_body``), else a
+  top-level ``thinking_budget``, else ``reasoning_effort`` (:data:`EFFORT_BUDGETS`);
+- enforcement hard by default, ``seedchat: {"enforce": "soft"}`` to change it;
+- sampling, ``seed`` and ``max_tokens``/``max_completion_tokens``.
+
+Every problem is a :class:`~seedchat.errors.RequestError` naming the field (``param``), which
+the server answers with a 400 in OpenAI's error shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from seedchat import budget as budgets
+from seedchat.errors import RequestError, SettingsError
+from seedchat.settings import ChatSettings
+
+#: reasoning_effort → thinking budget (tokens); "minimal"/"none" answer directly.
+EFFORT_BUDGETS = {"none": 0, "minimal": 0, "low": 512, "medium": 2048, "high": 8192}
+MAX_STOP_SEQUENCES = 4
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class SeedchatOptions(BaseModel):
+    """seedchat's own request options, under the ``seedchat`` key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enforce: Literal["hard", "soft"] | None = None
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=5.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0)
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 2)
+    stop: str | list[str] | None = None
+    n: int | None = Field(default=None, ge=1)
+    logprobs: bool | int | None = None
+    echo: bool | None = None
+    seedchat: SeedchatOptions | None = None
+
+
+class FunctionSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["function"]
+    function: FunctionSpec
+
+
+class ChatRequest(_Request):
+    """``POST /v1/chat/completions``."""
+
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    tools: list[ToolSpec] | None = None
+    tool_choice: Literal["auto", "none"] | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    thinking_budget: int | None = None
+    reasoning_effort: str | None = None
+
+
+class CompletionRequest(_Request):
+    """``POST /v1/completions`` (plain completion, for the Base models)."""
+
+    prompt: str | list[str]
+
+
+def _refuse_unsupported(request: _Request) -> None:
+    if request.n not in (None, 1):
+        raise RequestError("Only one choice per request is supported (n = 1).", param="n")
+    if request.logprobs:
+        raise RequestError("Log probabilities are not supported.", param="logprobs")
+    if getattr(request, "echo", None):
+        raise RequestError("echo is not supported.", param="echo")
+    fmt = getattr(request, "response_format", None)
+    if fmt is not None and fmt.get("type", "text") != "text":
+        raise RequestError(
+            f"response_format {fmt.get('type')!r} is not supported: seedchat answers in text.",
+            param="response_format",
+            hint="Ask for JSON in the prompt instead, or leave response_format out.",
+        )
+    if isinstance(getattr(request, "tool_choice", None), dict):
+        raise RequestError(
+            "Forcing a named tool is not supported; tool_choice may be 'auto' or 'none'.",
+            param="tool_choice",
+        )
+
+
+def stop_sequences(request: _Request) -> list[str]:
+    stop = request.stop
+    sequences = [stop] if isinstance(stop, str) else list(stop or [])
+    if len(sequences) > MAX_STOP_SEQUENCES or any(not s for s in sequences):
+        raise RequestError(
+            f"stop takes up to {MAX_STOP_SEQUENCES} non-empty strings.", param="stop"
+        )
+    return sequences
+
+
+def _budget(request: ChatRequest) -> int | None:
+    kwargs = request.chat_template_kwargs or {}
+    if "thinking_budget" in kwargs:
+        return _whole(kwargs["thinking_budget"], "chat_template_kwargs.thinking_budget")
+    if request.thinking_budget is not None:
+        return request.thinking_budget
+    effort = request.reasoning_effort
+    if effort is None:
+        return None
+    if effort not in EFFORT_BUDGETS:
+        raise RequestError(
+            f"reasoning_effort must be one of {', '.join(EFFORT_BUDGETS)}, not {effort!r}.",
+            param="reasoning_effort",
+        )
+    return EFFORT_BUDGETS[effort]
+
+
+def _whole(value: Any, param: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"{param} must be a whole number of tokens.", param=param)
+    return value
+
+
+def chat_settings(request: _Request, base: ChatSettings) -> ChatSettings:
+    """The request's settings over ``base`` (the server's defaults); RequestError if one is
+    not allowed."""
+    _refuse_unsupported(request)
+    changes: dict[str, Any] = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "top_k": request.top_k,
+        "seed": request.seed,
+        "max_tokens": request.max_completion_tokens or request.max_tokens,
+    }
+    if isinstance(request, ChatRequest):
+        changes["budget"] = _budget(request)
+        changes["enforcement"] = "hard"  # the API's default: the budget is kept
+    if request.seedchat is not None and request.seedchat.enforce is not None:
+        changes["enforcement"] = request.seedchat.enforce
+    for name, value in changes.items():
+        try:
+            base = base.replace(**{name: value})
+        except SettingsError as err:
+            param = "thinking_budget" if name == "budget" else name
+            raise RequestError(err.message, param=param) from err
+    if base.budget > budgets.MAX_BUDGET:
+        raise RequestError("thinking_budget is too large.", param="thinking_budget")
+    return base
+
+
+def tools_of(request: ChatRequest) -> list[dict[str, Any]] | None:
+    """The tools the template is given (none when ``tool_choice`` is "none")."""
+    if not request.tools or request.tool_choice == "none":
+        return None
+    return [tool.model_dump(exclude_none=True) for tool in request.tools]

@@ -1,0 +1,108 @@
+"""Saving the API's conversations (``seedchat serve --save``), marked as from the API.
+
+An API client sends the whole conversation with every request. The saver finds the saved
+API conversation whose active branch the request continues (``Store.find_continued``), adds
+the messages it does not have yet, and records the answer as it streams (the store's
+recorder, as the web UI's answers are). A request that continues nothing starts a new
+conversation. A store that fails never fails the request: it is logged and the answer is
+sent anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from typing import Any
+
+from seedchat.api.server import ApiOptions
+from seedchat.errors import StoreError
+from seedchat.events import Event
+from seedchat.prompt import Message
+from seedchat.session import open_store
+from seedchat.settings import ChatSettings
+from seedchat.store import Store, StreamRecorder, status_for
+
+log = logging.getLogger(__name__)
+
+ORIGIN = "api"
+
+
+def _stored_tool_calls(message: Message) -> list[dict[str, Any]]:
+    calls = []
+    for call in message.tool_calls or []:
+        function = call.get("function", call)
+        calls.append({"name": function.get("name", ""), "arguments": function.get("arguments", {})})
+    return calls
+
+
+class ApiRecording:
+    """One answer being saved; takes the reply's events, finished at the end."""
+
+    def __init__(self, recorder: StreamRecorder) -> None:
+        self.recorder = recorder
+
+    def on_event(self, event: Event) -> None:
+        try:
+            self.recorder.on_event(event)
+        except StoreError as err:
+            log.warning("could not save the API's answer: %s", err)
+
+    def finish(self, finish_reason: str | None) -> None:
+        if self.recorder.finished:
+            return
+        try:
+            self.recorder.finish(status_for(finish_reason) if finish_reason else "cancelled")
+        except StoreError as err:
+            log.warning("could not save the API's answer: %s", err)
+
+
+class ApiSaver:
+    """Saves each request's new messages and its answer in the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()  # two requests must not both start the same conversation
+
+    def start(
+        self, messages: list[Message], settings: ChatSettings, model: str
+    ) -> ApiRecording | None:
+        try:
+            with self._lock:
+                conversation, leaf = self._continue(messages, settings, model)
+                recorder = self.store.record_stream(
+                    conversation, parent_id=leaf, settings=settings.to_record(), model=model
+                )
+        except StoreError as err:
+            log.warning("could not save the API's conversation: %s", err)
+            return None
+        return ApiRecording(recorder)
+
+    def _continue(
+        self, messages: list[Message], settings: ChatSettings, model: str
+    ) -> tuple[str, str | None]:
+        turns = [(m.role, m.content) for m in messages]
+        found = self.store.find_continued(turns, origin=ORIGIN)
+        if found is None:
+            record = settings.to_record()
+            conversation = self.store.create_conversation(
+                model=model, settings=record, origin=ORIGIN
+            )
+            conversation_id, leaf, matched = conversation.id, None, 0
+        else:
+            conversation_id, leaf, matched = found
+        for message in messages[matched:]:
+            fields = {"tool_calls": _stored_tool_calls(message)} if message.tool_calls else {}
+            leaf = self.store.add_message(
+                conversation_id, message.role, message.content, parent_id=leaf, **fields
+            ).id
+        return conversation_id, leaf
+
+
+def saving_options(options: ApiOptions) -> tuple[ApiOptions, Store | None]:
+    """``options`` that save every chat request (and the store, to close at the end)."""
+    store, problem = open_store()
+    if store is None:
+        log.warning("the API's conversations will not be saved: %s", problem)
+        return options, None
+    return replace(options, saver=ApiSaver(store)), store

@@ -1,0 +1,425 @@
+"""The OpenAI-compatible HTTP API over the app's one loaded model (FastAPI, no gradio).
+
+:func:`create_api` makes the ``/v1`` application (``/v1/models``,
+``/v1/chat/completions``, ``/v1/completions``); :func:`create_app` wraps it with
+``/health`` for ``seedchat serve``, and the web UI mounts the same ``/v1`` application
+beside its page, so both share one :class:`~seedchat.host.ModelHost`.
+
+Each request is turned into seedchat's own types (:mod:`seedchat.api.requests`), runs on
+the host (first come, first served, a bounded queue: past it a 429 with ``Retry-After``),
+and its events go out in OpenAI's shapes (:mod:`seedchat.api.responses`), streamed as
+server-sent events or whole. The model decodes in its own thread; a client that goes away
+stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
+``{"error": {"message", "type", "param", "code"}}``, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
+
+from seedchat.api.requests import (
+    ChatRequest,
+    CompletionRequest,
+    chat_settings,
+    stop_sequences,
+    tools_of,
+)
+from seedchat.api.responses import Reply
+from seedchat.errors import ContextLengthError, EngineError, RequestError, SeedchatError
+from seedchat.events import Event
+from seedchat.host import ModelBusy, ModelHost
+from seedchat.prompt import Message
+from seedchat.settings import ChatSettings
+from seedchat.tool_calls import prompt_messages
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 2
+
+
+class Saver(Protocol):
+    """Saves a chat request and its answer (seedchat.api.saving.ApiSaver)."""
+
+    def start(self, messages: list[Message], settings: ChatSettings, model: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    api_key: str | None = None  # None: no key asked (only allowed on loopback)
+    cors_origins: tuple[str, ...] = ()
+    saver: Saver | None = None  # None: API conversations are not saved
+
+
+class ApiError(Exception):
+    """An error answered in OpenAI's shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+        self.param, self.code, self.headers = param, code, headers
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def api_error(err: SeedchatError) -> ApiError:
+    """The HTTP answer to one of seedchat's errors."""
+    text = f"{err.message} {err.hint}" if err.hint else err.message
+    if isinstance(err, RequestError):
+        return ApiError(400, text, param=err.param)
+    if isinstance(err, ModelBusy):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return ApiError(429, text, "rate_limit_error", code="model_busy", headers=headers)
+    if isinstance(err, ContextLengthError):
+        return ApiError(400, text, param="messages", code="context_length_exceeded")
+    if isinstance(err, EngineError) and "No model is loaded" in err.message:
+        return ApiError(503, text, "server_error", code="model_not_loaded")
+    return ApiError(500, text, "server_error")
+
+
+# -- the model's thread, read from the event loop ----------------------------------------
+
+
+class AsyncPump:
+    """Runs a stream of events in its own thread and hands them to the event loop in
+    batches; :meth:`close` stops the model (its cancel flag), without waiting."""
+
+    _END = object()
+
+    def __init__(self, events: Callable[[], Iterator[Event]], cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue = asyncio.Queue()
+        threading.Thread(target=self._run, args=(events,), name="seedchat-api", daemon=True).start()
+
+    def _put(self, item: object) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is gone (the server stopped): stop the model
+            self.cancel.set()
+
+    def _run(self, events: Callable[[], Iterator[Event]]) -> None:
+        try:
+            for event in events():
+                self._put(event)
+        except BaseException as exc:  # raised in the reader's task
+            self._put(exc)
+        finally:
+            self._put(self._END)
+
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        """Everything that arrived since the last batch; raises what the stream raised."""
+        while True:
+            items = [await self._queue.get()]
+            while not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            events = [i for i in items if isinstance(i, Event)]
+            if events:
+                yield events
+            for item in items:
+                if isinstance(item, BaseException):
+                    raise item
+                if item is self._END:
+                    return
+
+    def close(self) -> None:
+        self.cancel.set()
+
+
+def _sse(chunks: list[dict[str, Any]]) -> str:
+    return "".join(f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in chunks)
+
+
+# -- one request ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Call:
+    """One generation asked by a client: the host's events as a reply (and saved, if the
+    server saves)."""
+
+    host: ModelHost
+    messages: Any  # a list of prompt.Message, or the text of a plain completion
+    settings: ChatSettings
+    reply: Reply
+    raw: bool = False
+    recording: Any = None  # the saver's recording of this answer
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> AsyncPump:
+        options = self.settings.generation_options(raw=self.raw, tools=self.reply.tools)
+        return AsyncPump(
+            lambda: self.host.generate(self.messages, options, self.cancel), self.cancel
+        )
+
+    def take(self, events: list[Event]) -> list[dict[str, Any]]:
+        if self.recording is not None:
+            for event in events:
+                self.recording.on_event(event)
+        chunks = self.reply.feed(events)
+        if self.reply.stopped:
+            self.cancel.set()  # a stop sequence: the model stops here
+        return chunks
+
+    def end(self, pump: AsyncPump) -> None:
+        pump.close()
+        if self.recording is not None:
+            done = self.reply.done
+            self.recording.finish(done.finish_reason if done and not self.reply.stopped else None)
+
+
+async def _first(pump: AsyncPump) -> tuple[AsyncIterator[list[Event]], list[Event]]:
+    """The first batch, before any byte is sent: an error here is still a proper 4xx."""
+    batches = pump.batches()
+    try:
+        return batches, await anext(batches)
+    except StopAsyncIteration:
+        return batches, []
+    except SeedchatError as err:
+        raise api_error(err) from err
+
+
+async def _stream(call: _Call, pump: AsyncPump, include_usage: bool) -> AsyncIterator[str]:
+    try:
+        batches, first = await _first(pump)
+        yield _sse(call.reply.opening() + call.take(first))
+        try:
+            async for events in batches:
+                yield _sse(call.take(events))
+        except SeedchatError as err:  # after the first byte: an error event in the stream
+            yield _sse([api_error(err).body()]) + "data: [DONE]\n\n"
+            return
+        yield _sse(call.reply.finish(include_usage)) + "data: [DONE]\n\n"
+    finally:
+        call.end(pump)  # also when the client went away: the model stops within a token
+
+
+async def _whole(call: _Call, pump: AsyncPump, request: Request) -> dict[str, Any]:
+    try:
+        batches, first = await _first(pump)
+        call.take(first)
+        async for events in batches:
+            call.take(events)
+            if await request.is_disconnected():
+                break
+    except SeedchatError as err:
+        raise api_error(err) from err
+    finally:
+        call.end(pump)
+    return call.reply.completion()
+
+
+# -- the application ---------------------------------------------------------------------
+
+
+class _Routes:
+    """The handlers of ``/v1``, over one host."""
+
+    def __init__(self, host: ModelHost, options: ApiOptions) -> None:
+        self.host, self.options = host, options
+
+    def model_id(self) -> str | None:
+        info = self.host.info
+        return info.path.stem if info is not None else None
+
+    def check_model(self, name: str) -> str:
+        loaded = self.model_id()
+        if loaded is None:
+            self.host.wait_loaded(60)
+            loaded = self.model_id()
+        if loaded is None:
+            raise ApiError(503, "No model is loaded.", "server_error", code="model_not_loaded")
+        info = self.host.info
+        if name not in (loaded, info.path.name, info.display_name):
+            raise ApiError(
+                404,
+                f"The model {name!r} is not loaded; this server has {loaded!r}.",
+                param="model",
+                code="model_not_found",
+            )
+        return loaded
+
+    def models(self) -> dict[str, Any]:
+        info, loaded = self.host.info, self.model_id()
+        data = []
+        if info is not None:
+            data.append(
+                {
+                    "id": loaded,
+                    "object": "model",
+                    "created": int(info.path.stat().st_mtime),
+                    "owned_by": "seedchat",
+                    "seedchat": {
+                        "file": info.path.name,
+                        "architecture": info.architecture,
+                        "quantization": info.quantization,
+                        "context_length": info.context_length,
+                    },
+                }
+            )
+        return {"object": "list", "data": data}
+
+    def settings(self, body: ChatRequest | CompletionRequest) -> ChatSettings:
+        try:
+            return chat_settings(body, ChatSettings.from_settings(self.host.settings))
+        except RequestError as err:
+            raise api_error(err) from err
+
+    async def chat(self, body: ChatRequest, request: Request) -> Any:
+        model = self.check_model(body.model)
+        settings = self.settings(body)
+        try:
+            messages = prompt_messages(body.messages)
+            reply = Reply(model, tools_of(body), stop_sequences(body))
+        except RequestError as err:
+            raise api_error(err) from err
+        call = _Call(self.host, messages, settings, reply)
+        if self.options.saver is not None:
+            call.recording = self.options.saver.start(messages, settings, model)
+        return await self._answer(call, body, request)
+
+    async def complete(self, body: CompletionRequest, request: Request) -> Any:
+        model = self.check_model(body.model)
+        settings = self.settings(body)
+        prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
+        if not prompt:
+            raise ApiError(400, "The prompt is empty.", param="prompt")
+        try:
+            reply = Reply(model, stop=stop_sequences(body), chat=False)
+        except RequestError as err:
+            raise api_error(err) from err
+        call = _Call(self.host, prompt, settings, reply, raw=True)
+        return await self._answer(call, body, request)
+
+    async def _answer(self, call: _Call, body: Any, request: Request) -> Any:
+        pump = call.start()
+        if body.stream:
+            include = bool(body.stream_options and body.stream_options.include_usage)
+            stream = _stream(call, pump, include)
+            first = await anext(stream)  # errors before the first byte become a 4xx
+            return StreamingResponse(
+                _chain(first, stream),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return await _whole(call, pump, request)
+
+
+async def _chain(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    yield first
+    async for part in rest:
+        yield part
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    where = [str(p) for p in first.get("loc", ()) if p != "body"]
+    param = ".".join(where) or None
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        message = "The request body is not valid JSON."
+    elif kind == "missing":
+        message = f"The request lacks the required field {param!r}."
+    else:
+        message = f"Invalid value for {param!r}: {first.get('msg', 'not allowed')}."
+    return ApiError(400, message, param=param, code=kind or None).response()
+
+
+def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    return ApiError(exc.status_code, str(exc.detail), kind).response()
+
+
+def create_api(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
+    """The ``/v1`` application (its routes named without the prefix): mount it at /v1."""
+    options = options or ApiOptions()
+    routes = _Routes(host, options)
+    api = FastAPI(
+        title="seedchat API",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(_authorize(options.api_key))],
+    )
+    api.add_exception_handler(ApiError, lambda _r, exc: exc.response())
+    api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(HTTPException, _http_error)
+    api.add_api_route("/models", routes.models, methods=["GET"])
+    api.add_api_route("/chat/completions", routes.chat, methods=["POST"])
+    api.add_api_route("/completions", routes.complete, methods=["POST"])
+    if options.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(options.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    return api
+
+
+def _authorize(key: str | None) -> Callable[[Request], None]:
+    def check(request: Request) -> None:
+        if key is None or request.method == "OPTIONS":
+            return
+        given = request.headers.get("authorization", "")
+        if given != f"Bearer {key}":
+            missing = "No API key was given" if not given else "The API key is not right"
+            raise ApiError(
+                401, f"{missing}: send 'Authorization: Bearer <key>'.", code="invalid_api_key"
+            )
+
+    return check
+
+
+def health(host: ModelHost) -> JSONResponse:
+    """``GET /health``: 200 with the model once it is loaded, else 503 and why."""
+    if host.loading is not None:
+        return JSONResponse({"status": "loading", "model": host.loading.name}, status_code=503)
+    if host.info is None:
+        return JSONResponse({"status": "no model", "error": host.error}, status_code=503)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "model": host.info.path.stem,
+            "busy": host.busy,
+            "waiting": host.turns.waiting,
+        }
+    )
+
+
+def create_app(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
+    """The whole API server (``seedchat serve``): ``/health`` and ``/v1``."""
+    app = FastAPI(title="seedchat", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_api_route("/health", lambda: health(host), methods=["GET"])
+    app.mount("/v1", create_api(host, options))
+    return app

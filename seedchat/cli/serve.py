@@ -1,0 +1,76 @@
+"""`seedchat serve`: the OpenAI-compatible API alone (no web UI, no gradio)."""
+
+from __future__ import annotations
+
+import argparse
+
+from seedchat.cli import console, err_console, stop_on_sigterm
+
+DESCRIPTION = (
+    "Serve the model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, "
+    "/v1/models, /health) on 127.0.0.1. Beyond this machine it needs an API key."
+)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="Serve the model over an OpenAI-compatible API", description=DESCRIPTION
+    )
+    p.add_argument("-m", "--model", help="GGUF file or model name (default: the last used)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--api-key", help="require this key (also read from SEEDCHAT_API_KEY)")
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN call the API (repeatable)",
+    )
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="save the API's conversations (seedchat history, the UI's sidebar)",
+    )
+    p.add_argument("--context", type=int, help="context length in tokens")
+    p.add_argument("--gpu-layers", help="'auto' or a number of layers on the GPU")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from seedchat.api.serve import ApiServer, api_key_from, check_exposure
+    from seedchat.api.server import ApiOptions, create_app
+    from seedchat.cli.chat import gpu_layers
+    from seedchat.host import ModelHost
+    from seedchat.models import resolve_model
+    from seedchat.settings import load_settings
+
+    settings = load_settings()
+    for problem in settings.problems:
+        err_console.print(f"[yellow]warning:[/] {problem}")
+    key = api_key_from(args.api_key)
+    check_exposure(args.host, key)
+    path = resolve_model(args.model, settings)
+    host = ModelHost(settings)
+    console.print(f"loading [bold]{path.name}[/]…")
+    host.load(
+        path, remember=False, n_gpu_layers=gpu_layers(args.gpu_layers), context_length=args.context
+    )
+    options = ApiOptions(api_key=key, cors_origins=tuple(args.cors_origin))
+    store = None
+    if args.save:
+        from seedchat.api.saving import saving_options
+
+        options, store = saving_options(options)
+    server = ApiServer(create_app(host, options), args.host, args.port)
+    console.print(f"seedchat API at [bold]{server.url}v1[/]  (model {path.stem}; Ctrl+C to stop)")
+    stop_on_sigterm()
+    try:
+        server.serve()
+    except KeyboardInterrupt:  # uvicorn stopped gracefully, then passed Ctrl+C/SIGTERM on
+        pass
+    finally:
+        host.unload()
+        if store is not None:
+            store.close()
+    return 0

@@ -1,0 +1,55 @@
+"""Addresses and ports: what counts as this machine only, and finding a free port."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+
+from seedchat.errors import SeedchatError
+
+log = logging.getLogger(__name__)
+
+PORT_TRIES = 100
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def find_free_port(host: str, start: int, tries: int = PORT_TRIES) -> int:
+    """``start`` if it is free on ``host``, else the next free port after it."""
+    for port in range(start, min(start + tries, 65536)):
+        if port_is_free(host, port):
+            if port != start:
+                log.info("port %d is taken, using %d", start, port)
+            return port
+    raise SeedchatError(
+        f"No free port between {start} and {min(start + tries, 65536) - 1} on {host}.",
+        hint="Close another app or choose a port with --port.",
+    )
+
+
+def browser_url(host: str, port: int) -> str:
+    """The address to open for a server listening on ``host``: a wildcard address is
+    reached through 127.0.0.1."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
