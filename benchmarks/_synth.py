@@ -31,7 +31,7 @@ def write_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     write_tokenizer(directory)
     (directory / "chat_template.jinja").write_text(
-        (REPO / "packaging" / "demo_model" / "chat_template.jinja").read_text()
+        (REPO / "seedchat" / "data" / "templates" / "seed-oss.jinja").read_text()
     )
     config = {
         "architectures": ["SeedOssForCausalLM"], "model_type": "seed_oss",

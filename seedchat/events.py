@@ -34,6 +34,7 @@ class ThinkingStart(Event):
     """A think block opened (by the model, or pre-filled by the template)."""
 
     by_template: bool = False
+    approximate: bool = False  # token counts are estimated (a remote server's chunks)
 
 
 @dataclass(frozen=True)

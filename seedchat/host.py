@@ -26,6 +26,8 @@ from seedchat.errors import EngineError, SeedchatError
 from seedchat.events import Event, Notice
 from seedchat.models import ModelInfo, demo_model, read_gguf_info
 from seedchat.prompt import Message
+from seedchat.remote import RemoteEngine
+from seedchat.servers import RemoteServer
 from seedchat.settings import GenerationOptions, LoadOptions, Settings
 
 log = logging.getLogger(__name__)
@@ -128,10 +130,10 @@ class ModelHost:
 
     def __init__(self, settings: Settings, max_waiting: int = MAX_WAITING) -> None:
         self.settings = settings
-        self.engine: Engine | None = None
-        self.info: ModelInfo | None = None
+        self.engine: Engine | RemoteEngine | None = None
+        self.info: ModelInfo | None = None  # the loaded GGUF's metadata (None for a remote)
         self.error: str | None = None
-        self.loading: Path | None = None
+        self.loading: Path | str | None = None  # a file, or a remote model, on its way
         self._state = threading.Lock()
         self.turns = TurnQueue(max_waiting)
         self.loads = 0  # models loaded by this host (each front end shares them)
@@ -179,6 +181,34 @@ class ModelHost:
             self._remember(path)
         return info
 
+    def connect(self, server: RemoteServer, model: str | None = None) -> RemoteEngine:
+        """Use ``model`` (the first when None) on an OpenAI-compatible server in place of a
+        local one; raises EngineError when the server cannot be used."""
+        label = f"{model or 'a model'} on {server.label}"
+        self._set_state(loading=label, error=None)
+        self._loaded.clear()
+        try:
+            engine = RemoteEngine.connect(server, model)
+        except SeedchatError as err:
+            self._failed(str(err))
+            raise
+        with self.turns.held():
+            old, self.engine, self.info = self.engine, engine, None
+        self._set_state(loading=None)
+        log.info("using %s", engine.model_name)
+        self._loaded.set()
+        _close(old)
+        return engine
+
+    def connect_in_background(self, server: RemoteServer, model: str | None = None) -> None:
+        def run() -> None:
+            try:
+                self.connect(server, model)
+            except SeedchatError as err:
+                log.warning("%s", err)
+
+        threading.Thread(target=run, name="seedchat-connect", daemon=True).start()
+
     def _set_state(self, **values: object) -> None:
         with self._state:
             for key, value in values.items():
@@ -195,8 +225,8 @@ class ModelHost:
         except (SeedchatError, OSError) as exc:
             log.warning("could not remember the model: %s", exc)
 
-    def will_load(self, path: Path | None) -> None:
-        """Say (in ``loading``) that ``path`` is about to load, before it starts."""
+    def will_load(self, path: Path | str | None) -> None:
+        """Say (in ``loading``) that ``path`` (or a remote model) is about to load."""
         if path is not None:
             self._set_state(loading=path)
 
@@ -219,9 +249,9 @@ class ModelHost:
         _close(old)
 
     def plan_text(self) -> str:
-        """The offload plan of the loaded model, in words ("" when none is loaded)."""
+        """The offload plan of the loaded model, in words ("" when none or a remote one)."""
         engine, info = self.engine, self.info
-        if engine is None or info is None:
+        if not isinstance(engine, Engine) or info is None:
             return ""
         return engine.plan.explain(info.block_count or 0)
 
@@ -229,10 +259,34 @@ class ModelHost:
         return self._loaded.wait(timeout)
 
     @property
+    def remote(self) -> RemoteEngine | None:
+        engine = self.engine
+        return engine if isinstance(engine, RemoteEngine) else None
+
+    @property
     def model_name(self) -> str | None:
-        """The loaded model's file name (what a saved answer records as its model)."""
-        info = self.info
+        """What a saved answer records as its model: the GGUF's file name, or the remote
+        model and its server."""
+        remote, info = self.remote, self.info
+        if remote is not None:
+            return remote.model_name
         return info.path.name if info is not None else None
+
+    @property
+    def model_id(self) -> str | None:
+        """The model's id as an API names it: the GGUF's name without ``.gguf``, or the
+        server's id for it."""
+        remote, info = self.remote, self.info
+        if remote is not None:
+            return remote.model.id
+        return info.path.stem if info is not None else None
+
+    @property
+    def display_name(self) -> str | None:
+        remote, info = self.remote, self.info
+        if remote is not None:
+            return f"{remote.model.id} on {remote.server.label}"
+        return info.display_name if info is not None else None
 
     @property
     def busy(self) -> bool:
@@ -248,7 +302,7 @@ class ModelHost:
     def stop(self, key: str) -> None:
         self.cancel_event(key).set()
 
-    def _engine_or_raise(self) -> Engine:
+    def _engine_or_raise(self) -> Engine | RemoteEngine:
         self.wait_loaded()
         engine = self.engine
         if engine is None:
@@ -349,7 +403,7 @@ class EventPump:
             self._thread.join(timeout)
 
 
-def _close(engine: Engine | None) -> None:
+def _close(engine: Engine | RemoteEngine | None) -> None:
     if engine is not None:
         try:
             engine.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 
 from seedchat.errors import SeedchatError
@@ -24,8 +25,13 @@ def is_loopback(host: str) -> bool:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``port`` now. As servers do (SO_REUSEADDR), a port
+    whose last connections are still closing (TIME_WAIT) counts as free; one with a
+    listener does not."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # on Windows the option would let two servers share a port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

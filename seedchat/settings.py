@@ -90,6 +90,9 @@ _TYPE_NAMES = {str: "text", bool: "true/false", list: "a list", type(None): "nul
 FIELDS: dict[str, Field] = {
     "model": Field(None, (str, type(None)), doc="path of the model to load at start"),
     "model_paths": Field([], list, doc="extra folders or files with GGUF models"),
+    "servers": Field(
+        [], list, doc="OpenAI-compatible servers you added (name, url; keys in the OS keyring)"
+    ),
     "thinking_budget": Field(
         budgets.UNLIMITED,
         int,

@@ -124,4 +124,5 @@ def test_build_script_and_template_are_in_the_repo() -> None:
     here = Path(__file__).resolve().parents[1] / "packaging" / "demo_model"
     assert (here / "build.py").is_file()
     embedded = read_gguf_info(DEMO, source="demo").metadata["tokenizer.chat_template"]
-    assert embedded == (here / "chat_template.jinja").read_text(encoding="utf-8")
+    template = here.parents[1] / "seedchat" / "data" / "templates" / "seed-oss.jinja"
+    assert embedded == template.read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ from seedchat.errors import EngineError
 from seedchat.prompt import ChatTemplate, Message
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_TEMPLATE = (REPO / "packaging" / "demo_model" / "chat_template.jinja").read_text()
+DEMO_TEMPLATE = (REPO / "seedchat" / "data" / "templates" / "seed-oss.jinja").read_text()
 
 
 def render(budget: int, messages: list[Message] | None = None) -> str:

@@ -16,7 +16,7 @@ from seedchat.thinking import ThinkingParser, initial_state
 from seedchat.tool_calls import openai_tool_call, prompt_messages, typed_arguments
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATE = ChatTemplate((REPO / "packaging" / "demo_model" / "chat_template.jinja").read_text())
+TEMPLATE = ChatTemplate((REPO / "seedchat" / "data" / "templates" / "seed-oss.jinja").read_text())
 
 WEATHER_TOOL = {
     "type": "function",

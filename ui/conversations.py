@@ -56,7 +56,9 @@ def saved_turn_events(msg: StoredMessage) -> list[Event]:
     events: list[Event] = []
     stats = msg.stats or {}
     if msg.thinking or msg.reflects or msg.thinking_tokens:
-        events.append(ThinkingStart(by_template=bool(stats.get("thinking_by_template"))))
+        by_template = bool(stats.get("thinking_by_template"))
+        approximate = bool(stats.get("thinking_approximate"))
+        events.append(ThinkingStart(by_template=by_template, approximate=approximate))
         pos = 0
         tokens = msg.thinking_tokens or 0
         known = {f.name for f in fields(Reflect)}

@@ -178,8 +178,11 @@ def _api(host: Any, options: LaunchOptions) -> ApiMount | None:
     return ApiMount(api, health=lambda _request: health(host))
 
 
-def start(options: LaunchOptions, model: str | None = None, block: bool = True) -> Running:
-    """Everything ``seedchat ui`` does: settings, the model (in the background), the page."""
+def start(
+    options: LaunchOptions, model: str | None = None, block: bool = True, remote: Any = None
+) -> Running:
+    """Everything ``seedchat ui`` does: settings, the model (in the background), the page.
+    ``remote`` (a seedchat.servers.RemoteServer) runs ``model`` on that server instead."""
     from seedchat.ui.gradio_import import prepare
 
     prepare()  # analytics off, and gradio's import-time stub writing skipped
@@ -190,14 +193,25 @@ def start(options: LaunchOptions, model: str | None = None, block: bool = True) 
 
     settings = load_settings()
     host = ModelHost(settings)
-    first = Path(model).expanduser() if model else initial_model(settings)
-    host.will_load(first)
+    if remote is not None:
+        host.will_load(f"{model or 'a model'} on {remote.label}")
+        first = None
+    else:
+        first = Path(model).expanduser() if model else initial_model(settings)
+        host.will_load(first)
     store, problem = open_store()
     api = _api(host, options)
     blocks = build_app(host, settings, store=store, store_problem=problem, api=api)
     blocks.seedchat_api = api
     blocks.seedchat_host = host  # for tests and benchmarks
     blocks.seedchat_store = store
+
     # The model loads once the page is being served: loading it at the same time as
     # gradio's import only makes both slower on a machine with few cores.
-    return launch(blocks, options, block=block, on_ready=lambda: host.load_in_background(first))
+    def ready() -> None:
+        if remote is not None:
+            host.connect_in_background(remote, model)
+        else:
+            host.load_in_background(first)
+
+    return launch(blocks, options, block=block, on_ready=ready)

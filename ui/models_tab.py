@@ -11,6 +11,7 @@ from seedchat.errors import SeedchatError
 from seedchat.host import ModelHost
 from seedchat.models import ModelInfo, human_count, human_size, list_models
 from seedchat.settings import Settings
+from seedchat.ui.servers_box import REMOTE, ServersBox, parse_remote
 from seedchat.ui.updates import error_update
 
 
@@ -18,7 +19,9 @@ def status_markdown(host: ModelHost) -> str:
     """One line of Markdown about the model, for the header."""
     loading, info, error = host.loading, host.info, host.error
     if loading is not None:
-        return f"◌ Loading **{loading.name}**…"
+        return f"◌ Loading **{getattr(loading, 'name', loading)}**…"
+    if host.remote is not None:
+        return f"● **{host.display_name}** · remote"
     if info is not None:
         quant = f" · {info.quantization}" if info.quantization else ""
         return f"● **{info.display_name}**{quant}"  # the demo's name says "(demo)"
@@ -84,13 +87,15 @@ class ModelsTab:
             self.refresh_btn = gr.Button("Refresh list", elem_id="refresh-models")
         self.details = gr.Markdown("", elem_id="model-details")
         self.api_note = gr.Markdown("", elem_id="api-address")
+        self.servers = ServersBox(settings)
 
     def choices(self) -> list[tuple[str, str]]:
+        """Local GGUF files, then the saved servers' models (marked remote)."""
         out = []
         for info in list_models(self.settings.get("model_paths")):
             label = info.display_name if info.ok else f"{info.path.name} (unreadable: {info.error})"
             out.append((label, str(info.path)))
-        return out
+        return out + self.servers.choices()
 
     def load(
         self, picked: str | None, typed: str, layers: str, context: float | None
@@ -100,6 +105,8 @@ class ModelsTab:
         target = (typed or "").strip() or (picked or "")
         if not target:
             return status_markdown(host), error_update("Choose a model or type a path first."), ""
+        if target.startswith(REMOTE):
+            return self._connect(target)
         layers = (layers or "auto").strip().lower()
         if layers != "auto" and not layers.isdigit():
             problem = f"GPU layers must be 'auto' or a whole number, not {layers!r}."
@@ -113,6 +120,18 @@ class ModelsTab:
         except SeedchatError as err:
             return status_markdown(host), error_update(err), ""
         return status_markdown(host), error_update(None), model_details(info, host.plan_text())
+
+    def _connect(self, value: str) -> tuple[Any, ...]:
+        host = self.host
+        try:
+            server, model_id = parse_remote(value, self.settings)
+            host.connect(server, model_id)
+        except SeedchatError as err:
+            return status_markdown(host), error_update(err), ""
+        kind = host.remote.model.features
+        soft = "" if kind.enforces_budget else " A hard budget is kept by cutting and continuing."
+        details = f"**{host.display_name}** · {kind.kind}.{soft}"
+        return status_markdown(host), error_update(None), details
 
     def unload(self) -> tuple[str, str]:
         self.host.unload()
@@ -128,3 +147,4 @@ class ModelsTab:
         )
         self.unload_btn.click(self.unload, None, [model_status, self.details])
         self.refresh_btn.click(lambda: gr.update(choices=self.choices()), None, self.picker)
+        self.servers.wire(self.picker, error_box, self.choices)

@@ -80,18 +80,24 @@ def reflect_marker(event: Reflect) -> str:
     return f"\n\n> ⏱ **{who}:** {text}\n\n"
 
 
-def thinking_title(tokens: int, budget: int, last_reflect: Reflect | None) -> str:
+def thinking_title(
+    tokens: int, budget: int, last_reflect: Reflect | None, approximate: bool = False
+) -> str:
     """The live title: "Thinking · 312 / 1024 tokens · model: used 258, 254 left"."""
-    count = f"{tokens} / {budget} tokens" if budget > 0 else f"{tokens} tokens"
+    about = "~" if approximate else ""
+    count = f"{about}{tokens} / {budget} tokens" if budget > 0 else f"{about}{tokens} tokens"
     title = f"Thinking · {count}"
     if last_reflect is not None and not last_reflect.injected:
         title += f" · model: {reflect_summary(last_reflect)}"
     return title
 
 
-def finished_title(end: ThinkingEnd, budget: int) -> str:
+def finished_title(end: ThinkingEnd, budget: int, approximate: bool = False) -> str:
     """The title once thinking ended: "Thought for 3.2 s · 412 / 512 tokens"."""
-    count = f"{end.tokens} / {budget} tokens" if budget > 0 else f"{end.tokens} tokens"
+    about = "~" if approximate else ""
+    count = (
+        f"{about}{end.tokens} / {budget} tokens" if budget > 0 else f"{about}{end.tokens} tokens"
+    )
     title = f"Thought for {format_seconds(end.seconds)} · {count}"
     if end.forced:
         title += " · cut at the budget"
@@ -131,12 +137,14 @@ class TurnView:
     notices: list[str] = field(default_factory=list)
     done: Done | None = None
     error: str | None = None
+    approximate: bool = False  # counts estimated from a remote server's chunks
     _started: bool = False
 
     def apply(self, event: Event) -> None:
         if isinstance(event, ThinkingStart):
             self._started = True
             self.thinking_open = True
+            self.approximate = event.approximate
         elif isinstance(event, ThinkingDelta):
             self._started = True
             self.thinking_open = True
@@ -176,14 +184,16 @@ class TurnView:
         if not self.shows_thinking:
             return None
         if self.thinking_end is not None and not self.thinking_open:
-            title = finished_title(self.thinking_end, self.budget)
+            title = finished_title(self.thinking_end, self.budget, self.approximate)
             if self.done is not None and self.done.finish_reason == "cancelled":
                 title = title.replace(" · unfinished", "") + " · stopped"
             # the title says how long it took: no "duration" (gradio would show it again)
             metadata: dict[str, Any] = {"title": title, "status": "done"}
         elif self.thinking_open:
             metadata = {
-                "title": thinking_title(self.thinking_tokens, self.budget, self.last_reflect),
+                "title": thinking_title(
+                    self.thinking_tokens, self.budget, self.last_reflect, self.approximate
+                ),
                 "status": "pending",
             }
         else:

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: the official Seed-OSS chat template, shipped with seedchat (seedchat/data/templates)
+TEMPLATE = HERE.parents[1] / "seedchat" / "data" / "templates" / "seed-oss.jinja"
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
@@ -36,7 +38,7 @@ NAME = "seedchat demo (tiny Seed-OSS)"
 def build_tokenizer(directory: Path, corpus: list[str], vocab_size: int):
     from seedchat.converters.tokenizer import train_seed_tokenizer
 
-    template = (HERE / "chat_template.jinja").read_text(encoding="utf-8")
+    template = TEMPLATE.read_text(encoding="utf-8")
     return train_seed_tokenizer(directory, corpus, vocab_size, chat_template=template)
 
 
@@ -69,7 +71,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(2)
-    template = (HERE / "chat_template.jinja").read_text(encoding="utf-8")
+    template = TEMPLATE.read_text(encoding="utf-8")
 
     work = Path(tempfile.mkdtemp(prefix="seedchat-demo-"))
     ckpt = work / "checkpoint"

@@ -248,19 +248,14 @@ class _Routes:
     def __init__(self, host: ModelHost, options: ApiOptions) -> None:
         self.host, self.options = host, options
 
-    def model_id(self) -> str | None:
-        info = self.host.info
-        return info.path.stem if info is not None else None
-
     def check_model(self, name: str) -> str:
-        loaded = self.model_id()
-        if loaded is None:
-            self.host.wait_loaded(60)
-            loaded = self.model_id()
+        host = self.host
+        if host.model_id is None:
+            host.wait_loaded(60)
+        loaded = host.model_id
         if loaded is None:
             raise ApiError(503, "No model is loaded.", "server_error", code="model_not_loaded")
-        info = self.host.info
-        if name not in (loaded, info.path.name, info.display_name):
+        if name not in (loaded, host.model_name, host.display_name):
             raise ApiError(
                 404,
                 f"The model {name!r} is not loaded; this server has {loaded!r}.",
@@ -270,24 +265,25 @@ class _Routes:
         return loaded
 
     def models(self) -> dict[str, Any]:
-        info, loaded = self.host.info, self.model_id()
-        data = []
+        host, info = self.host, self.host.info
+        if host.model_id is None:
+            return {"object": "list", "data": []}
+        about: dict[str, Any] = {"name": host.display_name}
         if info is not None:
-            data.append(
-                {
-                    "id": loaded,
-                    "object": "model",
-                    "created": int(info.path.stat().st_mtime),
-                    "owned_by": "seedchat",
-                    "seedchat": {
-                        "file": info.path.name,
-                        "architecture": info.architecture,
-                        "quantization": info.quantization,
-                        "context_length": info.context_length,
-                    },
-                }
+            about.update(
+                file=info.path.name,
+                architecture=info.architecture,
+                quantization=info.quantization,
+                context_length=info.context_length,
             )
-        return {"object": "list", "data": data}
+        entry = {
+            "id": host.model_id,
+            "object": "model",
+            "created": 0,
+            "owned_by": "seedchat",
+            "seedchat": about,
+        }
+        return {"object": "list", "data": [entry]}
 
     def settings(self, body: ChatRequest | CompletionRequest) -> ChatSettings:
         try:
@@ -404,13 +400,14 @@ def _authorize(key: str | None) -> Callable[[Request], None]:
 def health(host: ModelHost) -> JSONResponse:
     """``GET /health``: 200 with the model once it is loaded, else 503 and why."""
     if host.loading is not None:
-        return JSONResponse({"status": "loading", "model": host.loading.name}, status_code=503)
-    if host.info is None:
+        loading = getattr(host.loading, "name", host.loading)
+        return JSONResponse({"status": "loading", "model": str(loading)}, status_code=503)
+    if host.model_id is None:
         return JSONResponse({"status": "no model", "error": host.error}, status_code=503)
     return JSONResponse(
         {
             "status": "ok",
-            "model": host.info.path.stem,
+            "model": host.model_id,
             "busy": host.busy,
             "waiting": host.turns.waiting,
         }

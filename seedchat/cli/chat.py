@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 
@@ -27,8 +28,9 @@ from seedchat.events import (
 )
 from seedchat.host import ModelHost
 from seedchat.models import resolve_model
+from seedchat.servers import ENGINE_KEY_ENV, RemoteServer
 from seedchat.session import ChatSession, open_store
-from seedchat.settings import ChatSettings, load_settings
+from seedchat.settings import ChatSettings, Settings, load_settings
 from seedchat.store import Store
 
 
@@ -48,6 +50,19 @@ def register(sub) -> None:
     p.add_argument("--system", help="system prompt")
     p.add_argument("--context", type=int, help="context length in tokens")
     p.add_argument("--gpu-layers", help="'auto' or a number of layers on the GPU")
+    p.add_argument(
+        "--engine-url",
+        metavar="URL",
+        help="use a model on an OpenAI-compatible server (vLLM, llama.cpp, seedchat serve); "
+        "-m names the server's model",
+    )
+    p.add_argument(
+        "--engine-key",
+        "--api-key",
+        dest="engine_key",
+        metavar="KEY",
+        help="the server's API key (also read from SEEDCHAT_ENGINE_KEY)",
+    )
     p.add_argument("--raw", action="store_true", help="plain text completion, no chat template")
     p.add_argument("--show-prompt", action="store_true", help="print the rendered prompt and exit")
     p.add_argument("--json", action="store_true", help="print one JSON event per line")
@@ -68,6 +83,7 @@ class _Printer:
 
     def __init__(self, as_json: bool, budget: int) -> None:
         self.console, self.json, self.budget = console, as_json, budget
+        self.about = ""  # "~" while counts are estimated (a remote server's chunks)
 
     def __call__(self, event) -> None:
         if self.json:
@@ -75,6 +91,7 @@ class _Printer:
             return
         c = self.console
         if isinstance(event, ThinkingStart):
+            self.about = "~" if event.approximate else ""
             c.print("[dim]thinking…[/]")
         elif isinstance(event, ThinkingDelta):
             c.print(event.text, style="dim", end="", soft_wrap=True)
@@ -85,10 +102,11 @@ class _Printer:
                 if event.exhausted
                 else f"used {event.used}, {event.remaining} left"
             )
-            c.print(f"\n[cyan]  ⟨{event.true_count}{limit} tokens · model: {said}⟩[/]")
+            c.print(f"\n[cyan]  ⟨{self.about}{event.true_count}{limit} tokens · model: {said}⟩[/]")
         elif isinstance(event, ThinkingEnd):
             how = " (cut at the budget)" if event.forced else ""
-            c.print(f"\n[dim]— thought {event.tokens} tokens in {event.seconds:.1f} s{how} —[/]\n")
+            spent = f"{self.about}{event.tokens} tokens in {event.seconds:.1f} s{how}"
+            c.print(f"\n[dim]— thought {spent} —[/]\n")
         elif isinstance(event, AnswerDelta):
             c.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)
         elif isinstance(event, ToolCall):
@@ -122,18 +140,12 @@ def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    path = resolve_model(args.model, settings)
     store = None if (args.no_save or args.raw or args.show_prompt) else _open_store(args.json)
     if args.conversation and store is None:
         store = _open_store(args.json, required=True)
     host = ModelHost(settings)  # the one model of this process, as in the UI and the API
     try:
-        host.load(
-            path,
-            remember=False,
-            n_gpu_layers=gpu_layers(args.gpu_layers),
-            context_length=args.context,
-        )
+        _load(args, host, settings)
         session = _session(args, host, store, ChatSettings.from_settings(settings))
         if args.show_prompt:
             question = args.prompt or ""
@@ -147,6 +159,17 @@ def run(args: argparse.Namespace) -> int:
             store.close()
 
 
+def _load(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None:
+    """The model: on the server ``--engine-url`` names, else a local GGUF."""
+    if args.engine_url:
+        key = args.engine_key or os.environ.get(ENGINE_KEY_ENV) or None
+        host.connect(RemoteServer(args.engine_url, key), args.model)
+        return
+    path = resolve_model(args.model, settings)
+    layers = gpu_layers(args.gpu_layers)
+    host.load(path, remember=False, n_gpu_layers=layers, context_length=args.context)
+
+
 def _chat(args: argparse.Namespace, host: ModelHost, session: ChatSession) -> None:
     """One answer, or the interactive loop (an empty line or Ctrl-D ends it)."""
     printer = _Printer(args.json, session.settings.budget)
@@ -156,7 +179,7 @@ def _chat(args: argparse.Namespace, host: ModelHost, session: ChatSession) -> No
             ask(args.prompt)
             return
         if not args.json:
-            console.print(f"[bold]{host.info.display_name}[/] — empty line or Ctrl-D to quit.")
+            console.print(f"[bold]{host.display_name}[/] — empty line or Ctrl-D to quit.")
         while True:
             try:
                 line = input("\n> ")

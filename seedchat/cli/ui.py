@@ -28,6 +28,15 @@ def register(sub) -> None:
         "--no-api", action="store_true", help="do not serve the OpenAI-compatible API under /v1"
     )
     parser.add_argument(
+        "--engine-url",
+        metavar="URL",
+        help="run the model on an OpenAI-compatible server (vLLM, llama.cpp, seedchat serve); "
+        "--model names the server's model",
+    )
+    parser.add_argument(
+        "--engine-key", metavar="KEY", help="that server's key (or SEEDCHAT_ENGINE_KEY)"
+    )
+    parser.add_argument(
         "--api-key", default=None, help="require this key for /v1 (also read from SEEDCHAT_API_KEY)"
     )
     parser.add_argument(
@@ -76,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
             if options.open_browser:
                 webbrowser.open(other)
             return 0
-    running = start(options, model=args.model, block=False)
+    remote = None
+    if args.engine_url:
+        from seedchat.servers import ENGINE_KEY_ENV, RemoteServer
+
+        key = args.engine_key or os.environ.get(ENGINE_KEY_ENV) or None
+        remote = RemoteServer(args.engine_url, key)
+    running = start(options, model=args.model, block=False, remote=remote)
     stop_on_sigterm()
     claim(running.url)
     console.print(f"seedchat is running at [bold]{running.url}[/]  (Ctrl+C to stop)")

@@ -125,6 +125,8 @@ class StreamRecorder:
             )
         elif isinstance(event, ThinkingStart):
             self._stats["thinking_by_template"] = event.by_template
+            if event.approximate:
+                self._stats["thinking_approximate"] = True
         elif isinstance(event, ToolCall):
             self._tool_calls.append(asdict(event))
         elif isinstance(event, Notice):
