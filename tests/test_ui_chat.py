@@ -149,6 +149,8 @@ def test_edit_last_message_and_regenerate(page):
     page.wait_for_function(
         "document.querySelector('#message textarea').value === 'What is 2 plus 2?'"
     )
+    # the chat and the box change in one update, which the page may draw in two steps
+    page.wait_for_function("!document.querySelector('#chatbot [data-testid=user]')")
     assert page.locator("#chatbot [data-testid=user]").count() == 0
     box.fill("What is 3 plus 3?")
     page.locator("#send").click()
