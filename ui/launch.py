@@ -98,15 +98,19 @@ class Running:
     url: str
     blocks: Any
     seconds_to_ready: float
+    interrupted: bool = False  # Ctrl+C came while the started page was being set up
 
     def wait(self) -> None:
         """Serve until interrupted (Ctrl+C raises KeyboardInterrupt out of here)."""
-        while True:
+        while not self.interrupted:
             time.sleep(0.5)
 
-    def serve(self) -> None:
-        """Block until Ctrl+C (or the server stops), then shut down."""
+    def serve(self, before: Callable[[], None] | None = None) -> None:
+        """Run ``before`` (the front end's own announcements), then block until Ctrl+C,
+        then shut down. Ctrl+C at any moment once the page is served is a clean stop."""
         try:
+            if before is not None and not self.interrupted:
+                before()
             self.wait()
         except KeyboardInterrupt:
             pass
@@ -131,13 +135,46 @@ def launch(
     ``on_ready`` runs once the server answers. With ``block=False`` returns then; else
     serves until Ctrl+C.
     """
-    from seedchat.ui.theme import CSS, HEAD, theme
-
     started = time.perf_counter()
     port = find_free_port(options.host, options.port)
     auth = (AUTH_USER, options.password) if options.password else None
     # (the queue is on by default, one event at a time unless an event says otherwise;
     # calling blocks.queue() again would build the server app twice)
+    try:
+        _serve(blocks, options, port, auth)
+    except KeyboardInterrupt:
+        if not getattr(blocks, "is_running", False):
+            raise
+        interrupted = True  # the page is served (gradio still starting up): a clean stop
+    else:
+        interrupted = False
+    url = browser_url(options.host, port)
+    running = Running(url, blocks, time.perf_counter() - started, interrupted)
+    if interrupted:
+        return _finish(running, block)
+    api = getattr(blocks, "seedchat_api", None)
+    if api is not None:
+        api.attach(blocks.server_app, url)
+    log.info("seedchat UI at %s (ready in %.2f s)", url, running.seconds_to_ready)
+    try:
+        if on_ready is not None:
+            on_ready()
+        if options.open_browser:
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    except KeyboardInterrupt:  # the page is up: stop it as Ctrl+C during serve() does
+        running.interrupted = True
+    return _finish(running, block)
+
+
+def _finish(running: Running, block: bool) -> Running:
+    if block:
+        running.serve()
+    return running
+
+
+def _serve(blocks: Any, options: LaunchOptions, port: int, auth: Any) -> None:
+    from seedchat.ui.theme import CSS, HEAD, theme
+
     blocks.launch(
         server_name=options.host,
         server_port=port,
@@ -154,19 +191,6 @@ def launch(
         pwa=False,
         mcp_server=False,
     )
-    url = browser_url(options.host, port)
-    api = getattr(blocks, "seedchat_api", None)
-    if api is not None:
-        api.attach(blocks.server_app, url)
-    running = Running(url=url, blocks=blocks, seconds_to_ready=time.perf_counter() - started)
-    log.info("seedchat UI at %s (ready in %.2f s)", url, running.seconds_to_ready)
-    if on_ready is not None:
-        on_ready()
-    if options.open_browser:
-        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-    if block:
-        running.serve()
-    return running
 
 
 def _api(host: Any, options: LaunchOptions) -> ApiMount | None:

@@ -92,14 +92,17 @@ def run(args: argparse.Namespace) -> int:
         key = args.engine_key or os.environ.get(ENGINE_KEY_ENV) or None
         remote = RemoteServer(args.engine_url, key)
     running = start(options, model=args.model, block=False, remote=remote)
-    stop_on_sigterm()
-    claim(running.url)
-    console.print(f"seedchat is running at [bold]{running.url}[/]  (Ctrl+C to stop)")
-    api = running.blocks.seedchat_api
-    if api is not None:
-        console.print(f"OpenAI-compatible API at [bold]{api.url}[/]")
+
+    def announce() -> None:
+        stop_on_sigterm()
+        claim(running.url)
+        console.print(f"seedchat is running at [bold]{running.url}[/]  (Ctrl+C to stop)")
+        api = running.blocks.seedchat_api
+        if api is not None:
+            console.print(f"OpenAI-compatible API at [bold]{api.url}[/]")
+
     try:
-        running.serve()
+        running.serve(before=announce)
     finally:
         release(running.url)
     return 0
