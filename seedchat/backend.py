@@ -16,7 +16,9 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 from seedchat.errors import BackendError
@@ -117,6 +119,40 @@ def load_backend() -> ModuleType:
             f"The llama.cpp backend failed to start: {exc}", hint=REINSTALL_HINT
         ) from exc
     return llama_cpp
+
+
+def _ggml_base_names() -> tuple[str, ...]:
+    if sys.platform == "win32":
+        return ("ggml-base.dll", "libggml-base.dll")
+    if sys.platform == "darwin":
+        return ("libggml-base.dylib", "libggml-base.so")
+    return ("libggml-base.so",)
+
+
+@functools.lru_cache(maxsize=1)
+def load_ggml_base() -> ctypes.CDLL:
+    """ggml's base library, the one llama.cpp itself was loaded with (its quantizers).
+
+    It lies beside llama.cpp's library in llama-cpp-python's ``lib`` folder (or in
+    ``LLAMA_CPP_LIB_PATH``, as for llama-cpp-python); loading it after llama.cpp finds the
+    copy already in the process. Raises BackendError with a fix if it is missing or broken.
+    """
+    llama_cpp = load_backend()
+    folder = Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).parent / "lib")
+    path = next((folder / n for n in _ggml_base_names() if (folder / n).is_file()), None)
+    if path is None:
+        raise BackendError(
+            f"llama.cpp's ggml-base library ({_ggml_base_names()[0]}) is not in {folder}.",
+            hint=REINSTALL_HINT,
+        )
+    try:
+        lib = ctypes.CDLL(str(path))
+        lib.ggml_quantize_chunk  # noqa: B018 - the symbol the converter needs
+    except (OSError, AttributeError) as exc:
+        raise BackendError(
+            f"llama.cpp's ggml-base library {path} failed to load: {exc}", hint=REINSTALL_HINT
+        ) from exc
+    return lib
 
 
 def backend_info() -> BackendInfo:

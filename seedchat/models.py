@@ -37,6 +37,7 @@ class ModelInfo:
     context_length: int | None = None
     block_count: int | None = None
     has_chat_template: bool = False
+    tensor_types: dict[str, int] = field(default_factory=dict)  # type name → tensors, most first
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -71,6 +72,17 @@ def human_count(n: int | None) -> str:
         if n >= div:
             return f"{n / div:.1f}{suffix}"
     return str(n)
+
+
+def format_type_counts(counts: dict[str, int]) -> str:
+    """``{"Q4_K": 385, "F32": 321}`` → ``"Q4_K ×385, F32 ×321"`` (the most common first)."""
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{name} ×{n}" for name, n in ordered)
+
+
+def _type_counts(reader: Any) -> dict[str, int]:
+    counts = Counter(t.tensor_type.name for t in reader.tensors)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _field_value(reader: Any, key: str) -> Any:
@@ -118,6 +130,7 @@ def read_gguf_info(path: Path | str, source: str = "added") -> ModelInfo:
     info.name = _field_value(reader, "general.name")
     info.parameters = sum(int(t.n_elements) for t in reader.tensors)
     info.quantization = _quantization(reader, gguf)
+    info.tensor_types = _type_counts(reader)
     if arch:
         ctx = _field_value(reader, f"{arch}.context_length")
         info.context_length = int(ctx) if ctx is not None else None

@@ -93,7 +93,7 @@ def test_quantized_files_load_and_generate(ckpts, tmp_path, kind, quant):
     ref = hf_logits(ckpts[kind], TOKENS)
     tolerance = {"F16": 5e-3, "Q8_0": 2e-2, "Q4_K_M": 1.5e-1}[quant]
     assert np.abs(llama_logits(out, TOKENS) - ref).max() <= tolerance
-    assert leftovers(tmp_path) == [f"{quant}.gguf"]  # the 16-bit intermediate is gone
+    assert leftovers(tmp_path) == [f"{quant}.gguf"]  # no temporary file is left
 
 
 def test_tokenization_matches_transformers(ckpts, tmp_path):
@@ -218,9 +218,9 @@ def test_refuses_up_front_when_the_disk_is_too_small(ckpts, tmp_path, monkeypatc
 
 
 def test_llama_cpp_logs_go_to_python_logging(ckpts, tmp_path, caplog):
-    out = convert_checkpoint(ckpts["seed_oss"], tmp_path / "m.gguf", quant="Q4_K_M")
-    with caplog.at_level(logging.DEBUG, logger="seedchat.llama_cpp"):
-        convert_checkpoint(ckpts["seed_oss"], out, quant="Q4_K_M", force=True)
+    out = convert_checkpoint(ckpts["seed_oss"], tmp_path / "m.gguf", quant="IQ4_XS")
+    with caplog.at_level(logging.DEBUG, logger="seedchat.llama_cpp"):  # the two-pass route
+        convert_checkpoint(ckpts["seed_oss"], out, quant="IQ4_XS", force=True)
     assert any("quant size" in r.getMessage() for r in caplog.records)
 
 

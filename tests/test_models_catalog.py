@@ -35,6 +35,15 @@ def test_reads_metadata(tmp_path):
     assert info.parameters == 32 * 16 + 16
     assert info.quantization == "F16"
     assert info.has_chat_template
+    assert info.tensor_types == {"F16": 1, "F32": 1}
+
+
+def test_type_counts_are_listed_most_first():
+    from seedchat.models import format_type_counts
+
+    counts = {"F32": 321, "Q6_K": 65, "Q4_K": 385}
+    assert format_type_counts(counts) == "Q4_K ×385, F32 ×321, Q6_K ×65"
+    assert format_type_counts({}) == ""
 
 
 def test_catalog_lists_models_dir_extra_paths_and_flags_bad_files(tmp_path):
@@ -67,6 +76,7 @@ def test_models_cli_json_and_table(tmp_path, cli_env):
     ).stdout
     rows = {Path(r["path"]).name: r for r in json.loads(out)}
     assert rows["good.gguf"]["name"] == "good one" and rows["good.gguf"]["error"] is None
+    assert rows["good.gguf"]["tensor_types"] == {"F16": 1, "F32": 1}
     assert rows["bad.gguf"]["error"]
     table = subprocess.run(
         [sys.executable, "-m", "seedchat", "models", str(tmp_path)],
@@ -76,6 +86,7 @@ def test_models_cli_json_and_table(tmp_path, cli_env):
         check=True,
     ).stdout
     assert "good one" in table and "unreadable" in table
+    assert "F16 ×1, F32 ×1" in table
 
 
 def test_demo_label_is_added_once():

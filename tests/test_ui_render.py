@@ -176,3 +176,14 @@ def test_labels_and_footer():
         "64 tokens · 10 thinking · 40.0 tok/s · first token 0.25 s · 2.0 s total · "
         "stopped at max tokens"
     )
+
+
+def test_convert_progress_names_the_tensor_and_its_target_type():
+    from seedchat.converters.convert import ConvertProgress
+    from seedchat.ui.convert_tab import describe
+
+    report = ConvertProgress("quantize", 3, 12, tensor="blk.0.attn_v.weight", target_type="Q6_K")
+    fraction, caption = describe(report)
+    assert fraction == 0.25
+    assert caption == "Quantizing 3/12 · blk.0.attn_v.weight → Q6_K"
+    assert describe(ConvertProgress("convert", 1, 2, tensor="x"))[1] == "Converting 1/2 · x"

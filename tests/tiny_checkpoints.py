@@ -40,8 +40,15 @@ def make_checkpoint(
     dtype: str = "float32",
     max_shard_size: str | None = None,
     seed: int = 0,
+    head_dim: int = 32,
+    **shape: int | bool,
 ) -> Path:
-    """A random tiny model of ``kind`` ("seed_oss" or "llama") saved as safetensors."""
+    """A random tiny model of ``kind`` ("seed_oss" or "llama") saved as safetensors.
+
+    ``shape`` overrides the config's sizes (hidden_size, intermediate_size,
+    num_hidden_layers, num_attention_heads, num_key_value_heads, tie_word_embeddings);
+    ``head_dim`` is Seed-OSS's own (Llama's is hidden / heads).
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, SeedOssConfig, SeedOssForCausalLM
 
@@ -61,12 +68,18 @@ def make_checkpoint(
         eos_token_id=2,
         tie_word_embeddings=False,
     )
+    common.update(shape)
     torch.manual_seed(seed)
     if kind == "seed_oss":
-        # head_dim 32 while hidden/heads is 64: the converter must read head_dim from config
-        config = SeedOssConfig(**common, head_dim=32, attention_bias=True,
-                               attention_dropout=0.0, residual_dropout=0.0,
-                               rope_parameters={"rope_theta": 1e7, "rope_type": "default"})  # fmt: skip
+        # head_dim (32 by default) is not hidden/heads (64): the converter must read it
+        config = SeedOssConfig(
+            **common,
+            head_dim=head_dim,
+            attention_bias=True,
+            attention_dropout=0.0,
+            residual_dropout=0.0,
+            rope_parameters={"rope_theta": 1e7, "rope_type": "default"},
+        )
         model = SeedOssForCausalLM(config)
     else:
         config = LlamaConfig(**common, rope_parameters={"rope_theta": 5e5, "rope_type": "default"})

@@ -42,6 +42,8 @@ def describe(report: Any) -> tuple[float, str]:
     caption = f"{_STAGES.get(report.stage, report.stage)} {report.done}/{report.total}"
     if report.tensor:
         caption += f" · {report.tensor}"
+        if report.target_type:
+            caption += f" → {report.target_type}"
     if report.message and report.stage == "download":
         caption = report.message
     return fraction, caption

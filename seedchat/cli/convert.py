@@ -12,7 +12,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from seedchat.converters import DEFAULT_QUANT, QUANT_TYPES, ConvertProgress, convert_checkpoint
+from seedchat.converters import (
+    DEFAULT_QUANT,
+    QUANT_TYPES,
+    TWO_PASS_TYPES,
+    ConvertProgress,
+    convert_checkpoint,
+)
 from seedchat.models import human_size
 
 
@@ -31,7 +37,16 @@ def register(sub) -> None:
         type=str.upper,
         choices=QUANT_TYPES,
         metavar="TYPE",
-        help=f"{', '.join(QUANT_TYPES)} (default {DEFAULT_QUANT})",
+        help=f"{', '.join(QUANT_TYPES)} (default {DEFAULT_QUANT}); all but "
+        f"{', '.join(TWO_PASS_TYPES)} are quantized in one pass, with no 16-bit file",
+    )
+    parser.add_argument(
+        "--imatrix",
+        metavar="FILE",
+        help="importance matrix from llama.cpp's llama-imatrix (GGUF or .dat) for the quantizer",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, metavar="N", help="quantizer threads (0: one per core)"
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
     parser.set_defaults(func=run)
@@ -62,10 +77,19 @@ def run(args: argparse.Namespace) -> int:
             extra = (
                 f"{human_size(p.bytes_done)} / {human_size(p.bytes_total)}" if p.bytes_total else ""
             )
-            bar.update(tasks[p.stage], completed=p.done, total=p.total, count=count, extra=extra)
+            if p.target_type:
+                extra += f"  {p.tensor} → {p.target_type}"
+            done, total = (p.bytes_done, p.bytes_total) if p.bytes_total else (p.done, p.total)
+            bar.update(tasks[p.stage], completed=done, total=total, count=count, extra=extra)
 
         path = convert_checkpoint(
-            args.src, args.out, quant=args.quant, force=args.force, progress=on_progress
+            args.src,
+            args.out,
+            quant=args.quant,
+            force=args.force,
+            progress=on_progress,
+            imatrix=args.imatrix,
+            threads=args.threads,
         )
     console.print(f"[green]✓[/] wrote {path} ({human_size(path.stat().st_size)})")
     return 0

@@ -7,7 +7,7 @@ import json
 
 from rich.table import Table
 
-from seedchat.models import human_count, human_size, list_models
+from seedchat.models import format_type_counts, human_count, human_size, list_models
 from seedchat.settings import load_settings
 
 
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
                         "architecture": m.architecture,
                         "parameters": m.parameters,
                         "quantization": m.quantization,
+                        "tensor_types": m.tensor_types,
                         "size_bytes": m.size_bytes,
                         "context_length": m.context_length,
                         "error": m.error,
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     table = Table(show_lines=False)
-    for col in ("model", "arch", "params", "quant", "size", "context", "path"):
+    for col in ("model", "arch", "params", "quant", "tensors", "size", "context", "path"):
         table.add_column(col, overflow="fold")
     for m in models:
         if m.ok:
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 m.architecture or "?",
                 human_count(m.parameters),
                 m.quantization or "?",
+                format_type_counts(m.tensor_types),
                 human_size(m.size_bytes),
                 str(m.context_length or "?"),
                 str(m.path),
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             table.add_row(
                 "[red]unreadable[/]",
+                "",
                 "",
                 "",
                 "",
