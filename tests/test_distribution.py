@@ -59,8 +59,10 @@ def source_files(root: Path) -> dict[str, Path]:
         for path in (root / folder).rglob("*.py"):
             if "__pycache__" not in path.parts:
                 want[f"{target}/{path.relative_to(root / folder).as_posix()}"] = path
-    for path in (root / "seedchat" / "data" / "demo").iterdir():
-        want[f"seedchat/data/demo/{path.name}"] = path
+    data = root / "seedchat" / "data"  # the demo model, the template, the catalog
+    for path in data.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            want[f"seedchat/data/{path.relative_to(data).as_posix()}"] = path
     assets = root / "ui" / "assets"
     if assets.is_dir():
         for path in assets.rglob("*"):

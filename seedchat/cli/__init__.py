@@ -23,9 +23,9 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def _verb_modules() -> list:
-    from seedchat.cli import chat, convert, doctor, history, models, serve, ui
+    from seedchat.cli import chat, convert, doctor, history, models, pull, serve, ui
 
-    return [ui, chat, serve, convert, models, history, doctor]
+    return [ui, chat, serve, pull, convert, models, history, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:
