@@ -148,9 +148,50 @@ def _check_settings_and_models(report: Report) -> None:
             "models",
             Status.WARN,
             "no usable model found",
-            "Convert one with 'seedchat convert CHECKPOINT', or put a .gguf file in "
+            "Download one with 'seedchat pull REPO' (what fits this machine is listed "
+            "below), convert one with 'seedchat convert CHECKPOINT', or put a .gguf file in "
             f"{get_paths().models}.",
         )
+
+
+def _check_what_fits(report: Report) -> None:
+    """Which of the catalog's Seed models fit this machine, and how (no network: the
+    catalog's sizes, the GPUs and memory read above, the offload planner)."""
+    from seedchat.catalog import load_catalog
+    from seedchat.hub.recommend import Machine, context_for, recommend
+
+    settings = load_settings()
+    try:
+        offload: bool | None = backend.backend_info().gpu_offload
+    except BackendError:
+        offload = None
+    machine = Machine.detect(offload)
+    context = context_for(settings)
+    report.add("what fits", Status.INFO, f"{machine.describe()}; at a context of {context}")
+    for model in load_catalog():
+        rec = recommend(
+            model.quant_bytes.items(),
+            model.architecture,
+            machine,
+            context,
+            settings.get("kv_cache_type"),
+        )
+        best = rec.best
+        if best is None:
+            smallest = rec.fits[0]
+            detail = (
+                f"does not fit (the smallest, {smallest.quant} of "
+                f"{human_size(smallest.size_bytes)}, {smallest.text.removeprefix('does not fit ')})"
+            )
+        else:
+            spec = model.pull_spec(best.quant)
+            get = (
+                f"seedchat pull {spec}"
+                if spec
+                else f"seedchat convert {model.source_repo} --quant {best.quant}"
+            )
+            detail = f"{best.quant} ({human_size(best.size_bytes)}) {best.text} — {get}"
+        report.add(model.name, Status.INFO, detail)
 
 
 def _check_conversations(report: Report) -> None:
@@ -173,12 +214,34 @@ def _check_conversations(report: Report) -> None:
     report.add("conversations", Status.OK, f"{count} saved, {size} — {path}")
 
 
+def _check_kv_snapshots(report: Report) -> None:
+    """The saved KV states (instant reopen): cache, not data; how much disk they take."""
+    from seedchat.kv_files import cache_usage
+
+    budget = load_settings().get("kv_cache_disk_gb")
+    usage = cache_usage()
+    if not budget:
+        detail = "off (kv_cache_disk_gb is 0)"
+        if usage.files:
+            detail += f"; {human_size(usage.bytes)} left from before — {usage.path}"
+        report.add("saved KV states", Status.INFO, detail)
+        return
+    report.add(
+        "saved KV states",
+        Status.INFO,
+        f"{human_size(usage.bytes)} in {usage.files} files for {usage.models} models, of "
+        f"{budget:g} GB allowed (kv_cache_disk_gb) — {usage.path}",
+    )
+
+
 CHECKS: list[Callable[[Report], None]] = [
     _check_python,
     _check_backend,
     _check_paths,
     _check_settings_and_models,
+    _check_what_fits,
     _check_conversations,
+    _check_kv_snapshots,
 ]
 
 

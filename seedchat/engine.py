@@ -16,7 +16,6 @@ Use::
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import logging
 import threading
@@ -28,8 +27,12 @@ from pathlib import Path
 from seedchat import budget as budgets
 from seedchat import seed_format
 from seedchat.backend import available_ram_bytes, detect_gpus, load_backend
+from seedchat.decoding import DecodeLoop, LoopLimits
 from seedchat.errors import ContextLengthError, EngineError, ModelFileError
 from seedchat.events import Done, Event, Notice
+from seedchat.kv_snapshots import SnapshotCache
+from seedchat.load_progress import LoadWatch, Progress
+from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape
 from seedchat.prompt import ChatTemplate, Message, template_from_metadata
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_ARCHS = ("seed_oss", "llama")
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type values
 DEFAULT_TEMPERATURE, DEFAULT_TOP_P = 1.1, 0.95
+MAX_ROWS = MAX_DRAFT + 1  # a token and its drafts, decoded in one batch
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class TurnStats:
     reused_tokens: int = 0
     dropped_messages: int = 0
     sampling: Sampling | None = None
+    restored_tokens: int = 0  # put back from a saved KV state (seedchat.kv_snapshots)
 
 
 @dataclass
@@ -79,13 +84,21 @@ class Engine:
     last_turn: TurnStats = field(default_factory=TurnStats)
     _tokens: list[int] = field(default_factory=list, repr=False)  # what the KV cache holds
     _script: list[int] | None = field(default=None, repr=False)  # see script_next_reply
+    _rows_batch: object = field(default=None, repr=False)  # decode_rows' reusable batch
+    _piece_buf: object = field(default_factory=lambda: ctypes.create_string_buffer(256), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    snapshots: SnapshotCache | None = field(default=None, repr=False)  # saved KV states
+    _restored: int = field(default=0, repr=False)  # tokens the last _prepare restored
 
     # -- loading --------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, options: LoadOptions | None = None) -> Engine:
-        """Load a GGUF; every failure is an :class:`EngineError`/:class:`ModelFileError`."""
+    def load(
+        cls, path: str | Path, options: LoadOptions | None = None, progress: Progress | None = None
+    ) -> Engine:
+        """Load a GGUF; every failure is an :class:`EngineError`/:class:`ModelFileError`.
+        ``progress`` is told the share loaded (0 to 1); returning False cancels the load
+        (:class:`~seedchat.load_progress.LoadCancelled`)."""
         options = options or LoadOptions()
         path = Path(path)
         info = read_gguf_info(path)  # rejects non-GGUF and truncated files before llama.cpp
@@ -113,8 +126,11 @@ class Engine:
         log.info("offload plan: %s", plan.explain(info.block_count or 0))
         mparams = llama.llama_model_default_params()
         mparams.n_gpu_layers = plan.n_gpu_layers
+        watch = LoadWatch(llama, progress)  # kept alive until the load returns
+        watch.attach(mparams)
         model = llama.llama_model_load_from_file(str(path).encode("utf-8"), mparams)
         if not model:
+            watch.raise_if_stopped(path.name)
             raise EngineError(
                 f"llama.cpp could not load {path.name}.",
                 hint="The file may be damaged or made for a newer llama.cpp; run "
@@ -148,10 +164,22 @@ class Engine:
             _vocab=llama.llama_model_get_vocab(model),
             n_ctx=llama.llama_n_ctx(ctx),
             n_batch=options.n_batch,
+            snapshots=SnapshotCache.open(
+                path,
+                options.kv_cache_type,
+                options.flash_attn,
+                options.kv_cache_disk_gb,
+                getattr(llama, "__version__", "unknown"),
+            ),
         )
 
     def close(self) -> None:
+        if self.snapshots is not None:
+            self.snapshots.close()  # the states being written are finished first
         with self._lock:
+            if self._rows_batch is not None:
+                self._llama.llama_batch_free(self._rows_batch)
+                self._rows_batch = None
             if self._ctx:
                 self._llama.llama_free(self._ctx)
                 self._ctx = None
@@ -186,6 +214,58 @@ class Engine:
             return big.raw[:n]
         return buf.raw[:n]
 
+    # -- the decode loop's calls (seedchat.decoding) -----------------------------------
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens the KV cache holds."""
+        return len(self._tokens)
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token as text (special tokens too)."""
+        return self._piece(token, self._piece_buf)
+
+    def is_end(self, token: int) -> bool:
+        return bool(self._llama.llama_vocab_is_eog(self._vocab, token))
+
+    def decode(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` after the cache; logits for the last one."""
+        self._decode(tokens)
+
+    def decode_rows(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` (at most MAX_ROWS) after the cache in one batch, with logits
+        for every one of them: row ``i`` gives the next token after ``tokens[i]``."""
+        llama, batch, start = self._llama, self._rows_batch, len(self._tokens)
+        if batch is None:
+            batch = self._rows_batch = llama.llama_batch_init(MAX_ROWS, 0, 1)
+        batch.n_tokens = len(tokens)
+        for i, token in enumerate(tokens):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, start + i, 1
+            batch.seq_id[i][0], batch.logits[i] = 0, 1
+        rc = llama.llama_decode(self._ctx, batch)
+        if rc != 0:
+            raise EngineError(
+                f"llama.cpp failed to evaluate tokens (code {rc}).",
+                hint="The context may be full; start a new conversation.",
+            )
+        self._tokens.extend(tokens)
+
+    def forget_last(self, n: int) -> None:
+        """Remove the last ``n`` tokens from the KV cache (drafts that were not taken)."""
+        keep = len(self._tokens) - n
+        mem = self._llama.llama_get_memory(self._ctx)
+        if not self._llama.llama_memory_seq_rm(mem, 0, keep, -1):
+            raise EngineError("llama.cpp could not drop tokens from the context.")
+        del self._tokens[keep:]
+
+    def sample(self, sampler: object, row: int) -> int | None:
+        """The sampler's pick from logits ``row`` of the last batch (-1: its last); None
+        when a scripted reply is over (see :meth:`script_next_reply`)."""
+        script = self._script
+        if script is None:
+            return self._llama.llama_sampler_sample(sampler, self._ctx, row)
+        return script.pop(0) if script else None
+
     def _decode(self, tokens: list[int]) -> None:
         """Evaluate ``tokens`` after what the cache holds, in batches of n_batch."""
         for i in range(0, len(tokens), self.n_batch):
@@ -213,7 +293,15 @@ class Engine:
                 self._llama.llama_memory_clear(mem, True)
                 common = 0
             del self._tokens[common:]
-        return len(prompt) - common
+        self._restored = 0
+        if self.snapshots is not None:  # a saved state may give more than the cache holds
+            got = self.snapshots.restore(
+                self._llama, self._ctx, prompt, common, self.n_ctx, self.n_batch
+            )
+            if got is not None:  # the cache was replaced (0: emptied)
+                common, self._restored = 0, got
+                self._tokens[:] = prompt[:got]
+        return len(prompt) - common - self._restored
 
     # -- prompts ----------------------------------------------------------------------
 
@@ -329,13 +417,6 @@ class Engine:
         llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(seed))
         return chain
 
-    def _next_token(self, sampler: object) -> int | None:
-        """The sampler's pick (None: a scripted reply is over)."""
-        script = self._script
-        if script is None:
-            return self._llama.llama_sampler_sample(sampler, self._ctx, -1)
-        return script.pop(0) if script else None
-
     def _generate(
         self,
         messages: Sequence[Message] | str,
@@ -357,7 +438,9 @@ class Engine:
         in_think, in_reflect = (False, False) if options.raw else initial_state(prompt_text)
         parser = ThinkingParser(start_in_thinking=in_think, start_in_reflect=in_reflect)
         evaluate = self._prepare(prompt)
-        self.last_turn = TurnStats(len(prompt), evaluate, len(prompt) - evaluate, dropped)
+        reused = len(prompt) - evaluate - self._restored
+        self.last_turn = TurnStats(len(prompt), evaluate, reused, dropped)
+        self.last_turn.restored_tokens = self._restored
         sampling = self.sampling(options)
         self.last_turn.sampling = sampling
         chain = self._sampler(sampling)
@@ -365,57 +448,22 @@ class Engine:
         # another think block or budget report: those would swallow the answer
         banned = [] if options.raw else self._banned_after_thinking()
         answer_chain = self._sampler(sampling, banned) if banned else chain
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        buf = ctypes.create_string_buffer(256)
-        generated = 0
-        first_token_at: float | None = None
-        finish = "length"
-        forced = False
+        limits = LoopLimits(options.max_tokens, budget, enforcement, options.raw, cancel)
+        drafter = Drafter.over(prompt) if options.lookup_decoding == "auto" else None
+        loop = DecodeLoop(self, parser, (chain, answer_chain), limits, drafter)
         try:
             self._decode(prompt[len(prompt) - evaluate :])
             prefill_done = time.monotonic()
-            while generated < options.max_tokens:
-                if cancel is not None and cancel.is_set():
-                    finish = "cancelled"
-                    break
-                if len(self._tokens) >= self.n_ctx:
-                    finish = "length"
-                    break
-                if (
-                    not forced
-                    and not options.raw
-                    and parser.in_thinking
-                    and budgets.should_force_end(budget, enforcement, parser.thinking_tokens)
-                ):
-                    forced = True
-                    text = seed_format.forced_end_text(in_reflect=parser.in_reflect)
-                    injected = self.tokenize(text)
-                    self._decode(injected)
-                    yield from parser.feed(text, tokens=len(injected), injected=True)
-                    continue
-                sampler = answer_chain if parser.thinking_done else chain
-                token = self._next_token(sampler)
-                if first_token_at is None:
-                    first_token_at = time.monotonic()
-                if token is None or llama.llama_vocab_is_eog(self._vocab, token):
-                    finish = "stop"
-                    break
-                generated += 1
-                text = decoder.decode(self._piece(token, buf))
-                self._decode([token])
-                yield from parser.feed(text)  # "" for a partial UTF-8 character: still counted
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield from parser.feed(tail, tokens=0)
-            yield from parser.finish()
+            yield from loop.run()
         finally:
             self._script = None
             llama.llama_sampler_free(chain)
             if answer_chain is not chain:
                 llama.llama_sampler_free(answer_chain)
+        generated, finish, first_token_at = loop.generated, loop.finish, loop.first_token_at
         now = time.monotonic()
         decode_time = now - (first_token_at or now)
-        yield Done(
+        done = Done(
             finish_reason=finish,  # type: ignore[arg-type]
             prompt_tokens=len(prompt),
             evaluated_prompt_tokens=evaluate,
@@ -427,7 +475,17 @@ class Engine:
             if generated > 1 and decode_time > 0
             else None,
             prompt_tokens_per_second=evaluate / (prefill_done - started) if evaluate else None,
+            drafted_tokens=loop.drafted,
+            accepted_tokens=loop.accepted,
+            restored_prompt_tokens=self._restored,
         )
+        try:
+            yield done
+        finally:  # the reply is shown: its prompt's KV state is saved in the background
+            if self.snapshots is not None and self._tokens[: len(prompt)] == prompt:
+                self.snapshots.after_reply(
+                    llama, self._ctx, self._tokens, len(prompt), self.n_ctx, options.conversation
+                )
 
 
 def make_plan(path: Path, options: LoadOptions, gpu_offload: bool) -> OffloadPlan:

@@ -99,6 +99,9 @@ class Done(Event):
     time_to_first_token: float | None = None
     tokens_per_second: float | None = None  # decode rate
     prompt_tokens_per_second: float | None = None  # prefill rate
+    drafted_tokens: int = 0  # lookup decoding: tokens proposed from the context
+    accepted_tokens: int = 0  # of those, the ones the model took
+    restored_prompt_tokens: int = 0  # prompt tokens put back from a saved KV state, not evaluated
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

@@ -24,6 +24,7 @@ from pathlib import Path
 from seedchat.engine import Engine
 from seedchat.errors import EngineError, SeedchatError
 from seedchat.events import Event, Notice
+from seedchat.load_progress import LoadCancelled, Progress
 from seedchat.models import ModelInfo, demo_model, read_gguf_info
 from seedchat.prompt import Message
 from seedchat.remote import RemoteEngine
@@ -134,11 +135,13 @@ class ModelHost:
         self.info: ModelInfo | None = None  # the loaded GGUF's metadata (None for a remote)
         self.error: str | None = None
         self.loading: Path | str | None = None  # a file, or a remote model, on its way
+        self.load_progress: float | None = None  # share of the file loaded, while it loads
         self._state = threading.Lock()
         self.turns = TurnQueue(max_waiting)
         self.loads = 0  # models loaded by this host (each front end shares them)
         self._loaded = threading.Event()
         self._cancels: dict[str, threading.Event] = {}
+        self._cancel_load = threading.Event()
 
     # -- loading -------------------------------------------------------------------
 
@@ -148,20 +151,32 @@ class ModelHost:
         remember: bool = True,
         n_gpu_layers: int | str | None = None,
         context_length: int | None = None,
+        progress: Progress | None = None,
     ) -> ModelInfo:
         """Load the model at ``path`` (replacing the current one); raises SeedchatError.
 
         ``n_gpu_layers`` ("auto" or a number) and ``context_length`` override the settings.
+        ``progress`` is told the share loaded (also in ``load_progress``); a load stopped
+        by :meth:`cancel_load` raises LoadCancelled and keeps the model loaded before.
         """
         path = Path(path).expanduser()
-        self._set_state(loading=path, error=None)
+        self._set_state(loading=path, error=None, load_progress=0.0)
         self._loaded.clear()
         try:
             info = read_gguf_info(path, source="demo" if path == demo_model() else "added")
             options = LoadOptions.from_settings(
                 self.settings, n_gpu_layers=n_gpu_layers, context_length=context_length
             )
-            engine = Engine.load(path, options)
+            engine = Engine.load(path, options, progress=self._progress(progress))
+            if self._cancel_load.is_set():  # cancelled after the weights, while the context came
+                _close(engine)
+                raise LoadCancelled(path.name)
+        except LoadCancelled:
+            log.info("loading %s was cancelled", path.name)
+            self._cancel_load.clear()
+            self._set_state(loading=None, load_progress=None)
+            self._loaded.set()
+            raise
         except SeedchatError as err:
             self._failed(str(err))
             raise
@@ -172,7 +187,8 @@ class ModelHost:
             raise err from exc
         with self.turns.held():  # never swap the engine under a running generation
             old, self.engine, self.info = self.engine, engine, info
-        self._set_state(loading=None)
+        self._cancel_load.clear()
+        self._set_state(loading=None, load_progress=None)
         self.loads += 1
         log.info("loaded %s (load %d of this app)", path.name, self.loads)
         self._loaded.set()
@@ -180,6 +196,22 @@ class ModelHost:
         if remember:
             self._remember(path)
         return info
+
+    def _progress(self, observer: Progress | None) -> Progress:
+        def on_progress(share: float) -> bool:
+            self.load_progress = share
+            if observer is not None and observer(share) is False:
+                self._cancel_load.set()
+            return not self._cancel_load.is_set()
+
+        return on_progress
+
+    def cancel_load(self) -> bool:
+        """Stop the model file being loaded (True when one was loading)."""
+        if not isinstance(self.loading, Path):
+            return False
+        self._cancel_load.set()
+        return True
 
     def connect(self, server: RemoteServer, model: str | None = None) -> RemoteEngine:
         """Use ``model`` (the first when None) on an OpenAI-compatible server in place of a
@@ -215,7 +247,8 @@ class ModelHost:
                 setattr(self, key, value)
 
     def _failed(self, error: str) -> None:
-        self._set_state(loading=None, error=error)
+        self._cancel_load.clear()
+        self._set_state(loading=None, error=error, load_progress=None)
         self._loaded.set()
 
     def _remember(self, path: Path) -> None:

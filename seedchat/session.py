@@ -49,6 +49,7 @@ from typing import Any, Literal, Protocol
 
 from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import AnswerDelta, Done, Event, ThinkingDelta
+from seedchat.kv_files import forget_conversation
 from seedchat.prompt import Message
 from seedchat.settings import ChatSettings, GenerationOptions
 from seedchat.store import Store, StreamRecorder, status_for
@@ -204,8 +205,10 @@ class ChatSession:
         answer: list[str] = []
         thinking: list[str] = []
         done: Done | None = None
+        # the engine names its saved KV state after the conversation (deleted with it)
+        options = self.settings.generation_options(conversation=self.thread.conversation_id)
         try:
-            for event in self.engine.generate(messages, self.settings.generation_options(), cancel):
+            for event in self.engine.generate(messages, options, cancel):
                 saver.on_event(event)
                 if isinstance(event, AnswerDelta):
                     answer.append(event.text)
@@ -295,6 +298,16 @@ class _AnswerSaver:
             self.session._save(lambda: recorder.finish(status, error=error), retry=True)
         if recorder.finished:  # saved whole in the end: an earlier failed write is moot
             self.session.problem = None
+
+
+def delete_conversation(store: Store, conversation_id: str) -> None:
+    """Move a conversation to the trash and delete the KV states saved from it: they are
+    cache, not data (after an undo, its next answer reads the prompt again)."""
+    store.delete(conversation_id)
+    try:
+        forget_conversation(conversation_id)
+    except OSError as exc:
+        log.warning("could not delete the saved KV states of %s: %s", conversation_id, exc)
 
 
 def turns_of(messages: Sequence[Any]) -> list[Turn]:

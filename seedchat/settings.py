@@ -112,6 +112,12 @@ FIELDS: dict[str, Field] = {
     "max_tokens": Field(8192, int, lo=1, hi=1048576, doc="the longest reply, thinking included"),
     "seed": Field(None, int, lo=0, hi=2**32 - 2, also=(None,), doc="null: a new random seed"),
     "system_prompt": Field("", str, doc="sent before every conversation"),
+    "lookup_decoding": Field(
+        "auto",
+        str,
+        choices=("auto", "off"),
+        doc="auto: draft tokens the conversation already holds, checked in one batch",
+    ),
     "context_length": Field(8192, int, lo=0, hi=1048576, doc="0 uses the model's own"),
     "n_gpu_layers": Field(
         "auto", int, lo=0, hi=100000, also=("auto",), doc="auto: planned from free GPU memory"
@@ -119,6 +125,13 @@ FIELDS: dict[str, Field] = {
     "kv_cache_type": Field("f16", str, choices=("f16", "q8_0", "q4_0"), doc="KV cache precision"),
     "flash_attn": Field(True, bool, doc="flash attention where llama.cpp supports it"),
     "threads": Field(0, int, lo=0, hi=1024, doc="0: one per CPU core, at most 8"),
+    "kv_cache_disk_gb": Field(
+        10,
+        (int, float),
+        lo=0,
+        hi=100000,
+        doc="disk for saved conversation states (instant reopen), oldest out first; 0: off",
+    ),
     "host": Field("127.0.0.1", str, doc="the address the UI listens on"),
     "port": Field(7860, int, lo=1, hi=65535, doc="the UI's port (the next free one if taken)"),
     "open_browser": Field(True, bool, doc="open the browser when the UI starts"),
@@ -217,6 +230,7 @@ class ChatSettings:
     max_tokens: int = FIELDS["max_tokens"].default
     system_prompt: str = FIELDS["system_prompt"].default
     seed: int | None = FIELDS["seed"].default
+    lookup_decoding: str = FIELDS["lookup_decoding"].default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatSettings:
@@ -278,6 +292,7 @@ CHAT_KEYS: dict[str, str] = {
     "max_tokens": "max_tokens",
     "system_prompt": "system_prompt",
     "seed": "seed",
+    "lookup_decoding": "lookup_decoding",
 }
 _RECORD_ALIASES = {key: name for name, key in CHAT_KEYS.items() if key != name}
 
@@ -296,10 +311,19 @@ class GenerationOptions:
     max_tokens: int = FIELDS["max_tokens"].default
     raw: bool = False  # plain completion of the prompt text, no template
     tools: list[dict] | None = None
+    conversation: str | None = None  # the saved conversation, named with its KV snapshots
+    lookup_decoding: str = FIELDS["lookup_decoding"].default  # "auto" | "off"
 
 
 MAX_AUTO_THREADS = 8
-_LOAD_KEYS = ("n_gpu_layers", "context_length", "flash_attn", "kv_cache_type", "threads")
+_LOAD_KEYS = (
+    "n_gpu_layers",
+    "context_length",
+    "flash_attn",
+    "kv_cache_type",
+    "threads",
+    "kv_cache_disk_gb",
+)
 
 
 @dataclass(frozen=True)
@@ -312,6 +336,7 @@ class LoadOptions:
     kv_cache_type: str = FIELDS["kv_cache_type"].default
     threads: int = FIELDS["threads"].default  # 0: see thread_count
     n_batch: int = 512
+    kv_cache_disk_gb: float = FIELDS["kv_cache_disk_gb"].default  # saved KV states; 0: off
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> LoadOptions:

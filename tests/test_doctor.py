@@ -138,3 +138,29 @@ def test_a_large_database_is_checked_by_doctor_not_on_open(monkeypatch):
     assert found["conversations"].status.value == "fail"
     assert "move-aside" in (found["conversations"].hint or "")
     assert path.read_bytes() == bytes(data)
+
+
+def test_doctor_says_which_seed_models_fit_and_how(monkeypatch):
+    """An 8 GB GPU (injected) and 32 GB of memory: Seed-OSS-36B's Q4_K_M with some layers
+    on the GPU, Seed-Coder-8B whole on it; each with the command that gets it."""
+    import dataclasses
+
+    from seedchat import backend
+    from seedchat.doctor import run_doctor
+
+    monkeypatch.setenv("SEEDCHAT_FAKE_GPUS", "RTX 4060:8192:7680")
+    monkeypatch.setattr(backend, "available_ram_bytes", lambda: 32 * 2**30)
+    offloading = dataclasses.replace(backend.backend_info(), gpu_offload=True)
+    monkeypatch.setattr(backend, "backend_info", lambda: offloading)  # this build: CPU only
+    found = {c.name: c for c in run_doctor().checks}
+    assert "RTX 4060 with 7.5 GB free" in found["what fits"].detail
+    seed = found["Seed-OSS-36B-Instruct"].detail
+    assert seed.startswith("Q4_K_M (20.3 GB) fits with ") and "of 64 layers on the GPU" in seed
+    assert seed.endswith("seedchat pull unsloth/Seed-OSS-36B-Instruct-GGUF:Q4_K_M")
+    coder = found["Seed-Coder-8B-Instruct"].detail
+    assert (
+        "fits on the GPU" in coder and "seedchat pull unsloth/Seed-Coder-8B-Instruct-GGUF:" in coder
+    )
+    assert "seedchat convert ByteDance-Seed/Seed-OSS-36B-Base --quant Q4_K_M" in (
+        found["Seed-OSS-36B-Base"].detail
+    )

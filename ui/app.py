@@ -16,17 +16,20 @@ one generation runs at a time.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from seedchat.errors import SeedchatError
 from seedchat.host import ModelHost
+from seedchat.hub import Downloads
 from seedchat.settings import Settings
 from seedchat.store import Store
 from seedchat.ui.chat_pane import ChatPane, ChatParts, PageTargets, TabState
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
+from seedchat.ui.downloads import DownloadTargets, FirstRunPanel, HubBox
 from seedchat.ui.models_tab import ModelsTab, api_note, status_markdown
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.sidebar import ChatTargets, Sidebar
@@ -49,17 +52,23 @@ class _Page:
         with gr.Row(elem_id="seedchat-header"):
             gr.Markdown("# seedchat")
             self.model_status = gr.Markdown(status_markdown(host), elem_id="model-status")
+            self.cancel_load = gr.Button(
+                "Cancel loading", size="sm", scale=0, visible=False, elem_id="cancel-load"
+            )
         self.error_box = gr.Markdown("", visible=False, elem_id="error-box")
-        with gr.Tabs():
+        downloads = Downloads()  # the app's model downloads, shown in both places
+        with gr.Tabs() as self.tabs:
             with gr.Tab("Chat", id="chat"), gr.Row():
                 with gr.Column(scale=1, min_width=240, elem_id="sidebar"):
                     self.sidebar = Sidebar(store, store_problem)
                 with gr.Column(scale=4):
+                    self.first_run = FirstRunPanel(host, downloads)
                     self.chat = ChatPane()
                 with gr.Column(scale=2, min_width=260):
                     self.panel = SettingsPanel(settings)
             with gr.Tab("Models", id="models") as self.models_tab:
                 self.models = ModelsTab(host, settings)
+                self.hub = HubBox(host, downloads)
             with gr.Tab("Convert", id="convert") as self.convert_tab:
                 self.convert = ConvertTab()
 
@@ -107,6 +116,16 @@ def build_app(
         page.panel.wire(page.tab.thread, store)
         page.models.wire(page.model_status, page.error_box)
         page.convert.wire(page.models.picker, page.models.choices, page.error_box)
+        downloads = DownloadTargets(
+            page.model_status,
+            page.error_box,
+            page.models.picker,
+            page.models.choices,
+            page.tabs,
+            page.convert.source,
+        )
+        page.first_run.wire(demo, downloads)
+        page.hub.wire(downloads)
         _wire_lazy_tabs(page)
         _wire_model_poll(demo, page, host)
         _wire_page_load(demo, page, store)
@@ -125,18 +144,28 @@ def _wire_lazy_tabs(page: _Page) -> None:
 
 
 def _wire_model_poll(demo: gr.Blocks, page: _Page, host: ModelHost) -> None:
-    """While a model loads, refresh the header every second."""
+    """While a model loads, refresh the header (its progress, and a Cancel button for a
+    model file) every second; a load started from the Models tab starts the refresh."""
     poll = gr.Timer(1.0, active=True)
 
     def on_poll() -> tuple[Any, ...]:
         error = error_update(host.error) if host.error else gr.update()
         info = host.info
         picked = gr.update(value=str(info.path)) if info is not None else gr.update()
-        return status_markdown(host), gr.Timer(active=host.loading is not None), error, picked
+        loading = host.loading is not None
+        cancel = gr.update(visible=isinstance(host.loading, Path))
+        return status_markdown(host), gr.Timer(active=loading), error, picked, cancel
 
-    outputs = [page.model_status, poll, page.error_box, page.models.picker]
+    outputs = [page.model_status, poll, page.error_box, page.models.picker, page.cancel_load]
     poll.tick(on_poll, None, outputs, queue=False)
     demo.load(on_poll, None, outputs, queue=False)
+    page.models.load_btn.click(lambda: gr.Timer(active=True), None, poll, queue=False)
+
+    def on_cancel() -> tuple[Any, Any]:
+        host.cancel_load()
+        return status_markdown(host), gr.update(visible=False)
+
+    page.cancel_load.click(on_cancel, None, [page.model_status, page.cancel_load], queue=False)
 
 
 def _wire_page_load(demo: gr.Blocks, page: _Page, store: Store | None) -> None:

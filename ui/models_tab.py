@@ -9,6 +9,7 @@ import gradio as gr
 
 from seedchat.errors import SeedchatError
 from seedchat.host import ModelHost
+from seedchat.load_progress import LoadCancelled
 from seedchat.models import ModelInfo, human_count, human_size, list_models
 from seedchat.settings import Settings
 from seedchat.ui.servers_box import REMOTE, ServersBox, parse_remote
@@ -19,7 +20,10 @@ def status_markdown(host: ModelHost) -> str:
     """One line of Markdown about the model, for the header."""
     loading, info, error = host.loading, host.info, host.error
     if loading is not None:
-        return f"◌ Loading **{getattr(loading, 'name', loading)}**…"
+        name, share = getattr(loading, "name", loading), host.load_progress
+        if share is None:
+            return f"◌ Loading **{name}**…"
+        return f"◌ Loading **{name}** {progress_bar(share)} {share:.0%}"
     if host.remote is not None:
         return f"● **{host.display_name}** · remote"
     if info is not None:
@@ -28,6 +32,12 @@ def status_markdown(host: ModelHost) -> str:
     if error:
         return "○ No model loaded (load failed)"
     return "○ No model loaded"
+
+
+def progress_bar(share: float, width: int = 12) -> str:
+    """A text progress bar: "▰▰▰▰▱▱▱▱▱▱▱▱"."""
+    done = round(max(0.0, min(1.0, share)) * width)
+    return "▰" * done + "▱" * (width - done)
 
 
 def api_note(api: Any) -> str:
@@ -117,6 +127,8 @@ class ModelsTab:
                 n_gpu_layers=layers if layers == "auto" else int(layers),
                 context_length=int(context) if context is not None else None,
             )
+        except LoadCancelled as err:  # not an error: the model before stays loaded
+            return status_markdown(host), error_update(None), err.message
         except SeedchatError as err:
             return status_markdown(host), error_update(err), ""
         return status_markdown(host), error_update(None), model_details(info, host.plan_text())

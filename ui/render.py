@@ -106,6 +106,20 @@ def finished_title(end: ThinkingEnd, budget: int, approximate: bool = False) -> 
     return title
 
 
+def prompt_counts(done: Done) -> list[str]:
+    """Where the prompt's tokens came from: "restored 9,812", "reused 120", "evaluated 35"
+    (restored: from a saved KV state; reused: already in the KV cache)."""
+    if not done.prompt_tokens:
+        return []
+    restored = done.restored_prompt_tokens
+    reused = max(0, done.prompt_tokens - done.evaluated_prompt_tokens - restored)
+    parts = [f"restored {restored:,}"] if restored else []
+    if reused:
+        parts.append(f"reused {reused:,}")
+    parts.append(f"evaluated {done.evaluated_prompt_tokens:,}")
+    return parts
+
+
 def done_footer(done: Done) -> str:
     """One line of statistics for the status bar."""
     parts = [f"{done.generated_tokens} tokens"]
@@ -115,6 +129,9 @@ def done_footer(done: Done) -> str:
         parts.append(f"{done.tokens_per_second:.1f} tok/s")
     if done.time_to_first_token is not None:
         parts.append(f"first token {done.time_to_first_token:.2f} s")
+    parts.extend(prompt_counts(done))
+    if done.drafted_tokens:  # lookup decoding ran
+        parts.append(f"drafted {done.drafted_tokens} · accepted {done.accepted_tokens}")
     parts.append(f"{format_seconds(done.seconds)} total")
     if done.finish_reason == "length":
         parts.append("stopped at max tokens")

@@ -93,6 +93,11 @@ class SettingsPanel:
             )
             self.top_k = _whole_number(shown.top_k, 0, "Top-k (0: the model's own)", "top-k")
             self.max_tokens = _whole_number(shown.max_tokens, 1, "Max tokens", "max-tokens")
+            self.lookup = gr.Checkbox(
+                value=shown.lookup_decoding == "auto",
+                label="Lookup decoding (faster when the answer copies text from the chat)",
+                elem_id="lookup",
+            )
         self.system_prompt = gr.Textbox(
             value=shown.system_prompt, label="System prompt", lines=3, elem_id="system-prompt"
         )
@@ -106,6 +111,7 @@ class SettingsPanel:
             "top_k": self.top_k,
             "max_tokens": self.max_tokens,
             "system_prompt": self.system_prompt,
+            "lookup": self.lookup,
         }
         #: the components :meth:`updates` sets, in its order
         self.outputs = [self.budget, self.unlimited, self.note, *list(self.kwargs.values())[2:]]
@@ -120,6 +126,7 @@ class SettingsPanel:
         top_k: float | None,
         max_tokens: float | None,
         system_prompt: str,
+        lookup: bool = True,
     ) -> ChatSettings:
         """The settings the controls show; raises SettingsError naming a value that is not
         allowed. Settings not on the panel (the seed) come from the settings file."""
@@ -131,6 +138,7 @@ class SettingsPanel:
             top_k=int(top_k or 0),
             max_tokens=int(max_tokens or 1),
             system_prompt=system_prompt or "",
+            lookup_decoding="auto" if lookup else "off",
         )
 
     def updates(self, record: dict[str, Any] | None) -> tuple[Any, ...]:
@@ -147,6 +155,7 @@ class SettingsPanel:
             cs.top_k,
             cs.max_tokens,
             cs.system_prompt,
+            cs.lookup_decoding == "auto",
         )
 
     def wire(self, thread: Any, store: Store | None) -> None:

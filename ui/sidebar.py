@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from seedchat.errors import SeedchatError, StoreError
-from seedchat.session import OpenThread
+from seedchat.session import OpenThread, delete_conversation
 from seedchat.store import DatabaseCorruptError, Store, import_json, move_aside, write_export
 from seedchat.ui.conversations import (
     conversation_choices,
@@ -243,7 +243,7 @@ class Sidebar:
             return (*self.empty("There is no saved conversation open to delete."), *unchanged)
         try:
             title = store.get_conversation(thread.conversation_id).title
-            store.delete(thread.conversation_id)
+            delete_conversation(store, thread.conversation_id)  # and its saved KV states
         except SeedchatError as err:
             return (*self.empty(err), *unchanged)
         note = f"Deleted “{title or 'New conversation'}”. It stays in the trash for 30 days."

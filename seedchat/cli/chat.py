@@ -13,6 +13,8 @@ import json
 import os
 import sys
 import threading
+import time
+from typing import Any
 
 from seedchat.cli import console, err_console
 from seedchat.errors import SeedchatError
@@ -47,6 +49,20 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--max-tokens", type=int)
+    p.add_argument(
+        "--lookup",
+        dest="lookup_decoding",
+        action="store_const",
+        const="auto",
+        help="draft tokens the conversation already holds (the default: settings.json)",
+    )
+    p.add_argument(
+        "--no-lookup",
+        dest="lookup_decoding",
+        action="store_const",
+        const="off",
+        help="decode one token at a time",
+    )
     p.add_argument("--system", help="system prompt")
     p.add_argument("--context", type=int, help="context length in tokens")
     p.add_argument("--gpu-layers", help="'auto' or a number of layers on the GPU")
@@ -117,6 +133,8 @@ class _Printer:
             c.print(f"[yellow]note: {event.text}[/]")
         elif isinstance(event, Done):
             rate = f", {event.tokens_per_second:.1f} tokens/s" if event.tokens_per_second else ""
+            if event.drafted_tokens:
+                rate += f", drafted {event.drafted_tokens} · accepted {event.accepted_tokens}"
             c.print(f"\n[dim]({event.generated_tokens} tokens{rate}, {event.finish_reason})[/]")
 
 
@@ -130,6 +148,7 @@ FLAGS = {
     "seed": "seed",
     "max_tokens": "max_tokens",
     "system_prompt": "system",
+    "lookup_decoding": "lookup_decoding",
 }
 
 
@@ -167,7 +186,42 @@ def _load(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None
         return
     path = resolve_model(args.model, settings)
     layers = gpu_layers(args.gpu_layers)
-    host.load(path, remember=False, n_gpu_layers=layers, context_length=args.context)
+    with LoadBar(path.name) as bar:  # Ctrl+C stops the load
+        host.load(
+            path, remember=False, n_gpu_layers=layers, context_length=args.context, progress=bar
+        )
+
+
+class LoadBar:
+    """A progress bar (on stderr, in a terminal) for a model load taking over a second."""
+
+    DELAY = 1.0
+
+    def __init__(self, name: str, out: Any = None) -> None:
+        self.name = name
+        self.out = out or err_console
+        self.started = time.monotonic()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, share: float) -> None:
+        if self.bar is None:
+            if not self.out.is_terminal or time.monotonic() - self.started < self.DELAY:
+                return
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
+
+            columns = ("Loading {task.description}", BarColumn(), TaskProgressColumn())
+            self.bar = Progress(*columns, TimeElapsedColumn(), console=self.out, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.name, total=1.0)
+        self.bar.update(self.task, completed=share)
+
+    def __enter__(self) -> LoadBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _chat(args: argparse.Namespace, host: ModelHost, session: ChatSession) -> None:

@@ -33,6 +33,12 @@ def register(sub) -> None:
         help="save the API's conversations (seedchat history, the UI's sidebar)",
     )
     p.add_argument("--context", type=int, help="context length in tokens")
+    p.add_argument(
+        "--no-lookup",
+        action="store_true",
+        help="decode one token at a time (by default: the lookup_decoding setting)",
+    )
+    p.add_argument("--lookup", action="store_true", help="draft tokens a request already holds")
     p.add_argument("--gpu-layers", help="'auto' or a number of layers on the GPU")
     p.set_defaults(func=run)
 
@@ -48,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     for problem in settings.problems:
         err_console.print(f"[yellow]warning:[/] {problem}")
+    if args.lookup or args.no_lookup:  # this run's default for every request (not saved)
+        settings.set("lookup_decoding", "off" if args.no_lookup else "auto")
     key = api_key_from(args.api_key)
     check_exposure(args.host, key)
     path = resolve_model(args.model, settings)
