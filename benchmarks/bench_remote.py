@@ -1,7 +1,8 @@
 """seedchat on a remote server: tokens/s seen through the remote engine against what the
 official ``openai`` SDK alone reads from the same server for the same request.
 
-    .venv/bin/python benchmarks/bench_remote.py [--workdir DIR] [--tokens 256] [--rounds 5]
+    .venv/bin/python benchmarks/bench_remote.py [--workdir DIR] [--tokens 256] [--rounds 9]
+        [--server-threads 1]
 
 The server is a real third-party one, llama-cpp-python's ``python -m llama_cpp.server``, in
 its own process, serving SmolLM2-135M-Instruct (Q4_1; real text at about a hundred tokens/s
@@ -70,7 +71,15 @@ def main() -> None:
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "seedchat-bench"
     )
     parser.add_argument("--tokens", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=1,
+        help="the server's threads: 1 leaves the other core to the client (a remote server "
+        "has cores of its own; two threads here make the client and the server fight for "
+        "two cores and the rates swing by half from run to run)",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     model = smollm2(args.workdir)
@@ -86,7 +95,7 @@ def main() -> None:
         "--n_ctx",
         "4096",
         "--n_threads",
-        "2",
+        str(args.server_threads),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -119,6 +128,8 @@ def main() -> None:
         print(
             f"  rounds: seedchat {[f'{x:.1f}' for x in ours]}, SDK {[f'{x:.1f}' for x in theirs]}"
         )
+        pairs = [x / y for x, y in zip(ours, theirs, strict=True)]
+        print(f"  median of the rounds' own ratios {statistics.median(pairs):.3f}")
     finally:
         proc.terminate()
         proc.wait(30)
