@@ -30,6 +30,7 @@ from seedchat.session import ChatSession, delete_conversation
 from seedchat.settings import ChatSettings
 from seedchat.store import Store
 from seedchat.ui.render import done_footer
+from tests.test_engine import common_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 LONG = (
@@ -123,15 +124,6 @@ def test_reopen_after_restart_restores_and_equals_a_full_evaluation(model):
     assert full_done.restored_prompt_tokens == 0
     assert restored_tokens == full_tokens  # token for token, the reply included
     assert full_done.generated_tokens == done.generated_tokens > 0
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 # -- bad files ---------------------------------------------------------------------------
