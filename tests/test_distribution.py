@@ -35,7 +35,6 @@ LLAMA_VERSION = re.search(
 ).group(1)
 DEMO = "seedchat/data/demo/seedchat-demo-seed-oss.gguf"
 # The source folders and where their modules land in the installed package.
-LAYOUT = {"seedchat": "seedchat", "ui": "seedchat/ui", "converters": "seedchat/converters"}
 # What the app must never pull in: torch is for the tests and the demo model's build only.
 HEAVY = ("torch", "transformers", "pyinstaller", "playwright")
 SKIP_COPY = shutil.ignore_patterns(
@@ -55,15 +54,14 @@ class Dists:
 def source_files(root: Path) -> dict[str, Path]:
     """Every module and data file the wheel must hold, by its path inside the wheel."""
     want = {}
-    for folder, target in LAYOUT.items():
-        for path in (root / folder).rglob("*.py"):
-            if "__pycache__" not in path.parts:
-                want[f"{target}/{path.relative_to(root / folder).as_posix()}"] = path
+    for path in (root / "seedchat").rglob("*.py"):
+        if "__pycache__" not in path.parts:
+            want[path.relative_to(root).as_posix()] = path
     data = root / "seedchat" / "data"  # the demo model, the template, the catalog
     for path in data.rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
             want[f"seedchat/data/{path.relative_to(data).as_posix()}"] = path
-    assets = root / "ui" / "assets"
+    assets = root / "seedchat" / "ui" / "assets"
     if assets.is_dir():
         for path in assets.rglob("*"):
             if path.is_file():
@@ -123,8 +121,16 @@ def test_wheel_holds_every_module_the_ui_and_the_demo_model(dists):
 def test_sdist_can_rebuild_everything(dists):
     with tarfile.open(dists.sdist) as tf:
         names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
-    for needed in ("pyproject.toml", "README.md", DEMO, "ui/app.py", "ui/theme.py",
-                   "converters/convert.py", "seedchat/cli/__init__.py"):  # fmt: skip
+    needed_files = (
+        "pyproject.toml",
+        "README.md",
+        DEMO,
+        "seedchat/ui/app.py",
+        "seedchat/ui/theme.py",
+        "seedchat/converters/convert.py",
+        "seedchat/cli/__init__.py",
+    )
+    for needed in needed_files:
         assert needed in names, f"the sdist lacks {needed}"
 
 

@@ -1,7 +1,7 @@
 """The per-tensor type table and ggml's quantizer, checked against llama.cpp itself.
 
 llama.cpp exports its type selection for tools (``llama_quant_compute_types`` on a model
-made from metadata, ``src/llama-ext.h``): the table in ``converters/quant_types.py`` must
+made from metadata, ``src/llama-ext.h``): the table in ``seedchat/converters/quant_types.py`` must
 give the same type to every tensor of the real Seed-OSS-36B and Seed-Coder-8B shapes (and
 a 70B llama, tied embeddings, odd row lengths) for every file type, with no weights at all.
 """

@@ -1,4 +1,4 @@
-"""ui/render.py: events → chat messages, driven by the real thinking parser on the
+"""seedchat/ui/render.py: events → chat messages, driven by the real thinking parser on the
 seed 001 transcripts (split into word-sized pieces, as a stream would arrive)."""
 
 from __future__ import annotations

@@ -29,8 +29,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-# Where each source folder lands in the installed package (pyproject's package-dir).
-LAYOUT = {"seedchat": "seedchat", "ui": "seedchat/ui", "converters": "seedchat/converters"}
 # Modules that must never end up in the bundle (they make it gigabytes).
 FORBIDDEN = ("torch", "transformers")
 
@@ -79,25 +77,20 @@ def check_environment() -> None:
         )
 
 
-def stage_package(stage: Path) -> None:
-    """Lay the seedchat package out as pip installs it (ui/ -> seedchat/ui, ...)."""
-    shutil.rmtree(stage, ignore_errors=True)
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder, target in LAYOUT.items():
-        shutil.copytree(REPO / folder, stage / target, ignore=skip, dirs_exist_ok=True)
-    demo = list((stage / "seedchat" / "data" / "demo").glob("*.gguf"))
-    if not demo:
+def check_demo_model() -> None:
+    """The demo model ships in the bundle: it must have been built."""
+    if not list((REPO / "seedchat" / "data" / "demo").glob("*.gguf")):
         raise BuildError(
             "the demo model is missing from seedchat/data/demo; build it with "
             "'python packaging/demo_model/build.py'"
         )
 
 
-def run_pyinstaller(stage: Path, dist: Path, work: Path) -> None:
+def run_pyinstaller(dist: Path, work: Path) -> None:
     env = dict(os.environ)
-    # The staged package comes first, for the spec's collect_* calls and for the analysis.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(stage), env.get("PYTHONPATH")]))
-    env["SEEDCHAT_BUNDLE_STAGE"] = str(stage)
+    # The source tree is the installed layout: it comes first, for the spec's collect_*
+    # calls and for the analysis.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
     cmd = [
         sys.executable, "-m", "PyInstaller", str(HERE / "seedchat.spec"),
@@ -146,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_environment()
         started = time.perf_counter()
-        stage = args.work / "stage"
-        stage_package(stage)
-        run_pyinstaller(stage, args.dist, args.work)
+        check_demo_model()
+        run_pyinstaller(args.dist, args.work)
         app = args.dist / "seedchat"
         check_bundle(app)
         build_s = time.perf_counter() - started
