@@ -7,18 +7,16 @@ page's tabs; later the API): a second caller that asks while the model is busy g
 :class:`~seedchat.engine.Engine` (``generate`` and ``render``), so a
 :class:`~seedchat.session.ChatSession` runs on either.
 
-:class:`EventPump` runs a stream of events in its own thread, so the model never waits
-for a slow reader (a page drawing updates).
+:class:`NoModelLoaded` is what a caller gets when there is no model to answer with.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from seedchat.engine import Engine
@@ -40,6 +38,16 @@ def initial_model(settings: Settings) -> Path | None:
     if last and Path(last).is_file():
         return Path(last)
     return demo_model()
+
+
+class NoModelLoaded(EngineError):
+    """There is no model to answer with (none chosen, or its load failed)."""
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(
+            f"No model is loaded ({reason})." if reason else "No model is loaded.",
+            hint="Choose a model in the Models tab and load it.",
+        )
 
 
 class ModelBusy(EngineError):
@@ -339,11 +347,7 @@ class ModelHost:
         self.wait_loaded()
         engine = self.engine
         if engine is None:
-            reason = (self.error or "").split("\n")[0]
-            raise EngineError(
-                f"No model is loaded ({reason})." if reason else "No model is loaded.",
-                hint="Choose a model in the Models tab and load it.",
-            )
+            raise NoModelLoaded((self.error or "").split("\n")[0] or None)
         return engine
 
     def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
@@ -373,67 +377,6 @@ class ModelHost:
             yield from engine.generate(messages, options, cancel)
         finally:
             self.turns.leave()
-
-
-class EventPump:
-    """Runs a stream of events in its own thread, so the model never waits for the reader.
-
-    Each event goes to ``on_event`` as it comes and queues up for :meth:`batches`, which
-    hands the reader everything that arrived since its last call: however long the reader
-    takes with a batch, decoding goes on. ``close`` (also for a reader that went away)
-    calls ``stop`` and waits for the stream to end.
-    """
-
-    _END = object()
-
-    def __init__(
-        self,
-        events: Callable[[], Iterator[Event]],
-        stop: Callable[[], None],
-        on_event: Callable[[Event], None] | None = None,
-    ) -> None:
-        self._stop = stop
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._on_event = on_event
-        self._thread = threading.Thread(
-            target=self._run, args=(events,), name="seedchat-generate", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, events: Callable[[], Iterator[Event]]) -> None:
-        try:
-            for event in events():
-                if self._on_event is not None:
-                    self._on_event(event)
-                self._queue.put(event)
-        except BaseException as exc:  # handed to the reader's thread, raised there
-            self._queue.put(exc)
-        finally:
-            self._queue.put(self._END)
-
-    def batches(self) -> Iterator[list[Event]]:
-        """Lists of events, each everything that arrived since the last; raises what the
-        stream raised."""
-        while True:
-            items = [self._queue.get()]
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            events = [i for i in items if isinstance(i, Event)]
-            if events:
-                yield events
-            for item in items:
-                if isinstance(item, BaseException):
-                    raise item
-                if item is self._END:
-                    return
-
-    def close(self, timeout: float = 30.0) -> None:
-        if self._thread.is_alive():
-            self._stop()
-            self._thread.join(timeout)
 
 
 def _close(engine: Engine | RemoteEngine | None) -> None:

@@ -1,7 +1,6 @@
 """One chat session: what happens in one turn, the same for every front end.
 
-The web UI and ``seedchat chat`` (and, later, the API) hold a :class:`ChatSession` and
-only draw its events. A session is a conversation on screen: its turns (the branch
+The web UI and ``seedchat chat`` hold a :class:`ChatSession` and only draw its events. A session is a conversation on screen: its turns (the branch
 shown), the saved conversation they belong to, and its :class:`ChatSettings`::
 
     session = ChatSession(engine, store, settings)       # or ChatSession.resume(...)
@@ -20,6 +19,9 @@ One turn, in order:
    second, so a crash loses at most a second) and then to the front end.
 5. ``Done`` saves the answer whole with its statistics; a stop, a closed page or an error
    saves it as ``cancelled``/``error`` instead. The answer joins the turns.
+
+Steps 2, 4 and 5 are :func:`seedchat.answer.answer`, the one answer path: the API runs
+its requests through it too, without a session (a request's messages are its history).
 
 :meth:`ChatSession.regenerate` writes a new answer beside the last one and
 :meth:`ChatSession.edit_last` a new question beside the last one: both are branches in the
@@ -41,37 +43,25 @@ the store works again by then.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
+from seedchat.answer import AnswerRecording, ChatEngine, answer
 from seedchat.errors import SeedchatError, StoreError
-from seedchat.events import AnswerDelta, Done, Event, ThinkingDelta
+from seedchat.events import AnswerDelta, Event, ThinkingDelta
 from seedchat.kv_files import forget_conversation
 from seedchat.prompt import Message
-from seedchat.settings import ChatSettings, GenerationOptions
-from seedchat.store import Store, StreamRecorder, status_for
+from seedchat.settings import ChatSettings
+from seedchat.store import Store, StreamRecorder
 
 log = logging.getLogger(__name__)
 
 #: Whether earlier answers' thinking goes back into the prompt (see the module doc).
 HISTORY_THINKING = False
-
-
-class ChatEngine(Protocol):
-    """What a session needs of an engine: a local :class:`~seedchat.engine.Engine` or the
-    app's :class:`~seedchat.host.ModelHost`."""
-
-    def generate(
-        self,
-        messages: Sequence[Message] | str,
-        options: GenerationOptions,
-        cancel: threading.Event | None = None,
-    ) -> Iterator[Event]: ...
-
-    def render(self, messages: Sequence[Message], options: GenerationOptions) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -200,45 +190,54 @@ class ChatSession:
     def _answer(
         self, cancel: threading.Event | None, start: Callable[[], StreamRecorder]
     ) -> Iterator[Event]:
-        saver = _AnswerSaver(self, start)
-        messages = self.messages()
-        answer: list[str] = []
+        recording = AnswerRecording(None, self._note_problem)
+        thread = self.thread
+        if thread.conversation_id is not None and thread.leaf_id is not None and self.can_save:
+            recording = AnswerRecording.begin(start, self._note_problem)
+        if recording.answer_id is not None:
+            self.thread = thread.at(recording.answer_id)
+        answer_text: list[str] = []
         thinking: list[str] = []
-        done: Done | None = None
         # the engine names its saved KV state after the conversation (deleted with it)
-        options = self.settings.generation_options(conversation=self.thread.conversation_id)
-        try:
-            for event in self.engine.generate(messages, options, cancel):
-                saver.on_event(event)
+        events = answer(
+            self.engine,
+            self.messages(),
+            self.settings,
+            cancel,
+            recording,
+            conversation=self.thread.conversation_id,
+        )
+        with contextlib.closing(events):
+            for event in events:
                 if isinstance(event, AnswerDelta):
-                    answer.append(event.text)
+                    answer_text.append(event.text)
                 elif isinstance(event, ThinkingDelta):
                     thinking.append(event.text)
-                elif isinstance(event, Done):
-                    done = event
                 yield event
-        except SeedchatError as err:
-            saver.finish("error", error=err.message)
-            raise
-        finally:
-            # a no-op once the answer's Done was saved; else (a stop, a closed page, a
-            # write that failed) the answer is saved whole now, as its end says
-            saver.finish(status_for(done.finish_reason) if done else "cancelled")
-        content = "".join(answer).strip()
+        content = "".join(answer_text).strip()
         if content:
-            self.turns.append(Turn("assistant", content, "".join(thinking), saver.answer_id))
+            self.turns.append(Turn("assistant", content, "".join(thinking), recording.answer_id))
 
     # -- the store -------------------------------------------------------------------
 
-    def _save(self, action: Callable[[], Any], retry: bool = False) -> Any:
+    @property
+    def can_save(self) -> bool:
+        """Whether this turn saves: a store, and no write of the turn failed yet (after a
+        failure no new message is started; the answer is still saved whole at its end)."""
+        return self.store is not None and not self.problem
+
+    def _note_problem(self, problem: str | None) -> None:
+        self.problem = problem if problem is None else self.problem or problem
+
+    def _save(self, action: Callable[[], Any]) -> Any:
         """Run a store write; a failure is logged and said in ``problem``, never raised."""
-        if self.store is None or (self.problem and not retry):
+        if not self.can_save:
             return None
         try:
             return action()
         except StoreError as err:
             log.warning("could not save the conversation: %s", err)
-            self.problem = self.problem or f"This reply is not being saved: {err.message}"
+            self._note_problem(f"This reply is not being saved: {err.message}")
             return None
 
     def _add_question(self, text: str) -> str:
@@ -263,41 +262,6 @@ class ChatSession:
             settings=self.settings.to_record(),
             model=self.model,
         )
-
-
-class _AnswerSaver:
-    """Saves one streamed answer of a session; a store that fails never stops it.
-
-    After a failed write no new message is started, but the answer's events are kept and
-    :meth:`finish` tries once more to save it whole (then the session's problem clears).
-    """
-
-    def __init__(self, session: ChatSession, start: Callable[[], StreamRecorder]) -> None:
-        self.session = session
-        self.recorder: StreamRecorder | None = None
-        thread = session.thread
-        if thread.conversation_id is not None and thread.leaf_id is not None:
-            self.recorder = session._save(start)
-        if self.recorder is not None:
-            session.thread = thread.at(self.recorder.message_id)
-
-    @property
-    def answer_id(self) -> str | None:
-        return self.recorder.message_id if self.recorder is not None else None
-
-    def on_event(self, event: Event) -> None:
-        # Kept in memory even after a failed write: finishing retries with everything.
-        if self.recorder is not None:
-            self.session._save(lambda: self.recorder.on_event(event), retry=True)
-
-    def finish(self, status: str, error: str | None = None) -> None:
-        recorder = self.recorder
-        if recorder is None:
-            return
-        if not recorder.finished:
-            self.session._save(lambda: recorder.finish(status, error=error), retry=True)
-        if recorder.finished:  # saved whole in the end: an earlier failed write is moot
-            self.session.problem = None
 
 
 def delete_conversation(store: Store, conversation_id: str) -> None:

@@ -11,9 +11,10 @@ import pytest
 
 from seedchat.errors import EngineError, ModelFileError
 from seedchat.events import Done
-from seedchat.host import EventPump, ModelHost, initial_model
+from seedchat.host import ModelHost, initial_model
 from seedchat.models import demo_model
 from seedchat.prompt import Message
+from seedchat.pump import EventPump
 from seedchat.session import ChatSession, Turn
 from seedchat.settings import ChatSettings, load_settings
 from seedchat.ui.models_tab import status_markdown

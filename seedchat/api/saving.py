@@ -2,8 +2,8 @@
 
 An API client sends the whole conversation with every request. The saver finds the saved
 API conversation whose active branch the request continues (``Store.find_continued``), adds
-the messages it does not have yet, and records the answer as it streams (the store's
-recorder, as the web UI's answers are). A request that continues nothing starts a new
+the messages it does not have yet, and records the answer as it streams (the one answer
+path's :class:`~seedchat.answer.AnswerRecording`, as the page's answers are). A request that continues nothing starts a new
 conversation. A store that fails never fails the request: it is logged and the answer is
 sent anyway.
 """
@@ -15,13 +15,12 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from seedchat.answer import AnswerRecording
 from seedchat.api.server import ApiOptions
-from seedchat.errors import StoreError
-from seedchat.events import Event
 from seedchat.prompt import Message
 from seedchat.session import open_store
 from seedchat.settings import ChatSettings
-from seedchat.store import Store, StreamRecorder, status_for
+from seedchat.store import Store, StreamRecorder
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +35,6 @@ def _stored_tool_calls(message: Message) -> list[dict[str, Any]]:
     return calls
 
 
-class ApiRecording:
-    """One answer being saved; takes the reply's events, finished at the end."""
-
-    def __init__(self, recorder: StreamRecorder) -> None:
-        self.recorder = recorder
-
-    def on_event(self, event: Event) -> None:
-        try:
-            self.recorder.on_event(event)
-        except StoreError as err:
-            log.warning("could not save the API's answer: %s", err)
-
-    def finish(self, finish_reason: str | None) -> None:
-        if self.recorder.finished:
-            return
-        try:
-            self.recorder.finish(status_for(finish_reason) if finish_reason else "cancelled")
-        except StoreError as err:
-            log.warning("could not save the API's answer: %s", err)
-
-
 class ApiSaver:
     """Saves each request's new messages and its answer in the store."""
 
@@ -64,19 +42,18 @@ class ApiSaver:
         self.store = store
         self._lock = threading.Lock()  # two requests must not both start the same conversation
 
-    def start(
-        self, messages: list[Message], settings: ChatSettings, model: str
-    ) -> ApiRecording | None:
-        try:
+    def start(self, messages: list[Message], settings: ChatSettings, model: str) -> AnswerRecording:
+        """The request's new messages saved, and the recording of its answer (which saves
+        nothing when the store failed: the answer is sent anyway)."""
+
+        def begin() -> StreamRecorder:
             with self._lock:
                 conversation, leaf = self._continue(messages, settings, model)
-                recorder = self.store.record_stream(
+                return self.store.record_stream(
                     conversation, parent_id=leaf, settings=settings.to_record(), model=model
                 )
-        except StoreError as err:
-            log.warning("could not save the API's conversation: %s", err)
-            return None
-        return ApiRecording(recorder)
+
+        return AnswerRecording.begin(begin)
 
     def _continue(
         self, messages: list[Message], settings: ChatSettings, model: str

@@ -5,8 +5,9 @@
 ``/health`` for ``seedchat serve``, and the web UI mounts the same ``/v1`` application
 beside its page, so both share one :class:`~seedchat.host.ModelHost`.
 
-Each request is turned into seedchat's own types (:mod:`seedchat.api.requests`), runs on
-the host (first come, first served, a bounded queue: past it a 429 with ``Retry-After``),
+Each request is turned into seedchat's own types (:mod:`seedchat.api.requests`), runs
+through the one answer path (:func:`seedchat.answer.answer`, as the page's turns do) on the
+host (first come, first served, a bounded queue: past it a 429 with ``Retry-After``),
 and its events go out in OpenAI's shapes (:mod:`seedchat.api.responses`), streamed as
 server-sent events or whole. The model decodes in its own thread; a client that goes away
 stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
@@ -15,7 +16,6 @@ stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
@@ -29,6 +29,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
+from seedchat.answer import AnswerRecording, answer
 from seedchat.api.requests import (
     ChatRequest,
     CompletionRequest,
@@ -37,10 +38,11 @@ from seedchat.api.requests import (
     tools_of,
 )
 from seedchat.api.responses import Reply
-from seedchat.errors import ContextLengthError, EngineError, RequestError, SeedchatError
+from seedchat.errors import ContextLengthError, RequestError, SeedchatError
 from seedchat.events import Event
-from seedchat.host import ModelBusy, ModelHost
+from seedchat.host import ModelBusy, ModelHost, NoModelLoaded
 from seedchat.prompt import Message
+from seedchat.pump import EventPump
 from seedchat.settings import ChatSettings
 from seedchat.tool_calls import prompt_messages
 
@@ -52,7 +54,9 @@ RETRY_AFTER_SECONDS = 2
 class Saver(Protocol):
     """Saves a chat request and its answer (seedchat.api.saving.ApiSaver)."""
 
-    def start(self, messages: list[Message], settings: ChatSettings, model: str) -> Any: ...
+    def start(
+        self, messages: list[Message], settings: ChatSettings, model: str
+    ) -> AnswerRecording | None: ...
 
 
 @dataclass(frozen=True)
@@ -102,58 +106,9 @@ def api_error(err: SeedchatError) -> ApiError:
         return ApiError(429, text, "rate_limit_error", code="model_busy", headers=headers)
     if isinstance(err, ContextLengthError):
         return ApiError(400, text, param="messages", code="context_length_exceeded")
-    if isinstance(err, EngineError) and "No model is loaded" in err.message:
+    if isinstance(err, NoModelLoaded):
         return ApiError(503, text, "server_error", code="model_not_loaded")
     return ApiError(500, text, "server_error")
-
-
-# -- the model's thread, read from the event loop ----------------------------------------
-
-
-class AsyncPump:
-    """Runs a stream of events in its own thread and hands them to the event loop in
-    batches; :meth:`close` stops the model (its cancel flag), without waiting."""
-
-    _END = object()
-
-    def __init__(self, events: Callable[[], Iterator[Event]], cancel: threading.Event) -> None:
-        self.cancel = cancel
-        self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue = asyncio.Queue()
-        threading.Thread(target=self._run, args=(events,), name="seedchat-api", daemon=True).start()
-
-    def _put(self, item: object) -> None:
-        try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-        except RuntimeError:  # the loop is gone (the server stopped): stop the model
-            self.cancel.set()
-
-    def _run(self, events: Callable[[], Iterator[Event]]) -> None:
-        try:
-            for event in events():
-                self._put(event)
-        except BaseException as exc:  # raised in the reader's task
-            self._put(exc)
-        finally:
-            self._put(self._END)
-
-    async def batches(self) -> AsyncIterator[list[Event]]:
-        """Everything that arrived since the last batch; raises what the stream raised."""
-        while True:
-            items = [await self._queue.get()]
-            while not self._queue.empty():
-                items.append(self._queue.get_nowait())
-            events = [i for i in items if isinstance(i, Event)]
-            if events:
-                yield events
-            for item in items:
-                if isinstance(item, BaseException):
-                    raise item
-                if item is self._END:
-                    return
-
-    def close(self) -> None:
-        self.cancel.set()
 
 
 def _sse(chunks: list[dict[str, Any]]) -> str:
@@ -173,34 +128,35 @@ class _Call:
     settings: ChatSettings
     reply: Reply
     raw: bool = False
-    recording: Any = None  # the saver's recording of this answer
+    recording: AnswerRecording | None = None  # the saver's, when the server saves
     cancel: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> AsyncPump:
-        options = self.settings.generation_options(raw=self.raw, tools=self.reply.tools)
-        return AsyncPump(
-            lambda: self.host.generate(self.messages, options, self.cancel), self.cancel
-        )
+    def start(self) -> EventPump:
+        """The one answer path, in the model's own thread."""
+
+        def events() -> Iterator[Event]:
+            return answer(
+                self.host,
+                self.messages,
+                self.settings,
+                self.cancel,
+                self.recording,
+                raw=self.raw,
+                tools=self.reply.tools,
+            )
+
+        return EventPump(events, self.cancel.set)
 
     def take(self, events: list[Event]) -> list[dict[str, Any]]:
-        if self.recording is not None:
-            for event in events:
-                self.recording.on_event(event)
         chunks = self.reply.feed(events)
         if self.reply.stopped:
             self.cancel.set()  # a stop sequence: the model stops here
         return chunks
 
-    def end(self, pump: AsyncPump) -> None:
-        pump.close()
-        if self.recording is not None:
-            done = self.reply.done
-            self.recording.finish(done.finish_reason if done and not self.reply.stopped else None)
 
-
-async def _first(pump: AsyncPump) -> tuple[AsyncIterator[list[Event]], list[Event]]:
+async def _first(pump: EventPump) -> tuple[AsyncIterator[list[Event]], list[Event]]:
     """The first batch, before any byte is sent: an error here is still a proper 4xx."""
-    batches = pump.batches()
+    batches = pump.abatches()
     try:
         return batches, await anext(batches)
     except StopAsyncIteration:
@@ -209,7 +165,7 @@ async def _first(pump: AsyncPump) -> tuple[AsyncIterator[list[Event]], list[Even
         raise api_error(err) from err
 
 
-async def _stream(call: _Call, pump: AsyncPump, include_usage: bool) -> AsyncIterator[str]:
+async def _stream(call: _Call, pump: EventPump, include_usage: bool) -> AsyncIterator[str]:
     try:
         batches, first = await _first(pump)
         yield _sse(call.reply.opening() + call.take(first))
@@ -221,10 +177,10 @@ async def _stream(call: _Call, pump: AsyncPump, include_usage: bool) -> AsyncIte
             return
         yield _sse(call.reply.finish(include_usage)) + "data: [DONE]\n\n"
     finally:
-        call.end(pump)  # also when the client went away: the model stops within a token
+        pump.close(timeout=None)  # also when the client went away: the model stops within a token
 
 
-async def _whole(call: _Call, pump: AsyncPump, request: Request) -> dict[str, Any]:
+async def _whole(call: _Call, pump: EventPump, request: Request) -> dict[str, Any]:
     try:
         batches, first = await _first(pump)
         call.take(first)
@@ -235,7 +191,7 @@ async def _whole(call: _Call, pump: AsyncPump, request: Request) -> dict[str, An
     except SeedchatError as err:
         raise api_error(err) from err
     finally:
-        call.end(pump)
+        pump.close(timeout=None)
     return call.reply.completion()
 
 

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from seedchat.answer import answer
 from seedchat.cli import console, err_console
 from seedchat.errors import SeedchatError
 from seedchat.events import (
@@ -291,10 +292,9 @@ def _turn(session: ChatSession, printer: _Printer, args: argparse.Namespace):
 
 def _raw_turn(host: ModelHost, session: ChatSession, printer: _Printer):
     """Plain completion of the text (base models): no template, never saved."""
-    options = session.settings.generation_options(raw=True)
 
     def ask(text: str) -> None:
-        for event in host.generate(text, options):
+        for event in answer(host, text, session.settings, raw=True):
             printer(event)
 
     return ask

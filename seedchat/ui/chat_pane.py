@@ -3,7 +3,7 @@
 Every turn is a :class:`~seedchat.session.ChatSession` turn (the same as in
 ``seedchat chat``), built from the tab's state: the turns on screen, where they are in the
 store (:class:`~seedchat.session.OpenThread`) and the settings panel's values. The model
-decodes in its own thread (:class:`~seedchat.host.EventPump`) and each page update takes
+decodes in its own thread (:class:`~seedchat.pump.EventPump`) and each page update takes
 everything that arrived meanwhile, so drawing never slows the model down; a page that
 goes away stops the model.
 
@@ -24,7 +24,8 @@ import gradio as gr
 
 from seedchat.errors import SeedchatError
 from seedchat.events import Done, Event, Reflect, ThinkingEnd, ThinkingStart
-from seedchat.host import EventPump, ModelHost
+from seedchat.host import ModelHost
+from seedchat.pump import EventPump
 from seedchat.session import ChatSession, OpenThread, Turn
 from seedchat.store import Store
 from seedchat.ui.models_tab import status_markdown

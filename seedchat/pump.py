@@ -1,0 +1,129 @@
+"""A reply decoded in its own thread, so the model never waits for its reader.
+
+:class:`EventPump` runs a stream of events in a thread of its own and hands the reader
+everything that arrived since it last asked, however long it took with the last batch:
+a page drawing updates (:meth:`EventPump.batches`, a thread) or an HTTP response
+(:meth:`EventPump.abatches`, the event loop). One pump, two faces: the queue, the batching
+and the end are the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+
+from seedchat.events import Event
+
+
+class _End:
+    """The stream ended (after every event and any error)."""
+
+
+_END = _End()
+
+
+class EventPump:
+    """Runs a stream of events in its own thread (see the module doc).
+
+    Each event goes to ``on_event`` as it comes and queues up for the reader. What the
+    stream raised is raised in the reader. :meth:`close` (also for a reader that went
+    away) calls ``stop`` and, from a thread, waits for the stream to end.
+    """
+
+    def __init__(
+        self,
+        events: Callable[[], Iterator[Event]],
+        stop: Callable[[], None],
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self._stop = stop
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._on_event = on_event
+        self._wake: Callable[[], None] | None = None  # the async reader's, once it waits
+        self._thread = threading.Thread(
+            target=self._run, args=(events,), name="seedchat-generate", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, events: Callable[[], Iterator[Event]]) -> None:
+        try:
+            for event in events():
+                if self._on_event is not None:
+                    self._on_event(event)
+                self._put(event)
+        except BaseException as exc:  # handed to the reader, raised there
+            self._put(exc)
+        finally:
+            self._put(_END)
+
+    def _put(self, item: object) -> None:
+        self._queue.put(item)
+        wake = self._wake
+        if wake is not None:
+            wake()
+
+    def _drain(self, first: object | None = None) -> list[object]:
+        items = [] if first is None else [first]
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    @staticmethod
+    def _split(items: list[object]) -> tuple[list[Event], BaseException | None, bool]:
+        """A batch's events, what the stream raised (None), and whether it ended."""
+        events = [i for i in items if isinstance(i, Event)]
+        error = next((i for i in items if isinstance(i, BaseException)), None)
+        return events, error, any(i is _END for i in items)
+
+    # -- the faces -------------------------------------------------------------------
+
+    def batches(self) -> Iterator[list[Event]]:
+        """Lists of events, each everything that arrived since the last (blocking)."""
+        while True:
+            events, error, ended = self._split(self._drain(self._queue.get()))
+            if events:
+                yield events
+            if error is not None:
+                raise error
+            if ended:
+                return
+
+    async def abatches(self) -> AsyncIterator[list[Event]]:
+        """The same batches for an event loop: waits without holding a thread."""
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(ready.set)
+            except RuntimeError:  # the loop is gone (the server stopped): stop the model
+                self._stop()
+
+        self._wake = wake
+        while True:
+            items = self._drain()
+            if not items:
+                ready.clear()
+                items = self._drain()  # what came between the first look and the clear
+                if not items:
+                    await ready.wait()
+                    continue
+            events, error, ended = self._split(items)
+            if events:
+                yield events
+            if error is not None:
+                raise error
+            if ended:
+                return
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop the stream; wait up to ``timeout`` seconds for it to end (None or 0: do
+        not wait, as from an event loop)."""
+        if self._thread.is_alive():
+            self._stop()
+            if timeout:
+                self._thread.join(timeout)
