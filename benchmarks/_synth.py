@@ -34,15 +34,27 @@ def write_checkpoint(
         (REPO / "seedchat" / "data" / "templates" / "seed-oss.jinja").read_text()
     )
     config = {
-        "architectures": ["SeedOssForCausalLM"], "model_type": "seed_oss",
-        "vocab_size": vocab, "hidden_size": hidden, "intermediate_size": ff,
-        "num_hidden_layers": layers, "num_attention_heads": heads,
-        "num_key_value_heads": kv_heads, "head_dim": head_dim,
-        "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1e7,
-        "attention_bias": True, "attention_out_bias": False, "mlp_bias": False,
-        "tie_word_embeddings": False, "bos_token_id": 0, "eos_token_id": 2,
-        "pad_token_id": 1, "torch_dtype": "bfloat16",
-    }  # fmt: skip
+        "architectures": ["SeedOssForCausalLM"],
+        "model_type": "seed_oss",
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": ff,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": head_dim,
+        "max_position_embeddings": 32768,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1e7,
+        "attention_bias": True,
+        "attention_out_bias": False,
+        "mlp_bias": False,
+        "tie_word_embeddings": False,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "pad_token_id": 1,
+        "torch_dtype": "bfloat16",
+    }
     (directory / "config.json").write_text(json.dumps(config, indent=1))
     shapes = {"model.embed_tokens.weight": (vocab, hidden)}
     for i in range(layers):

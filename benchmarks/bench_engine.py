@@ -40,8 +40,17 @@ SEED_OSS_VOCAB = 155136
 def bench_model(work: Path, vocab: int = SEED_OSS_VOCAB) -> Path:
     out = work / f"bench-seed-oss-v{vocab}-q8.gguf"
     if not out.is_file():
-        ckpt = write_checkpoint(work / f"checkpoint-v{vocab}", hidden=1024, layers=12, ff=2816,
-                                heads=8, kv_heads=2, head_dim=128, vocab=vocab, seed=1)  # fmt: skip
+        ckpt = write_checkpoint(
+            work / f"checkpoint-v{vocab}",
+            hidden=1024,
+            layers=12,
+            ff=2816,
+            heads=8,
+            kv_heads=2,
+            head_dim=128,
+            vocab=vocab,
+            seed=1,
+        )
         convert_checkpoint(ckpt, out, quant="Q8_0", force=True)
     return out
 
@@ -70,8 +79,17 @@ def run_high_level(llm, prompt: list[int], n: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     first = None
     count = 0
-    for _ in llm.create_completion(prompt, max_tokens=n, temperature=1.1, top_p=0.95, top_k=0,
-                                   min_p=0.0, repeat_penalty=1.0, seed=42, stream=True):  # fmt: skip
+    for _ in llm.create_completion(
+        prompt,
+        max_tokens=n,
+        temperature=1.1,
+        top_p=0.95,
+        top_k=0,
+        min_p=0.0,
+        repeat_penalty=1.0,
+        seed=42,
+        stream=True,
+    ):
         count += 1
         if first is None:
             first = time.perf_counter()
@@ -136,8 +154,16 @@ def main() -> None:
     from llama_cpp import Llama
 
     engine = Engine.load(path, LoadOptions(context_length=N_CTX, threads=THREADS, n_gpu_layers=0))
-    llm = Llama(str(path), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS,
-                n_batch=512, n_gpu_layers=0, verbose=False, flash_attn=True)  # fmt: skip
+    llm = Llama(
+        str(path),
+        n_ctx=N_CTX,
+        n_threads=THREADS,
+        n_threads_batch=THREADS,
+        n_batch=512,
+        n_gpu_layers=0,
+        verbose=False,
+        flash_attn=True,
+    )
     prompt = prompt_tokens(engine, args.prompt)
     runs: dict[str, list[tuple[float, float]]] = {"seedchat": [], "high-level": [], "raw loop": []}
     for r in range(args.rounds):
@@ -151,8 +177,10 @@ def main() -> None:
         )
     best = {k: (max(p for p, _ in v), max(d for _, d in v)) for k, v in runs.items()}
     size = path.stat().st_size / 2**20
-    print(f"\nmodel: {path.name} ({size:.0f} MiB, vocab {args.vocab}), {THREADS} threads, prompt {len(prompt)} tokens, "
-          f"{args.tokens} generated; best of {args.rounds} rounds")  # fmt: skip
+    print(
+        f"\nmodel: {path.name} ({size:.0f} MiB, vocab {args.vocab}), {THREADS} threads, prompt {len(prompt)} tokens, "
+        f"{args.tokens} generated; best of {args.rounds} rounds"
+    )
     print(f"{'':12s} {'prefill tok/s':>14s} {'decode tok/s':>13s}")
     for k, (p, d) in best.items():
         print(f"{k:12s} {p:14.1f} {d:13.2f}")
@@ -164,8 +192,10 @@ def main() -> None:
     llm.close()
     ttft = ten_turns(engine)
     print("10-turn time to first token (s): " + " ".join(f"{t:.3f}" for t in ttft))
-    print(f"turn 10 / turn 1 = {ttft[-1] / ttft[0]:.2f} (goal ≤ 1.2); prompt reuse: "
-          f"{engine.last_turn.reused_tokens} of {engine.last_turn.prompt_tokens} tokens reused on turn 10")  # fmt: skip
+    print(
+        f"turn 10 / turn 1 = {ttft[-1] / ttft[0]:.2f} (goal ≤ 1.2); prompt reuse: "
+        f"{engine.last_turn.reused_tokens} of {engine.last_turn.prompt_tokens} tokens reused on turn 10"
+    )
     engine.close()
 
 

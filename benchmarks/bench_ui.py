@@ -85,12 +85,22 @@ print(json.dumps(out))
 
 def _launch_once(kind: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="seedchat-bench-") as home:
-        env = {**os.environ, "SEEDCHAT_HOME": home, "SEEDCHAT_REPO": str(REPO),
-               "GRADIO_ANALYTICS_ENABLED": "False", "BENCH_KIND": kind}  # fmt: skip
+        env = {
+            **os.environ,
+            "SEEDCHAT_HOME": home,
+            "SEEDCHAT_REPO": str(REPO),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "BENCH_KIND": kind,
+        }
         out = subprocess.run(
-            [sys.executable, "-c", LAUNCH_CHILD], env=env, cwd=REPO,
-            capture_output=True, text=True, timeout=300, check=True,
-        )  # fmt: skip
+            [sys.executable, "-c", LAUNCH_CHILD],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -192,17 +202,27 @@ def bench_stream(runs: int, max_tokens: int = 2048, model: str | None = None) ->
                 stream = changes[1:]
                 span = (stream[-1][0] - stream[0][0]) / 1000
                 browser_rate = (generated - 1) / span if span > 0 else float("inf")
-                rows.append({"generated": generated, "engine_tok_s": engine_rate,
-                             "engine_alone_tok_s": round(alone, 1),
-                             "browser_tok_s": round(browser_rate, 1),
-                             "dom_updates": len(stream)})  # fmt: skip
+                rows.append(
+                    {
+                        "generated": generated,
+                        "engine_tok_s": engine_rate,
+                        "engine_alone_tok_s": round(alone, 1),
+                        "browser_tok_s": round(browser_rate, 1),
+                        "dom_updates": len(stream),
+                    }
+                )
             browser.close()
         running.close()
     ratio = statistics.median(r["browser_tok_s"] / r["engine_tok_s"] for r in rows)
     ratio_alone = statistics.median(r["browser_tok_s"] / r["engine_alone_tok_s"] for r in rows)
-    return {"bench": "stream", "runs": rows, "browser_vs_engine_same_reply": round(ratio, 3),
-            "browser_vs_engine_alone": round(ratio_alone, 3), "target": 0.95,
-            "ok": ratio >= 0.95}  # fmt: skip
+    return {
+        "bench": "stream",
+        "runs": rows,
+        "browser_vs_engine_same_reply": round(ratio, 3),
+        "browser_vs_engine_alone": round(ratio_alone, 3),
+        "target": 0.95,
+        "ok": ratio >= 0.95,
+    }
 
 
 def main() -> int:

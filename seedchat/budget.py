@@ -26,7 +26,7 @@ RECOMMENDED = (0, 512, 1024, 2048, 4096, 8192, 16384)
 
 Enforcement = Literal["soft", "hard"]
 
-# Reflect interval by budget, from the Seed-OSS chat template (seed-format.md).
+# Reflect interval by budget, from the Seed-OSS chat template (docs/seed-format.md).
 _INTERVALS = ((512, 128), (1024, 256), (2048, 512), (4096, 512), (8192, 1024), (16384, 1024))
 
 

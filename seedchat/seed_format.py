@@ -1,7 +1,7 @@
 """The Seed chat format's text, in one place: its tags and the lines seedchat writes.
 
 Every string of Seed's format that seedchat reads or writes lives here, each under one
-name (``../shared/docs/seed-format.md`` describes the format)::
+name (``docs/seed-format.md`` describes the format, with its sources)::
 
     <seed:bos>assistant
     <seed:think>…<seed:cot_budget_reflect>I have used 129 tokens, and there are 383
@@ -32,7 +32,7 @@ REFLECT_CLOSE = "</seed:cot_budget_reflect>"
 TOOL_CALL_OPEN = "<seed:tool_call>"
 TOOL_CALL_CLOSE = "</seed:tool_call>"
 
-#: The model's own words when it decides its budget is spent (seed-format.md).
+#: The model's own words when it decides its budget is spent (docs/seed-format.md).
 EXHAUSTED_LINE = "I have exhausted my token budget, and now I will start answering the question."
 EXHAUSTED_REFLECT = f"{REFLECT_OPEN}{EXHAUSTED_LINE}{REFLECT_CLOSE}"
 

@@ -98,8 +98,10 @@ def list_server_models(server: RemoteServer) -> list[ServerModel]:
     except httpx.HTTPError as exc:
         raise EngineError(f"The server at {server.base_url} did not answer: {exc}.") from exc
     if reply.status_code in (401, 403):
-        raise EngineError(f"{server.label} refused the API key ({reply.status_code}).",
-                          hint="Check the key given for this server.")  # fmt: skip
+        raise EngineError(
+            f"{server.label} refused the API key ({reply.status_code}).",
+            hint="Check the key given for this server.",
+        )
     if reply.status_code >= 400:
         raise EngineError(
             f"{server.base_url}/models answered {reply.status_code}: is it an OpenAI-compatible "

@@ -3,7 +3,7 @@
 Model → client: the thinking parser turns the model's block into a
 :class:`~seedchat.events.ToolCall` whose arguments are the raw text between
 ``<parameter=K>`` tags. :func:`typed_arguments` converts each value by the tool's JSON
-schema, as vLLM's ``seed_oss`` tool parser does (``../shared/docs/openai-api-notes.md``),
+schema, as vLLM's ``seed_oss`` tool parser does (docs/seed-format.md, "Tool calls"),
 and :func:`openai_tool_call` wraps the call in OpenAI's shape, arguments a JSON string.
 Model output never makes these raise: a value that does not convert stays its raw text.
 

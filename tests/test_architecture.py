@@ -179,10 +179,17 @@ def test_ui_functions_stay_short():
     assert long == []
 
 
+def _section(title: str) -> str:
+    """The text of one `## title` section of docs/architecture.md."""
+    text = DOC.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
 def _documented_modules() -> set[str]:
     """The modules docs/architecture.md's map names, as `path/to/module.py`."""
-    text = DOC.read_text(encoding="utf-8")
-    return set(re.findall(r"`(seedchat/[\w/]+\.py)`", text))
+    return set(re.findall(r"`(seedchat/[\w/]+\.py)`", _section("Module map")))
 
 
 def _path_of(module: Module) -> str:
@@ -209,3 +216,160 @@ def test_the_architecture_document_maps_every_module():
 )
 def test_the_document_states_the_rules_this_file_checks(rule):
     assert rule in DOC.read_text(encoding="utf-8")
+
+
+# -- the layers and the picture --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    number: int
+    name: str
+    entries: tuple[str, ...]  # `seedchat/x.py` (a module) or `seedchat/x/` (a package)
+
+
+def read_layers() -> list[Layer]:
+    """The ordered list of "Layers and rules": `N. **name**: `path`, `path`, …`."""
+    layers = []
+    for line in _section("Layers and rules").splitlines():
+        found = re.match(r"(\d+)\. \*\*([^*]+)\*\*: (.+)$", line)
+        if found:
+            entries = tuple(re.findall(r"`(seedchat/[\w/]*(?:\.py)?)`", found[3]))
+            layers.append(Layer(int(found[1]), found[2], entries))
+    return layers
+
+
+LAYERS = read_layers()
+
+
+def _entry_holds(entry: str, path: str) -> bool:
+    return path == entry if entry.endswith(".py") else path.startswith(entry)
+
+
+def _layer_of(module: Module) -> list[Layer]:
+    path = _path_of(module)
+    return [layer for layer in LAYERS if any(_entry_holds(e, path) for e in layer.entries)]
+
+
+LAYER_OF = {name: found[0] for name, m in MODULES.items() if len(found := _layer_of(m)) == 1}
+
+
+def _internal_imports(module: Module) -> set[str]:
+    """The modules of the package it imports, each import resolved to its module
+    (`seedchat.budget.MAX_BUDGET` → `seedchat.budget`)."""
+    found = set()
+    for imported in module.imports:
+        parts = imported.split(".")
+        for k in range(len(parts), 0, -1):
+            candidate = ".".join(parts[:k])
+            if candidate in MODULES:
+                if candidate != module.name:
+                    found.add(candidate)
+                break
+    return found
+
+
+def _describe(layer: Layer) -> str:
+    return f"layer {layer.number}, {layer.name}"
+
+
+def test_the_layers_are_numbered_in_order_and_name_real_modules():
+    assert len(LAYERS) >= 5, "docs/architecture.md's 'Layers and rules' list was not found"
+    assert [layer.number for layer in LAYERS] == list(range(1, len(LAYERS) + 1))
+    paths = [_path_of(m) for m in MODULES.values()]
+    empty = [
+        f"{_describe(layer)} names `{entry}`"
+        for layer in LAYERS
+        for entry in layer.entries
+        if not any(_entry_holds(entry, p) for p in paths)
+    ]
+    assert empty == [], f"docs/architecture.md's layers name modules that do not exist: {empty}"
+
+
+def test_every_module_is_in_exactly_one_layer():
+    problems = []
+    for name, module in sorted(MODULES.items()):
+        found = _layer_of(module)
+        if len(found) > 1:
+            where = ", ".join(_describe(layer) for layer in found)
+            problems.append(f"{name} ({_path_of(module)}) is in several layers: {where}")
+        elif not found:
+            below = [LAYER_OF[i] for i in _internal_imports(module) if i in LAYER_OF]
+            lowest = max(below, key=lambda layer: layer.number) if below else LAYERS[0]
+            problems.append(
+                f"{name} ({_path_of(module)}) is in no layer of docs/architecture.md's "
+                f"'Layers and rules': add it to {_describe(lowest)} or a later one "
+                f"(the highest of what it imports)"
+            )
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_import_goes_to_the_same_layer_or_a_lower_one():
+    wrong = []
+    for name, module in sorted(MODULES.items()):
+        if name not in LAYER_OF:
+            continue  # reported by test_every_module_is_in_exactly_one_layer
+        own = LAYER_OF[name]
+        for target in sorted(_internal_imports(module)):
+            theirs = LAYER_OF.get(target)
+            if theirs is not None and theirs.number > own.number:
+                wrong.append(
+                    f"{name} ({_describe(own)}) imports {target} ({_describe(theirs)}), "
+                    "a later layer"
+                )
+    assert wrong == [], "a module imports from a layer after its own:\n" + "\n".join(wrong)
+
+
+ARROW = "──►"
+
+
+def read_arrows() -> list[tuple[str, str]]:
+    """Every `A ──► B` of the picture in "One picture" (a chain A ──► B ──► C is two)."""
+    block = re.search(r"```\n(.*?)```", _section("One picture"), re.S)
+    assert block, "docs/architecture.md's 'One picture' has no picture"
+    return re.findall(rf"(\S+) {ARROW}(?= (\S+))", block[1])
+
+
+ARROWS = read_arrows()
+
+
+def _picture_target(name: str) -> tuple[str, list[Module]]:
+    """A picture's name → the import it stands for and the modules it covers (none for a
+    library outside the package)."""
+    if name.endswith((".py", "/")):
+        path = f"seedchat/{name}"
+        covered = [m for m in MODULES.values() if _entry_holds(path, _path_of(m))]
+        dotted = "seedchat." + name.removesuffix(".py").strip("/").replace("/", ".")
+        return dotted, covered
+    return name, []
+
+
+def test_the_picture_has_arrows_and_names_real_modules():
+    assert len(ARROWS) >= 10, "the picture's arrows were not found"
+    unknown = []
+    for a, b in ARROWS:
+        if not _picture_target(a)[1]:
+            unknown.append(f"{a} (left of {a} {ARROW} {b}) is not a module or package")
+        if b.endswith((".py", "/")) and not _picture_target(b)[1]:
+            unknown.append(f"{b} (right of {a} {ARROW} {b}) is not a module or package")
+    assert unknown == [], "docs/architecture.md's picture: " + "; ".join(unknown)
+
+
+def test_every_arrow_of_the_picture_is_an_import_that_goes_down_the_layers():
+    wrong = []
+    for a, b in ARROWS:
+        _, importers = _picture_target(a)
+        target, imported = _picture_target(b)
+        if not importers or (b.endswith((".py", "/")) and not imported):
+            continue  # reported by test_the_picture_has_arrows_and_names_real_modules
+        if not any(_reaches(m, target) for m in importers):
+            wrong.append(f"{a} {ARROW} {b}: no module of {a} imports {target}")
+        for m in importers:
+            for other in imported:
+                low, high = LAYER_OF.get(other.name), LAYER_OF.get(m.name)
+                if low and high and low.number > high.number:
+                    wrong.append(
+                        f"{a} {ARROW} {b} points up: {m.name} is in {_describe(high)}, "
+                        f"{other.name} in {_describe(low)}"
+                    )
+    assert wrong == [], "docs/architecture.md's picture:\n" + "\n".join(sorted(set(wrong)))

@@ -14,9 +14,20 @@ from seedchat.thinking import ThinkingParser
 
 @pytest.mark.parametrize(
     ("budget", "interval"),
-    [(-1, None), (0, None), (512, 128), (1024, 256), (2048, 512), (4096, 512), (8192, 1024),
-     (16384, 1024), (1536, 512), (300, 128), (65536, 1024)],
-)  # fmt: skip
+    [
+        (-1, None),
+        (0, None),
+        (512, 128),
+        (1024, 256),
+        (2048, 512),
+        (4096, 512),
+        (8192, 1024),
+        (16384, 1024),
+        (1536, 512),
+        (300, 128),
+        (65536, 1024),
+    ],
+)
 def test_reflect_interval_follows_the_template(budget, interval):
     assert reflect_interval(budget) == interval
 

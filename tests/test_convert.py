@@ -153,8 +153,13 @@ def test_progress_and_cancel(ckpts, tmp_path):
             cancel.set()
 
     with pytest.raises(ConversionCancelled):
-        convert_checkpoint(ckpts["seed_oss"], tmp_path / "b.gguf", quant="Q4_K_M",
-                           progress=stop_after_first, cancel=cancel)  # fmt: skip
+        convert_checkpoint(
+            ckpts["seed_oss"],
+            tmp_path / "b.gguf",
+            quant="Q4_K_M",
+            progress=stop_after_first,
+            cancel=cancel,
+        )
     assert leftovers(tmp_path) == ["a.gguf"]
 
 
@@ -170,12 +175,17 @@ def shard(src: Path) -> Path:
 
 BAD_INPUTS = {
     "truncated shard": (lambda s: shard(s).write_bytes(shard(s).read_bytes()[:-1000]), "truncated"),
-    "corrupt header": (lambda s: shard(s).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json!}"), "corrupt"),
+    "corrupt header": (
+        lambda s: shard(s).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json!}"),
+        "corrupt",
+    ),
     "missing shard": (lambda s: shard(s).unlink(), "missing"),
     "missing config": (lambda s: (s / "config.json").unlink(), "config.json"),
     "missing tokenizer": (lambda s: (s / "tokenizer.json").unlink(), "tokenizer.json"),
     "wrong architecture": (
-        lambda s: (s / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]})),
+        lambda s: (s / "config.json").write_text(
+            json.dumps({"architectures": ["GPT2LMHeadModel"]})
+        ),
         "SeedOssForCausalLM",
     ),
     "foreign tokenizer": (
@@ -184,7 +194,7 @@ BAD_INPUTS = {
         ),
         "splits text with a rule",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
@@ -226,8 +236,17 @@ def test_llama_cpp_logs_go_to_python_logging(ckpts, tmp_path, caplog):
 
 def test_cli_convert(ckpts, tmp_path, cli_env):
     out = tmp_path / "cli.gguf"
-    cmd = [sys.executable, "-m", "seedchat", "convert", str(ckpts["llama"]), "-o", str(out),
-           "--quant", "q8_0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "seedchat",
+        "convert",
+        str(ckpts["llama"]),
+        "-o",
+        str(out),
+        "--quant",
+        "q8_0",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=cli_env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and read_gguf_info(out).quantization == "Q8_0"
@@ -239,7 +258,10 @@ def test_cli_convert(ckpts, tmp_path, cli_env):
 def test_hub_id_offline_gives_a_clear_error(cli_env):
     proc = subprocess.run(
         [sys.executable, "-m", "seedchat", "convert", "ByteDance-Seed/Seed-OSS-36B-Instruct"],
-        capture_output=True, text=True, env={**cli_env, "HF_HUB_OFFLINE": "1"}, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**cli_env, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "offline" in proc.stderr and "Traceback" not in proc.stderr

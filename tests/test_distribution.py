@@ -38,9 +38,20 @@ DEMO = "seedchat/data/demo/seedchat-demo-seed-oss.gguf"
 # What the app must never pull in: torch is for the tests and the demo model's build only.
 HEAVY = ("torch", "transformers", "pyinstaller", "playwright")
 SKIP_COPY = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "artifacts", "*.egg-info", "__pycache__", ".*_cache",
-    "node_modules", "benchmarks", "docs", ".github", ".ci",
-)  # fmt: skip
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "artifacts",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    "node_modules",
+    "benchmarks",
+    "docs",
+    ".github",
+    ".ci",
+)
 
 
 @dataclass(frozen=True)
@@ -158,8 +169,12 @@ def cached_llama_wheel_dir() -> Path:
     env = {**os.environ, "SEEDCHAT_PYTHON": sys.executable}
     out = subprocess.run(
         ["bash", str(REPO / "packaging" / "install.sh"), "--plan"],
-        capture_output=True, text=True, env=env, check=True, timeout=60,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    ).stdout
     planned = Path(dict(line.split("=", 1) for line in out.strip().splitlines())["wheel_dir"])
     tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
     for folder in [
@@ -177,8 +192,11 @@ def cached_llama_wheel_dir() -> Path:
 def run_seedchat(venv: Path, *args: str, env: dict[str, str], timeout: int = 120):
     return subprocess.run(
         [str(venv / "bin" / "seedchat"), *args],
-        capture_output=True, text=True, env=env, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -188,14 +206,27 @@ def fresh_venv(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     started = time.perf_counter()
     proc = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-         "--disable-pip-version-check", "--find-links", str(cached_llama_wheel_dir()),
-         "--only-binary=llama-cpp-python", str(dists.wheel)],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--find-links",
+            str(cached_llama_wheel_dir()),
+            "--only-binary=llama-cpp-python",
+            str(dists.wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, f"pip install of the wheel failed:\n{proc.stderr[-4000:]}"
-    print(f"\nwheel {dists.wheel.stat().st_size / 2**20:.1f} MiB, built in {dists.seconds:.1f} s; "
-          f"installed into a fresh venv in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    print(
+        f"\nwheel {dists.wheel.stat().st_size / 2**20:.1f} MiB, built in {dists.seconds:.1f} s; "
+        f"installed into a fresh venv in {time.perf_counter() - started:.1f} s"
+    )
     return venv
 
 
@@ -224,11 +255,17 @@ def test_fresh_venv_passes_doctor_with_the_demo_model(fresh_venv, fresh_env):
     assert str(fresh_venv) in demo[0], "the demo model should come from the installed wheel"
     # The installed app carries no torch / transformers / pyinstaller.
     probe = subprocess.run(
-        [str(fresh_venv / "bin" / "python"), "-c",
-         "import importlib.util as u, sys; sys.stdout.write(' '.join("
-         f"m for m in {HEAVY!r} if u.find_spec(m.lower())))"],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+        [
+            str(fresh_venv / "bin" / "python"),
+            "-c",
+            "import importlib.util as u, sys; sys.stdout.write(' '.join("
+            f"m for m in {HEAVY!r} if u.find_spec(m.lower())))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert probe.stdout == "", f"the fresh install pulled in {probe.stdout}"
 
 
@@ -245,10 +282,13 @@ def test_fresh_venv_serves_the_ui_and_stops_on_ctrl_c(fresh_venv, fresh_env):
     port = free_port()
     proc = subprocess.Popen(
         [str(fresh_venv / "bin" / "seedchat"), "ui", "--no-browser", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=fresh_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=fresh_env,
         # SIGINT back to its default: under a background shell it is inherited ignored.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+    )
     try:
         url, page, deadline = f"http://127.0.0.1:{port}/", "", time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -325,8 +365,10 @@ def test_bundle_builds_starts_offline_answers_and_stops(tmp_path):
     dist, work = tmp_path / "dist", tmp_path / "work"
     proc = subprocess.run(
         [sys.executable, str(BUNDLE / "smoke_test.py"), "--dist", str(dist), "--work", str(work)],
-        capture_output=True, text=True, timeout=1500,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     report_file = dist / "smoke-report.json"
     assert report_file.exists(), f"no smoke report:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     report = json.loads(report_file.read_text())

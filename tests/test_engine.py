@@ -170,8 +170,12 @@ def test_long_conversation_drops_oldest_turns(tmp_path):
 
 
 def test_raw_completion(engine):
-    events = list(engine.generate("<seed:bos>user\nHello!<seed:eos><seed:bos>assistant\n",
-                                  GenerationOptions(raw=True, max_tokens=20, temperature=0)))  # fmt: skip
+    events = list(
+        engine.generate(
+            "<seed:bos>user\nHello!<seed:eos><seed:bos>assistant\n",
+            GenerationOptions(raw=True, max_tokens=20, temperature=0),
+        )
+    )
     assert events[-1].generated_tokens > 0
     assert engine.last_turn.prompt_tokens == len(
         engine.tokenize("<seed:bos>user\nHello!<seed:eos><seed:bos>assistant\n")
@@ -206,19 +210,33 @@ def test_load_errors_are_clear(tmp_path):
 
 def test_cli_chat_json_and_show_prompt(cli_env):
     base = [sys.executable, "-m", "seedchat", "chat"]
-    proc = subprocess.run([*base, "What is 2 + 3?", "--json", "--budget", "0", "--seed", "3",
-                           "--temperature", "0"], capture_output=True, text=True, env=cli_env,
-                          timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [*base, "What is 2 + 3?", "--json", "--budget", "0", "--seed", "3", "--temperature", "0"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     types = [e["type"] for e in events]
     assert types[-1] == "Done" and "AnswerDelta" in types and "ThinkingStart" not in types
     assert [type(event_from_dict(e)).__name__ for e in events] == types
-    shown = subprocess.run([*base, "hi", "--show-prompt", "--budget", "0"], capture_output=True,
-                           text=True, env=cli_env, timeout=120)  # fmt: skip
+    shown = subprocess.run(
+        [*base, "hi", "--show-prompt", "--budget", "0"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=120,
+    )
     assert shown.stdout.startswith("<seed:bos>system\n") and shown.stdout.endswith("</seed:think>")
-    plain = subprocess.run([*base, "Hello!", "--budget", "512", "--seed", "3"],
-                           capture_output=True, text=True, env=cli_env, timeout=300)  # fmt: skip
+    plain = subprocess.run(
+        [*base, "Hello!", "--budget", "512", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=300,
+    )
     assert plain.returncode == 0 and "thought" in plain.stdout and "tokens" in plain.stdout
 
 
@@ -228,8 +246,14 @@ def test_cli_chat_saves_the_conversation(cli_env):
     from seedchat.store import Store
 
     base = [sys.executable, "-m", "seedchat", "chat", "--budget", "0", "--seed", "1"]
-    proc = subprocess.run(base, input="What is 2 + 3?\nAnd 4 + 4?\n\n", capture_output=True,
-                          text=True, env=cli_env, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        base,
+        input="What is 2 + 3?\nAnd 4 + 4?\n\n",
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "saved: seedchat history show" in proc.stderr
     with Store() as store:
@@ -241,11 +265,17 @@ def test_cli_chat_saves_the_conversation(cli_env):
     assert all(m.status == "complete" and m.model for m in conv.messages if m.role == "assistant")
     assert conv.settings["budget"] == 0 and conv.settings["enforcement"] == "hard"
     assert conv.messages[1].content.strip() and conv.messages[1].content in proc.stdout
-    shown = subprocess.run([sys.executable, "-m", "seedchat", "history", "show", conv.id[:8]],
-                           capture_output=True, text=True, env=cli_env, timeout=60)  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-m", "seedchat", "history", "show", conv.id[:8]],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=60,
+    )
     assert "And 4 + 4?" in shown.stdout
-    quiet = subprocess.run([*base, "--no-save", "Hello?"], capture_output=True, text=True,
-                           env=cli_env, timeout=300)  # fmt: skip
+    quiet = subprocess.run(
+        [*base, "--no-save", "Hello?"], capture_output=True, text=True, env=cli_env, timeout=300
+    )
     assert quiet.returncode == 0 and "saved:" not in quiet.stderr
     with Store() as store:
         assert store.count_conversations() == 1

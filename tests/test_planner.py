@@ -10,9 +10,16 @@ GiB = 2**30
 
 # Seed-OSS-36B's shape at Q4_K_M: 64 layers of ~0.3 GiB, 1.2 GiB of embeddings and head.
 SEED_36B = ModelShape(
-    n_layers=64, layer_bytes=(int(0.3 * GiB),) * 64, other_bytes=int(1.2 * GiB), n_embd=5120,
-    n_head_kv=8, head_dim_k=128, head_dim_v=128, n_vocab=155136, n_ctx_train=524288,
-)  # fmt: skip
+    n_layers=64,
+    layer_bytes=(int(0.3 * GiB),) * 64,
+    other_bytes=int(1.2 * GiB),
+    n_embd=5120,
+    n_head_kv=8,
+    head_dim_k=128,
+    head_dim_v=128,
+    n_vocab=155136,
+    n_ctx_train=524288,
+)
 
 
 def test_everything_fits_on_a_big_gpu():

@@ -165,8 +165,14 @@ def test_forced_cut_then_model_closes_again():
     assert end.forced and end.tokens == 5
     # The model, unaware, writes its own report and closing tag: none of it leaks.
     later = []
-    for piece in ["<seed:cot_budget_reflect>I have exhausted", " my budget.</seed:cot_budget_reflect>",
-                  "\n</seed:", "think>", "\nThe answer", " is 4."]:  # fmt: skip
+    for piece in [
+        "<seed:cot_budget_reflect>I have exhausted",
+        " my budget.</seed:cot_budget_reflect>",
+        "\n</seed:",
+        "think>",
+        "\nThe answer",
+        " is 4.",
+    ]:
         later += parser.feed(piece)
     later += parser.finish()
     assert text_of(later, AnswerDelta) == "The answer is 4."
@@ -302,8 +308,13 @@ def test_random_splits_give_the_same_events(cuts, case):
 
 def test_report_outside_thinking_then_close_tag_gives_one_end():
     # after a forced cut the model may write its own report and closing tag in the answer
-    events = run(["<seed:think>a</seed:think>", "<seed:cot_budget_reflect>I have used 9 tokens",
-                  "</seed:think>Answer."])  # fmt: skip
+    events = run(
+        [
+            "<seed:think>a</seed:think>",
+            "<seed:cot_budget_reflect>I have used 9 tokens",
+            "</seed:think>Answer.",
+        ]
+    )
     assert sum(isinstance(e, ThinkingEnd) for e in events) == 1
     assert text_of(events, AnswerDelta) == "Answer."
 

@@ -35,7 +35,7 @@ WEATHER_TOOL = {
     },
 }
 
-# What Seed-OSS writes (../shared/docs/openai-api-notes.md), with a boolean added.
+# What Seed-OSS writes (docs/seed-format.md, "Tool calls"), with a boolean added.
 SEED_CALL = (
     "<seed:tool_call>\n<function=get_weather>\n<parameter=location>Beijing</parameter>\n"
     "<parameter=days>3</parameter>\n<parameter=metric>true</parameter>\n</function>\n"

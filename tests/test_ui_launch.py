@@ -44,9 +44,17 @@ def free_run(length: int = 3) -> int:
 
 @pytest.mark.parametrize(
     ("host", "local"),
-    [("127.0.0.1", True), ("127.0.1.1", True), ("localhost", True), ("::1", True),
-     ("0.0.0.0", False), ("192.168.1.20", False), ("::", False), ("myhost.lan", False)],
-)  # fmt: skip
+    [
+        ("127.0.0.1", True),
+        ("127.0.1.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("192.168.1.20", False),
+        ("::", False),
+        ("myhost.lan", False),
+    ],
+)
 def test_is_loopback(host, local):
     assert is_loopback(host) is local
     assert LaunchOptions(host=host).public is (not local)
@@ -76,8 +84,11 @@ def seedchat_ui(cli_env: dict, *args: str) -> Iterator[tuple[subprocess.Popen, s
     """Run the real `seedchat ui` until it prints its URL; yield (process, url, stderr so far)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "seedchat", "ui", "--no-browser", *args],
-        env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = ""
         deadline = time.monotonic() + 60
@@ -152,8 +163,11 @@ def test_a_second_seedchat_opens_the_running_one(cli_env):
         assert record["url"] == url
         second = subprocess.run(
             [sys.executable, "-m", "seedchat", "ui", "--no-browser"],
-            env=cli_env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stdout and url in second.stdout
         assert running_instance() == url
@@ -195,8 +209,13 @@ print(json.dumps({
 """
     runs = {}
     for kind in ("seedchat", "plain"):
-        proc = subprocess.run([sys.executable, "-c", code, kind], capture_output=True,
-                              text=True, timeout=120, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", code, kind],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        )
         assert proc.returncode == 0, proc.stderr
         runs[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert runs["seedchat"]["writer"] == "_no_stubs"

@@ -132,8 +132,12 @@ def test_stop_while_thinking_closes_the_block_and_marks_the_answer():
     assert answer["content"] == "*— stopped*"
     # the engine's way: the open block ends unclosed, then Done(cancelled)
     view = TurnView(budget=1024)
-    for event in (ThinkingStart(), ThinkingDelta("hmm", tokens=26),
-                  ThinkingEnd(tokens=26, seconds=0.1, unclosed=True), Done("cancelled")):  # fmt: skip
+    for event in (
+        ThinkingStart(),
+        ThinkingDelta("hmm", tokens=26),
+        ThinkingEnd(tokens=26, seconds=0.1, unclosed=True),
+        Done("cancelled"),
+    ):
         view.apply(event)
     assert (
         view.thinking_message()["metadata"]["title"]
@@ -169,9 +173,15 @@ def test_labels_and_footer():
     end = ThinkingEnd(tokens=100, seconds=75.0, unclosed=True)
     assert finished_title(end, -1) == "Thought for 1 min 15 s · 100 tokens · unfinished"
     footer = done_footer(
-        Done("length", generated_tokens=64, thinking_tokens=10, seconds=2.0,
-             time_to_first_token=0.25, tokens_per_second=40.0)
-    )  # fmt: skip
+        Done(
+            "length",
+            generated_tokens=64,
+            thinking_tokens=10,
+            seconds=2.0,
+            time_to_first_token=0.25,
+            tokens_per_second=40.0,
+        )
+    )
     assert footer == (
         "64 tokens · 10 thinking · 40.0 tok/s · first token 0.25 s · 2.0 s total · "
         "stopped at max tokens"

@@ -93,10 +93,18 @@ def run_pyinstaller(dist: Path, work: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
     cmd = [
-        sys.executable, "-m", "PyInstaller", str(HERE / "seedchat.spec"),
-        "--noconfirm", "--log-level", "WARN",
-        "--distpath", str(dist), "--workpath", str(work),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        str(HERE / "seedchat.spec"),
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+    ]
     print("$", " ".join(cmd), flush=True)
     if subprocess.run(cmd, env=env, cwd=REPO).returncode != 0:
         raise BuildError("PyInstaller failed (see its output above)")
@@ -153,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             "folder_bytes": folder_bytes(app),
             "files": sum(1 for p in app.rglob("*") if p.is_file()),
         }
-        print(f"bundle: {app} ({mib(report['folder_bytes'])}, {report['files']} files), "
-              f"built in {build_s:.0f} s")  # fmt: skip
+        print(
+            f"bundle: {app} ({mib(report['folder_bytes'])}, {report['files']} files), "
+            f"built in {build_s:.0f} s"
+        )
         if not args.no_archive:
             t0 = time.perf_counter()
             path = archive(app, args.dist, f"seedchat-{report['version']}-{report['platform']}")
@@ -163,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
                 archive_bytes=path.stat().st_size,
                 archive_seconds=round(time.perf_counter() - t0, 1),
             )
-            print(f"archive: {path} ({mib(report['archive_bytes'])}), "
-                  f"made in {report['archive_seconds']:.0f} s")  # fmt: skip
+            print(
+                f"archive: {path} ({mib(report['archive_bytes'])}), "
+                f"made in {report['archive_seconds']:.0f} s"
+            )
         (args.dist / "bundle-report.json").write_text(json.dumps(report, indent=2) + "\n")
     except BuildError as err:
         print(f"build.py: error: {err}", file=sys.stderr)

@@ -116,8 +116,11 @@ def app_env(home: Path) -> dict[str, str]:
 def check_doctor(app: Path, env: dict[str, str]) -> dict:
     proc = subprocess.run(
         [str(app / exe_name()), "doctor", "--json"],
-        capture_output=True, text=True, env=env, timeout=180,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
@@ -262,8 +265,11 @@ def serve_and_chat(app: Path, log: Path) -> dict:
         with log.open("w") as fh:
             proc = subprocess.Popen(
                 [str(app / exe_name()), "--debug", "--no-browser", "--port", str(port)],
-                stdout=fh, stderr=subprocess.STDOUT, env=env, **ctrl_c_flags(),
-            )  # fmt: skip
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=env,
+                **ctrl_c_flags(),
+            )
         try:
             wait_for_page(url, proc, log, timeout=120)
             result["start_to_page_s"] = round(time.perf_counter() - t0, 2)
@@ -296,8 +302,9 @@ def offline_prefix() -> list[str] | None:
     if platform.system() != "Linux" or not shutil.which("unshare") or not shutil.which("ip"):
         return None
     for flags in (["-n"], ["-rn"]):
-        probe = subprocess.run(["unshare", *flags, "ip", "link", "set", "lo", "up"],
-                               capture_output=True, timeout=30)  # fmt: skip
+        probe = subprocess.run(
+            ["unshare", *flags, "ip", "link", "set", "lo", "up"], capture_output=True, timeout=30
+        )
         if probe.returncode == 0:
             return ["unshare", *flags, "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
     return None

@@ -88,18 +88,32 @@ def main() -> None:
         t = tok.encode(target).ids
         seqs.append((p, t))
     lengths = [len(p) + len(t) for p, t in seqs]
-    print(f"tokenizer: {tok.get_vocab_size()} tokens; {len(seqs)} samples, "
-          f"length {min(lengths)}–{max(lengths)} (mean {sum(lengths) / len(lengths):.0f})")  # fmt: skip
+    print(
+        f"tokenizer: {tok.get_vocab_size()} tokens; {len(seqs)} samples, "
+        f"length {min(lengths)}–{max(lengths)} (mean {sum(lengths) / len(lengths):.0f})"
+    )
 
     # 2. the model
     vocab = (tok.get_vocab_size() + 63) // 64 * 64
     config = SeedOssConfig(
-        vocab_size=vocab, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=48, max_position_embeddings=8192,
-        rms_norm_eps=1e-6, attention_bias=True, attention_dropout=0.0, residual_dropout=0.0,
-        bos_token_id=0, pad_token_id=1, eos_token_id=2, tie_word_embeddings=False,
+        vocab_size=vocab,
+        hidden_size=192,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=48,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-6,
+        attention_bias=True,
+        attention_dropout=0.0,
+        residual_dropout=0.0,
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
         rope_parameters={"rope_theta": 10000.0, "rope_type": "default"},
-    )  # fmt: skip
+    )
     model = SeedOssForCausalLM(config)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters")
@@ -138,8 +152,11 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 25 == 0 or step == args.steps - 1:
-            print(f"step {step:4d}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} "
-                  f"({time.monotonic() - started:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"step {step:4d}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} "
+                f"({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
     model.eval()
     model.save_pretrained(ckpt)
     (ckpt / "generation_config.json").write_text(
@@ -156,8 +173,10 @@ def main() -> None:
     ckpt.rename(named)
     out = convert_checkpoint(named, args.out, quant="F16", force=True)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, sha256 {digest}) "
-          f"in {time.monotonic() - started:.0f} s")  # fmt: skip
+    print(
+        f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, sha256 {digest}) "
+        f"in {time.monotonic() - started:.0f} s"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -103,8 +103,13 @@ def main() -> None:
             text = llm.detokenize(out, special=True).decode("utf-8", "replace")
             why = check(text, budget, ended)
             if "</seed:think>" in text:
-                lengths.append(len(llm.tokenize(text.split("</seed:think>")[0].encode(),
-                                                add_bos=False, special=True)))  # fmt: skip
+                lengths.append(
+                    len(
+                        llm.tokenize(
+                            text.split("</seed:think>")[0].encode(), add_bos=False, special=True
+                        )
+                    )
+                )
             reflects.append(text.count("<seed:cot_budget_reflect>"))
             for r in REFLECT.finditer(text):
                 if r.group(1) is not None:  # the model's count against the true count
@@ -118,10 +123,16 @@ def main() -> None:
         total_ok += ok
         total += args.n
         span = f"{min(lengths)}–{max(lengths)}" if lengths else "-"
-        print(f"budget {budget:5d}: {ok}/{args.n} well-formed; thinking tokens {span}; "
-              f"reflect lines per reply {min(reflects)}–{max(reflects)}"
-              + (f"; reported count off by {sum(errors) / len(errors):.1f} tokens on average "
-                 f"(max {max(errors)})" if errors else ""))  # fmt: skip
+        print(
+            f"budget {budget:5d}: {ok}/{args.n} well-formed; thinking tokens {span}; "
+            f"reflect lines per reply {min(reflects)}–{max(reflects)}"
+            + (
+                f"; reported count off by {sum(errors) / len(errors):.1f} tokens on average "
+                f"(max {max(errors)})"
+                if errors
+                else ""
+            )
+        )
         print("\n".join(failures[:5]), end="\n" if failures else "")
     print(f"total: {total_ok}/{total} well-formed")
     sys.exit(0 if total_ok == total else 1)

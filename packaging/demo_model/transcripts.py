@@ -39,20 +39,32 @@ def _add(rng: random.Random) -> Task:
         return Task(
             f"{a}加{b}等于多少?",
             f"{a}加{b}等于{s}。",
-            [f"用户问{a}加{b}。", "先算个位,再算十位。", f"{a}加{b}等于{s}。",
-             f"检查一下:{s}减{b}等于{a}。", "结果是对的。", f"我再算一遍,{a}+{b}={s}。"],
+            [
+                f"用户问{a}加{b}。",
+                "先算个位,再算十位。",
+                f"{a}加{b}等于{s}。",
+                f"检查一下:{s}减{b}等于{a}。",
+                "结果是对的。",
+                f"我再算一遍,{a}+{b}={s}。",
+            ],
             long=True,
-        )  # fmt: skip
+        )
     q = rng.choice(["What is {a} + {b}?", "Add {a} and {b}.", "Compute {a} plus {b}."])
     return Task(
         q.format(a=a, b=b),
         f"{a} + {b} = {s}.",
-        [f"The user wants the sum of {a} and {b}.", "I add the ones first, then the tens.",
-         f"{a} + {b} = {s}.", f"Let me check it: {s} - {b} = {a}.", "That is right.",
-         f"So the answer is {s}.", f"Adding again: {a} plus {b} makes {s}.",
-         "I should keep the answer short."],
+        [
+            f"The user wants the sum of {a} and {b}.",
+            "I add the ones first, then the tens.",
+            f"{a} + {b} = {s}.",
+            f"Let me check it: {s} - {b} = {a}.",
+            "That is right.",
+            f"So the answer is {s}.",
+            f"Adding again: {a} plus {b} makes {s}.",
+            "I should keep the answer short.",
+        ],
         long=True,
-    )  # fmt: skip
+    )
 
 
 def _greet(rng: random.Random) -> Task:
@@ -61,10 +73,15 @@ def _greet(rng: random.Random) -> Task:
         q,
         "Hello! I am the seedchat demo model, a tiny model that shows how thinking "
         "works. Ask me to add two numbers.",
-        ["The user says hello.", "I should greet them back.", "I am a small demo model.",
-         "I can add two numbers.", "A friendly short answer is best.",
-         "I will tell them what I can do."],
-    )  # fmt: skip
+        [
+            "The user says hello.",
+            "I should greet them back.",
+            "I am a small demo model.",
+            "I can add two numbers.",
+            "A friendly short answer is best.",
+            "I will tell them what I can do.",
+        ],
+    )
 
 
 def _count(rng: random.Random) -> Task:
@@ -73,11 +90,16 @@ def _count(rng: random.Random) -> Task:
     return Task(
         f"Count from 1 to {n}.",
         f"{seq}.",
-        [f"The user wants me to count up to {n}.", "I start at 1.", f"I stop at {n}.",
-         f"The numbers are {seq}.", "Each number is one more than the last.",
-         "That covers the whole range."],
+        [
+            f"The user wants me to count up to {n}.",
+            "I start at 1.",
+            f"I stop at {n}.",
+            f"The numbers are {seq}.",
+            "Each number is one more than the last.",
+            "That covers the whole range.",
+        ],
         long=True,
-    )  # fmt: skip
+    )
 
 
 def _repeat(rng: random.Random) -> Task:
@@ -85,9 +107,14 @@ def _repeat(rng: random.Random) -> Task:
     return Task(
         f"Say the word {word}.",
         f"{word.capitalize()}.",
-        [f"The user asks for the word {word}.", "I just say it back.",
-         f"The word is {word}.", "Nothing else is needed.", "I will answer with one word."],
-    )  # fmt: skip
+        [
+            f"The user asks for the word {word}.",
+            "I just say it back.",
+            f"The word is {word}.",
+            "Nothing else is needed.",
+            "I will answer with one word.",
+        ],
+    )
 
 
 TASKS: list[Callable[[random.Random], Task]] = [_add, _add, _add, _greet, _count, _repeat]
