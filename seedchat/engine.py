@@ -31,7 +31,8 @@ from seedchat.decoding import DecodeLoop, LoopLimits
 from seedchat.errors import ContextLengthError, EngineError, ModelFileError
 from seedchat.events import Done, Event, Notice
 from seedchat.kv_snapshots import SnapshotCache
-from seedchat.load_progress import LoadWatch, Progress
+from seedchat.load_progress import LoadProgressFn as Progress
+from seedchat.load_progress import LoadWatch
 from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape

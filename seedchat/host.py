@@ -24,7 +24,8 @@ from pathlib import Path
 from seedchat.engine import Engine
 from seedchat.errors import EngineError, SeedchatError
 from seedchat.events import Event, Notice
-from seedchat.load_progress import LoadCancelled, Progress
+from seedchat.load_progress import LoadCancelled
+from seedchat.load_progress import LoadProgressFn as Progress
 from seedchat.models import ModelInfo, demo_model, read_gguf_info
 from seedchat.prompt import Message
 from seedchat.remote import RemoteEngine
