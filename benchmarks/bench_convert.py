@@ -58,13 +58,13 @@ runpy.run_path({root!r} + "/convert_hf_to_gguf.py", run_name="__main__")
 TWO_PASS = """
 import sys, time
 from pathlib import Path
-from seedchat.converters import convert_checkpoint, quant_types, quantize
+from seedchat.converters import convert_checkpoint, quant_types, two_pass
 src, out, quant = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 tmp16 = out.parent / ("." + out.name + ".16bit.partial")
 t0 = time.perf_counter()
 convert_checkpoint(src, tmp16, quant="BF16", force=True)
 t1 = time.perf_counter()
-assert quantize.llama_quantize(tmp16, out, int(quant_types.FILE_TYPES[quant].file_type)) == 0
+assert two_pass.llama_quantize(tmp16, out, int(quant_types.FILE_TYPES[quant].file_type)) == 0
 tmp16.unlink()
 print(f"two-pass steps: BF16 file {t1 - t0:.1f} s, llama_model_quantize {time.perf_counter() - t1:.1f} s")
 """

@@ -1,4 +1,4 @@
-"""The Seed models seedchat offers to download, read from one data file.
+"""The catalog: the Seed models seedchat offers to download, read from one data file.
 
 ``seedchat/data/catalog.json`` lists each model once: its name, the hub repository of
 its original weights (for ``seedchat convert``), a GGUF repository known to hold it

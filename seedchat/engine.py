@@ -31,7 +31,7 @@ from seedchat.decoding import DecodeLoop, LoopLimits
 from seedchat.errors import ContextLengthError, EngineError, ModelFileError
 from seedchat.events import Done, Event, Notice
 from seedchat.kv_snapshots import SnapshotCache
-from seedchat.load_progress import LoadWatch, Progress
+from seedchat.load_progress import LoadProgressFn, LoadWatch
 from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape
@@ -94,7 +94,10 @@ class Engine:
 
     @classmethod
     def load(
-        cls, path: str | Path, options: LoadOptions | None = None, progress: Progress | None = None
+        cls,
+        path: str | Path,
+        options: LoadOptions | None = None,
+        progress: LoadProgressFn | None = None,
     ) -> Engine:
         """Load a GGUF; every failure is an :class:`EngineError`/:class:`ModelFileError`.
         ``progress`` is told the share loaded (0 to 1); returning False cancels the load

@@ -22,7 +22,7 @@ from pathlib import Path
 from seedchat.engine import Engine
 from seedchat.errors import EngineError, SeedchatError
 from seedchat.events import Event, Notice
-from seedchat.load_progress import LoadCancelled, Progress
+from seedchat.load_progress import LoadCancelled, LoadProgressFn
 from seedchat.models import ModelInfo, demo_model, read_gguf_info
 from seedchat.prompt import Message
 from seedchat.remote import RemoteEngine
@@ -159,7 +159,7 @@ class ModelHost:
         remember: bool = True,
         n_gpu_layers: int | str | None = None,
         context_length: int | None = None,
-        progress: Progress | None = None,
+        progress: LoadProgressFn | None = None,
     ) -> ModelInfo:
         """Load the model at ``path`` (replacing the current one); raises SeedchatError.
 
@@ -205,7 +205,7 @@ class ModelHost:
             self._remember(path)
         return info
 
-    def _progress(self, observer: Progress | None) -> Progress:
+    def _progress(self, observer: LoadProgressFn | None) -> LoadProgressFn:
         def on_progress(share: float) -> bool:
             self.load_progress = share
             if observer is not None and observer(share) is False:

@@ -26,7 +26,7 @@ from seedchat.errors import EngineError
 log = logging.getLogger(__name__)
 
 #: Told the share of the model loaded (0 to 1); returning False cancels the load.
-Progress = Callable[[float], "bool | None"]
+LoadProgressFn = Callable[[float], "bool | None"]
 
 
 class LoadCancelled(EngineError):
@@ -42,7 +42,7 @@ class LoadCancelled(EngineError):
 class LoadWatch:
     """llama.cpp's progress callback for one load."""
 
-    def __init__(self, llama: Any, progress: Progress | None) -> None:
+    def __init__(self, llama: Any, progress: LoadProgressFn | None) -> None:
         self.progress = progress
         self.cancelled = False
         self.interrupted: BaseException | None = None  # a Ctrl+C while llama.cpp loaded

@@ -1,4 +1,6 @@
-"""The model catalog: which GGUF files seedchat knows, and what they are.
+"""The local models: which GGUF files seedchat finds on this machine, and what they are.
+
+(The Seed models one can download are :mod:`seedchat.catalog`'s.)
 
 Metadata is read with gguf-py's :class:`gguf.GGUFReader` (memory-mapped, so a
 large model is not read into memory). A file that is not a valid GGUF shows up as
@@ -25,7 +27,7 @@ DEMO_DIR = Path(__file__).parent / "data" / "demo"
 
 @dataclass
 class ModelInfo:
-    """What the catalog knows of one GGUF file."""
+    """What seedchat read of one GGUF file on this machine."""
 
     path: Path
     source: str  # "models dir" | "added" | "demo"
@@ -174,7 +176,7 @@ def _probe(path: Path, source: str) -> ModelInfo:
 
 
 def model_search_roots(extra: list[str] | None = None) -> list[tuple[Path, str]]:
-    """The places the catalog looks in, with the label each gets."""
+    """The places :func:`list_models` looks in, with the label each gets."""
     roots: list[tuple[Path, str]] = [(get_paths().models, "models dir")]
     roots += [(Path(p).expanduser(), "added") for p in (extra or [])]
     roots.append((DEMO_DIR, "demo"))
@@ -210,8 +212,8 @@ def demo_model() -> Path | None:
 
 
 def resolve_model(name: str | None, settings: Settings) -> Path:
-    """The model a command means: a file, a name from the catalog, else the last used
-    model, else the first one in the catalog, else the bundled demo."""
+    """The model a command means: a file, the name of a local model, else the last used
+    model, else the first local model, else the bundled demo."""
     if name:
         path = Path(name).expanduser()
         if path.is_file():

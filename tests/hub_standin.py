@@ -1,11 +1,14 @@
 """A stand-in for the Hugging Face hub on a loopback port, for ``seedchat pull``'s tests.
 
-It answers the two endpoints huggingface_hub calls for a download, the way the hub does:
+It answers the endpoints huggingface_hub calls for a download, the way the hub does:
 
 - ``GET /api/models/OWNER/NAME[/revision/REV]`` (``HfApi.model_info``, with
   ``?blobs=true`` for ``files_metadata``): the commit sha and ``siblings``, each with its
   ``size`` and, for LFS files, ``lfs: {sha256, size, pointerSize}``; an unknown repository
   is a 401 with ``X-Error-Code: RepoNotFound``.
+- ``GET /api/models/OWNER/NAME/tree/REV`` (``HfApi.list_repo_tree``, which
+  ``snapshot_download`` calls: the converter's checkpoint download): every file, with its
+  ``size``, ``oid`` and ``lfs``.
 - ``HEAD``/``GET /OWNER/NAME/resolve/REV/PATH`` (``get_hf_file_metadata`` and the download):
   ``X-Repo-Commit``, ``ETag`` (the sha256 of LFS files), ``X-Linked-Etag``,
   ``X-Linked-Size``, ``Content-Length``, ``Accept-Ranges``; ``Range: bytes=N-`` (or ``N-M``)
@@ -48,6 +51,19 @@ class StandInRepo:
     sha: str
     gated_token: str | None = None  # when set: the token its files need
     lfs: set[str] = field(default_factory=set)  # paths stored with LFS (sha256 known)
+
+    def tree_entry(self, path: str) -> dict:
+        """The file as ``list_repo_tree`` lists it."""
+        sibling = self.sibling(path)
+        entry = {"type": "file", "path": path, "size": sibling["size"], "oid": sibling["blobId"]}
+        if "lfs" in sibling:
+            lfs = sibling["lfs"]
+            entry["lfs"] = {
+                "oid": lfs["sha256"],
+                "size": lfs["size"],
+                "pointerSize": lfs["pointerSize"],
+            }
+        return entry
 
     def sibling(self, path: str) -> dict:
         data = self.files[path]
@@ -129,6 +145,7 @@ class StandInHub:
 
 
 _API = re.compile(r"^/api/models/([^/]+/[^/]+?)(?:/revision/([^/]+))?/?$")
+_TREE = re.compile(r"^/api/models/([^/]+/[^/]+)/tree/([^/]+)/?$")
 _RESOLVE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 
 
@@ -165,6 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> None:
         path = unquote(urlparse(self.path).path)
         self.standin.requests.append((self.command, path, self.headers.get("Range")))
+        if m := _TREE.match(path):
+            return self._tree(m.group(1))
         if m := _API.match(path):
             return self._model_info(m.group(1))
         if m := _RESOLVE.match(path):
@@ -183,6 +202,13 @@ class _Handler(BaseHTTPRequestHandler):
             "siblings": [repo.sibling(p) for p in repo.files],
         }
         self._send(200, {"Content-Type": "application/json"}, json.dumps(info).encode())
+
+    def _tree(self, repo_id: str) -> None:
+        repo = self.standin.repos.get(repo_id)
+        if repo is None:
+            return self._error(401, "RepoNotFound", "Repository not found")
+        tree = [repo.tree_entry(p) for p in repo.files]
+        self._send(200, {"Content-Type": "application/json"}, json.dumps(tree).encode())
 
     def _resolve(self, repo_id: str, revision: str, path: str) -> None:
         repo = self.standin.repos.get(repo_id)

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from hub_standin import StandInHub, write_model_gguf
 
+from seedchat.converters import convert_checkpoint
+from seedchat.errors import ConversionError
 from seedchat.hub import (
     ChecksumMismatch,
     Downloads,
@@ -27,6 +29,7 @@ from seedchat.hub import (
     HubUnreachable,
     NotEnoughDisk,
     PullCancelled,
+    PullError,
     RepoNotFound,
     list_repo,
     partial_downloads,
@@ -324,6 +327,45 @@ def test_hub_offline_mode_is_named(hub, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(HubUnreachable, match="HF_HUB_OFFLINE"):
         pull(f"{REPO}:Q4_K_M")
+
+
+def test_converting_a_hub_id_fails_as_pull_does(hub, monkeypatch, files, tmp_path):
+    """One mapping of the hub's errors: the converter's checkpoint download says what
+    ``seedchat pull`` says (gated, no such repository, unreachable, offline mode)."""
+    from huggingface_hub import constants
+
+    gated = {"config.json": b"{}", "Gated-Q4_K_M.gguf": files["Tiny-Seed-Q4_K_M.gguf"]}
+    hub.add_repo("tester/Gated", gated, gated_token="hf_test_secret")
+
+    def both(repo: str) -> tuple[PullError, ConversionError]:
+        with pytest.raises(PullError) as pulled:
+            pull(f"{repo}:Q4_K_M")
+        with pytest.raises(ConversionError) as converted:
+            convert_checkpoint(repo, tmp_path / "out.gguf")
+        assert not (tmp_path / "out.gguf").exists()
+        return pulled.value, converted.value
+
+    for repo, kind in (("tester/Gated", GatedRepo), ("tester/Nope", RepoNotFound)):
+        pulled, converted = both(repo)
+        assert type(pulled) is kind and type(converted.__cause__) is kind
+        assert (converted.message, converted.hint) == (pulled.message, pulled.hint)
+        assert repo in converted.message and "HF_TOKEN" in converted.hint
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", closed)
+    pulled, converted = both(REPO)
+    assert type(pulled) is HubUnreachable and type(converted.__cause__) is HubUnreachable
+    assert converted.message.startswith(f"Cannot reach the Hugging Face Hub at {closed} (")
+    assert pulled.message.startswith(f"Cannot reach the Hugging Face Hub at {closed} (")
+    assert converted.hint == pulled.hint and "internet connection" in pulled.hint
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    pulled, converted = both(REPO)
+    assert type(converted.__cause__) is HubUnreachable
+    assert (converted.message, converted.hint) == (pulled.message, pulled.hint)
+    assert "HF_HUB_OFFLINE" in converted.message
 
 
 def test_pull_is_thread_safe_across_two_repos(hub, files):

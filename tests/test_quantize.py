@@ -24,7 +24,7 @@ from seedchat.converters import (
     disk_needed,
     one_pass,
     quant_types,
-    quantize,
+    two_pass,
 )
 from seedchat.converters import convert as convert_module
 from seedchat.converters.imatrix import read_imatrix, write_imatrix_dat, write_imatrix_gguf
@@ -48,7 +48,7 @@ METADATA_MAY_DIFFER: set[str] = set()
 
 # Seed-OSS: head_dim 48 (hidden/heads would be 64); attn_output rows of 192 and ffn_down
 # rows of 272 are not multiples of 256 (and 272 not of 32): every fallback fires.
-# 16 layers, so n_layer/16, n_layer/8 and use_more_bits all pick different layers.
+# 16 layers, so n_layers/16, n_layers/8 and use_more_bits all pick different layers.
 SEED_OSS = dict(
     hidden_size=256,
     intermediate_size=272,
@@ -103,7 +103,7 @@ def reference(src: Path, out: Path, quant: str, imatrix: Path | None = None) -> 
     """llama.cpp's quantizer on ``src``, as llama-quantize runs it."""
     values = read_imatrix(imatrix).values if imatrix else None
     ftype = int(quant_types.FILE_TYPES[quant].file_type)
-    assert quantize.llama_quantize(src, out, ftype, imatrix=values) == 0
+    assert two_pass.llama_quantize(src, out, ftype, imatrix=values) == 0
     return out
 
 
@@ -200,7 +200,7 @@ def test_a_type_that_needs_an_imatrix_refuses_without_one(ckpts, bf16, tmp_path)
     assert "importance matrix" in str(err.value) and "--imatrix" in err.value.hint
     assert leftovers(out) == []
     # llama.cpp refuses too
-    assert quantize.llama_quantize(bf16["seed_oss"], tmp_path / "r.gguf", 21) != 0
+    assert two_pass.llama_quantize(bf16["seed_oss"], tmp_path / "r.gguf", 21) != 0
 
 
 def test_an_imatrix_for_another_model_is_refused(ckpts, tmp_path):

@@ -167,8 +167,8 @@ def test_type_table_matches_llama_cpp(model, quant):
     listed = model_tensors(arch, *shape, tied=tied)
     tensors = [listed[i] for i in quant_types.llama_order([n for n, _ in listed])]
     layers, heads, kv = shape[2:5]
-    model_shape = quant_types.ModelShape(layers, heads, kv, is_70b=model == "llama-70b")
-    ours = quant_types.tensor_types(quant, tensors, model_shape, keep=Q.BF16)
+    quant_shape = quant_types.QuantShape(layers, heads, kv, is_70b=model == "llama-70b")
+    ours = quant_types.tensor_types(quant, tensors, quant_shape, keep=Q.BF16)
     theirs = llama_cpp_types(
         arch, tensors, tuple(shape), int(quant_types.FILE_TYPES[quant].file_type)
     )
@@ -180,7 +180,7 @@ def test_type_table_matches_llama_cpp(model, quant):
 
 def test_seed_oss_36b_q4_k_m_mix():
     tensors = model_tensors(*MODELS["seed-oss-36b"][:-1])
-    shape = quant_types.ModelShape(64, 80, 8)
+    shape = quant_types.QuantShape(64, 80, 8)
     types = dict(
         zip(
             [n for n, _ in tensors], quant_types.tensor_types("Q4_K_M", tensors, shape), strict=True

@@ -96,7 +96,7 @@ def test_load_a_model_shows_its_offload_plan(page):
     page.wait_for_function(
         "document.querySelector('#model-picker input')?.value.toLowerCase().includes('demo')"
     )
-    # the catalog is read when the tab opens: the demo model is listed
+    # the local models are read when the tab opens: the demo model is listed
     page.locator("#model-picker input").click()
     page.get_by_role("option", name="seedchat demo (tiny Seed-OSS)").first.wait_for()
     page.keyboard.press("Escape")

@@ -9,7 +9,7 @@ order llama.cpp's quantizer writes them. Three routes, by type:
 - the K-quants, Q8_0 and Q4_0 (:data:`ONE_PASS_TYPES`): each tensor quantized by ggml while
   it is read, to the type llama.cpp's rules give it (:mod:`.one_pass`): no 16-bit file;
 - the IQ4 types (:data:`TWO_PASS_TYPES`): a 16-bit intermediate, then llama.cpp's own
-  quantizer (:mod:`.quantize`).
+  quantizer (:mod:`.two_pass`).
 
 Output goes to a hidden temporary file beside the target and is renamed only when
 complete, so an interrupted run never leaves a file under the final name.
@@ -34,7 +34,7 @@ import gguf
 import numpy as np
 
 from seedchat.converters import architectures as arch
-from seedchat.converters import ggml_quants, hub, one_pass, quant_types, quantize
+from seedchat.converters import ggml_quants, hub, one_pass, quant_types, two_pass
 from seedchat.converters.imatrix import ImportanceMatrix, read_imatrix
 from seedchat.converters.safetensors_reader import (
     TensorRef,
@@ -56,7 +56,7 @@ DIRECT_TYPES: dict[str, tuple[Q, gguf.LlamaFileType]] = {
     "BF16": (Q.BF16, gguf.LlamaFileType.MOSTLY_BF16),
 }
 ONE_PASS_TYPES: tuple[str, ...] = tuple(quant_types.FILE_TYPES)
-TWO_PASS_TYPES: tuple[str, ...] = tuple(quantize.TWO_PASS)
+TWO_PASS_TYPES: tuple[str, ...] = tuple(two_pass.TWO_PASS)
 QUANT_TYPES: tuple[str, ...] = (*DIRECT_TYPES, *ONE_PASS_TYPES, *TWO_PASS_TYPES)
 DEFAULT_QUANT = "Q4_K_M"
 DISK_MARGIN = 32 * 2**20
@@ -82,7 +82,8 @@ class ConversionCancelled(ConversionError):
     """The user cancelled a conversion; nothing was left behind."""
 
 
-ProgressFn = Callable[[ConvertProgress], None]
+#: Told each report of a conversion.
+ConvertProgressFn = Callable[[ConvertProgress], None]
 
 
 @dataclass
@@ -147,7 +148,7 @@ def _plan(src: Path, quant: str, matrix: ImportanceMatrix | None) -> _Plan:
         plan.types = quant_types.tensor_types(
             quant,
             list(zip(plan.names, shapes, strict=True)),
-            one_pass.model_shape(plan.spec, plan.config),
+            one_pass.quant_shape(plan.spec, plan.config),
             has_imatrix=matrix is not None,
             keep=_sixteen_bit(plan.refs),
         )
@@ -217,7 +218,7 @@ def _disk_needed(plan: _Plan, quant: str) -> int:
     """Peak disk use: the file written here, plus llama.cpp's output if it quantizes."""
     written = _file_bytes(plan)
     if quant in TWO_PASS_TYPES:
-        written += quantize.estimated_size(quant, sum(r.n_elements for r in plan.refs))
+        written += two_pass.estimated_size(quant, sum(r.n_elements for r in plan.refs))
     return written + DISK_MARGIN
 
 
@@ -231,7 +232,7 @@ def default_output(src_label: str, quant: str) -> Path:
     return get_paths().models / f"{base}-{quant}.gguf"
 
 
-def _resolve_source(src: str | Path, progress: ProgressFn | None) -> tuple[Path, str]:
+def _resolve_source(src: str | Path, progress: ConvertProgressFn | None) -> tuple[Path, str]:
     path = Path(src).expanduser()
     if path.is_dir():
         return path, path.resolve().name
@@ -284,7 +285,7 @@ def convert_checkpoint(
     out: str | Path | None = None,
     quant: str = DEFAULT_QUANT,
     force: bool = False,
-    progress: ProgressFn | None = None,
+    progress: ConvertProgressFn | None = None,
     cancel: threading.Event | None = None,
     imatrix: str | Path | None = None,
     threads: int = 0,
@@ -346,7 +347,7 @@ def _two_pass(
 
     n_params = sum(r.n_elements for r in writing.plan.refs)
     values = matrix.values if matrix else None
-    quantize.quantize(tmp16, tmp, quant, n_params, writing.threads, on_bytes, values)
+    two_pass.quantize(tmp16, tmp, quant, n_params, writing.threads, on_bytes, values)
 
 
 class _Writing:
@@ -357,7 +358,7 @@ class _Writing:
         plan: _Plan,
         source: Path,
         label: str,
-        progress: ProgressFn | None,
+        progress: ConvertProgressFn | None,
         cancel: threading.Event | None,
         threads: int,
     ) -> None:

@@ -59,7 +59,7 @@ def _lib() -> ctypes.CDLL:
     return _bound[0]
 
 
-def requires_imatrix(t: Q) -> bool:
+def type_requires_imatrix(t: Q) -> bool:
     """``ggml_quantize_requires_imatrix``: can ggml quantize to ``t`` only with an imatrix?"""
     return bool(_lib().ggml_quantize_requires_imatrix(int(t)))
 

@@ -1,4 +1,8 @@
-"""Fetch a checkpoint from the Hugging Face Hub into seedchat's cache (only needed files)."""
+"""Fetch a checkpoint from the Hugging Face Hub into seedchat's cache (only needed files).
+
+The hub's errors are mapped as ``seedchat pull`` maps them (:func:`seedchat.hub.repo.hub_errors`:
+one set of messages and hints), then raised as :class:`ConversionError`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import re
 from pathlib import Path
 
 from seedchat.errors import ConversionError
+from seedchat.hub.errors import PullError
+from seedchat.hub.repo import hub_endpoint, hub_errors, hub_token
 from seedchat.paths import get_paths
 
 log = logging.getLogger(__name__)
@@ -31,35 +37,21 @@ def looks_like_repo_id(src: str) -> bool:
 def download(repo_id: str, revision: str | None = None) -> Path:
     """Download (or reuse) the files a conversion needs; return the local folder."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
 
     cache = get_paths().downloads
     cache.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(
-            snapshot_download(
-                repo_id, revision=revision, allow_patterns=ALLOW_PATTERNS, cache_dir=cache
+        with hub_errors(repo_id):
+            folder = snapshot_download(
+                repo_id,
+                revision=revision,
+                allow_patterns=ALLOW_PATTERNS,
+                cache_dir=cache,
+                endpoint=hub_endpoint(),
+                token=hub_token(),
             )
-        )
-    except LocalEntryNotFoundError as exc:
-        raise ConversionError(
-            f"Cannot download {repo_id}: the Hugging Face Hub is not reachable (offline?) "
-            "and the files are not in seedchat's cache.",
-            hint="Connect to the internet, or download the checkpoint folder elsewhere and "
-            "pass its path.",
-        ) from exc
-    except GatedRepoError as exc:
-        raise ConversionError(
-            f"{repo_id} is gated on the Hugging Face Hub.",
-            hint="Accept its license on huggingface.co and log in with 'hf auth login'.",
-        ) from exc
-    except RepositoryNotFoundError as exc:
-        raise ConversionError(
-            f"No repository {repo_id} on the Hugging Face Hub.", hint="Check the name."
-        ) from exc
+    except PullError as exc:
+        raise ConversionError(exc.message, hint=exc.hint) from exc
     except OSError as exc:
         raise ConversionError(f"Downloading {repo_id} failed: {exc}") from exc
+    return Path(folder)

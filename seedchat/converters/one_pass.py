@@ -37,13 +37,13 @@ IMATRIX_HINT = (
 )
 
 
-def model_shape(spec: arch.ArchSpec, config: dict[str, Any]) -> quant_types.ModelShape:
+def quant_shape(spec: arch.ArchSpec, config: dict[str, Any]) -> quant_types.QuantShape:
     """The hyperparameters llama.cpp's type rules look at, from ``config.json``."""
-    n_layer = int(config["num_hidden_layers"])
+    n_layers = int(config["num_hidden_layers"])
     n_head = int(config["num_attention_heads"])
     n_head_kv = int(config.get("num_key_value_heads") or n_head)
-    is_70b = spec.gguf_arch == gguf.MODEL_ARCH.LLAMA and n_layer == 80 and n_head != n_head_kv
-    return quant_types.ModelShape(n_layer, n_head, n_head_kv, is_70b)
+    is_70b = spec.gguf_arch == gguf.MODEL_ARCH.LLAMA and n_layers == 80 and n_head != n_head_kv
+    return quant_types.QuantShape(n_layers, n_head, n_head_kv, is_70b)
 
 
 def tensor_nbytes(shape: Sequence[int], t: Q) -> int:
@@ -73,8 +73,8 @@ def check_imatrix(
                     hint="It was made for another model: use one made for this checkpoint.",
                 )
             values = None
-        if values is None and quant_types.requires_imatrix(
-            name, t, quant, ggml_quants.requires_imatrix
+        if values is None and quant_types.tensor_requires_imatrix(
+            name, t, quant, ggml_quants.type_requires_imatrix
         ):
             where = f"{imatrix.path.name} has no entry for it" if imatrix else "none was given"
             raise ConversionError(

@@ -17,7 +17,7 @@ llama-cpp-python 0.3.36 vendors (line numbers of that file):
 - ``tensor_type_fallback`` (390): the type used when a row length is not a multiple of the
   chosen type's block (:data:`FALLBACK`, then F16);
 - ``tensor_requires_imatrix`` (856): which tensors cannot be quantized without an
-  importance matrix (:func:`requires_imatrix`).
+  importance matrix (:func:`tensor_requires_imatrix`).
 
 The rules that fire only for other architectures (Falcon, mixtures of experts, fused QKV)
 or for the IQ file types are left out; the IQ4 types go through llama.cpp's quantizer
@@ -66,10 +66,10 @@ FILE_TYPES: dict[str, FileType] = {
 
 
 @dataclass(frozen=True)
-class ModelShape:
-    """What of the model the rules look at (llama.cpp's hparams and model type)."""
+class QuantShape:
+    """What of the model the type rules look at (llama.cpp's hparams and model type)."""
 
-    n_layer: int
+    n_layers: int
     n_head: int
     n_head_kv: int
     is_70b: bool = False  # LLM_TYPE_70B: a llama of 80 layers with grouped-query attention
@@ -195,16 +195,16 @@ def _output_type(default: Q, n_cols: int) -> Q:
 
 
 class _Counters:
-    def __init__(self, names: Sequence[str], shape: ModelShape) -> None:
+    def __init__(self, names: Sequence[str], shape: QuantShape) -> None:
         self.n_attn_v = sum(category(n) == "attn_v" for n in names)
-        self.n_ffn_down = shape.n_layer
+        self.n_ffn_down = shape.n_layers
         self.i_attn_v = 0
         self.i_ffn_down = 0
         self.tied = "output.weight" not in names  # token_embd then follows output's rule
 
 
 def _rule_type(
-    ftype: str, name: str, n_cols: int, c: _Counters, shape: ModelShape, imatrix: bool
+    ftype: str, name: str, n_cols: int, c: _Counters, shape: QuantShape, imatrix: bool
 ) -> Q:
     default = FILE_TYPES[ftype].default
     cat = category(name)
@@ -231,7 +231,7 @@ def _rule_type(
 def tensor_types(
     ftype: str,
     tensors: Sequence[tuple[str, Sequence[int]]],
-    shape: ModelShape,
+    shape: QuantShape,
     has_imatrix: bool = False,
     keep: Q = Q.F32,
 ) -> list[Q]:
@@ -253,8 +253,10 @@ def tensor_types(
     return out
 
 
-def requires_imatrix(name: str, t: Q, ftype: str, ggml_requires: Callable[[Q], bool]) -> bool:
+def tensor_requires_imatrix(
+    name: str, t: Q, ftype: str, type_requires: Callable[[Q], bool]
+) -> bool:
     """``tensor_requires_imatrix``: may this tensor not be quantized without an imatrix?"""
     if category(name) in ("output", "token_embd"):
         return False
-    return t in IMATRIX_TYPES or ggml_requires(t) or (t == Q.Q2_K and ftype == "Q2_K_S")
+    return t in IMATRIX_TYPES or type_requires(t) or (t == Q.Q2_K and ftype == "Q2_K_S")

@@ -80,13 +80,14 @@ class PullResult:
     already: bool = False  # it was all there already
 
 
-Progress = Callable[[PullProgress], None]
+#: Told each throttled report of a download.
+PullProgressFn = Callable[[PullProgress], None]
 
 
 class _Meter:
     """Bytes counted into throttled :class:`PullProgress` reports with speed and ETA."""
 
-    def __init__(self, progress: Progress | None, total: int, done: int, parts: int) -> None:
+    def __init__(self, progress: PullProgressFn | None, total: int, done: int, parts: int) -> None:
         self.progress, self.total, self.done, self.parts = progress, total, done, parts
         self.resumed = done
         self.file, self.part = "", 0
@@ -224,7 +225,7 @@ def download(
     listing: RepoListing,
     option: GgufOption,
     out_dir: Path | str | None = None,
-    progress: Progress | None = None,
+    progress: PullProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> PullResult:
     """Download every part of ``option`` into ``out_dir`` (the models folder)."""
@@ -273,7 +274,7 @@ def pull(
     out_dir: Path | str | None = None,
     revision: str | None = None,
     machine: Machine | None = None,
-    progress: Progress | None = None,
+    progress: PullProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> PullResult:
     """``seedchat pull REPO[:QUANT]`` as a function: list, pick, download, verify."""

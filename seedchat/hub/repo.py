@@ -6,7 +6,8 @@ model (``…-00001-of-00003.gguf``) is one model made of all its parts, and visi
 projectors (``mmproj``) are not models. The listing comes from the hub's model-info
 endpoint with each file's size and, for LFS files, its sha256.
 
-Errors of ``huggingface_hub`` and the network become :mod:`seedchat.hub.errors` here.
+Errors of ``huggingface_hub`` and the network become :mod:`seedchat.hub.errors` here
+(:func:`hub_errors`, the one mapping: the converter's checkpoint download uses it too).
 """
 
 from __future__ import annotations
@@ -181,12 +182,49 @@ def network_errors() -> tuple[type[BaseException], ...]:
     return tuple(kinds)
 
 
+def _offline_mode() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _offline(what: str) -> HubUnreachable:
+    return HubUnreachable(
+        f"Cannot download {what}: huggingface_hub's offline mode is on (HF_HUB_OFFLINE).",
+        hint="Unset HF_HUB_OFFLINE to download.",
+    )
+
+
+def _unreachable(cause: BaseException) -> HubUnreachable:
+    return HubUnreachable(
+        f"Cannot reach the Hugging Face Hub at {hub_endpoint()} ({type(cause).__name__}: {cause}).",
+        hint="Check your internet connection (or HF_ENDPOINT, if you set it), then run "
+        "the same command again: a download continues where it stopped.",
+    )
+
+
 @contextmanager
 def hub_errors(repo: str, filename: str | None = None) -> Iterator[None]:
-    """Turn the hub's and the network's errors into :class:`PullError` with a way out."""
+    """Turn the hub's and the network's errors into :class:`PullError` with a way out.
+
+    The one mapping of huggingface_hub's errors (:func:`hub_error`): ``seedchat pull`` and
+    the converter's checkpoint download (:mod:`seedchat.converters.hub`) both use it.
+    """
+    try:
+        yield
+    except Exception as exc:
+        mapped = hub_error(exc, repo, filename)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def hub_error(exc: BaseException, repo: str, filename: str | None = None) -> PullError | None:
+    """The :class:`PullError` an error of huggingface_hub or the network means (None: not one)."""
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
+        LocalEntryNotFoundError,
         OfflineModeIsEnabled,
         RemoteEntryNotFoundError,
         RepositoryNotFoundError,
@@ -194,39 +232,34 @@ def hub_errors(repo: str, filename: str | None = None) -> Iterator[None]:
     )
 
     what = f"{repo}/{filename}" if filename else repo
-    try:
-        yield
-    except OfflineModeIsEnabled as exc:
-        raise HubUnreachable(
-            f"Cannot download {what}: huggingface_hub's offline mode is on (HF_HUB_OFFLINE).",
-            hint="Unset HF_HUB_OFFLINE to download.",
-        ) from exc
-    except GatedRepoError as exc:
-        raise GatedRepo(f"{repo} is gated: its files need a token.", hint=TOKEN_HINT) from exc
-    except RepositoryNotFoundError as exc:
-        raise RepoNotFound(
+    if isinstance(exc, OfflineModeIsEnabled):
+        return _offline(what)
+    if isinstance(exc, LocalEntryNotFoundError):  # snapshot_download: no answer, no copy
+        if _offline_mode():
+            return _offline(what)
+        cause = exc.__cause__  # what the hub answered, or the network error
+        return (hub_error(cause, repo, filename) if cause else None) or _unreachable(cause or exc)
+    if isinstance(exc, GatedRepoError):
+        return GatedRepo(f"{repo} is gated: its files need a token.", hint=TOKEN_HINT)
+    if isinstance(exc, RepositoryNotFoundError):
+        return RepoNotFound(
             f"No repository {repo} on the hub ({hub_endpoint()}).",
             hint="Check the name (OWNER/NAME, as on its huggingface.co page); a private "
             "repository also needs HF_TOKEN.",
-        ) from exc
-    except RevisionNotFoundError as exc:
-        raise RepoNotFound(f"{repo} has no such revision.", hint="Check --revision.") from exc
-    except RemoteEntryNotFoundError as exc:
-        raise FileNotFound(
-            f"{what} is not on the hub.", hint=f"See: seedchat pull {repo} --list"
-        ) from exc
-    except HfHubHTTPError as exc:
+        )
+    if isinstance(exc, RevisionNotFoundError):
+        return RepoNotFound(f"{repo} has no such revision.", hint="Check --revision.")
+    if isinstance(exc, RemoteEntryNotFoundError):
+        return FileNotFound(f"{what} is not on the hub.", hint=f"See: seedchat pull {repo} --list")
+    if isinstance(exc, HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else "?"
-        raise PullError(
+        return PullError(
             f"The hub refused {what} (HTTP {status}): {str(exc).splitlines()[0]}",
             hint="Try again later; for a private or gated repository set HF_TOKEN.",
-        ) from exc
-    except network_errors() as exc:
-        raise HubUnreachable(
-            f"Cannot reach the Hugging Face Hub at {hub_endpoint()} ({type(exc).__name__}: {exc}).",
-            hint="Check your internet connection (or HF_ENDPOINT, if you set it), then run "
-            "the same command again: a download continues where it stopped.",
-        ) from exc
+        )
+    if isinstance(exc, network_errors()):
+        return _unreachable(exc)
+    return None
 
 
 def list_repo(repo: str, revision: str | None = None) -> RepoListing:

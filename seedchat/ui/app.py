@@ -134,7 +134,7 @@ def build_app(
 
 
 def _wire_lazy_tabs(page: _Page) -> None:
-    """The catalog (every GGUF's header read) and the converter's quantization list are
+    """The local models (every GGUF's header read) and the converter's quantization list are
     filled when their tab opens, not while the app starts."""
     picker = page.models.picker
     page.models_tab.select(

@@ -1,4 +1,4 @@
-"""The Models tab (pick a catalog model or open a file, load and unload it) and the header's
+"""The Models tab (pick a model on this machine or open a file, load and unload it) and the header's
 line about the loaded model."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class ModelsTab:
         self.picker = gr.Dropdown(
             choices=[],  # filled when the tab opens (see build_app)
             value=str(host.info.path) if host.info else None,
-            label="Model catalog",
+            label="Models on this machine",
             elem_id="model-picker",
             allow_custom_value=True,
         )

@@ -46,7 +46,7 @@ def test_type_counts_are_listed_most_first():
     assert format_type_counts({}) == ""
 
 
-def test_catalog_lists_models_dir_extra_paths_and_flags_bad_files(tmp_path):
+def test_list_models_finds_models_dir_extra_paths_and_flags_bad_files(tmp_path):
     models = get_paths().ensure().models
     write_gguf(models / "good.gguf", name="good")
     (models / "not-a-model.gguf").write_bytes(b"PK\x03\x04 this is a zip")
