@@ -181,13 +181,13 @@ def test_c_alone_with_nothing_saved_is_a_clear_error(cli_env):
 
 
 def test_the_terminal_shows_the_models_reports_in_the_pages_words(cli_env):
-    proc = run_chat(
-        cli_env, "What is 12 + 30?", "--budget", "512", "--temperature", "0", "--no-save"
-    )
+    question = ("What is 12 + 30?", "--budget", "512", "--temperature", "0", "--max-tokens", "200")
+    proc = run_chat(cli_env, *question, "--no-save")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "None" not in out
     reports = re.findall(r"⟨⏱ model: used (\d+), (\d+) left \(true count (\d+)\)⟩", out)
     assert reports, out
     assert all(0 <= int(left) <= 512 for _, left, _ in reports)
-    assert re.search(r"— Thought for [\d.]+ s · \d+ / 512 tokens —", out)
+    assert re.search(r"— Thought for .+ s · \d+ / 512 tokens( · unfinished)? —", out), out
+    assert "· stopped at max tokens)" in out  # the page's status line

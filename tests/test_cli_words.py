@@ -5,6 +5,7 @@ words, never "None"."""
 
 from __future__ import annotations
 
+import io
 import re
 
 from rich.console import Console
@@ -41,7 +42,7 @@ def parsed(text: str) -> list:
 
 def printed(events: list, budget: int) -> str:
     """What `seedchat chat` shows for ``events`` (a terminal's text, without colour)."""
-    out = Console(record=True, width=200, color_system=None, force_terminal=False)
+    out = Console(file=io.StringIO(), record=True, width=200, color_system=None)
     printer = EventPrinter(as_json=False, budget=budget, out=out)
     for event in events:
         printer(event)

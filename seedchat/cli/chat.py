@@ -101,7 +101,7 @@ class EventPrinter:
         elif isinstance(event, ThinkingDelta):
             c.print(event.text, style="dim", end="", soft_wrap=True, markup=False)
         elif isinstance(event, Reflect):
-            c.print(f"\n[cyan]  ⟨{escape(reflect_line(event))}⟩[/]")
+            c.print(f"\n[cyan]  ⟨{escape(reflect_line(event))}⟩[/]", soft_wrap=True)
         elif isinstance(event, ThinkingEnd):
             title = finished_title(event, self.budget, self.approximate)
             c.print(f"\n[dim]— {escape(title)} —[/]\n")
@@ -113,7 +113,7 @@ class EventPrinter:
         elif isinstance(event, Notice):
             c.print(f"[yellow]note: {escape(event.text)}[/]")
         elif isinstance(event, Done):
-            c.print(f"\n[dim]({escape(done_footer(event))})[/]")
+            c.print(f"\n[dim]({escape(done_footer(event))})[/]", soft_wrap=True)
 
 
 def reflect_line(event: Reflect) -> str:
