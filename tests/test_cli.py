@@ -93,3 +93,44 @@ class _Recorder:
     def run(self, args):
         self.called.append(args if self.keep_args else "ui")
         return 0
+
+
+def test_chat_help_names_lookup_and_c_with_an_optional_id(cli_env):
+    out = " ".join(run("chat", "--help", env=cli_env).stdout.split())
+    assert "--lookup" in out and "--no-lookup" in out
+    assert "-c [ID], --conversation [ID]" in out and "the most recent one" in out
+
+
+def test_chat_serve_and_ui_read_their_shared_options_alike():
+    parser = cli.build_parser()
+    serve = parser.parse_args(["serve", "--no-lookup", "--gpu-layers", "3", "--context", "4096"])
+    assert (serve.lookup_decoding, serve.gpu_layers, serve.context) == ("off", 3, 4096)
+    chat = parser.parse_args(["chat", "--lookup", "--gpu-layers", "auto", "--api-key", "k"])
+    assert (chat.lookup_decoding, chat.gpu_layers, chat.engine_key) == ("auto", "auto", "k")
+    plain = parser.parse_args(["serve"])
+    assert (plain.lookup_decoding, plain.gpu_layers) == (None, None)  # the settings decide
+    ui = parser.parse_args(["ui", "--engine-url", "http://h:1/v1", "--engine-key", "s"])
+    assert (ui.engine_url, ui.engine_key) == ("http://h:1/v1", "s")
+
+
+def test_a_wrong_gpu_layers_value_is_an_argument_error(cli_env):
+    proc = run("serve", "--gpu-layers", "many", env=cli_env)
+    assert proc.returncode == 2
+    assert "--gpu-layers: 'auto' or a number of layers, not 'many'" in proc.stderr
+
+
+def test_the_verbs_import_their_console_and_options_not_the_package_root():
+    import ast
+    from pathlib import Path
+
+    here = Path(cli.__file__).parent
+    for path in here.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        roots = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.module == "seedchat.cli"
+        ]
+        assert roots == [], f"{path.name} imports from seedchat/cli/__init__.py"

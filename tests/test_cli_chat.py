@@ -5,6 +5,7 @@ continued (the bundled demo model on the real llama.cpp)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,16 +27,21 @@ CHOSEN = ChatSettings(
 )
 
 
-def chat(cli_env: dict[str, str], *args: str, stdin: str | None = None) -> list[dict]:
-    """Run `seedchat chat ... --json`; its events."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "seedchat", "chat", *args, "--json"],
+def run_chat(cli_env: dict[str, str], *args: str, stdin: str | None = None):
+    """Run `seedchat chat ...`; the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", "seedchat", "chat", *args],
         input=stdin,
         capture_output=True,
         text=True,
         env=cli_env,
         timeout=300,
     )
+
+
+def chat(cli_env: dict[str, str], *args: str, stdin: str | None = None) -> list[dict]:
+    """Run `seedchat chat ... --json`; its events."""
+    proc = run_chat(cli_env, *args, "--json", stdin=stdin)
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
@@ -136,3 +142,52 @@ def test_an_unknown_conversation_is_a_clear_error(cli_env):
     assert proc.returncode == 1
     assert "no conversation with id abcdef12" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def user_turns(conv_id: str) -> list[str]:
+    with Store() as store:
+        return [m.content for m in store.get_conversation(conv_id).messages if m.role == "user"]
+
+
+def test_c_alone_continues_the_most_recent_conversation(cli_env, chosen_settings):
+    chat(cli_env, "What is 2 + 3?")
+    first, _ = the_conversation()
+    chat(cli_env, "Hi")
+    with Store() as store:
+        second = next(c.id for c in store.list_conversations() if c.id != first)
+    # `-c` with no id: the most recently updated one, said on stderr
+    proc = run_chat(cli_env, "And 4?", "-c", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert f"continuing “Hi” ({second[:8]}, the most recent conversation)" in proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["type"] == "Done"  # stdout: events only
+    assert user_turns(second) == ["Hi", "And 4?"]
+    # with an id, that one, which then is the most recent: `-c QUESTION` (as `llm -c`) goes on
+    chat(cli_env, "And 5?", "-c", first[:8])
+    proc = run_chat(cli_env, "-c", "And 6?", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert f"({first[:8]}, the most recent conversation)" in proc.stderr
+    assert user_turns(first) == ["What is 2 + 3?", "And 5?", "And 6?"]
+    assert user_turns(second) == ["Hi", "And 4?"]
+    with Store() as store:
+        assert store.count_conversations() == 2
+
+
+def test_c_alone_with_nothing_saved_is_a_clear_error(cli_env):
+    proc = run_chat(cli_env, "-c", "hi")
+    assert proc.returncode == 1
+    assert "There is no saved conversation to continue." in proc.stderr
+    assert "seedchat chat' (without -c)" in proc.stderr and "Traceback" not in proc.stderr
+    assert not proc.stdout  # found out before the model loads: nothing was answered
+
+
+def test_the_terminal_shows_the_models_reports_in_the_pages_words(cli_env):
+    question = ("What is 12 + 30?", "--budget", "512", "--temperature", "0", "--max-tokens", "200")
+    proc = run_chat(cli_env, *question, "--no-save")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "None" not in out
+    reports = re.findall(r"⟨⏱ model: used (\d+), (\d+) left \(true count (\d+)\)⟩", out)
+    assert reports, out
+    assert all(0 <= int(left) <= 512 for _, left, _ in reports)
+    assert re.search(r"— Thought for .+ s · \d+ / 512 tokens( · unfinished)? —", out), out
+    assert "· stopped at max tokens)" in out  # the page's status line

@@ -29,7 +29,7 @@ from seedchat.prompt import Message
 from seedchat.session import ChatSession, delete_conversation
 from seedchat.settings import ChatSettings
 from seedchat.store import Store
-from seedchat.ui.render import done_footer
+from seedchat.wording import done_footer
 from tests.test_engine import common_prefix
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,14 +16,8 @@ from seedchat.events import (
     ThinkingStart,
 )
 from seedchat.thinking import ThinkingParser
-from seedchat.ui.render import (
-    TurnView,
-    budget_label,
-    done_footer,
-    finished_title,
-    render_events,
-    thinking_title,
-)
+from seedchat.ui.render import TurnView, render_events
+from seedchat.wording import budget_label, done_footer, finished_title, thinking_title
 
 DATA = Path(__file__).parent / "data"
 

@@ -4,6 +4,8 @@ Each verb lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a function
 taking the parsed arguments and returning an exit code. Errors from the library
 (:class:`SeedchatError`) are printed without a traceback unless ``--debug``.
+This file holds only the entry point and the verbs' registration: the verbs write
+through :mod:`seedchat.cli.console` and share their options in :mod:`seedchat.cli.options`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
-
 import seedchat
+from seedchat.cli.console import err_console, print_error
 from seedchat.errors import SeedchatError
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 
 def _verb_modules() -> list:
@@ -72,27 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SeedchatError as err:
-        if args.debug:
-            err_console.print_exception()
-        err_console.print(f"[bold red]error:[/] {err.message}")
-        if err.hint:
-            err_console.print(f"  [yellow]→[/] {err.hint}")
+        print_error(err, traceback=args.debug)
         return 1
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         return 130
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def stop_on_sigterm() -> None:
-    """A polite kill (SIGTERM: logout, a service manager) stops the app as Ctrl+C does."""
-    import signal
-
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _interrupt)
 
 
 if __name__ == "__main__":

@@ -4,21 +4,29 @@ Thinking is shown dimmed, with a counter line at each of the model's reports (it
 count beside the true one); the answer is plain. ``--json`` prints one event per line.
 Each turn is a :class:`~seedchat.session.ChatSession` turn, as in the web UI: the same
 settings (the settings file's, then the flags), the same prompt, saved the same way.
+``-c`` continues the most recent conversation, ``-c ID`` the one named.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
 from typing import Any
 
+from rich.markup import escape
+
 from seedchat.answer import answer
-from seedchat.cli import console, err_console
-from seedchat.errors import SeedchatError
+from seedchat.cli.console import console, err_console, note, warn
+from seedchat.cli.options import (
+    add_engine_options,
+    add_load_options,
+    add_lookup_options,
+    remote_server,
+)
+from seedchat.errors import StoreError
 from seedchat.events import (
     AnswerDelta,
     Done,
@@ -31,10 +39,13 @@ from seedchat.events import (
 )
 from seedchat.host import ModelHost
 from seedchat.models import resolve_model
-from seedchat.servers import ENGINE_KEY_ENV, RemoteServer
 from seedchat.session import ChatSession, open_store
 from seedchat.settings import ChatSettings, Settings, load_settings
 from seedchat.store import Store
+from seedchat.wording import done_footer, finished_title, reflect_note
+
+#: ``-c`` with no id: the most recently updated conversation (``-c latest`` says the same)
+LATEST = "latest"
 
 
 def register(sub) -> None:
@@ -50,36 +61,10 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--max-tokens", type=int)
-    p.add_argument(
-        "--lookup",
-        dest="lookup_decoding",
-        action="store_const",
-        const="auto",
-        help="draft tokens the conversation already holds (the default: settings.json)",
-    )
-    p.add_argument(
-        "--no-lookup",
-        dest="lookup_decoding",
-        action="store_const",
-        const="off",
-        help="decode one token at a time",
-    )
+    add_lookup_options(p)
     p.add_argument("--system", help="system prompt")
-    p.add_argument("--context", type=int, help="context length in tokens")
-    p.add_argument("--gpu-layers", help="'auto' or a number of layers on the GPU")
-    p.add_argument(
-        "--engine-url",
-        metavar="URL",
-        help="use a model on an OpenAI-compatible server (vLLM, llama.cpp, seedchat serve); "
-        "-m names the server's model",
-    )
-    p.add_argument(
-        "--engine-key",
-        "--api-key",
-        dest="engine_key",
-        metavar="KEY",
-        help="the server's API key (also read from SEEDCHAT_ENGINE_KEY)",
-    )
+    add_load_options(p)
+    add_engine_options(p, "--api-key")
     p.add_argument("--raw", action="store_true", help="plain text completion, no chat template")
     p.add_argument("--show-prompt", action="store_true", help="print the rendered prompt and exit")
     p.add_argument("--json", action="store_true", help="print one JSON event per line")
@@ -90,17 +75,21 @@ def register(sub) -> None:
         "-c",
         "--conversation",
         metavar="ID",
-        help="continue a saved conversation (an id from 'seedchat history list')",
+        nargs="?",
+        const=LATEST,
+        help="continue a saved conversation: the most recent one, or the one whose id "
+        "('seedchat history list') is given",
     )
     p.set_defaults(func=run)
 
 
-class _Printer:
-    """Renders events for a terminal (rich) or as JSON lines."""
+class EventPrinter:
+    """Renders events for a terminal (rich) or as JSON lines, in the page's words
+    (:mod:`seedchat.wording`)."""
 
-    def __init__(self, as_json: bool, budget: int) -> None:
-        self.console, self.json, self.budget = console, as_json, budget
-        self.about = ""  # "~" while counts are estimated (a remote server's chunks)
+    def __init__(self, as_json: bool, budget: int, out: Any = None) -> None:
+        self.console, self.json, self.budget = out or console, as_json, budget
+        self.approximate = False  # counts estimated from a remote server's chunks
 
     def __call__(self, event) -> None:
         if self.json:
@@ -108,35 +97,31 @@ class _Printer:
             return
         c = self.console
         if isinstance(event, ThinkingStart):
-            self.about = "~" if event.approximate else ""
+            self.approximate = event.approximate
             c.print("[dim]thinking…[/]")
         elif isinstance(event, ThinkingDelta):
-            c.print(event.text, style="dim", end="", soft_wrap=True)
+            c.print(event.text, style="dim", end="", soft_wrap=True, markup=False)
         elif isinstance(event, Reflect):
-            limit = f" / {self.budget}" if self.budget > 0 else ""
-            said = (
-                "budget exhausted"
-                if event.exhausted
-                else f"used {event.used}, {event.remaining} left"
-            )
-            c.print(f"\n[cyan]  ⟨{self.about}{event.true_count}{limit} tokens · model: {said}⟩[/]")
+            c.print(f"\n[cyan]  ⟨{escape(reflect_line(event))}⟩[/]", soft_wrap=True)
         elif isinstance(event, ThinkingEnd):
-            how = " (cut at the budget)" if event.forced else ""
-            spent = f"{self.about}{event.tokens} tokens in {event.seconds:.1f} s{how}"
-            c.print(f"\n[dim]— thought {spent} —[/]\n")
+            title = finished_title(event, self.budget, self.approximate)
+            c.print(f"\n[dim]— {escape(title)} —[/]\n")
         elif isinstance(event, AnswerDelta):
             c.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)
         elif isinstance(event, ToolCall):
-            c.print(
-                f"\n[magenta]tool call {event.name}({json.dumps(event.arguments, ensure_ascii=False)})[/]"
-            )
+            call = f"tool call {event.name}({json.dumps(event.arguments, ensure_ascii=False)})"
+            c.print(f"\n[magenta]{escape(call)}[/]")
         elif isinstance(event, Notice):
-            c.print(f"[yellow]note: {event.text}[/]")
+            c.print(f"[yellow]note: {escape(event.text)}[/]")
         elif isinstance(event, Done):
-            rate = f", {event.tokens_per_second:.1f} tokens/s" if event.tokens_per_second else ""
-            if event.drafted_tokens:
-                rate += f", drafted {event.drafted_tokens} · accepted {event.accepted_tokens}"
-            c.print(f"\n[dim]({event.generated_tokens} tokens{rate}, {event.finish_reason})[/]")
+            c.print(f"\n[dim]({escape(done_footer(event))})[/]", soft_wrap=True)
+
+
+def reflect_line(event: Reflect) -> str:
+    """A reflect line as the terminal shows it: the page's marker, without its Markdown
+    ("⏱ model: used 258, 254 left (true count 270)")."""
+    who, text = reflect_note(event)
+    return f"⏱ {who}: {text}"
 
 
 #: ChatSettings field → the flag that sets it (its argparse name)
@@ -159,14 +144,16 @@ def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    question_after_c(args)
     settings = load_settings()
     store = None if (args.no_save or args.raw or args.show_prompt) else _open_store(args.json)
     if args.conversation and store is None:
         store = _open_store(args.json, required=True)
     host = ModelHost(settings)  # the one model of this process, as in the UI and the API
     try:
+        conv_id = conversation_id(store, args.conversation) if args.conversation else None
         _load(args, host, settings)
-        session = _session(args, host, store, ChatSettings.from_settings(settings))
+        session = _session(args, host, store, conv_id, ChatSettings.from_settings(settings))
         if args.show_prompt:
             question = args.prompt or ""
             sys.stdout.write(question if args.raw else session.prompt(question))
@@ -181,15 +168,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None:
     """The model: on the server ``--engine-url`` names, else a local GGUF."""
-    if args.engine_url:
-        key = args.engine_key or os.environ.get(ENGINE_KEY_ENV) or None
-        host.connect(RemoteServer(args.engine_url, key), args.model)
+    remote = remote_server(args)
+    if remote is not None:
+        host.connect(remote, args.model)
         return
     path = resolve_model(args.model, settings)
-    layers = gpu_layers(args.gpu_layers)
     with LoadBar(path.name) as bar:  # Ctrl+C stops the load
         host.load(
-            path, remember=False, n_gpu_layers=layers, context_length=args.context, progress=bar
+            path,
+            remember=False,
+            n_gpu_layers=args.gpu_layers,
+            context_length=args.context,
+            progress=bar,
         )
 
 
@@ -227,7 +217,7 @@ class LoadBar:
 
 def _chat(args: argparse.Namespace, host: ModelHost, session: ChatSession) -> None:
     """One answer, or the interactive loop (an empty line or Ctrl-D ends it)."""
-    printer = _Printer(args.json, session.settings.budget)
+    printer = EventPrinter(args.json, session.settings.budget)
     ask = _raw_turn(host, session, printer) if args.raw else _turn(session, printer, args)
     try:
         if args.prompt is not None:
@@ -246,27 +236,18 @@ def _chat(args: argparse.Namespace, host: ModelHost, session: ChatSession) -> No
     finally:
         conv = session.thread.conversation_id
         if session.store is not None and conv is not None and not args.json:
-            err_console.print(f"[dim]saved: seedchat history show {conv[:8]}[/]")
-
-
-def gpu_layers(value: str | None) -> int | str | None:
-    """The --gpu-layers flag: 'auto', a number of layers, or None when not given."""
-    if value is None or value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise SeedchatError(
-            f"--gpu-layers must be 'auto' or a number of layers, not {value!r}."
-        ) from None
+            note(f"saved: seedchat history show {conv[:8]}")
 
 
 def _session(
-    args: argparse.Namespace, host: ModelHost, store: Store | None, base: ChatSettings
+    args: argparse.Namespace,
+    host: ModelHost,
+    store: Store | None,
+    conv_id: str | None,
+    base: ChatSettings,
 ) -> ChatSession:
-    """A new chat, or the saved conversation ``--conversation`` names, with the flags."""
-    if args.conversation:
-        conv_id = store.resolve_id(args.conversation)
+    """A new chat, or the saved conversation ``conv_id`` continued, with the flags."""
+    if conv_id is not None:
         session = ChatSession.resume(host, store, conv_id, base, model=host.model_name)
     else:
         session = ChatSession(host, store, base, model=host.model_name)
@@ -276,7 +257,7 @@ def _session(
     return session
 
 
-def _turn(session: ChatSession, printer: _Printer, args: argparse.Namespace):
+def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace):
     def ask(text: str) -> None:
         cancel = threading.Event()
         try:
@@ -285,12 +266,12 @@ def _turn(session: ChatSession, printer: _Printer, args: argparse.Namespace):
         except KeyboardInterrupt:
             cancel.set()
         if session.problem and not args.json:
-            err_console.print(f"[yellow]warning:[/] {session.problem}")
+            warn(session.problem)
 
     return ask
 
 
-def _raw_turn(host: ModelHost, session: ChatSession, printer: _Printer):
+def _raw_turn(host: ModelHost, session: ChatSession, printer: EventPrinter):
     """Plain completion of the text (base models): no template, never saved."""
 
     def ask(text: str) -> None:
@@ -306,5 +287,31 @@ def _open_store(quiet: bool, required: bool = False) -> Store | None:
     if problem is not None and required:
         raise problem
     if problem is not None and not quiet:
-        err_console.print(f"[yellow]warning:[/] not saving this chat: {problem.message}")
+        warn(f"not saving this chat: {problem.message}")
     return store
+
+
+def question_after_c(args: argparse.Namespace) -> None:
+    """``seedchat chat -c "And 4?"``, as users of ``llm -c`` type it: with no question
+    given, a value of ``-c`` that no id could be (ids are hexadecimal) is the question,
+    for the most recent conversation."""
+    given = args.conversation
+    if given in (None, LATEST) or args.prompt is not None:
+        return
+    if not set(given.strip().lower()) <= set("0123456789abcdef"):
+        args.prompt, args.conversation = given, LATEST
+
+
+def conversation_id(store: Store, given: str) -> str:
+    """The conversation ``-c`` names: the most recently updated one for ``-c`` alone (said
+    on stderr), else the one whose id starts with ``given``."""
+    if given != LATEST:
+        return store.resolve_id(given)
+    latest = store.list_conversations(limit=1)
+    if not latest:
+        raise StoreError(
+            "There is no saved conversation to continue.",
+            hint="Start one with 'seedchat chat' (without -c); it is saved as you go.",
+        )
+    note(f"continuing “{latest[0].title}” ({latest[0].id[:8]}, the most recent conversation)")
+    return latest[0].id

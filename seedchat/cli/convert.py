@@ -12,6 +12,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from seedchat.cli.console import console
 from seedchat.converters import (
     DEFAULT_QUANT,
     QUANT_TYPES,
@@ -53,8 +54,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seedchat.cli import console
-
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from seedchat.cli.console import console
 from seedchat.doctor import Status, run_doctor
 
 _MARKS = {
@@ -24,8 +25,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seedchat.cli import console
-
     report = run_doctor()
     if args.json:
         print(

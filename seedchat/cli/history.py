@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from seedchat.cli import console, err_console
+from seedchat.cli.console import console, err_console
 from seedchat.errors import StoreError
 from seedchat.paths import get_paths
 from seedchat.store import (

@@ -7,6 +7,7 @@ import json
 
 from rich.table import Table
 
+from seedchat.cli.console import console
 from seedchat.models import format_type_counts, human_count, human_size, list_models
 from seedchat.settings import load_settings
 
@@ -19,8 +20,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seedchat.cli import console
-
     settings = load_settings()
     models = list_models([*settings.model_paths, *args.paths])
     if args.json:

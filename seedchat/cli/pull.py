@@ -7,6 +7,7 @@ import argparse
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from seedchat.cli.console import console
 from seedchat.hub import (
     PullProgress,
     PullResult,
@@ -56,8 +57,6 @@ def fit_table(listing: RepoListing, rec: Recommendation) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seedchat.cli import console
-
     settings = load_settings()
     repo, quant = parse_spec(args.spec)
     listing = list_repo(repo, args.revision)
@@ -88,8 +87,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _download_with_bar(listing: RepoListing, option, out: str | None) -> PullResult:
     """Download with a bar: bytes, speed and time left (a second bar for each sha256)."""
-    from seedchat.cli import console
-
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -125,8 +122,6 @@ def _duration(seconds: float) -> str:
 
 
 def _done(result: PullResult) -> None:
-    from seedchat.cli import console
-
     size = human_size(result.option.size_bytes)
     if result.already:
         console.print(f"[green]✓[/] already downloaded: {result.path} ({size})")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from seedchat.cli import console, err_console, stop_on_sigterm
+from seedchat.cli.console import console, stop_on_sigterm, warn
+from seedchat.cli.options import add_load_options, add_lookup_options
 
 DESCRIPTION = (
     "Serve the model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, "
@@ -32,38 +33,29 @@ def register(sub) -> None:
         action="store_true",
         help="save the API's conversations (seedchat history, the UI's sidebar)",
     )
-    p.add_argument("--context", type=int, help="context length in tokens")
-    p.add_argument(
-        "--no-lookup",
-        action="store_true",
-        help="decode one token at a time (by default: the lookup_decoding setting)",
-    )
-    p.add_argument("--lookup", action="store_true", help="draft tokens a request already holds")
-    p.add_argument("--gpu-layers", help="'auto' or a number of layers on the GPU")
+    add_load_options(p)
+    add_lookup_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from seedchat.api.serve import ApiServer, api_key_from, check_exposure
     from seedchat.api.server import ApiOptions, create_app
-    from seedchat.cli.chat import gpu_layers
     from seedchat.host import ModelHost
     from seedchat.models import resolve_model
     from seedchat.settings import load_settings
 
     settings = load_settings()
     for problem in settings.problems:
-        err_console.print(f"[yellow]warning:[/] {problem}")
-    if args.lookup or args.no_lookup:  # this run's default for every request (not saved)
-        settings.set("lookup_decoding", "off" if args.no_lookup else "auto")
+        warn(problem)
+    if args.lookup_decoding:  # this run's default for every request (not saved)
+        settings.set("lookup_decoding", args.lookup_decoding)
     key = api_key_from(args.api_key)
     check_exposure(args.host, key)
     path = resolve_model(args.model, settings)
     host = ModelHost(settings)
     console.print(f"loading [bold]{path.name}[/]…")
-    host.load(
-        path, remember=False, n_gpu_layers=gpu_layers(args.gpu_layers), context_length=args.context
-    )
+    host.load(path, remember=False, n_gpu_layers=args.gpu_layers, context_length=args.context)
     options = ApiOptions(api_key=key, cors_origins=tuple(args.cors_origin))
     store = None
     if args.save:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from seedchat.cli import console, err_console, stop_on_sigterm
+from seedchat.cli.console import console, stop_on_sigterm, warn
+from seedchat.cli.options import add_engine_options, remote_server
 
 DESCRIPTION = (
     "Start the web UI on 127.0.0.1 (the next free port if the port is taken) and open it in "
@@ -27,15 +28,7 @@ def register(sub) -> None:
     parser.add_argument(
         "--no-api", action="store_true", help="do not serve the OpenAI-compatible API under /v1"
     )
-    parser.add_argument(
-        "--engine-url",
-        metavar="URL",
-        help="run the model on an OpenAI-compatible server (vLLM, llama.cpp, seedchat serve); "
-        "--model names the server's model",
-    )
-    parser.add_argument(
-        "--engine-key", metavar="KEY", help="that server's key (or SEEDCHAT_ENGINE_KEY)"
-    )
+    add_engine_options(parser)
     parser.add_argument(
         "--api-key", default=None, help="require this key for /v1 (also read from SEEDCHAT_API_KEY)"
     )
@@ -63,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     for problem in settings.problems:
-        err_console.print(f"[yellow]warning:[/] {problem}")
+        warn(problem)
     options = LaunchOptions(
         host=args.host or settings.get("host"),
         port=args.port or settings.get("port"),
@@ -74,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for warning in (exposure_warning(options), api_warning(options)):
         if warning:
-            err_console.print(f"[bold yellow]warning:[/] {warning}")
+            warn(warning, loud=True)
     if not args.new_instance:
         other = running_instance()
         if other:
@@ -85,13 +78,7 @@ def run(args: argparse.Namespace) -> int:
             if options.open_browser:
                 webbrowser.open(other)
             return 0
-    remote = None
-    if args.engine_url:
-        from seedchat.servers import ENGINE_KEY_ENV, RemoteServer
-
-        key = args.engine_key or os.environ.get(ENGINE_KEY_ENV) or None
-        remote = RemoteServer(args.engine_url, key)
-    running = start(options, model=args.model, block=False, remote=remote)
+    running = start(options, model=args.model, block=False, remote=remote_server(args))
 
     def announce() -> None:
         stop_on_sigterm()

@@ -29,9 +29,10 @@ from seedchat.pump import EventPump
 from seedchat.session import ChatSession, OpenThread, Turn
 from seedchat.store import Store
 from seedchat.ui.models_tab import status_markdown
-from seedchat.ui.render import ChatMessage, TurnView, done_footer, user_message
+from seedchat.ui.render import ChatMessage, TurnView, user_message
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.updates import error_update
+from seedchat.wording import done_footer
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ Gradio "messages" dicts for the turn:
 
 Budget 0 never shows a thinking block, and neither does an empty think block (the
 budget-0 pre-fill). Nothing here re-parses model text: the counts and reports come
-from the events.
+from the events, and the words are :mod:`seedchat.wording`'s (``seedchat chat`` prints
+the same).
 """
 
 from __future__ import annotations
@@ -33,111 +34,16 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
+from seedchat.wording import finished_title, reflect_note, thinking_title
 
 #: A message of the page's chat (Gradio's "messages" format).
 ChatMessage = dict[str, Any]
 
 
-def budget_label(budget: int) -> str:
-    """How a budget reads in the UI."""
-    if budget < 0:
-        return "unlimited"
-    if budget == 0:
-        return "answer directly"
-    return f"{budget} tokens"
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
-
-
-def reflect_summary(event: Reflect) -> str:
-    """The model's self-report in a few words: "used 258, 254 left"."""
-    if event.exhausted:
-        return "budget exhausted"
-    parts = []
-    if event.used is not None:
-        parts.append(f"used {event.used}")
-    if event.remaining is not None:
-        parts.append(f"{event.remaining} left")
-    return ", ".join(parts) if parts else event.raw.strip()[:60]
-
-
 def reflect_marker(event: Reflect) -> str:
     """The Markdown that stands for a reflect line inside the thinking text."""
-    if event.injected:
-        who = "seedchat"
-        text = f"budget reached at {event.true_count} tokens, thinking cut"
-    else:
-        who = "model"
-        text = reflect_summary(event)
-        if event.exhausted:
-            text = "budget exhausted, starting the answer"
-        text += f" (true count {event.true_count})"
+    who, text = reflect_note(event)
     return f"\n\n> ⏱ **{who}:** {text}\n\n"
-
-
-def thinking_title(
-    tokens: int, budget: int, last_reflect: Reflect | None, approximate: bool = False
-) -> str:
-    """The live title: "Thinking · 312 / 1024 tokens · model: used 258, 254 left"."""
-    about = "~" if approximate else ""
-    count = f"{about}{tokens} / {budget} tokens" if budget > 0 else f"{about}{tokens} tokens"
-    title = f"Thinking · {count}"
-    if last_reflect is not None and not last_reflect.injected:
-        title += f" · model: {reflect_summary(last_reflect)}"
-    return title
-
-
-def finished_title(end: ThinkingEnd, budget: int, approximate: bool = False) -> str:
-    """The title once thinking ended: "Thought for 3.2 s · 412 / 512 tokens"."""
-    about = "~" if approximate else ""
-    count = (
-        f"{about}{end.tokens} / {budget} tokens" if budget > 0 else f"{about}{end.tokens} tokens"
-    )
-    title = f"Thought for {format_seconds(end.seconds)} · {count}"
-    if end.forced:
-        title += " · cut at the budget"
-    elif end.unclosed:
-        title += " · unfinished"
-    return title
-
-
-def prompt_counts(done: Done) -> list[str]:
-    """Where the prompt's tokens came from: "restored 9,812", "reused 120", "evaluated 35"
-    (restored: from a saved KV state; reused: already in the KV cache)."""
-    if not done.prompt_tokens:
-        return []
-    restored = done.restored_prompt_tokens
-    reused = max(0, done.prompt_tokens - done.evaluated_prompt_tokens - restored)
-    parts = [f"restored {restored:,}"] if restored else []
-    if reused:
-        parts.append(f"reused {reused:,}")
-    parts.append(f"evaluated {done.evaluated_prompt_tokens:,}")
-    return parts
-
-
-def done_footer(done: Done) -> str:
-    """One line of statistics for the status bar."""
-    parts = [f"{done.generated_tokens} tokens"]
-    if done.thinking_tokens:
-        parts.append(f"{done.thinking_tokens} thinking")
-    if done.tokens_per_second:
-        parts.append(f"{done.tokens_per_second:.1f} tok/s")
-    if done.time_to_first_token is not None:
-        parts.append(f"first token {done.time_to_first_token:.2f} s")
-    parts.extend(prompt_counts(done))
-    if done.drafted_tokens:  # lookup decoding ran
-        parts.append(f"drafted {done.drafted_tokens} · accepted {done.accepted_tokens}")
-    parts.append(f"{format_seconds(done.seconds)} total")
-    if done.finish_reason == "length":
-        parts.append("stopped at max tokens")
-    elif done.finish_reason == "cancelled":
-        parts.append("stopped")
-    return " · ".join(parts)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from seedchat.errors import SeedchatError
 from seedchat.session import OpenThread
 from seedchat.settings import ChatSettings, Settings
 from seedchat.store import Store
-from seedchat.ui.render import budget_label
+from seedchat.wording import budget_label
 
 log = logging.getLogger(__name__)
 
