@@ -42,6 +42,7 @@ class EventPump:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._on_event = on_event
         self._wake: Callable[[], None] | None = None  # the async reader's, once it waits
+        self._pending: list[object] = []  # what a batch put back for the next read
         self._thread = threading.Thread(
             target=self._run, args=(events,), name="seedchat-generate", daemon=True
         )
@@ -64,31 +65,35 @@ class EventPump:
         if wake is not None:
             wake()
 
-    def _drain(self, first: object | None = None) -> list[object]:
-        items = [] if first is None else [first]
+    def _drain(self) -> list[object]:
+        """What is there now: first what a batch put back, then the queue."""
+        items, self._pending = self._pending, []
         while True:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
                 return items
 
-    @staticmethod
-    def _split(items: list[object]) -> tuple[list[Event], BaseException | None, bool]:
-        """A batch's events, what the stream raised (None), and whether it ended."""
+    def _take(self, items: list[object]) -> tuple[list[Event], bool]:
+        """A batch's events, and whether the stream ended. What the stream raised is raised
+        here, once the reader has had the events that came before it."""
         events = [i for i in items if isinstance(i, Event)]
         error = next((i for i in items if isinstance(i, BaseException)), None)
-        return events, error, any(i is _END for i in items)
+        if error is not None and not events:
+            raise error
+        if error is not None:
+            self._pending = [error]
+            return events, False
+        return events, any(i is _END for i in items)
 
     # -- the faces -------------------------------------------------------------------
 
     def batches(self) -> Iterator[list[Event]]:
         """Lists of events, each everything that arrived since the last (blocking)."""
         while True:
-            events, error, ended = self._split(self._drain(self._queue.get()))
+            events, ended = self._take(self._drain() or [self._queue.get(), *self._drain()])
             if events:
                 yield events
-            if error is not None:
-                raise error
             if ended:
                 return
 
@@ -105,18 +110,14 @@ class EventPump:
 
         self._wake = wake
         while True:
-            items = self._drain()
+            ready.clear()
+            items = self._drain()  # after the clear: what comes later wakes the wait
             if not items:
-                ready.clear()
-                items = self._drain()  # what came between the first look and the clear
-                if not items:
-                    await ready.wait()
-                    continue
-            events, error, ended = self._split(items)
+                await ready.wait()
+                continue
+            events, ended = self._take(items)
             if events:
                 yield events
-            if error is not None:
-                raise error
             if ended:
                 return
 

@@ -1,0 +1,87 @@
+"""The event pump's two faces (a thread's and an event loop's) read the same batches: every
+event once and in order, then what the stream raised, then the end; closing stops it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from seedchat.errors import EngineError
+from seedchat.events import AnswerDelta, Done, Event
+from seedchat.pump import EventPump
+
+
+def stream(n: int, fail: bool = False, gate: threading.Event | None = None):
+    def events():
+        for i in range(n):
+            if gate is not None and i == n // 2:
+                gate.wait(5)  # the reader is mid-way: the rest comes as a later batch
+            yield AnswerDelta(str(i))
+        if fail:
+            raise EngineError("the model broke")
+        yield Done("stop")
+
+    return events
+
+
+def read_sync(pump: EventPump) -> list[list[Event]]:
+    return list(pump.batches())
+
+
+def read_async(pump: EventPump) -> list[list[Event]]:
+    async def read():
+        return [batch async for batch in pump.abatches()]
+
+    return asyncio.run(read())
+
+
+@pytest.mark.parametrize("read", [read_sync, read_async])
+def test_every_event_once_in_order_then_the_end(read):
+    gate = threading.Event()
+    pump = EventPump(stream(40, gate=gate), gate.set)
+    time.sleep(0.2)  # the first half waits in the queue: it comes as one batch
+    gate.set()
+    batches = read(pump)
+    events = [e for b in batches for e in b]
+    assert [e.text for e in events[:-1]] == [str(i) for i in range(40)]
+    assert isinstance(events[-1], Done) and len(batches[0]) >= 20
+
+
+@pytest.mark.parametrize("read", [read_sync, read_async])
+def test_the_events_before_an_error_arrive_then_the_error_is_raised(read):
+    seen: list[Event] = []
+    pump = EventPump(stream(5, fail=True), lambda: None)
+
+    def collect(batches):
+        for batch in batches:
+            seen.extend(batch)
+
+    with pytest.raises(EngineError, match="the model broke"):
+        if read is read_sync:
+            collect(pump.batches())
+        else:
+
+            async def go():
+                async for batch in pump.abatches():
+                    seen.extend(batch)
+
+            asyncio.run(go())
+    assert [e.text for e in seen] == ["0", "1", "2", "3", "4"]
+
+
+def test_closing_stops_the_stream_and_waits_for_it():
+    stop = threading.Event()
+
+    def endless():
+        while not stop.is_set():
+            yield AnswerDelta("x")
+            time.sleep(0.001)
+
+    pump = EventPump(endless, stop.set)
+    next(pump.batches())
+    pump.close(timeout=5)
+    assert stop.is_set()
+    assert not [t for t in threading.enumerate() if t.name == "seedchat-generate"]
