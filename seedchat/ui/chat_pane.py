@@ -7,6 +7,12 @@ decodes in its own thread (:class:`~seedchat.host.EventPump`) and each page upda
 everything that arrived meanwhile, so drawing never slows the model down; a page that
 goes away stops the model.
 
+A message with siblings in the store (regenerate and edit make them) shows ``‹ 2 / 3 ›``
+(:mod:`seedchat.ui.render`); the page's script (:data:`BRANCH_JS`) turns a click on an
+arrow into the hidden ``#branch-switch`` box's input, and :func:`switch_branch` shows
+that branch, which becomes the store's active one. After every turn the chat is drawn
+from the store, so the new answer or question shows its control.
+
 Handlers take their inputs by name (``inputs_kwargs``) and return updates as a dict of
 component → value, so each says what it reads and what it changes.
 """
@@ -27,8 +33,9 @@ from seedchat.events import Done, Event, Reflect, ThinkingEnd, ThinkingStart
 from seedchat.host import EventPump, ModelHost
 from seedchat.session import ChatSession, OpenThread, Turn
 from seedchat.store import Store
+from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
-from seedchat.ui.render import ChatMessage, TurnView, done_footer, user_message
+from seedchat.ui.render import BRANCH_LINK, ChatMessage, TurnView, done_footer, user_message
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.updates import error_update
 
@@ -43,6 +50,27 @@ LATEX = [
     {"left": "\\(", "right": "\\)", "display": False},
     {"left": "\\[", "right": "\\]", "display": True},
 ]
+
+# The page's script (run once when it loads): a click on a branch control's arrow in the
+# chat becomes the hidden #branch-switch box's input ("branch-next-ID <time>": always a
+# new value, so the same arrow twice switches twice).
+BRANCH_JS = f"""
+() => {{
+  if (window.seedchatBranches) return [];
+  window.seedchatBranches = true;
+  document.addEventListener("click", (event) => {{
+    const link = event.target.closest?.('#chatbot a[href^="{BRANCH_LINK}"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const box = document.querySelector("#branch-switch textarea, #branch-switch input");
+    if (!box) return;
+    box.value = link.getAttribute("href").slice(1) + " " + Date.now();
+    box.dispatchEvent(new Event("input", {{ bubbles: true }}));
+  }}, true);
+  return [];
+}}
+"""
 
 Chat = list[ChatMessage]
 Updates = dict[Any, Any]
@@ -131,6 +159,8 @@ class ChatPane:
             self.regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
             self.edit = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
         self.stats = gr.Markdown("", elem_id="turn-stats")
+        # written by BRANCH_JS when a branch control's arrow is clicked
+        self.branch = gr.Textbox(visible="hidden", elem_id="branch-switch", show_label=False)
 
     def wire(self, parts: ChatParts) -> None:
         turn = _TurnHandlers(self, parts)
@@ -162,6 +192,12 @@ class ChatPane:
             )
             trigger(lambda: "", None, self.message, queue=False)  # the box empties at once
         self.regenerate.click(turn.regenerate, inputs_kwargs=kwargs, outputs=outputs, **GENERATE)
+        self.branch.input(
+            turn.switch,
+            [self.branch, tab.thread],
+            [self.chatbot, tab.turns, tab.thread, tab.editing, self.stats, page.error_box],
+            queue=False,
+        )
         self.stop.click(turn.stop, None, None, queue=False)
         self.edit.click(
             take_back,
@@ -222,6 +258,18 @@ class _TurnHandlers:
     def stop(self, request: gr.Request) -> None:
         self.host.stop(_tab_key(request))
 
+    def switch(self, link: str, thread: OpenThread) -> tuple[Any, ...]:
+        """A branch control's arrow: that branch on screen, and the store's active one (the
+        next question continues it)."""
+        unchanged = (gr.update(),) * 5
+        if self.store is None or thread.conversation_id is None:
+            return (*unchanged, error_update("This conversation is not saved: no branches."))
+        try:
+            shown = switch_branch(self.store, thread.conversation_id, (link or "").split(" ")[0])
+        except SeedchatError as err:
+            return (*unchanged, error_update(err))
+        return shown.chat, shown.turns, shown.thread, False, "", error_update(None)
+
     def respond(self, request: gr.Request, text: str, **values: Any) -> Iterator[Updates]:
         text = (text or "").strip()
         if not text:
@@ -265,6 +313,20 @@ class _TurnHandlers:
             self.page.error_box: error_update(error),
             self.page.model_status: status_markdown(self.host),
         }
+
+    def _as_saved(self, session: ChatSession, live: Chat) -> Chat:
+        """The chat as the store has it, with the branch controls (a regenerated answer
+        shows "‹ 2 / 2 ›"); ``live`` when the turn was not saved."""
+        conv_id = session.thread.conversation_id
+        if self.store is None or conv_id is None or session.problem:
+            return live
+        try:
+            opened = open_conversation(self.store, conv_id)
+        except SeedchatError as err:
+            log.warning("could not read the conversation back: %s", err)
+            return live
+        # another tab may have moved the conversation on meanwhile: keep this tab's turn
+        return opened.chat if opened.thread == session.thread else live
 
     def _saved(self, session: ChatSession, query: str) -> Updates:
         """Where the turn is saved: the thread, the sidebar's list, a problem saving."""
@@ -323,7 +385,7 @@ class _TurnHandlers:
         if view.done is None:  # stopped while waiting for the model
             view.apply(Done("cancelled"))
         yield {
-            pane.chatbot: chat + view.messages(),
+            pane.chatbot: self._as_saved(session, chat + view.messages()),
             self.tab.turns: session.turns,
             self.page.model_status: status_markdown(self.host),
             **self._saved(session, query),
