@@ -9,7 +9,7 @@ goes away stops the model.
 
 A message with siblings in the store (regenerate and edit make them) shows ``‹ 2 / 3 ›``
 (:mod:`seedchat.ui.render`); the page's script (:data:`BRANCH_JS`) turns a click on an
-arrow into the hidden ``#branch-switch`` box's input, and :func:`switch_branch` shows
+arrow into a new value of the hidden ``#branch-switch`` box, and :func:`switch_branch` shows
 that branch, which becomes the store's active one. After every turn the chat is drawn
 from the store, so the new answer or question shows its control.
 
@@ -52,8 +52,8 @@ LATEX = [
 ]
 
 # The page's script (run once when it loads): a click on a branch control's arrow in the
-# chat becomes the hidden #branch-switch box's input ("branch-next-ID <time>": always a
-# new value, so the same arrow twice switches twice).
+# chat becomes the hidden #branch-switch box's new value ("branch-next-ID <time>": always
+# a new one, so the same arrow twice switches twice), which its change event reads.
 BRANCH_JS = f"""
 () => {{
   if (window.seedchatBranches) return [];
@@ -161,6 +161,7 @@ class ChatPane:
         self.stats = gr.Markdown("", elem_id="turn-stats")
         # written by BRANCH_JS when a branch control's arrow is clicked
         self.branch = gr.Textbox(visible="hidden", elem_id="branch-switch", show_label=False)
+        self.sent = gr.State("")  # the text just sent, taken out of the box
 
     def wire(self, parts: ChatParts) -> None:
         turn = _TurnHandlers(self, parts)
@@ -184,15 +185,18 @@ class ChatPane:
             tab.editing,
         ]
         for trigger in (self.send.click, self.message.submit):
+            # the box empties at once: the text moves to ``sent``, then the turn reads it
+            # (a second listener on the same trigger cannot clear the box in gradio 6)
             trigger(
+                lambda text: ("", text), self.message, [self.message, self.sent], queue=False
+            ).then(
                 turn.respond,
-                inputs_kwargs={"text": self.message, **kwargs},
+                inputs_kwargs={"text": self.sent, **kwargs},
                 outputs=outputs,
                 **GENERATE,
             )
-            trigger(lambda: "", None, self.message, queue=False)  # the box empties at once
         self.regenerate.click(turn.regenerate, inputs_kwargs=kwargs, outputs=outputs, **GENERATE)
-        self.branch.input(
+        self.branch.change(
             turn.switch,
             [self.branch, tab.thread],
             [self.chatbot, tab.turns, tab.thread, tab.editing, self.stats, page.error_box],
@@ -262,6 +266,8 @@ class _TurnHandlers:
         """A branch control's arrow: that branch on screen, and the store's active one (the
         next question continues it)."""
         unchanged = (gr.update(),) * 5
+        if not link:  # the box emptied (never by the page's script)
+            return (*unchanged, gr.update())
         if self.store is None or thread.conversation_id is None:
             return (*unchanged, error_update("This conversation is not saved: no branches."))
         try:
