@@ -258,20 +258,24 @@ class _TurnHandlers:
         self.pane = pane
         self.host, self.store, self.panel = parts.host, parts.store, parts.panel
         self.tab, self.page = parts.tab, parts.page
+        self.streaming: set[str] = set()  # the tabs whose answer is being written
 
     def stop(self, request: gr.Request) -> None:
         self.host.stop(_tab_key(request))
 
-    def switch(self, link: str, thread: OpenThread) -> tuple[Any, ...]:
+    def switch(self, request: gr.Request, link: str, thread: OpenThread) -> tuple[Any, ...]:
         """A branch control's arrow: that branch on screen, and the store's active one (the
         next question continues it)."""
         unchanged = (gr.update(),) * 5
         if not link:  # the box emptied (never by the page's script)
             return (*unchanged, gr.update())
+        if _tab_key(request) in self.streaming:
+            wait = "An answer is being written: wait for it (or Stop it), then switch."
+            return (*unchanged, error_update(wait))
         if self.store is None or thread.conversation_id is None:
-            return (*unchanged, error_update("This conversation is not saved: no branches."))
+            return (*unchanged, error_update("Only a saved conversation has branches."))
         try:
-            shown = switch_branch(self.store, thread.conversation_id, (link or "").split(" ")[0])
+            shown = switch_branch(self.store, thread.conversation_id, link.split(" ")[0])
         except SeedchatError as err:
             return (*unchanged, error_update(err))
         return shown.chat, shown.turns, shown.thread, False, "", error_update(None)
@@ -357,6 +361,7 @@ class _TurnHandlers:
             self.page.error_box: error_update(None),
             self.page.model_status: status_markdown(self.host),
         }
+        self.streaming.add(_tab_key(request))
         pump = EventPump(lambda: run(cancel), stop=cancel.set)
         last, first = 0.0, True
         try:
@@ -388,6 +393,7 @@ class _TurnHandlers:
             return
         finally:
             pump.close()  # the page went away: stop the model (the session saves what it wrote)
+            self.streaming.discard(_tab_key(request))
         if view.done is None:  # stopped while waiting for the model
             view.apply(Done("cancelled"))
         yield {
