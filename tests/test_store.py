@@ -196,7 +196,7 @@ def test_list_is_newest_first_and_paged(store: Store):
     assert store.count_conversations() == 7
 
 
-def test_rename_and_auto_title(store: Store):
+def test_rename_and_the_first_question_as_title(store: Store):
     c = store.create_conversation()
     long_q = "Explain " + "the thinking budget of Seed-OSS " * 5
     store.add_message(c.id, "user", long_q)
@@ -205,13 +205,14 @@ def test_rename_and_auto_title(store: Store):
     assert len(title) <= 61
     store.rename(c.id, "  Budgets   explained ")
     assert store.get_conversation(c.id).title == "Budgets explained"
-    assert store.auto_title(c.id) == "Budgets explained"  # the user's title wins
+    store.add_message(c.id, "user", "Another question")
+    assert store.get_conversation(c.id).title == "Budgets explained"  # the user's title wins
     with pytest.raises(StoreError):
         store.rename(c.id, "   ")
     c2 = store.create_conversation()
     store.add_message(c2.id, "system", "You are helpful.")
     store.add_message(c2.id, "user", "\n\n  你好，世界  \nmore")
-    assert store.auto_title(c2.id) == "你好，世界"
+    assert store.get_conversation(c2.id).title == "你好，世界"  # the question, not the system
     assert title_from_text("short") == "short"
 
 

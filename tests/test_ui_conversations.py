@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seedchat.errors import SeedchatError
+from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import AnswerDelta, Done, Reflect, ThinkingDelta, ThinkingEnd, ThinkingStart
 from seedchat.models import demo_model
 from seedchat.session import ChatSession, Turn
@@ -19,8 +19,9 @@ from seedchat.ui.conversations import (
     open_conversation,
     saved_turn_messages,
     search_choices,
+    switch_branch,
 )
-from seedchat.ui.render import TurnView
+from seedchat.ui.render import TurnView, branch_control
 from tests.replay import Replay, answer
 
 
@@ -185,3 +186,66 @@ def test_the_sidebar_labels_conversations_from_the_api(store: Store):
         api.id: "API · Do penguins fly? (asked through the API)",
     }
     assert "- **API · Do penguins fly? (asked through the API)**" in text
+
+
+def test_branches_show_their_control_and_switch_in_the_store(store: Store):
+    engine = Replay(answer("A1"), answer("A2", thinking="hm"), answer("A3"), answer("on A2"))
+    session = ChatSession(engine, store, ChatSettings())
+    list(session.turn("question"))
+    list(session.regenerate())
+    list(session.regenerate())
+    conv_id = session.thread.conversation_id
+    _question, a1, a2, a3 = [m.id for m in store.messages(conv_id)]
+    opened = open_conversation(store, conv_id)
+    assert opened.chat[0] == {"role": "user", "content": "question"}  # no siblings: no control
+    assert opened.chat[-1]["content"] == "A3\n\n" + branch_control(a3, 2, 3)
+    assert branch_control(a3, 2, 3) == f"[‹](#branch-prev-{a3}) 3 / 3 ›"
+
+    shown = switch_branch(store, conv_id, f"branch-prev-{a3}")
+    thinking, reply = shown.chat[1:]
+    assert thinking["metadata"]["status"] == "done" and "branch-" not in thinking["content"]
+    assert reply["content"] == f"A2\n\n[‹](#branch-prev-{a2}) 2 / 3 [›](#branch-next-{a2})"
+    assert [t.content for t in shown.turns] == ["question", "A2"]
+    assert shown.thread.leaf_id == a2 == store.get_conversation(conv_id).current_leaf
+    # the first answer's ‹ goes nowhere; the second's › comes back
+    assert switch_branch(store, conv_id, f"branch-prev-{a1}").thread.leaf_id == a1
+    assert switch_branch(store, conv_id, f"branch-next-{a1}").thread.leaf_id == a2
+
+    # the next question continues the branch shown
+    after = ChatSession(engine, store, ChatSettings(), shown.turns, shown.thread)
+    list(after.turn("and then?"))
+    assert [m.content for m in engine.asked[-1]] == ["question", "A2", "and then?"]
+    assert store.message(after.turns[-2].id).parent_id == a2
+    # switching away and back shows that branch's whole tail, down to its newest answer
+    assert switch_branch(store, conv_id, f"branch-next-{a2}").thread.leaf_id == a3
+    back = switch_branch(store, conv_id, f"branch-prev-{a3}")
+    assert [t.content for t in back.turns] == ["question", "A2", "and then?", "on A2"]
+
+
+def test_an_edited_question_switches_the_same_way(store: Store):
+    session = ChatSession(Replay(answer("Four."), answer("Six.")), store, ChatSettings())
+    list(session.turn("2 + 2?"))
+    list(session.edit_last("3 + 3?"))
+    conv_id = session.thread.conversation_id
+    old, edited = [m.id for m in store.messages(conv_id) if m.role == "user"]
+    opened = open_conversation(store, conv_id)
+    assert opened.chat[0]["content"] == f"3 + 3?\n\n[‹](#branch-prev-{edited}) 2 / 2 ›"
+    assert opened.chat[-1]["content"] == "Six."  # an only answer has no control
+    shown = switch_branch(store, conv_id, f"branch-prev-{edited}")
+    assert [m["content"] for m in shown.chat] == [
+        f"2 + 2?\n\n‹ 1 / 2 [›](#branch-next-{old})",
+        "Four.",
+    ]
+    assert [t.content for t in open_conversation(store, conv_id).turns] == ["2 + 2?", "Four."]
+
+
+def test_a_branch_link_of_another_conversation_is_refused(store: Store):
+    session = ChatSession(Replay(answer("one"), answer("two")), store, ChatSettings())
+    list(session.turn("q"))
+    list(session.regenerate())
+    other = store.create_conversation()
+    answer_id = session.thread.leaf_id
+    for link in (f"branch-prev-{answer_id}", "branch-next-0123", f"branch-sideways-{answer_id}"):
+        with pytest.raises(StoreError):
+            switch_branch(store, other.id, link)
+    assert store.get_conversation(session.thread.conversation_id).current_leaf == answer_id

@@ -16,7 +16,7 @@ from seedchat.events import (
     ThinkingStart,
 )
 from seedchat.thinking import ThinkingParser
-from seedchat.ui.render import TurnView, render_events
+from seedchat.ui.render import TurnView, branch_control, render_events, with_branch_control
 from seedchat.wording import budget_label, done_footer, finished_title, thinking_title
 
 DATA = Path(__file__).parent / "data"
@@ -191,3 +191,13 @@ def test_convert_progress_names_the_tensor_and_its_target_type():
     assert fraction == 0.25
     assert caption == "Quantizing 3/12 · blk.0.attn_v.weight → Q6_K"
     assert describe(ConvertProgress("convert", 1, 2, tensor="x"))[1] == "Converting 1/2 · x"
+
+
+def test_a_branch_control_links_only_where_there_is_a_sibling():
+    assert branch_control("ab", 0, 3) == "‹ 1 / 3 [›](#branch-next-ab)"
+    assert branch_control("ab", 1, 3) == "[‹](#branch-prev-ab) 2 / 3 [›](#branch-next-ab)"
+    message = {"role": "assistant", "content": "Hi.  "}
+    with_branch_control(message, "ab", 0, 1)  # no siblings: no control
+    assert message["content"] == "Hi.  "
+    with_branch_control(message, "ab", 2, 3)
+    assert message["content"] == "Hi.\n\n[‹](#branch-prev-ab) 3 / 3 ›"

@@ -136,6 +136,63 @@ def test_regenerate_and_edit_in_the_page_are_branches_of_the_store(app, page):
     screenshot(page, "session-branches")
 
 
+def shows(page, text: str) -> None:
+    script = f"document.querySelector('#chatbot').innerText.includes({text!r})"
+    page.wait_for_function(script, timeout=20_000)
+
+
+def test_branches_switch_in_the_page_and_stay_chosen_after_a_reload(app, page, new_page):
+    set_budget(page, 0)
+    send(page, "Name a fruit.")
+    box = "document.querySelector('#message textarea').value === ''"
+    page.wait_for_function(box, timeout=5_000)  # the box empties on send
+    stats = wait_done(page)
+    for _ in range(2):
+        page.locator("#regenerate").click()
+        stats = wait_done(page, previous=stats)
+    shows(page, "3 / 3")
+    settled(app)
+    store = the_store(app)
+    conv_id = newest_conversation(store)
+    question = store.get_conversation(conv_id).messages[0]
+    answers = [m for m in store.messages(conv_id) if m.parent_id == question.id]
+    assert len(answers) == 3
+    back = page.locator("#chatbot [data-testid=bot] a[href^='#branch-prev-']")
+    forth = page.locator("#chatbot [data-testid=bot] a[href^='#branch-next-']")
+    back.last.click()
+    shows(page, "2 / 3")
+    back.last.click()
+    shows(page, "1 / 3")
+    assert back.count() == 0  # the first answer's ‹ goes nowhere
+    assert store.get_conversation(conv_id).current_leaf == answers[0].id
+    forth.last.click()
+    shows(page, "2 / 3")
+    assert store.get_conversation(conv_id).current_leaf == answers[1].id
+    assert not page.locator("#error-box").is_visible()
+    screenshot(page, "branches-switched")
+    # a reload shows the branch chosen, and the next question continues it
+    again = new_page(fresh=False)
+    shows(again, "2 / 3")
+    send(again, "Another one?")
+    again.wait_for_function(box, timeout=5_000)
+    stats = wait_done(again)
+    settled(app)
+    branch = store.get_conversation(conv_id).messages
+    assert [m.id for m in branch[:2]] == [question.id, answers[1].id]
+    assert branch[2].content == "Another one?"
+    # an edited question has its control too, and switches the same way
+    again.locator("#edit").click()
+    again.wait_for_function("document.querySelector('#message textarea').value === 'Another one?'")
+    again.locator("#message textarea").fill("One more?")
+    again.locator("#send").click()
+    wait_done(again, previous=stats)
+    shows(again, "2 / 2")
+    again.locator("#chatbot [data-testid=user] a[href^='#branch-prev-']").click()
+    shows(again, "Another one?")
+    assert "One more?" not in again.locator("#chatbot").inner_text()
+    screenshot(again, "branches-edited-question")
+
+
 def test_unlimited_reads_as_unlimited(page):
     slider = page.locator("#budget")
     unlimited = page.locator("#unlimited input[type=checkbox]")

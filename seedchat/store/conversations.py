@@ -21,7 +21,7 @@ Operations (all methods of :class:`Store`)::
     resolve_id(prefix) -> str                           # "3f2a9c1e" -> the full id
     add_message(conversation_id, role, content, parent_id=LEAF, **fields) -> StoredMessage
     message(message_id) / messages(conversation_id) / siblings(message_id)
-    rename(conversation_id, title) / auto_title(conversation_id) -> str
+    rename(conversation_id, title)                     # the first question names it until then
     update_settings(conversation_id, settings)
     delete(conversation_id) / restore(conversation_id) / purge_trash() -> int
     record_stream(conversation_id, parent_id, settings=None) -> StreamRecorder
@@ -232,21 +232,6 @@ class Store:
         if not title:
             raise StoreError("A conversation's title cannot be empty.")
         update_conversation(self.db, conversation_id, title=title, title_is_auto=0)
-
-    def auto_title(self, conversation_id: str) -> str:
-        """Name a conversation after its first question (unless the user named it)."""
-        conv = self.conversation(conversation_id)
-        if not conv.title_is_auto:
-            return conv.title
-        rows = self.db.read(
-            "SELECT content FROM messages WHERE conversation_id = ? AND role = 'user' "
-            "ORDER BY seq LIMIT 1",
-            [conversation_id],
-        )
-        title = title_from_text(rows[0][0]) if rows else ""
-        if title and title != conv.title:
-            update_conversation(self.db, conversation_id, title=title, touch=False)
-        return title or conv.title
 
     def update_settings(self, conversation_id: str, settings: dict[str, Any]) -> None:
         """Record the settings (budget, enforcement, sampling, system prompt) last used."""

@@ -26,7 +26,7 @@ from seedchat.host import ModelHost
 from seedchat.hub import Downloads
 from seedchat.settings import Settings
 from seedchat.store import Store
-from seedchat.ui.chat_pane import ChatPane, ChatParts, PageTargets, TabState
+from seedchat.ui.chat_pane import BRANCH_JS, ChatPane, ChatParts, PageTargets, TabState
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
 from seedchat.ui.downloads import DownloadTargets, FirstRunPanel, HubBox
@@ -130,6 +130,7 @@ def build_app(
         _wire_model_poll(demo, page, host)
         _wire_page_load(demo, page, store)
         demo.load(lambda: api_note(api), None, page.models.api_note, queue=False)
+        demo.load(None, None, None, js=BRANCH_JS)  # the branch controls' arrows
     return demo
 
 

@@ -7,6 +7,12 @@ decodes in its own thread (:class:`~seedchat.pump.EventPump`) and each page upda
 everything that arrived meanwhile, so drawing never slows the model down; a page that
 goes away stops the model.
 
+A message with siblings in the store (regenerate and edit make them) shows ``‹ 2 / 3 ›``
+(:mod:`seedchat.ui.render`); the page's script (:data:`BRANCH_JS`) turns a click on an
+arrow into a new value of the hidden ``#branch-switch`` box, and :func:`switch_branch` shows
+that branch, which becomes the store's active one. After every turn the chat is drawn
+from the store, so the new answer or question shows its control.
+
 Handlers take their inputs by name (``inputs_kwargs``) and return updates as a dict of
 component → value, so each says what it reads and what it changes.
 """
@@ -28,8 +34,9 @@ from seedchat.host import ModelHost
 from seedchat.pump import EventPump
 from seedchat.session import ChatSession, OpenThread, Turn
 from seedchat.store import Store
+from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
-from seedchat.ui.render import ChatMessage, TurnView, user_message
+from seedchat.ui.render import BRANCH_LINK, ChatMessage, TurnView, user_message
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.updates import error_update
 from seedchat.wording import done_footer
@@ -45,6 +52,27 @@ LATEX = [
     {"left": "\\(", "right": "\\)", "display": False},
     {"left": "\\[", "right": "\\]", "display": True},
 ]
+
+# The page's script (run once when it loads): a click on a branch control's arrow in the
+# chat becomes the hidden #branch-switch box's new value ("branch-next-ID <time>": always
+# a new one, so the same arrow twice switches twice), which its change event reads.
+BRANCH_JS = f"""
+() => {{
+  if (window.seedchatBranches) return [];
+  window.seedchatBranches = true;
+  document.addEventListener("click", (event) => {{
+    const link = event.target.closest?.('#chatbot a[href^="{BRANCH_LINK}"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const box = document.querySelector("#branch-switch textarea, #branch-switch input");
+    if (!box) return;
+    box.value = link.getAttribute("href").slice(1) + " " + Date.now();
+    box.dispatchEvent(new Event("input", {{ bubbles: true }}));
+  }}, true);
+  return [];
+}}
+"""
 
 Chat = list[ChatMessage]
 Updates = dict[Any, Any]
@@ -133,6 +161,9 @@ class ChatPane:
             self.regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
             self.edit = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
         self.stats = gr.Markdown("", elem_id="turn-stats")
+        # written by BRANCH_JS when a branch control's arrow is clicked
+        self.branch = gr.Textbox(visible="hidden", elem_id="branch-switch", show_label=False)
+        self.sent = gr.State("")  # the text just sent, taken out of the box
 
     def wire(self, parts: ChatParts) -> None:
         turn = _TurnHandlers(self, parts)
@@ -156,14 +187,23 @@ class ChatPane:
             tab.editing,
         ]
         for trigger in (self.send.click, self.message.submit):
+            # the box empties at once: the text moves to ``sent``, then the turn reads it
+            # (a second listener on the same trigger cannot clear the box in gradio 6)
             trigger(
+                lambda text: ("", text), self.message, [self.message, self.sent], queue=False
+            ).then(
                 turn.respond,
-                inputs_kwargs={"text": self.message, **kwargs},
+                inputs_kwargs={"text": self.sent, **kwargs},
                 outputs=outputs,
                 **GENERATE,
             )
-            trigger(lambda: "", None, self.message, queue=False)  # the box empties at once
         self.regenerate.click(turn.regenerate, inputs_kwargs=kwargs, outputs=outputs, **GENERATE)
+        self.branch.change(
+            turn.switch,
+            [self.branch, tab.thread],
+            [self.chatbot, tab.turns, tab.thread, tab.editing, self.stats, page.error_box],
+            queue=False,
+        )
         self.stop.click(turn.stop, None, None, queue=False)
         self.edit.click(
             take_back,
@@ -220,9 +260,27 @@ class _TurnHandlers:
         self.pane = pane
         self.host, self.store, self.panel = parts.host, parts.store, parts.panel
         self.tab, self.page = parts.tab, parts.page
+        self.streaming: set[str] = set()  # the tabs whose answer is being written
 
     def stop(self, request: gr.Request) -> None:
         self.host.stop(_tab_key(request))
+
+    def switch(self, request: gr.Request, link: str, thread: OpenThread) -> tuple[Any, ...]:
+        """A branch control's arrow: that branch on screen, and the store's active one (the
+        next question continues it)."""
+        unchanged = (gr.update(),) * 5
+        if not link:  # the box emptied (never by the page's script)
+            return (*unchanged, gr.update())
+        if _tab_key(request) in self.streaming:
+            wait = "An answer is being written: wait for it (or Stop it), then switch."
+            return (*unchanged, error_update(wait))
+        if self.store is None or thread.conversation_id is None:
+            return (*unchanged, error_update("Only a saved conversation has branches."))
+        try:
+            shown = switch_branch(self.store, thread.conversation_id, link.split(" ")[0])
+        except SeedchatError as err:
+            return (*unchanged, error_update(err))
+        return shown.chat, shown.turns, shown.thread, False, "", error_update(None)
 
     def respond(self, request: gr.Request, text: str, **values: Any) -> Iterator[Updates]:
         text = (text or "").strip()
@@ -268,6 +326,20 @@ class _TurnHandlers:
             self.page.model_status: status_markdown(self.host),
         }
 
+    def _as_saved(self, session: ChatSession, live: Chat) -> Chat:
+        """The chat as the store has it, with the branch controls (a regenerated answer
+        shows "‹ 2 / 2 ›"); ``live`` when the turn was not saved."""
+        conv_id = session.thread.conversation_id
+        if self.store is None or conv_id is None or session.problem:
+            return live
+        try:
+            opened = open_conversation(self.store, conv_id)
+        except SeedchatError as err:
+            log.warning("could not read the conversation back: %s", err)
+            return live
+        # another tab may have moved the conversation on meanwhile: keep this tab's turn
+        return opened.chat if opened.thread == session.thread else live
+
     def _saved(self, session: ChatSession, query: str) -> Updates:
         """Where the turn is saved: the thread, the sidebar's list, a problem saving."""
         updates = {
@@ -291,6 +363,7 @@ class _TurnHandlers:
             self.page.error_box: error_update(None),
             self.page.model_status: status_markdown(self.host),
         }
+        self.streaming.add(_tab_key(request))
         pump = EventPump(lambda: run(cancel), stop=cancel.set)
         last, first = 0.0, True
         try:
@@ -322,10 +395,11 @@ class _TurnHandlers:
             return
         finally:
             pump.close()  # the page went away: stop the model (the session saves what it wrote)
+            self.streaming.discard(_tab_key(request))
         if view.done is None:  # stopped while waiting for the model
             view.apply(Done("cancelled"))
         yield {
-            pane.chatbot: chat + view.messages(),
+            pane.chatbot: self._as_saved(session, chat + view.messages()),
             self.tab.turns: session.turns,
             self.page.model_status: status_markdown(self.host),
             **self._saved(session, query),

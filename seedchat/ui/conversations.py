@@ -11,7 +11,12 @@ This module turns stored records into what the page shows and back:
   settings it was last used with;
 - :func:`saved_turn_events`: a stored answer → the events that rebuild its thinking
   block and answer exactly as they were drawn while streaming (one renderer for both);
+- :func:`switch_branch`: a branch control's arrow followed (a sibling answer or question
+  and the newest messages under it become the store's active branch);
 - :func:`conversation_choices` / :func:`search_choices`: the sidebar's list.
+
+A message with siblings (regenerated answers, edited questions) shows its branch
+control, ``‹ 2 / 3 ›`` (:func:`seedchat.ui.render.branch_control`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
+from seedchat.errors import StoreError
 from seedchat.events import (
     AnswerDelta,
     Done,
@@ -34,7 +40,13 @@ from seedchat.events import (
 from seedchat.session import OpenThread, Turn, turns_of
 from seedchat.settings import ChatSettings
 from seedchat.store import Conversation, Store, StoredMessage
-from seedchat.ui.render import ChatMessage, TurnView, user_message
+from seedchat.ui.render import (
+    BRANCH_LINK,
+    ChatMessage,
+    TurnView,
+    user_message,
+    with_branch_control,
+)
 
 PAGE_SIZE = 200  # conversations listed in the sidebar
 PARTIAL_NOTE = "*— interrupted: this answer was saved while it was being written*"
@@ -121,13 +133,37 @@ def open_conversation(store: Store, conversation_id: str) -> OpenedConversation:
     return _opened(conv)
 
 
+def switch_branch(store: Store, conversation_id: str, link: str) -> OpenedConversation:
+    """The conversation after following a branch control's arrow: ``link`` is its target
+    without the ``#`` (``branch-prev-ID`` or ``branch-next-ID``); the sibling before or
+    after the message ID, down to its newest message, becomes the active branch (so a
+    reload, ``seedchat history show`` and the next question follow it)."""
+    direction, _, message_id = link.removeprefix(BRANCH_LINK.lstrip("#")).partition("-")
+    step = {"prev": -1, "next": 1}.get(direction)
+    siblings = store.siblings(message_id) if step is not None else []
+    ids = [m.id for m in siblings]
+    if message_id not in ids or siblings[0].conversation_id != conversation_id:
+        raise StoreError(
+            "That branch is not part of the conversation on screen.",
+            hint="Reload the page to see the conversation as it is saved.",
+        )
+    target = ids[max(0, min(len(ids) - 1, ids.index(message_id) + step))]
+    return _opened(store.switch_branch(target))
+
+
 def _opened(conv: Conversation) -> OpenedConversation:
     chat: Chat = []
     for msg in conv.messages:
         if msg.role == "user":
-            chat.append(user_message(msg.content))
+            shown = [user_message(msg.content)]
         elif msg.role == "assistant":
-            chat.extend(saved_turn_messages(msg))
+            shown = saved_turn_messages(msg)
+        else:
+            continue
+        # the control goes on the question, or on the answer (after its thinking block)
+        answer = next((m for m in shown if not m.get("metadata")), shown[-1])
+        with_branch_control(answer, msg.id, msg.sibling_index, msg.sibling_count)
+        chat.extend(shown)
     leaf = conv.messages[-1].id if conv.messages else None
     return OpenedConversation(
         thread=OpenThread(conv.id, leaf),

@@ -15,6 +15,11 @@ Budget 0 never shows a thinking block, and neither does an empty think block (th
 budget-0 pre-fill). Nothing here re-parses model text: the counts and reports come
 from the events, and the words are :mod:`seedchat.wording`'s (``seedchat chat`` prints
 the same).
+
+A message with siblings in the store (a regenerated answer, an edited question) ends
+with its branch control, ``‹ 2 / 3 ›`` (:func:`branch_control`): its arrows are links
+to ``#branch-prev-ID`` / ``#branch-next-ID`` that the page turns into a switch
+(:data:`BRANCH_LINK`, :mod:`seedchat.ui.chat_pane`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from seedchat.wording import finished_title, reflect_note, thinking_title
 
 #: A message of the page's chat (Gradio's "messages" format).
 ChatMessage = dict[str, Any]
+
+#: The start of a branch control's links: ``#branch-prev-ID``, ``#branch-next-ID``.
+BRANCH_LINK = "#branch-"
 
 
 def reflect_marker(event: Reflect) -> str:
@@ -169,3 +177,18 @@ def render_events(events: list[Event], budget: int = UNLIMITED) -> list[ChatMess
 
 def user_message(text: str) -> ChatMessage:
     return {"role": "user", "content": text}
+
+
+def branch_control(message_id: str, index: int, count: int) -> str:
+    """``‹ 2 / 3 ›`` for the message ``message_id``, the ``index``-th (from 0) of its
+    ``count`` siblings; an arrow with nowhere to go is plain text."""
+    back = f"[‹]({BRANCH_LINK}prev-{message_id})" if index > 0 else "‹"
+    forth = f"[›]({BRANCH_LINK}next-{message_id})" if index < count - 1 else "›"
+    return f"{back} {index + 1} / {count} {forth}"
+
+
+def with_branch_control(message: ChatMessage, message_id: str, index: int, count: int) -> None:
+    """Add the branch control to the end of ``message`` when it has siblings."""
+    if count > 1:
+        control = branch_control(message_id, index, count)
+        message["content"] = f"{message['content'].rstrip()}\n\n{control}"
