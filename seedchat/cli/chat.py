@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from seedchat.budget import ENFORCEMENTS
 from seedchat.cli import console, err_console
 from seedchat.errors import SeedchatError
 from seedchat.events import (
@@ -43,7 +44,7 @@ def register(sub) -> None:
     p.add_argument(
         "-b", "--budget", type=int, help="thinking budget: -1 unlimited, 0 none, or tokens"
     )
-    p.add_argument("--enforce", choices=("soft", "hard"), help="how the budget is kept")
+    p.add_argument("--enforce", choices=ENFORCEMENTS, help="how the budget is kept")
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)
     p.add_argument("--top-k", type=int)
