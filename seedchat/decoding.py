@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from seedchat.events import Event, FinishReason
 from seedchat.lookup import Drafter
@@ -32,6 +32,7 @@ from seedchat.reply_budget import ReplyBudget
 from seedchat.thinking import ThinkingParser
 
 
+@runtime_checkable
 class LoopEngine(Protocol):
     """What :class:`DecodeLoop` needs of an engine (the local
     :class:`~seedchat.engine.Engine` gives it over llama.cpp). A sampler is the engine's
