@@ -13,7 +13,7 @@ the answer. This module is policy only; the format's text is in :mod:`seedchat.s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from seedchat.errors import SettingsError
 from seedchat.events import Notice
@@ -24,7 +24,9 @@ UNLIMITED = -1
 MAX_BUDGET = 131_072
 RECOMMENDED = (0, 512, 1024, 2048, 4096, 8192, 16384)
 
-Enforcement = Literal["soft", "hard"]
+Enforcement = Literal["hard", "soft"]
+#: Every enforcement, the default first (the settings file's, the page's and the CLI's choices).
+ENFORCEMENTS: tuple[Enforcement, ...] = get_args(Enforcement)
 
 # Reflect interval by budget, from the Seed-OSS chat template (docs/seed-format.md).
 _INTERVALS = ((512, 128), (1024, 256), (2048, 512), (4096, 512), (8192, 1024), (16384, 1024))
@@ -82,6 +84,12 @@ def default_enforcement(budget: int) -> Enforcement:
     return "hard" if budget > 0 else "soft"
 
 
+def is_hard(budget: int, enforcement: Enforcement) -> bool:
+    """Whether thinking is cut at ``budget`` (hard mode and a budget to reach)."""
+    return enforcement == "hard" and budget > 0
+
+
 def should_force_end(budget: int, enforcement: Enforcement, thinking_tokens: int) -> bool:
-    """Whether the engine must cut thinking now (hard mode, budget reached)."""
-    return enforcement == "hard" and budget > 0 and thinking_tokens >= budget
+    """Whether the engine must cut thinking now (hard mode, budget reached). One reply's
+    engine asks :meth:`seedchat.reply_budget.ReplyBudget.must_cut`, which applies this."""
+    return is_hard(budget, enforcement) and thinking_tokens >= budget

@@ -11,6 +11,10 @@ context's end, max tokens, the hard budget's cut, the end of the reply) before t
 one is sampled; so greedy replies are the same token for token and sampled ones come from
 the same distribution. Drafts not accepted are removed from the cache at once: it always
 holds exactly the reply's tokens.
+
+Whether to cut the thinking is asked of the reply's
+:class:`~seedchat.reply_budget.ReplyBudget`, the rule the remote engine keeps too; what
+the loop needs of an engine is :class:`LoopEngine`.
 """
 
 from __future__ import annotations
@@ -20,21 +24,59 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, runtime_checkable
 
-from seedchat import budget as budgets
-from seedchat import seed_format
-from seedchat.events import Event
+from seedchat.events import Event, FinishReason
 from seedchat.lookup import Drafter
+from seedchat.reply_budget import ReplyBudget
 from seedchat.thinking import ThinkingParser
+
+
+@runtime_checkable
+class LoopEngine(Protocol):
+    """What :class:`DecodeLoop` needs of an engine (the local
+    :class:`~seedchat.engine.Engine` gives it over llama.cpp). A sampler is the engine's
+    own object, passed back to :meth:`sample` as it was given."""
+
+    n_ctx: int  # the context's size in tokens
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens the KV cache holds."""
+        ...
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token as text (special tokens too)."""
+        ...
+
+    def is_end(self, token: int) -> bool:
+        """Whether ``token`` ends the reply."""
+        ...
+
+    def sample(self, sampler: object, row: int) -> int | None:
+        """The sampler's pick from logits ``row`` of the last batch (-1: its last); None:
+        the reply is over."""
+        ...
+
+    def decode(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` after the cache; logits for the last one."""
+        ...
+
+    def decode_rows(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` after the cache in one batch, with logits for each."""
+        ...
+
+    def forget_last(self, n: int) -> None:
+        """Remove the last ``n`` tokens from the KV cache."""
+        ...
 
 
 @dataclass
 class LoopLimits:
     max_tokens: int
-    budget: int
-    enforcement: str
-    raw: bool
+    budget: ReplyBudget  # the thinking budget: when to cut
     cancel: threading.Event | None
 
 
@@ -43,9 +85,9 @@ class DecodeLoop:
 
     def __init__(
         self,
-        engine: Any,
+        engine: LoopEngine,
         parser: ThinkingParser,
-        chains: tuple[Any, Any],
+        chains: tuple[object, object],
         limits: LoopLimits,
         drafter: Drafter | None,
     ) -> None:
@@ -55,8 +97,7 @@ class DecodeLoop:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.generated = 0
         self.first_token_at: float | None = None
-        self.finish = "length"
-        self.forced = False
+        self.finish: FinishReason = "length"
         self._proposed = 0  # drafts of the current check
 
     # -- the loop ----------------------------------------------------------------------
@@ -66,7 +107,7 @@ class DecodeLoop:
         drafts: list[int] = []  # tokens decoded after that row, not yet accepted
         while True:
             end = self._end()
-            if end is not None or self._must_cut():
+            if end is not None or self.limits.budget.must_cut(self.parser):
                 self._drop(drafts)
                 if end is not None:
                     self.finish = end
@@ -96,7 +137,7 @@ class DecodeLoop:
 
     # -- steps -------------------------------------------------------------------------
 
-    def _end(self) -> str | None:
+    def _end(self) -> FinishReason | None:
         cancel = self.limits.cancel
         if cancel is not None and cancel.is_set():
             return "cancelled"
@@ -106,19 +147,9 @@ class DecodeLoop:
             return "length"
         return None
 
-    def _must_cut(self) -> bool:
-        limits, parser = self.limits, self.parser
-        return (
-            not self.forced
-            and not limits.raw
-            and parser.in_thinking
-            and budgets.should_force_end(limits.budget, limits.enforcement, parser.thinking_tokens)
-        )
-
     def _cut(self) -> Iterator[Event]:
         """The hard budget: end thinking with the exhausted report, as the model would."""
-        self.forced = True
-        text = seed_format.forced_end_text(in_reflect=self.parser.in_reflect)
+        text = self.limits.budget.cut(self.parser)
         injected = self.engine.tokenize(text)
         self.engine.decode(injected)
         if self.drafter is not None:
@@ -126,7 +157,7 @@ class DecodeLoop:
                 self.drafter.add(token)
         yield from self.parser.feed(text, tokens=len(injected), injected=True)
 
-    def _sampler(self) -> Any:
+    def _sampler(self) -> object:
         return self.answer_chain if self.parser.thinking_done else self.chain
 
     def _emit(self, token: int) -> Iterator[Event]:

@@ -24,20 +24,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seedchat import budget as budgets
 from seedchat import seed_format
 from seedchat.backend import available_ram_bytes, detect_gpus, load_backend
 from seedchat.decoding import DecodeLoop, LoopLimits
 from seedchat.errors import ContextLengthError, EngineError, ModelFileError
-from seedchat.events import Done, Event, Notice
+from seedchat.events import Event, Notice
 from seedchat.kv_snapshots import SnapshotCache
 from seedchat.load_progress import LoadProgressFn, LoadWatch
 from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape
 from seedchat.prompt import ChatTemplate, Message, template_from_metadata
+from seedchat.reply_budget import ReplyBudget
 from seedchat.settings import GenerationOptions, LoadOptions
-from seedchat.thinking import ThinkingParser, initial_state
 
 __all__ = ["Engine", "GenerationOptions", "LoadOptions", "Sampling", "TurnStats", "make_plan"]
 
@@ -427,19 +426,16 @@ class Engine:
         cancel: threading.Event | None,
     ) -> Iterator[Event]:
         llama = self._llama
-        started = time.monotonic()
-        budget, notices = budgets.normalize_budget(options.budget)
-        enforcement = options.enforcement or budgets.default_enforcement(budget)
+        budget = ReplyBudget(options)
         prompt, prompt_text, dropped = self._prompt(messages, options)  # before any event
-        yield from notices
+        yield from budget.notices
         if dropped:
             yield Notice(
                 f"The conversation is longer than the context; the {dropped} oldest "
                 "message(s) were left out of this turn.",
                 kind="context",
             )
-        in_think, in_reflect = (False, False) if options.raw else initial_state(prompt_text)
-        parser = ThinkingParser(start_in_thinking=in_think, start_in_reflect=in_reflect)
+        parser = budget.parser(prompt_text)
         evaluate = self._prepare(prompt)
         reused = len(prompt) - evaluate - self._restored
         self.last_turn = TurnStats(len(prompt), evaluate, reused, dropped)
@@ -451,7 +447,7 @@ class Engine:
         # another think block or budget report: those would swallow the answer
         banned = [] if options.raw else self._banned_after_thinking()
         answer_chain = self._sampler(sampling, banned) if banned else chain
-        limits = LoopLimits(options.max_tokens, budget, enforcement, options.raw, cancel)
+        limits = LoopLimits(options.max_tokens, budget, cancel)
         drafter = Drafter.over(prompt) if options.lookup_decoding == "auto" else None
         loop = DecodeLoop(self, parser, (chain, answer_chain), limits, drafter)
         try:
@@ -463,21 +459,14 @@ class Engine:
             llama.llama_sampler_free(chain)
             if answer_chain is not chain:
                 llama.llama_sampler_free(answer_chain)
-        generated, finish, first_token_at = loop.generated, loop.finish, loop.first_token_at
-        now = time.monotonic()
-        decode_time = now - (first_token_at or now)
-        done = Done(
-            finish_reason=finish,  # type: ignore[arg-type]
+        done = budget.done(
+            loop.finish,
             prompt_tokens=len(prompt),
             evaluated_prompt_tokens=evaluate,
-            generated_tokens=generated,
+            generated_tokens=loop.generated,
             thinking_tokens=parser.thinking_tokens,
-            seconds=now - started,
-            time_to_first_token=(first_token_at - started) if first_token_at else None,
-            tokens_per_second=(generated - 1) / decode_time
-            if generated > 1 and decode_time > 0
-            else None,
-            prompt_tokens_per_second=evaluate / (prefill_done - started) if evaluate else None,
+            first_token_at=loop.first_token_at,
+            prefill_done=prefill_done,
             drafted_tokens=loop.drafted,
             accepted_tokens=loop.accepted,
             restored_prompt_tokens=self._restored,

@@ -17,7 +17,8 @@ session, the UI, the store and ``seedchat chat`` do not know which one runs.
 - **The budget** goes as ``chat_template_kwargs: {"thinking_budget": N}`` (vLLM, llama.cpp,
   seedchat read it). Where the server does not render it (llama-cpp-python's server), the
   prompt is rendered here with Seed's own template and sent to ``/v1/completions``. A hard
-  budget that the server does not keep itself is kept here: when the thinking reaches it,
+  budget that the server does not keep itself is kept here, by the same rule as the local
+  engine's (:class:`~seedchat.reply_budget.ReplyBudget`): when the thinking reaches it,
   the stream is closed and the reply continues from the thinking so far closed by the same
   exhausted line and ``</seed:think>`` the local engine injects (a raw completion of the
   rendered prompt). Where that is not possible, a notice says enforcement is soft there.
@@ -37,14 +38,23 @@ from typing import Any
 
 import httpx
 
-from seedchat import budget as budgets
 from seedchat import seed_format
 from seedchat.errors import EngineError
-from seedchat.events import Done, Event, Notice, Reflect, ThinkingEnd, ThinkingStart, ToolCall
+from seedchat.events import (
+    Done,
+    Event,
+    FinishReason,
+    Notice,
+    Reflect,
+    ThinkingEnd,
+    ThinkingStart,
+    ToolCall,
+)
 from seedchat.prompt import ChatTemplate, Message
+from seedchat.reply_budget import ReplyBudget
 from seedchat.servers import RemoteServer, ServerModel, list_server_models, seed_template
 from seedchat.settings import GenerationOptions
-from seedchat.thinking import ThinkingParser, initial_state
+from seedchat.thinking import ThinkingParser
 
 log = logging.getLogger(__name__)
 
@@ -179,22 +189,17 @@ class RemoteEngine:
     def _generate(
         self, messages: Sequence[Message] | str, options: GenerationOptions, cancel: threading.Event
     ) -> Iterator[Event]:
-        started = time.monotonic()
-        budget, notices = budgets.normalize_budget(options.budget)
-        enforcement = options.enforcement or budgets.default_enforcement(budget)
-        yield from notices
-        features = self.model.features
         raw = isinstance(messages, str) or options.raw
+        budget = ReplyBudget(options, raw=raw)
+        yield from budget.notices
+        features = self.model.features
         local = raw or not features.renders_budget  # the prompt rendered here
         prompt = messages if isinstance(messages, str) else self.render(messages, options)
-        in_think, in_reflect = (False, False) if raw else initial_state(prompt)
-        turn = _Turn(
-            ThinkingParser(start_in_thinking=in_think, start_in_reflect=in_reflect),
-            exact=features.exact_counts,
-        )
-        keep = enforcement == "hard" and budget > 0 and not raw and not features.enforces_budget
-        if keep and not self.can_complete():
-            keep = False
+        turn = _Turn(budget.parser(prompt), exact=features.exact_counts)
+        if budget.cuts and features.enforces_budget:
+            budget.not_cut_here()  # the server cuts
+        elif budget.cuts and not self.can_complete():
+            budget.not_cut_here()
             yield Notice(
                 f"{self.server.label} cannot be made to stop thinking at the budget: "
                 "enforcement is soft on this server.",
@@ -202,18 +207,15 @@ class RemoteEngine:
             )
         request = self._request(messages, options, prompt if local else None)
         stream, first_at = _Stream(), None
-        for event, at in self._events(request, turn, stream, cancel, budget if keep else 0):
+        for event, at in self._events(request, turn, stream, cancel, budget):
             first_at = first_at or at
             yield event
-        reached = turn.parser.in_thinking and turn.parser.thinking_tokens >= budget
-        if keep and reached and not cancel.is_set():  # cut: the answer from the budget's end
-            yield from self._continue(prompt, turn, options, stream, cancel)
+        if budget.must_cut(turn.parser) and not cancel.is_set():  # the answer from the cut
+            yield from self._continue(prompt, turn, budget, options, stream, cancel)
         yield from turn.finish()
         yield from self._tool_calls(stream)
-        finish = "length" if stream.finish == "length" else "stop"
-        yield self._done(
-            stream, turn, "cancelled" if cancel.is_set() else finish, started, first_at
-        )
+        finish: FinishReason = "length" if stream.finish == "length" else "stop"
+        yield self._done(stream, turn, budget, "cancelled" if cancel.is_set() else finish, first_at)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -257,13 +259,14 @@ class RemoteEngine:
         self,
         prompt: str,
         turn: _Turn,
+        budget: ReplyBudget,
         options: GenerationOptions,
         stream: _Stream,
         cancel: threading.Event,
     ) -> Iterator[Event]:
         """The hard budget: end the thinking as the local engine does, then let the model
         answer from there (a raw completion of everything so far)."""
-        forced = seed_format.forced_end_text(in_reflect=turn.parser.in_reflect)
+        forced = budget.cut(turn.parser)
         turn.opened_by_reasoning = False  # the forced text closes the thinking
         written = "".join(turn.raw)
         yield from turn._fix(turn.parser.feed(forced, tokens=0, injected=True))
@@ -279,7 +282,7 @@ class RemoteEngine:
             if getattr(options, key) is not None:
                 body[key] = getattr(options, key)
         more = _Stream()
-        for event, _at in self._events(("/completions", body), turn, more, cancel, 0):
+        for event, _at in self._events(("/completions", body), turn, more, cancel, budget):
             yield event
         stream.finish = more.finish
         for key, value in more.usage.items():
@@ -294,8 +297,10 @@ class RemoteEngine:
         turn: _Turn,
         stream: _Stream,
         cancel: threading.Event,
-        cut_at: int,
+        budget: ReplyBudget,
     ) -> Iterator[tuple[Event, float]]:
+        """The stream's events, each with when it came; the stream is closed at once on
+        cancel and when the thinking must be cut (which stops the server's generation)."""
         path, body = request
         try:
             with self._http.stream("POST", path, json=body) as response:
@@ -305,7 +310,7 @@ class RemoteEngine:
                         return
                     for event in self._line(line, turn, stream):
                         yield event, time.monotonic()
-                    if cut_at and turn.parser.in_thinking and turn.parser.thinking_tokens >= cut_at:
+                    if budget.must_cut(turn.parser):
                         return  # closing the stream stops the server's generation
         except httpx.TimeoutException as exc:
             raise EngineError(
@@ -370,28 +375,25 @@ class RemoteEngine:
         return calls
 
     def _done(
-        self, stream: _Stream, turn: _Turn, finish: str, started: float, first_at: float | None
+        self,
+        stream: _Stream,
+        turn: _Turn,
+        budget: ReplyBudget,
+        finish: FinishReason,
+        first_at: float | None,
     ) -> Done:
+        """The server's counts where it gives them, else those counted from the chunks."""
         usage = stream.usage or {}
         details = usage.get("completion_tokens_details") or {}
-        generated = usage.get("completion_tokens") or turn.chunks
-        thinking = details.get("reasoning_tokens") or turn.parser.thinking_tokens
-        now = time.monotonic()
-        rate = (
-            (generated - 1) / (now - first_at)
-            if first_at and generated > 1 and now > first_at
-            else None
-        )
-        return Done(
-            finish_reason=finish,  # type: ignore[arg-type]
-            prompt_tokens=usage.get("prompt_tokens") or 0,
-            evaluated_prompt_tokens=(usage.get("prompt_tokens") or 0)
-            - ((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0),
-            generated_tokens=generated,
-            thinking_tokens=thinking,
-            seconds=now - started,
-            time_to_first_token=(first_at - started) if first_at else None,
-            tokens_per_second=rate,
+        prompt_tokens = usage.get("prompt_tokens") or 0
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        return budget.done(
+            finish,
+            prompt_tokens=prompt_tokens,
+            evaluated_prompt_tokens=prompt_tokens - cached,
+            generated_tokens=usage.get("completion_tokens") or turn.chunks,
+            thinking_tokens=details.get("reasoning_tokens") or turn.parser.thinking_tokens,
+            first_token_at=first_at,
         )
 
 

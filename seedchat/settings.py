@@ -101,9 +101,9 @@ FIELDS: dict[str, Field] = {
         doc="-1 unlimited, 0 answer directly, else tokens (multiples of 512 work best)",
     ),
     "enforce": Field(
-        "hard",
+        budgets.ENFORCEMENTS[0],
         str,
-        choices=("hard", "soft"),
+        choices=budgets.ENFORCEMENTS,
         doc="hard: thinking is cut at the budget; soft: the model keeps its own budget",
     ),
     "temperature": Field(1.1, (int, float), lo=0.0, hi=5.0, doc="0 picks the likeliest token"),

@@ -20,10 +20,13 @@ import pytest
 
 from seedchat.api.serve import ApiServer
 from seedchat.api.server import ApiOptions, create_app
+from seedchat.decoding import LoopEngine
+from seedchat.engine import Engine
 from seedchat.errors import EngineError
 from seedchat.events import (
     AnswerDelta,
     Done,
+    Notice,
     Reflect,
     ThinkingDelta,
     ThinkingEnd,
@@ -34,9 +37,10 @@ from seedchat.models import demo_model
 from seedchat.network import find_free_port
 from seedchat.prompt import Message
 from seedchat.remote import RemoteEngine
+from seedchat.reply_budget import ReplyBudget
 from seedchat.servers import RemoteServer, masked, save_server, saved_servers
 from seedchat.session import ChatSession
-from seedchat.settings import ChatSettings, GenerationOptions, load_settings
+from seedchat.settings import ChatSettings, GenerationOptions, LoadOptions, load_settings
 from seedchat.store import Store
 
 pytestmark = pytest.mark.slow
@@ -164,6 +168,43 @@ def test_a_hard_budget_is_kept_and_the_answer_has_no_tag(remote):
     answer = text(events, AnswerDelta)
     assert answer.strip() and not TAG.search(answer)
     assert events[-1].thinking_tokens == 100
+
+
+def test_the_local_and_a_remote_engine_cut_at_exactly_the_budget_through_one_keeper(
+    llama_cpp_server, monkeypatch
+):
+    """The same hard budget on the local engine and on a server that does not keep budgets
+    (llama-cpp-python's): both cut through :class:`ReplyBudget`, once, when the true count
+    reaches exactly the budget, with the same notices and the same injected end."""
+    cuts: list[tuple[str, int, int]] = []
+    real_cut = ReplyBudget.cut
+
+    def cut(self, parser):  # the real cut, seen
+        cuts.append((engine_name, self.budget, parser.thinking_tokens))
+        return real_cut(self, parser)
+
+    monkeypatch.setattr(ReplyBudget, "cut", cut)
+    options = GenerationOptions(budget=100, max_tokens=400, temperature=0.8, seed=1)
+    load = LoadOptions(n_gpu_layers=0, context_length=4096, threads=2, kv_cache_disk_gb=0)
+    replies = {}
+    with Engine.load(demo_model(), load) as local, RemoteEngine.connect(llama_cpp_server) as far:
+        assert isinstance(local, LoopEngine)  # what the decode loop needs of an engine
+        for engine_name, engine in (("local", local), ("remote", far)):
+            replies[engine_name] = list(engine.generate(QUESTION, options))
+    assert cuts == [("local", 100, 100), ("remote", 100, 100)]
+    notices = {
+        name: [e for e in events if isinstance(e, Notice)] for name, events in replies.items()
+    }
+    assert notices["local"] == notices["remote"] and "below 512" in notices["local"][0].text
+    for events in replies.values():
+        end = next(e for e in events if isinstance(e, ThinkingEnd))
+        assert end.forced and end.tokens == 100
+        injected = [e for e in events if isinstance(e, Reflect) and e.injected]
+        assert len(injected) == 1 and injected[0].exhausted and injected[0].remaining == 0
+        deltas = [e for e in events if isinstance(e, ThinkingDelta)]
+        assert deltas[-1].tokens == 100  # the last thinking the model wrote is the 100th token
+        assert text(events, AnswerDelta).strip() and not TAG.search(text(events, AnswerDelta))
+        assert events[-1].thinking_tokens == 100 and events[-1].finish_reason in ("stop", "length")
 
 
 def test_a_soft_budget_is_left_to_the_model(remote):

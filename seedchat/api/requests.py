@@ -41,7 +41,7 @@ class SeedchatOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enforce: Literal["hard", "soft"] | None = None
+    enforce: budgets.Enforcement | None = None
 
 
 class _Request(BaseModel):

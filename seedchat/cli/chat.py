@@ -19,6 +19,7 @@ from typing import Any
 from rich.markup import escape
 
 from seedchat.answer import answer
+from seedchat.budget import ENFORCEMENTS
 from seedchat.cli.console import console, err_console, note, warn
 from seedchat.cli.options import (
     add_engine_options,
@@ -55,7 +56,7 @@ def register(sub) -> None:
     p.add_argument(
         "-b", "--budget", type=int, help="thinking budget: -1 unlimited, 0 none, or tokens"
     )
-    p.add_argument("--enforce", choices=("soft", "hard"), help="how the budget is kept")
+    p.add_argument("--enforce", choices=ENFORCEMENTS, help="how the budget is kept")
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)
     p.add_argument("--top-k", type=int)

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from seedchat.budget import RECOMMENDED, UNLIMITED
+from seedchat.budget import ENFORCEMENTS, RECOMMENDED, UNLIMITED
 from seedchat.errors import SeedchatError
 from seedchat.session import OpenThread
 from seedchat.settings import ChatSettings, Settings
@@ -76,7 +76,7 @@ class SettingsPanel:
         self.unlimited = gr.Checkbox(value=unlimited, label="Unlimited", elem_id="unlimited")
         self.note = gr.Markdown(f"Now: **{budget_label(shown.budget)}**", elem_id="budget-now")
         self.enforcement = gr.Radio(
-            ["hard", "soft"], value=shown.enforcement, label="Enforcement", elem_id="enforcement"
+            list(ENFORCEMENTS), value=shown.enforcement, label="Enforcement", elem_id="enforcement"
         )
         gr.Markdown(BUDGET_HELP, elem_id="budget-help")
         with gr.Accordion("Sampling", open=False):
@@ -132,7 +132,7 @@ class SettingsPanel:
         allowed. Settings not on the panel (the seed) come from the settings file."""
         return ChatSettings.from_settings(self.settings).replace(
             budget=UNLIMITED if unlimited else int(budget),
-            enforcement=enforcement or "hard",
+            enforcement=enforcement or ENFORCEMENTS[0],
             temperature=float(temperature),
             top_p=float(top_p),
             top_k=int(top_k or 0),
