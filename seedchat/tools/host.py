@@ -226,6 +226,9 @@ class ToolHost:
             raise _Unavailable(
                 f"The MCP server '{srv.entry.name}' is switched off.",
             )
+        ending = srv.state not in ("ready", "starting")  # a crash, a failed start, a stop
+        if srv.task is not None and not srv.task.done() and ending:
+            await asyncio.wait({srv.task})
         if srv.task is None or srv.task.done():
             delay = srv.next_start - time.monotonic()
             if delay > 0:
