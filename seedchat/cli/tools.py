@@ -121,10 +121,34 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--url", help="a Streamable HTTP server's address")
+    parser.add_argument("--header", action="append", metavar="K=V", help="an HTTP header")
+    parser.add_argument("--env", action="append", metavar="K=V", help="a variable it sees")
+    parser.add_argument("--cwd", help="the folder the server runs in")
+    parser.add_argument("--replace", action="store_true", help="replace a server of that name")
+    return parser
+
+
+def _split_add(args: argparse.Namespace) -> list[str]:
+    """The command after ``--``; the options between NAME and ``--`` read into ``args``
+    (argparse takes no options after a positional that ends with the rest)."""
+    rest = list(args.command or [])
+    if "--" in rest:
+        options, command = rest[: rest.index("--")], rest[rest.index("--") + 1 :]
+    elif rest and not rest[0].startswith("-"):
+        options, command = [], rest
+    else:
+        options, command = rest, []
+    parser = _add_options(argparse.ArgumentParser(prog="seedchat tools add NAME", add_help=False))
+    parser.parse_args(options, namespace=args)
+    return command
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     config = ToolsConfig.load()
     raw: dict = {}
-    command = list(args.command or [])
+    command = _split_add(args)
     if args.url and command:
         raise ToolConfigError("Give either --url URL or '-- COMMAND ARGS…', not both.")
     if args.url:
@@ -229,13 +253,11 @@ def register(sub) -> None:
         usage="seedchat tools add NAME [--env K=V] [--cwd DIR] -- COMMAND [ARGS…]\n"
         "       seedchat tools add NAME --url URL [--header K=V]",
     )
+    _add_options(p)
     p.add_argument("name")
-    p.add_argument("command", nargs="*", help="the program and its arguments, after --")
-    p.add_argument("--url", help="a Streamable HTTP server's address")
-    p.add_argument("--header", action="append", metavar="K=V", help="an HTTP header (repeat)")
-    p.add_argument("--env", action="append", metavar="K=V", help="a variable the server sees")
-    p.add_argument("--cwd", help="the folder the server runs in")
-    p.add_argument("--replace", action="store_true", help="replace a server of that name")
+    p.add_argument(
+        "command", nargs=argparse.REMAINDER, help="the program and its arguments, after --"
+    )
     p.set_defaults(func=cmd_add)
 
     for verb, func, text in (
