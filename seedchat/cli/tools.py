@@ -224,7 +224,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         raise SeedchatError("The arguments must be a JSON object ({...}).")
     config = ToolsConfig.load()
     config.entry(args.name)  # an unknown name names the file
-    with ToolHost(config, call_timeout=args.timeout) as host:
+    timeout = args.timeout or float(load_settings().tool_call_timeout)
+    with ToolHost(config, call_timeout=timeout) as host:
         result = host.call(args.name, args.tool, arguments)
     if result.error:
         err_console.print(f"[bold red]{result.status}:[/] {escape(result.error)}")
@@ -279,5 +280,7 @@ def register(sub) -> None:
     p.add_argument("name", help="the server")
     p.add_argument("tool")
     p.add_argument("arguments", nargs="?", default="{}", help="a JSON object")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds the call may take (60)")
+    p.add_argument(
+        "--timeout", type=float, help="seconds the call may take (the setting tool_call_timeout)"
+    )
     p.set_defaults(func=cmd_call)

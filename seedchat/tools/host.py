@@ -36,6 +36,7 @@ import anyio
 import httpx
 
 from seedchat.paths import get_paths
+from seedchat.settings import Settings
 from seedchat.tools import mcp_client
 from seedchat.tools.config import ServerEntry, ToolConfigError, ToolsConfig
 from seedchat.tools.results import ServerState, ServerStatus, ToolInfo, ToolResult
@@ -124,6 +125,11 @@ class ToolHost:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, config: ToolsConfig | None = None) -> ToolHost:
+        """The servers of ``mcp.json`` with the settings' call timeout."""
+        return cls(config, call_timeout=float(settings.tool_call_timeout))
 
     # -- the loop's thread ----------------------------------------------------------------
 
