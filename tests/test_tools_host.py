@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from seedchat.tools import ServerEntry, ToolHost
+from seedchat.tools import ServerEntry, ToolHost, ToolsConfig
 from tests.mcp_servers import (
     config_with,
     descendants,
@@ -223,3 +223,27 @@ def test_the_host_starts_servers_in_the_background(tmp_path):
             time.sleep(0.05)
         assert host.status("test").state == "ready"
         assert {t.name for t in host.status("test").tools} == {"hang", "freeze", "pid", "env"}
+
+
+def test_switching_off_stops_a_server_and_reload_reads_the_file_again(tmp_path):
+    config = config_with(tmp_path, script_entry(), time_entry())
+    config.save()
+    with ToolHost(ToolsConfig.load(config.path)) as host:
+        server_pid = int(host.call("test", "pid", {}).text)
+        host.set_enabled("test", False)
+        assert host.status("test").state == "off"
+        assert not ToolsConfig.load(config.path).servers["test"].enabled  # saved
+        assert not psutil.pid_exists(server_pid)  # stopped, and reaped
+        assert host.call("test", "pid", {}).status == "failed"
+
+        host.call("time", "get_current_time", {"timezone": "UTC"})
+        again = ToolsConfig.load(config.path)
+        again.remove("time")
+        again.add(script_entry("second"))
+        again.set_enabled("test", True)
+        again.save()
+        host.reload()
+        assert host.servers == ["test", "second"]
+        assert host.call("time", "get_current_time", {}).status == "failed"
+        assert host.call("second", "pid", {}).status == "ok"
+        assert host.call("test", "pid", {}).status == "ok"

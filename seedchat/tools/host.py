@@ -28,16 +28,14 @@ import os
 import threading
 import time
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 
 from seedchat.paths import get_paths
 from seedchat.settings import Settings
-from seedchat.tools import mcp_client
 from seedchat.tools.config import ServerEntry, ToolConfigError, ToolsConfig
 from seedchat.tools.results import ServerState, ServerStatus, ToolInfo, ToolResult
 
@@ -87,6 +85,14 @@ class _Unavailable(Exception):
     """A server that cannot take a call now; the message is for the user."""
 
 
+def _client() -> Any:
+    """The SDK's module, imported when a server first starts (it takes a second or two;
+    ``seedchat --help`` should not)."""
+    from seedchat.tools import mcp_client
+
+    return mcp_client
+
+
 def _leaf(exc: BaseException) -> BaseException:
     """The first real error inside anyio's exception groups."""
     while getattr(exc, "exceptions", None):
@@ -100,7 +106,7 @@ class _Server:
     state: ServerState = "stopped"
     error: str | None = None
     tools: tuple[ToolInfo, ...] = ()
-    connection: mcp_client.Connection | None = None
+    connection: Any = None  # mcp_client.Connection while ready
     task: asyncio.Task | None = None
     settled: asyncio.Event | None = None  # set when a start has succeeded or failed
     stop: asyncio.Event | None = None
@@ -192,6 +198,33 @@ class ToolHost:
         if server in self._servers:
             self._servers[server].entry = self.config.servers[server]
 
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Switch a server on or off, in ``mcp.json`` too; switching it off stops it."""
+        srv = self._get(name)
+        self.config.set_enabled(name, enabled)
+        self.config.save()
+        if not enabled:
+            self.stop(name)
+        srv.entry = self.config.servers[name]
+        srv.state = "stopped" if srv.state == "stopping" else srv.state
+
+    def reload(self) -> None:
+        """Read ``mcp.json`` again: a removed or changed server is stopped (a changed one
+        starts again when next needed), a new one is added."""
+        config = ToolsConfig.load(self.config.path)
+        servers: dict[str, _Server] = {}
+        for name, entry in config.servers.items():
+            old = self._servers.get(name)
+            if old is not None and _same_process(old.entry, entry):
+                old.entry = entry
+                servers[name] = old
+            else:
+                servers[name] = _Server(entry)
+        for name, old in self._servers.items():
+            if servers.get(name) is not old:
+                self.stop(name)
+        self.config, self._servers = config, servers
+
     # -- starting ---------------------------------------------------------------------
 
     def start(self, name: str | None = None) -> None:
@@ -226,7 +259,7 @@ class ToolHost:
             srv.state, srv.error = "starting", None
             srv.task = asyncio.get_running_loop().create_task(self._serve(srv))
 
-    async def _ready(self, srv: _Server) -> mcp_client.Connection:
+    async def _ready(self, srv: _Server) -> Any:
         """The server's connection, starting it (after its backoff) if it is not running."""
         if not srv.entry.enabled:
             raise _Unavailable(
@@ -255,7 +288,7 @@ class ToolHost:
         assert srv.settled is not None and srv.stop is not None
         try:
             with path.open("w", encoding="utf-8", errors="replace") as errlog:
-                async with mcp_client.connect(
+                async with _client().connect(
                     entry, child_environment(entry), errlog, self.start_timeout
                 ) as conn:
                     with anyio.fail_after(self.start_timeout):
@@ -301,9 +334,11 @@ class ToolHost:
             return f"there is no program {entry.command!r} (check 'command' in mcp.json)"
         if isinstance(exc, OSError):
             return f"{entry.command!r} cannot be run: {exc.strerror or exc}"
+        import httpx
+
         if isinstance(exc, httpx.HTTPError):
             return f"{entry.url} cannot be reached: {exc or type(exc).__name__}"
-        if mcp_client.is_connection_lost(exc):
+        if _client().is_connection_lost(exc):
             return "it exited before it answered"
         return str(exc) or type(exc).__name__
 
@@ -348,7 +383,7 @@ class ToolHost:
         except _Unavailable as exc:
             return result("failed", str(exc))
         except Exception as exc:
-            if mcp_client.is_connection_lost(exc) or srv.state == "crashed":
+            if _client().is_connection_lost(exc) or srv.state == "crashed":
                 return result(
                     "failed",
                     (srv.error or f"The MCP server '{server}' stopped during the call.")
@@ -406,6 +441,12 @@ class ToolHost:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _same_process(a: ServerEntry, b: ServerEntry) -> bool:
+    """Whether a running server can stay as it is under entry ``b`` (only what is
+    remembered about it differs)."""
+    return replace(a, always_allow=(), timeout=None) == replace(b, always_allow=(), timeout=None)
 
 
 async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
