@@ -14,11 +14,15 @@
 #   SEEDCHAT_PYTHON       the Python that creates it (default: python3)
 #   SEEDCHAT_WHEEL_CACHE  where built wheels are kept (default: seedchat's cache dir/wheels)
 #   SEEDCHAT_BACKEND      force a backend: cuda | metal | cpu (default: chosen for you)
+#   SEEDCHAT_TOOLS_VENV   --dev: the MCP test servers' Python environment (default: .venv-tools)
+#   SEEDCHAT_TOOLS_NODE   --dev: their npm folder (default: .tools)
 #   CMAKE_ARGS            your own llama.cpp build flags (replaces the chosen ones)
 set -euo pipefail
 
 LLAMA_CPP_VERSION="0.3.36"
 TORCH_VERSION="2.13.0"
+MCP_SERVER_TIME_VERSION="2026.10.19"          # the MCP servers the tests run (--dev)
+SERVER_EVERYTHING_VERSION="2026.8.31"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -27,7 +31,7 @@ for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
     --plan) plan=1 ;;
-    -h|--help) sed -n "2,18p" "$0"; exit 0 ;;
+    -h|--help) sed -n "2,19p" "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -150,6 +154,35 @@ fi
 say "installing seedchat$extras"
 pip install -q --find-links "$wheeldir" --only-binary=llama-cpp-python -e "$repo$extras" \
   || die "pip could not install seedchat's dependencies (see above)."
+
+# ---- MCP servers for the tests, each in an environment of its own ------------------
+# Servers pin their own `mcp` (often <2): kept out of seedchat's venv, they cannot clash.
+if [ "$dev" = 1 ]; then
+  tools_venv="${SEEDCHAT_TOOLS_VENV:-$repo/.venv-tools}"
+  have="$("$tools_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-server-time"))' 2>/dev/null || true)"
+  if [ "$have" = "$MCP_SERVER_TIME_VERSION" ]; then
+    say "mcp-server-time $have already in $tools_venv"
+  else
+    say "installing mcp-server-time $MCP_SERVER_TIME_VERSION into $tools_venv (for the tests)"
+    [ -x "$tools_venv/bin/python" ] || "$python" -m venv "$tools_venv" || die "could not create $tools_venv."
+    "$tools_venv/bin/python" -m pip install -q --disable-pip-version-check "mcp-server-time==$MCP_SERVER_TIME_VERSION" \
+      || die "pip could not install mcp-server-time into $tools_venv (see above)."
+  fi
+  tools_node="${SEEDCHAT_TOOLS_NODE:-$repo/.tools}"
+  everything="$tools_node/node_modules/@modelcontextprotocol/server-everything/package.json"
+  have="$("$vpy" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$everything" 2>/dev/null || true)"
+  if [ "$have" = "$SERVER_EVERYTHING_VERSION" ]; then
+    say "@modelcontextprotocol/server-everything $have already in $tools_node"
+  elif command -v npm >/dev/null 2>&1; then
+    say "installing @modelcontextprotocol/server-everything $SERVER_EVERYTHING_VERSION into $tools_node (for the tests)"
+    mkdir -p "$tools_node"
+    npm install --prefix "$tools_node" --no-audit --no-fund --loglevel=error \
+      "@modelcontextprotocol/server-everything@$SERVER_EVERYTHING_VERSION" >/dev/null \
+      || die "npm could not install @modelcontextprotocol/server-everything into $tools_node."
+  else
+    say "node and npm not found: the MCP tests need them (Node.js 18 or newer)."
+  fi
+fi
 
 if [ "$dev" = 1 ] && ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -132,6 +132,15 @@ FIELDS: dict[str, Field] = {
         hi=100000,
         doc="disk for saved conversation states (instant reopen), oldest out first; 0: off",
     ),
+    "tool_approval": Field(
+        "ask",
+        str,
+        choices=("ask", "auto"),
+        doc="ask before each tool call (ask) or run them all (auto); tools: mcp.json",
+    ),
+    "tool_call_timeout": Field(
+        60.0, (int, float), lo=1.0, hi=3600.0, doc="seconds a tool call may take"
+    ),
     "host": Field("127.0.0.1", str, doc="the address the UI listens on"),
     "port": Field(7860, int, lo=1, hi=65535, doc="the UI's port (the next free one if taken)"),
     "open_browser": Field(True, bool, doc="open the browser when the UI starts"),
