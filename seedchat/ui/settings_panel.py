@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from seedchat.budget import RECOMMENDED, UNLIMITED
 from seedchat.errors import SeedchatError
+from seedchat.paths import get_paths
 from seedchat.presets import Presets, load_presets
 from seedchat.session import OpenThread
 from seedchat.settings import ChatSettings, Settings
@@ -219,7 +221,9 @@ class PresetBox:
     """The preset picker and, under it, save / rename / delete (call inside the column)."""
 
     def __init__(self, chosen: str | None) -> None:
-        presets = load_presets()
+        #: the user's presets file, fixed when the app starts (as its settings and store)
+        self.path = get_paths().presets_file
+        presets = load_presets(self.path)
         gr.Markdown("### Preset")
         self.picker = gr.Dropdown(
             choices=presets.names(),
@@ -240,11 +244,10 @@ class PresetBox:
                 self.delete = gr.Button("Delete chosen", size="sm", elem_id="preset-delete")
             self.status = gr.Markdown("", elem_id="preset-status")
 
-    @staticmethod
-    def shown(name: str | None) -> tuple[Any, str]:
+    def shown(self, name: str | None) -> tuple[Any, str]:
         """Updates for the picker and its line showing the preset ``name`` (the list read
         anew: presets saved in another tab appear)."""
-        presets = load_presets()
+        presets = load_presets(self.path)
         known = presets.find(name or "")
         value = known.name if known is not None else None
         return gr.update(choices=presets.names(), value=value), preset_about(presets, value)
@@ -257,7 +260,7 @@ class PresetBox:
         def on_pick(**values: Any) -> tuple[Any, ...]:
             name = values.get("preset")
             try:
-                preset = load_presets().get(name or "")
+                preset = load_presets(self.path).get(name or "")
                 chosen = preset.apply(panel.read(**values))
             except SeedchatError as err:
                 return (*[gr.update()] * (len(panel.outputs) - 2), *self.shown(None), _error(err))
@@ -267,13 +270,13 @@ class PresetBox:
         edits = [self.picker, self.about, self.status, self.name]
 
         def on_save(new_name: str, **values: Any) -> tuple[Any, ...]:
-            return _edited(lambda p: p.save(new_name, panel.read(**values)).name, "Saved")
+            return self.edited(lambda p: p.save(new_name, panel.read(**values)).name, "Saved")
 
         def on_rename(new_name: str, preset: str | None) -> tuple[Any, ...]:
-            return _edited(lambda p: p.rename(preset or "", new_name).name, "Renamed to")
+            return self.edited(lambda p: p.rename(preset or "", new_name).name, "Renamed to")
 
         def on_delete(preset: str | None) -> tuple[Any, ...]:
-            return _edited(lambda p: p.delete(preset or ""), f"Deleted “{preset}”")
+            return self.edited(lambda p: p.delete(preset or ""), f"Deleted “{preset}”")
 
         self.save.click(
             on_save, inputs_kwargs={"new_name": self.name, **controls}, outputs=edits, queue=False
@@ -288,17 +291,16 @@ class PresetBox:
             on_delete, inputs_kwargs={"preset": self.picker}, outputs=edits, queue=False
         )
 
+    def edited(self, change: Callable[[Presets], str | None], done: str) -> tuple[Any, ...]:
+        """Run ``change`` on the presets: the picker showing the preset it returns (a name,
+        or None: none chosen), its line, the status, the name box (emptied when it worked)."""
+        try:
+            name = change(load_presets(self.path))
+        except SeedchatError as err:
+            return gr.update(), gr.update(), _error(err), gr.update()
+        said = f"{done} “{name}”." if name else f"{done}."
+        return (*self.shown(name), said, "")
+
 
 def _error(err: SeedchatError) -> str:
     return f"**Error:** {err}"
-
-
-def _edited(change: Any, done: str) -> tuple[Any, ...]:
-    """Run ``change`` on the presets: the picker showing the preset it returns (a name, or
-    None: none chosen), its line, the status, the name box (emptied when it worked)."""
-    try:
-        name = change(load_presets())
-    except SeedchatError as err:
-        return gr.update(), gr.update(), _error(err), gr.update()
-    said = f"{done} “{name}”." if name else f"{done}."
-    return (*PresetBox.shown(name), said, "")
