@@ -32,6 +32,7 @@ class Paths:
     models = property(lambda self: self.data / "models")
     database = property(lambda self: self.data / "seedchat.db")
     settings_file = property(lambda self: self.config / "settings.json")
+    presets_file = property(lambda self: self.config / "presets.json")  # the user's presets
     downloads = property(lambda self: self.cache / "downloads")
 
     def ensure(self) -> Paths:

@@ -7,7 +7,7 @@ the UI show as a warning. Validation is table-driven (:data:`FIELDS`).
 The settings file is read through typed views, one spelling per concept:
 
 - :class:`ChatSettings`: how one conversation generates (thinking budget, enforcement,
-  sampling, max tokens, system prompt, seed). Every front end, the store's ``settings``
+  sampling, max tokens, system prompt, seed, and the preset they were set from). Every front end, the store's ``settings``
   column and the export read and write it through its methods; a new generation setting
   is one :data:`FIELDS` row, one dataclass field and one entry of its key map.
 - :class:`LoadOptions`: how a model is loaded (GPU layers, context, KV cache, threads).
@@ -112,6 +112,11 @@ FIELDS: dict[str, Field] = {
     "max_tokens": Field(8192, int, lo=1, hi=1048576, doc="the longest reply, thinking included"),
     "seed": Field(None, int, lo=0, hi=2**32 - 2, also=(None,), doc="null: a new random seed"),
     "system_prompt": Field("", str, doc="sent before every conversation"),
+    "preset": Field(
+        None,
+        (str, type(None)),
+        doc="the preset the generation settings were last set from (seedchat presets)",
+    ),
     "lookup_decoding": Field(
         "auto",
         str,
@@ -240,6 +245,7 @@ class ChatSettings:
     system_prompt: str = FIELDS["system_prompt"].default
     seed: int | None = FIELDS["seed"].default
     lookup_decoding: str = FIELDS["lookup_decoding"].default
+    preset: str | None = FIELDS["preset"].default  # the preset these were set from (a name)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatSettings:
@@ -302,6 +308,7 @@ CHAT_KEYS: dict[str, str] = {
     "system_prompt": "system_prompt",
     "seed": "seed",
     "lookup_decoding": "lookup_decoding",
+    "preset": "preset",
 }
 _RECORD_ALIASES = {key: name for name, key in CHAT_KEYS.items() if key != name}
 

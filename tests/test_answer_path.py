@@ -134,10 +134,10 @@ def summary_of_events(events: list[Event]) -> dict:
     )
 
 
-def test_page_terminal_and_api_send_the_same_prompt_and_get_the_same_events(
-    host, cli_env, seedchat_home
-):
-    (seedchat_home / "settings.json").write_text(json.dumps({"lookup_decoding": "off"}))
+def test_page_terminal_and_api_send_the_same_prompt_and_get_the_same_events(host, cli_env):
+    # every front end decodes one token at a time: the page's settings and the terminal's
+    # flags say so, and the API takes it from the host's settings
+    host.settings.set("lookup_decoding", "off")
     store = Store()
     # the history: one turn in the page, saved
     first = make_session(host, store, SETTINGS, [], OpenThread())

@@ -9,7 +9,12 @@ ignored, as OpenAI clients send many; the ones seedchat cannot honour are refuse
   convention for Seed-OSS; the ``openai`` SDK sends it through ``extra_body``), else a
   top-level ``thinking_budget``, else ``reasoning_effort`` (:data:`EFFORT_BUDGETS`);
 - enforcement hard by default, ``seedchat: {"enforce": "soft"}`` to change it;
-- sampling, ``seed`` and ``max_tokens``/``max_completion_tokens``.
+- sampling, ``seed`` and ``max_tokens``/``max_completion_tokens``;
+- ``seedchat: {"preset": NAME}``: a preset (:mod:`seedchat.presets`) over the server's
+  defaults, under the request's own fields (a request that names a preset and a temperature
+  gets the preset with that temperature). A preset's system prompt is the request's first
+  message when it sends no system message (:func:`seedchat.presets.api_system_prompt`), as
+  the page and the terminal send it.
 
 Every problem is a :class:`~seedchat.errors.RequestError` naming the field (``param``), which
 the server answers with a 400 in OpenAI's error shape.
@@ -23,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from seedchat import budget as budgets
 from seedchat.errors import RequestError, SettingsError
+from seedchat.presets import PresetError, api_system_prompt, load_presets
 from seedchat.settings import ChatSettings
 
 #: reasoning_effort → thinking budget (tokens); "minimal"/"none" answer directly.
@@ -42,6 +48,7 @@ class SeedchatOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enforce: budgets.Enforcement | None = None
+    preset: str | None = Field(default=None, min_length=1)
 
 
 class _Request(BaseModel):
@@ -163,7 +170,8 @@ def chat_settings(request: _Request, base: ChatSettings) -> ChatSettings:
     }
     if isinstance(request, ChatRequest):
         changes["budget"] = _budget(request)
-        changes["enforcement"] = "hard"  # the API's default: the budget is kept
+        base = base.replace(enforcement="hard")  # the API's default: the budget is kept
+    base = _with_preset(request, base)
     if request.seedchat is not None and request.seedchat.enforce is not None:
         changes["enforcement"] = request.seedchat.enforce
     for name, value in changes.items():
@@ -174,7 +182,30 @@ def chat_settings(request: _Request, base: ChatSettings) -> ChatSettings:
             raise RequestError(err.message, param=param) from err
     if base.budget > budgets.MAX_BUDGET:
         raise RequestError("thinking_budget is too large.", param="thinking_budget")
+    if isinstance(request, ChatRequest):
+        _preset_system_message(request, base)
     return base
+
+
+def _with_preset(request: _Request, base: ChatSettings) -> ChatSettings:
+    """``base`` with the preset ``seedchat.preset`` names (the request's fields go over it)."""
+    name = request.seedchat.preset if request.seedchat is not None else None
+    if name is None:
+        return base
+    try:
+        return load_presets().get(name).apply(base)
+    except PresetError as err:
+        raise RequestError(err.message, param="seedchat.preset", hint=err.hint) from err
+
+
+def _preset_system_message(request: ChatRequest, settings: ChatSettings) -> None:
+    """Put the preset's system prompt first in ``request.messages`` if it has no system
+    message (the request is this call's own: nothing else sees the change)."""
+    if any(m.get("role") in ("system", "developer") for m in request.messages):
+        return
+    system = api_system_prompt(settings)
+    if system:
+        request.messages.insert(0, {"role": "system", "content": system})
 
 
 def tools_of(request: ChatRequest) -> list[dict[str, Any]] | None:

@@ -21,9 +21,9 @@ from seedchat.errors import SeedchatError
 
 
 def _verb_modules() -> list:
-    from seedchat.cli import chat, convert, doctor, history, models, pull, serve, tools, ui
+    from seedchat.cli import chat, convert, doctor, history, models, presets, pull, serve, tools, ui
 
-    return [ui, chat, serve, pull, convert, models, history, tools, doctor]
+    return [ui, chat, serve, pull, convert, models, presets, history, tools, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,9 @@ from seedchat.cli.options import (
     add_engine_options,
     add_load_options,
     add_lookup_options,
+    add_preset_option,
     remote_server,
+    with_preset,
 )
 from seedchat.errors import StoreError
 from seedchat.events import (
@@ -64,6 +66,9 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int)
     add_lookup_options(p)
     p.add_argument("--system", help="system prompt")
+    add_preset_option(
+        p, "start from this preset's settings ('seedchat presets'); the flags above override it"
+    )
     add_load_options(p)
     add_engine_options(p, "--api-key")
     p.add_argument("--raw", action="store_true", help="plain text completion, no chat template")
@@ -140,8 +145,10 @@ FLAGS = {
 
 
 def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
-    """``base`` (the settings file's, or a resumed conversation's) with the flags given."""
-    return base.replace(**{name: getattr(args, flag) for name, flag in FLAGS.items()})
+    """``base`` (the settings file's, or a resumed conversation's) with ``--preset``, then
+    the flags given."""
+    chosen = with_preset(args, base)
+    return chosen.replace(**{name: getattr(args, flag) for name, flag in FLAGS.items()})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     store = None if (args.no_save or args.raw or args.show_prompt) else _open_store(args.json)
     if args.conversation and store is None:
         store = _open_store(args.json, required=True)
+    with_preset(args, ChatSettings())  # a preset that is none is said before the model loads
     host = ModelHost(settings)  # the one model of this process, as in the UI and the API
     try:
         conv_id = conversation_id(store, args.conversation) if args.conversation else None

@@ -1,13 +1,15 @@
 """The options several verbs share, added and read in one place: how a model loads
-(``--context``, ``--gpu-layers``), lookup decoding (``--lookup``/``--no-lookup``) and a
-model on another server (``--engine-url``, ``--engine-key``)."""
+(``--context``, ``--gpu-layers``), lookup decoding (``--lookup``/``--no-lookup``), a preset
+(``--preset``) and a model on another server (``--engine-url``, ``--engine-key``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
+from seedchat.presets import load_presets
 from seedchat.servers import ENGINE_KEY_ENV, RemoteServer
+from seedchat.settings import ChatSettings
 
 
 def gpu_layers(value: str) -> int | str:
@@ -49,6 +51,24 @@ def add_lookup_options(parser: argparse.ArgumentParser) -> None:
         const="off",
         help="decode one token at a time",
     )
+
+
+def add_preset_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--preset NAME``: read as ``args.preset`` (None when not given); :func:`with_preset`
+    applies it."""
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        help=help,
+    )
+
+
+def with_preset(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
+    """``base`` with the preset ``--preset`` names (unchanged without one); PresetError, which
+    lists the presets, for a name that is none."""
+    if not getattr(args, "preset", None):
+        return base
+    return load_presets().get(args.preset).apply(base)
 
 
 def add_engine_options(parser: argparse.ArgumentParser, *key_aliases: str) -> None:

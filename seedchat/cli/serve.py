@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from seedchat.cli.console import console, stop_on_sigterm, warn
-from seedchat.cli.options import add_load_options, add_lookup_options
+from seedchat.cli.console import console, note, stop_on_sigterm, warn
+from seedchat.cli.options import (
+    add_load_options,
+    add_lookup_options,
+    add_preset_option,
+    with_preset,
+)
+from seedchat.presets import load_presets
+from seedchat.settings import CHAT_KEYS, ChatSettings, Settings
 
 DESCRIPTION = (
     "Serve the model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, "
@@ -35,7 +42,22 @@ def register(sub) -> None:
     )
     add_load_options(p)
     add_lookup_options(p)
+    add_preset_option(
+        p,
+        "every request starts from this preset's settings ('seedchat presets'); "
+        "a request's own fields override it",
+    )
     p.set_defaults(func=run)
+
+
+def use_preset(args: argparse.Namespace, settings: Settings) -> None:
+    """``--preset``: this run's defaults for every request (``settings`` is not saved)."""
+    if not args.preset:
+        return
+    chosen = with_preset(args, ChatSettings.from_settings(settings))
+    for name, key in CHAT_KEYS.items():
+        settings.set(key, getattr(chosen, name))
+    note(f"preset {chosen.preset}: {load_presets().get(chosen.preset).summary()}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         warn(problem)
     if args.lookup_decoding:  # this run's default for every request (not saved)
         settings.set("lookup_decoding", args.lookup_decoding)
+    use_preset(args, settings)
     key = api_key_from(args.api_key)
     check_exposure(args.host, key)
     path = resolve_model(args.model, settings)

@@ -9,7 +9,8 @@
   checked and written in one transaction: a malformed file raises
   :class:`StoreError` saying where, and imports nothing.
 - Markdown (:func:`export_markdown`): for reading. The active branch of each
-  conversation, thinking in collapsible ``<details>`` blocks, stats under answers.
+  conversation, thinking in collapsible ``<details>`` blocks, stats under answers; the
+  preset its settings came from, if any (the JSON has it in ``settings.preset``).
 
 :func:`write_export` writes either to a file through a temporary file and a rename,
 so an interrupted export never leaves a half-written file in place of a good one.
@@ -137,10 +138,13 @@ def conversation_markdown(conv: Conversation) -> str:
         meta.append("- from: the API")
     if conv.model:
         meta.append(f"- model: {conv.model}")
+    chosen = ChatSettings.from_record(conv.settings)
+    if chosen.preset:
+        meta.append(f"- preset: {chosen.preset}")
     settings = _settings_line(conv.settings)
     if settings:
         meta.append(f"- settings: {settings}")
-    system = ChatSettings.from_record(conv.settings).system_prompt
+    system = chosen.system_prompt
     if system:
         meta.append(f"- system prompt: {system}")
     lines += [*meta, ""]

@@ -1,21 +1,30 @@
-"""The generation settings panel: thinking budget (slider, Unlimited, enforcement),
+"""The generation settings panel: a preset, thinking budget (slider, Unlimited, enforcement),
 sampling (temperature, top-p, top-k, max tokens) and the system prompt.
 
 The panel shows one :class:`~seedchat.settings.ChatSettings`: :meth:`SettingsPanel.read`
 turns the controls' values into one, :meth:`SettingsPanel.updates` shows one. The values
 are remembered twice as they change: as the settings file's defaults (a new chat starts
 with the values last chosen) and in the open conversation.
+
+The preset picker (:class:`PresetBox`) sets the controls a preset names
+(:mod:`seedchat.presets`: what it does not set stays as it was) and its name goes with the
+settings; under it the current settings are saved as a preset of one's own, and one's own
+presets renamed or deleted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from seedchat.budget import ENFORCEMENTS, RECOMMENDED, UNLIMITED
 from seedchat.errors import SeedchatError
+from seedchat.paths import get_paths
+from seedchat.presets import Presets, load_presets
 from seedchat.session import OpenThread
 from seedchat.settings import ChatSettings, Settings
 from seedchat.store import Store
@@ -62,6 +71,7 @@ class SettingsPanel:
         self.settings = settings
         shown = ChatSettings.from_settings(settings)
         unlimited = shown.budget < 0
+        self.presets = PresetBox(shown.preset)
         gr.Markdown("### Thinking budget")
         self.budget = gr.Slider(
             0,
@@ -112,9 +122,16 @@ class SettingsPanel:
             "max_tokens": self.max_tokens,
             "system_prompt": self.system_prompt,
             "lookup": self.lookup,
+            "preset": self.presets.picker,
         }
         #: the components :meth:`updates` sets, in its order
-        self.outputs = [self.budget, self.unlimited, self.note, *list(self.kwargs.values())[2:]]
+        self.outputs = [
+            self.budget,
+            self.unlimited,
+            self.note,
+            *list(self.kwargs.values())[2:],
+            self.presets.about,
+        ]
 
     def read(
         self,
@@ -127,10 +144,11 @@ class SettingsPanel:
         max_tokens: float | None,
         system_prompt: str,
         lookup: bool = True,
+        preset: str | None = None,
     ) -> ChatSettings:
         """The settings the controls show; raises SettingsError naming a value that is not
         allowed. Settings not on the panel (the seed) come from the settings file."""
-        return ChatSettings.from_settings(self.settings).replace(
+        chosen = ChatSettings.from_settings(self.settings).replace(
             budget=UNLIMITED if unlimited else int(budget),
             enforcement=enforcement or ENFORCEMENTS[0],
             temperature=float(temperature),
@@ -140,6 +158,7 @@ class SettingsPanel:
             system_prompt=system_prompt or "",
             lookup_decoding="auto" if lookup else "off",
         )
+        return dataclasses.replace(chosen, preset=(preset or "").strip() or None)
 
     def updates(self, record: dict[str, Any] | None) -> tuple[Any, ...]:
         """Updates for ``outputs`` showing a conversation's saved settings over the app's
@@ -156,6 +175,7 @@ class SettingsPanel:
             cs.max_tokens,
             cs.system_prompt,
             cs.lookup_decoding == "auto",
+            *self.presets.shown(cs.preset),
         )
 
     def wire(self, thread: Any, store: Store | None) -> None:
@@ -181,3 +201,106 @@ class SettingsPanel:
 
         for control in self.kwargs.values():
             control.change(remember, inputs_kwargs={"thread": thread, **self.kwargs}, queue=False)
+        self.presets.wire(self)
+
+
+# -- presets -------------------------------------------------------------------------
+
+
+def preset_about(presets: Presets, name: str | None) -> str:
+    """What the preset ``name`` is and sets, for the line under the picker ("" for none)."""
+    preset = presets.find(name) if name else None
+    if preset is None:
+        return ""
+    about = f"{preset.description}. " if preset.description else ""
+    whose = "Built in" if preset.builtin else "Yours"
+    return f"{about}*{whose}; sets {preset.summary()}.*"
+
+
+class PresetBox:
+    """The preset picker and, under it, save / rename / delete (call inside the column)."""
+
+    def __init__(self, chosen: str | None) -> None:
+        #: the user's presets file, fixed when the app starts (as its settings and store)
+        self.path = get_paths().presets_file
+        presets = load_presets(self.path)
+        gr.Markdown("### Preset")
+        self.picker = gr.Dropdown(
+            choices=presets.names(),
+            value=chosen if presets.find(chosen or "") else None,
+            label="Preset",
+            info="Sets the budget, enforcement, sampling or system prompt it names",
+            elem_id="preset",
+            allow_custom_value=True,  # the list changes as presets are saved, in any tab
+        )
+        self.about = gr.Markdown(preset_about(presets, chosen), elem_id="preset-about")
+        with gr.Accordion("Save, rename or delete a preset", open=False, elem_id="preset-edit"):
+            self.name = gr.Textbox(
+                label="Name", placeholder="e.g. code review", max_lines=1, elem_id="preset-name"
+            )
+            with gr.Row():
+                self.save = gr.Button("Save current", size="sm", elem_id="preset-save")
+                self.rename = gr.Button("Rename chosen", size="sm", elem_id="preset-rename")
+                self.delete = gr.Button("Delete chosen", size="sm", elem_id="preset-delete")
+            self.status = gr.Markdown("", elem_id="preset-status")
+
+    def shown(self, name: str | None) -> tuple[Any, str]:
+        """Updates for the picker and its line showing the preset ``name`` (the list read
+        anew: presets saved in another tab appear)."""
+        presets = load_presets(self.path)
+        known = presets.find(name or "")
+        value = known.name if known is not None else None
+        return gr.update(choices=presets.names(), value=value), preset_about(presets, value)
+
+    def wire(self, panel: SettingsPanel) -> None:
+        """Picking a preset sets the panel's controls; the buttons change the presets."""
+        controls = {**panel.kwargs}
+        outputs = [*panel.outputs, self.status]
+
+        def on_pick(**values: Any) -> tuple[Any, ...]:
+            name = values.get("preset")
+            try:
+                preset = load_presets(self.path).get(name or "")
+                chosen = preset.apply(panel.read(**values))
+            except SeedchatError as err:
+                return (*[gr.update()] * (len(panel.outputs) - 2), *self.shown(None), _error(err))
+            return (*panel.updates(chosen.to_record()), "")
+
+        self.picker.select(on_pick, inputs_kwargs=controls, outputs=outputs, queue=False)
+        edits = [self.picker, self.about, self.status, self.name]
+
+        def on_save(new_name: str, **values: Any) -> tuple[Any, ...]:
+            return self.edited(lambda p: p.save(new_name, panel.read(**values)).name, "Saved")
+
+        def on_rename(new_name: str, preset: str | None) -> tuple[Any, ...]:
+            return self.edited(lambda p: p.rename(preset or "", new_name).name, "Renamed to")
+
+        def on_delete(preset: str | None) -> tuple[Any, ...]:
+            return self.edited(lambda p: p.delete(preset or ""), f"Deleted “{preset}”")
+
+        self.save.click(
+            on_save, inputs_kwargs={"new_name": self.name, **controls}, outputs=edits, queue=False
+        )
+        self.rename.click(
+            on_rename,
+            inputs_kwargs={"new_name": self.name, "preset": self.picker},
+            outputs=edits,
+            queue=False,
+        )
+        self.delete.click(
+            on_delete, inputs_kwargs={"preset": self.picker}, outputs=edits, queue=False
+        )
+
+    def edited(self, change: Callable[[Presets], str | None], done: str) -> tuple[Any, ...]:
+        """Run ``change`` on the presets: the picker showing the preset it returns (a name,
+        or None: none chosen), its line, the status, the name box (emptied when it worked)."""
+        try:
+            name = change(load_presets(self.path))
+        except SeedchatError as err:
+            return gr.update(), gr.update(), _error(err), gr.update()
+        said = f"{done} “{name}”." if name else f"{done}."
+        return (*self.shown(name), said, "")
+
+
+def _error(err: SeedchatError) -> str:
+    return f"**Error:** {err}"
