@@ -163,7 +163,7 @@ def test_page_terminal_and_api_send_the_same_prompt_and_get_the_same_events(host
     page_prompt = host.prompts[-1]
 
     # the API: the client sends the history itself
-    server = ApiServer(create_app(host), "127.0.0.1", find_free_port("127.0.0.1", 18300))
+    server = ApiServer(create_app(host), "127.0.0.1", find_free_port("127.0.0.1", 18850))
     server.start()
     try:
         client = openai.OpenAI(base_url=server.url + "v1", api_key="-", max_retries=0)
