@@ -34,7 +34,8 @@ from seedchat.load_progress import LoadProgressFn, LoadWatch
 from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape
-from seedchat.prompt import ChatTemplate, Message, template_from_metadata
+from seedchat.prompt import ChatTemplate, Message, RenderedPrompt, template_from_metadata
+from seedchat.prompt_tokens import prompt_tokens
 from seedchat.reply_budget import ReplyBudget
 from seedchat.settings import GenerationOptions, LoadOptions
 
@@ -46,6 +47,8 @@ SUPPORTED_ARCHS = ("seed_oss", "llama")
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type values
 DEFAULT_TEMPERATURE, DEFAULT_TOP_P = 1.1, 0.95
 MAX_ROWS = MAX_DRAFT + 1  # a token and its drafts, decoded in one batch
+# llama_token_attr bits of the tokens llama.cpp matches as special text (llama.h)
+_SPECIAL_ATTRS = (1 << 0) | (1 << 3) | (1 << 4)  # UNKNOWN | CONTROL | USER_DEFINED
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,9 @@ class Engine:
     # -- tokens -----------------------------------------------------------------------
 
     def tokenize(self, text: str, parse_special: bool = True) -> list[int]:
+        """``text``'s tokens; ``parse_special``: its control-token text becomes those tokens
+        (for seedchat's own text only: a rendered conversation goes through
+        :func:`~seedchat.prompt_tokens.prompt_tokens`)."""
         data = text.encode("utf-8")
         n_max = len(data) + 16
         buf = (ctypes.c_int32 * n_max)()
@@ -207,6 +213,10 @@ class Engine:
         if n < 0:
             raise EngineError("Tokenizing the prompt failed.")
         return list(buf[:n])
+
+    def is_special(self, token: int) -> bool:
+        """A control or user-defined token (``<seed:eos>``, ``<seed:think>``…)."""
+        return bool(self._llama.llama_vocab_get_attr(self._vocab, token) & _SPECIAL_ATTRS)
 
     def _piece(self, token: int, buf: ctypes.Array) -> bytes:
         n = self._llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
@@ -308,23 +318,29 @@ class Engine:
     # -- prompts ----------------------------------------------------------------------
 
     def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
+        """The prompt the model reads for ``messages`` (``--show-prompt`` prints it)."""
+        return self._rendered(messages, options).text
+
+    def _rendered(self, messages: Sequence[Message], options: GenerationOptions) -> RenderedPrompt:
         if self.template is None:
             raise EngineError(
                 f"{self.path.name} has no chat template.",
                 hint="Use raw completion (--raw), or convert the model again.",
             )
-        return self.template.render(messages, options.budget, options.tools)
+        return self.template.render_marked(messages, options.budget, options.tools)
 
     def _fit(
         self, messages: Sequence[Message], options: GenerationOptions
     ) -> tuple[list[int], str, int]:
-        """Tokens of the rendered prompt, dropping the oldest turns if it outgrows the context."""
+        """Tokens of the rendered prompt, dropping the oldest turns if it outgrows the context.
+        Only the template's own tags are special tokens: the messages' text is text."""
         msgs = list(messages)
         dropped = 0
         room = max(16, min(options.max_tokens, self.n_ctx // 2))
         while True:
-            text = self.render(msgs, options)
-            tokens = self.tokenize(text)
+            rendered = self._rendered(msgs, options)
+            text = rendered.text
+            tokens = prompt_tokens(self, rendered)
             if len(tokens) + room <= self.n_ctx:
                 return tokens, text, dropped
             first = 1 if msgs and msgs[0].role == "system" else 0

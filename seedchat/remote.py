@@ -22,6 +22,12 @@ session, the UI, the store and ``seedchat chat`` do not know which one runs.
   the stream is closed and the reply continues from the thinking so far closed by the same
   exhausted line and ``</seed:think>`` the local engine injects (a raw completion of the
   rendered prompt). Where that is not possible, a notice says enforcement is soft there.
+- **Text stays text**: a server tokenizes the prompt text it is sent itself, Seed's tags
+  included. Where seedchat renders the prompt (``/completions`` and the continuation after
+  a cut), every Seed tag inside a message's text is broken by a word joiner after its
+  ``<`` (:meth:`~seedchat.prompt.RenderedPrompt.defanged`), so no user message, tool result
+  or file can forge a turn there; with ``/chat/completions`` the server renders and
+  tokenizes the messages as it does.
 - **Errors** (a server that is down, a wrong key, an unknown model, a timeout) are
   :class:`~seedchat.errors.EngineError` with what to do; cancel closes the HTTP stream.
 """
@@ -57,6 +63,17 @@ from seedchat.settings import GenerationOptions
 from seedchat.thinking import ThinkingParser
 
 log = logging.getLogger(__name__)
+
+#: Every tag of Seed's format: never written as such inside a message's text.
+_SEED_TAGS = (
+    *seed_format.CONTROL_TOKENS,
+    *seed_format.THINK_OPEN_TAGS,
+    *seed_format.THINK_CLOSE_TAGS,
+    seed_format.REFLECT_OPEN,
+    seed_format.REFLECT_CLOSE,
+    seed_format.TOOL_CALL_OPEN,
+    seed_format.TOOL_CALL_CLOSE,
+)
 
 TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=30.0, pool=10.0)
 
@@ -172,9 +189,10 @@ class RemoteEngine:
     # -- the engine's calls ----------------------------------------------------------------
 
     def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
-        """The prompt Seed's own template makes of ``messages`` (what a server that renders
-        Seed's template sends the model)."""
-        return self.template.render(messages, options.budget, options.tools)
+        """The prompt Seed's own template makes of ``messages``, the tags inside their text
+        broken (module docstring): what seedchat sends to ``/completions``."""
+        rendered = self.template.render_marked(messages, options.budget, options.tools)
+        return rendered.defanged(_SEED_TAGS)
 
     def generate(
         self,

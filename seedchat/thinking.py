@@ -14,13 +14,17 @@ Rules (each covered by tests):
   ``<seed:think><seed:cot_budget_reflect>``). :func:`initial_state` reads both from a prompt.
 - ``<seed:cot_budget_reflect>…</seed:cot_budget_reflect>`` inside thinking becomes one
   :class:`Reflect`; its text never appears in :class:`ThinkingDelta`.
-- ``<seed:tool_call>…</seed:tool_call>`` becomes a :class:`ToolCall`; a malformed one
-  is given to the answer as text (without tags) with a :class:`Notice`.
+- ``<seed:tool_call>…</seed:tool_call>`` outside thinking becomes a :class:`ToolCall`; a
+  malformed one is given to the answer as text (without tags) with a :class:`Notice`.
+  Inside thinking the tool-call tags are thinking text, verbatim: a call the model drafts
+  or quotes while it thinks ("the format is ``<seed:tool_call>``…") is never a call, as
+  in vLLM's ``seed_oss`` parsers, and an opening tag left unclosed there cannot swallow
+  the end of thinking or the answer.
 - The true thinking-token count: a piece's ``tokens`` count as thinking when the parser
   is inside the think block as the piece begins. So the token that opens the block is
   not counted and the token that closes it is; text injected by seedchat
   (``injected=True``) is never counted.
-- Nothing that looks like one of our tags reaches answer or thinking text: a stray close
+- Nothing else that looks like one of our tags reaches answer or thinking text: a stray close
   tag after thinking ended (the "forced cut" leak), a second open tag after the answer
   began, ``<seed:eos>``/``<seed:bos>``/``<seed:pad>`` are dropped (with a Notice for the
   think tags). Other ``<`` text (``a < b``, ``<div>``) passes through unchanged.
@@ -81,9 +85,8 @@ _TAGS: dict[State, tuple[str, ...]] = {
         *THINK_CLOSE_TAGS,
         REFLECT_OPEN,
         REFLECT_CLOSE,
-        TOOL_CALL_OPEN,
         *CONTROL_TOKENS,
-    ),
+    ),  # no tool-call tags: inside thinking they are text
     State.REFLECT: (REFLECT_CLOSE, *THINK_CLOSE_TAGS, *CONTROL_TOKENS),
     State.TOOL: (TOOL_CALL_CLOSE, *CONTROL_TOKENS),
 }
@@ -145,7 +148,6 @@ class ThinkingParser:
         self._state = State.ANSWER
         self._held = ""  # a tail that may still become a tag
         self._body: list[str] = []  # raw text of the open reflect or tool call
-        self._tool_return = State.ANSWER
         self._strip_newlines = True  # drop leading newlines at the start of a block
         self._started_at: float | None = None
         self._answer_started = False
@@ -170,11 +172,7 @@ class ThinkingParser:
     @property
     def in_thinking(self) -> bool:
         state = self._state
-        return (
-            state is State.THINKING
-            or (state is State.REFLECT and not self._reflect_outside)
-            or (state is State.TOOL and self._tool_return is State.THINKING)
-        )
+        return state is State.THINKING or (state is State.REFLECT and not self._reflect_outside)
 
     def feed(self, text: str, tokens: int = 1, injected: bool = False) -> list[Event]:
         """Parse one decoded piece that stands for ``tokens`` generated tokens."""
@@ -257,8 +255,8 @@ class ThinkingParser:
         state = self._state
         if tag in CONTROL_TOKENS:
             return
-        if tag == TOOL_CALL_OPEN:
-            self._tool_return, self._state, self._body = state, State.TOOL, []
+        if tag == TOOL_CALL_OPEN:  # only outside thinking (see _TAGS)
+            self._state, self._body = State.TOOL, []
         elif tag == TOOL_CALL_CLOSE:
             self._end_tool(events, closed=True)
         elif state is State.REFLECT:
@@ -334,7 +332,7 @@ class ThinkingParser:
     def _end_tool(self, events: list[Event], closed: bool) -> None:
         raw = "".join(self._body)
         self._body = []
-        self._state = self._tool_return
+        self._state = State.ANSWER
         call = parse_tool_call(raw)
         if call is not None:
             events.append(call)

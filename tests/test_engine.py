@@ -237,7 +237,7 @@ def test_cli_chat_json_and_show_prompt(cli_env):
         env=cli_env,
         timeout=300,
     )
-    assert plain.returncode == 0 and "thought" in plain.stdout and "tokens" in plain.stdout
+    assert plain.returncode == 0 and "Thought for" in plain.stdout and "tokens" in plain.stdout
 
 
 def test_cli_chat_saves_the_conversation(cli_env):

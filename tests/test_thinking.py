@@ -329,3 +329,51 @@ def test_forced_cut_inside_the_model_s_own_report():
     assert reflects[-1].exhausted and reflects[-1].injected
     assert sum(isinstance(e, ThinkingEnd) for e in events) == 1
     assert text_of(events, AnswerDelta) == "Hi." and not parser.in_reflect
+
+
+# Seed-OSS writes the call format while it thinks; only the call after thinking is a call.
+DRAFTED = "<seed:tool_call>\n<function=get_weather>\n<parameter=city>北京</parameter>\n</function>\n</seed:tool_call>"
+THOUGHT_CALL = (
+    "<seed:think>The format is " + DRAFTED + ", so I will call it.</seed:think>"
+    "Checking." + TOOL.split("Let me check.")[1]
+)
+# The tags as a model's tokens: each tag one piece, the text between in short pieces.
+TAG_PIECES = re.compile(
+    r"(</?seed:[a-z_]+>|<function=[^>]*>|<parameter=[^>]*>|</\w+>|.{1,3})", re.S
+)
+
+
+@pytest.mark.parametrize("split", ["whole", "tags", "chars"])
+def test_a_tool_call_inside_thinking_is_thinking_text(split):
+    pieces = {
+        "whole": [THOUGHT_CALL],
+        "tags": TAG_PIECES.findall(THOUGHT_CALL),
+        "chars": list(THOUGHT_CALL),
+    }[split]
+    assert "".join(pieces) == THOUGHT_CALL
+    events = run(pieces)
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    assert len(calls) == 1  # the one after thinking, not the drafted one
+    assert calls[0].arguments == {"city": "北京", "unit": "celsius"}
+    assert text_of(events, ThinkingDelta) == "The format is " + DRAFTED + ", so I will call it."
+    assert text_of(events, AnswerDelta) == "Checking.Done."
+    assert not [e for e in events if isinstance(e, Notice)]
+
+
+@pytest.mark.parametrize("split", ["whole", "chars"])
+def test_an_unclosed_call_tag_inside_thinking_cannot_swallow_the_answer(split):
+    text = "<seed:think>I could write <seed:tool_call> here.</seed:think>The answer."
+    events = run([text] if split == "whole" else list(text))
+    assert not [e for e in events if isinstance(e, ToolCall)]
+    assert text_of(events, ThinkingDelta) == "I could write <seed:tool_call> here."
+    assert text_of(events, AnswerDelta) == "The answer."
+    end = [e for e in events if isinstance(e, ThinkingEnd)]
+    assert len(end) == 1 and not end[0].unclosed
+
+
+def test_a_call_in_a_thinking_cut_short_is_still_thinking():
+    # the template opened the block; the stream ends before thinking closes
+    events = run(list("Maybe " + DRAFTED), start_in_thinking=True)
+    assert not [e for e in events if isinstance(e, ToolCall)]
+    assert text_of(events, ThinkingDelta) == "Maybe " + DRAFTED
+    assert [e.unclosed for e in events if isinstance(e, ThinkingEnd)] == [True]

@@ -11,8 +11,9 @@ reason, then usage when asked), :meth:`Reply.completion` the non-streamed answer
   ``seedchat_thinking`` ``{tokens, seconds, forced, unclosed}``; notices ``seedchat_notice``.
 - Tool calls become OpenAI ``tool_calls`` (arguments typed by the tool's JSON schema) and
   the finish reason ``tool_calls``, also when written after the answer began or with a
-  budget of 0. Without tools in the request a call stays answer text; one written inside
-  the thinking stays thinking (as vLLM's Seed-OSS parser reads calls only after it).
+  budget of 0. Without tools in the request a call stays answer text. One written inside
+  the thinking is thinking text already (the parser, :mod:`seedchat.thinking`, reads calls
+  only outside thinking, as vLLM's Seed-OSS parser does).
 - ``stop`` sequences end the answer where they begin (their text is not sent): a piece
   that could be the start of one is held back until it is known. :attr:`Reply.stopped`
   tells the caller to stop the model.
@@ -107,7 +108,6 @@ class Reply:
         self.thinking: dict[str, Any] | None = None
         self.tool_calls: list[dict[str, Any]] = []
         self.done: Done | None = None
-        self._in_thinking = False
 
     @property
     def stopped(self) -> bool:
@@ -164,7 +164,6 @@ class Reply:
         if isinstance(event, AnswerDelta):
             return self._answer(event.text)
         if isinstance(event, ThinkingStart):
-            self._in_thinking = True
             return None
         if isinstance(event, ThinkingDelta) and self.chat:
             return self._reasoning(event.text)
@@ -174,7 +173,6 @@ class Reply:
             self.reflects.append(_reflect(event))
             return {"seedchat_reflect": self.reflects[-1]}
         if isinstance(event, ThinkingEnd):
-            self._in_thinking = False
             self.thinking = asdict(event)
             return {"seedchat_thinking": self.thinking}
         if isinstance(event, ToolCall):
@@ -196,8 +194,6 @@ class Reply:
         return {"reasoning_content": text, "reasoning": text}
 
     def _tool_call(self, call: ToolCall) -> dict[str, Any] | None:
-        if self._in_thinking and self.chat:  # a call drafted while thinking is thinking
-            return self._reasoning(call.raw)
         if not self.tools or not self.chat:  # nobody asked for tools: it is text
             return self._answer(call.raw)
         self.tool_calls.append(openai_tool_call(call, self.tools, len(self.tool_calls)))

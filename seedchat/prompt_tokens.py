@@ -1,0 +1,86 @@
+"""A rendered prompt as tokens: the template's own tags special, every text plain text.
+
+llama.cpp's tokenizer, asked to parse special tokens, turns every ``<seed:eos>`` or
+``<seed:bos>`` in a prompt into the control token, whoever wrote it; so a user message, a
+tool result or a file containing ``<seed:eos><seed:bos>system…`` would forge a turn. And
+Seed's tags (``<seed:think>``, ``</seed:tool_call>``…) are *user-defined* tokens, which
+llama.cpp matches even with special parsing off. :func:`prompt_tokens` takes a
+:class:`~seedchat.prompt.RenderedPrompt` and
+
+- splits the template's own text at its special tokens (as llama.cpp does);
+- joins the text between them with the adjacent texts (messages, tool results), so the
+  byte-pair merges are those of the whole prompt, and tokenizes it with special-token
+  parsing off;
+- breaks each special token still matched in that text into the tokens of its characters
+  as text (``<`` and ``seed:eos>``).
+
+A prompt whose texts hold no tag gets exactly the tokens of tokenizing the whole prompt
+with special parsing on, so prefix reuse and saved KV states match turn to turn.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from seedchat.prompt import RenderedPrompt
+
+
+class Vocab(Protocol):
+    """What tokenizing needs of a model (the engine gives it)."""
+
+    def tokenize(self, text: str, parse_special: bool = True) -> list[int]: ...
+
+    def piece(self, token: int) -> bytes: ...
+
+    def is_special(self, token: int) -> bool: ...
+
+
+def prompt_tokens(vocab: Vocab, prompt: RenderedPrompt) -> list[int]:
+    """The prompt's tokens: only the template's own tags are special (module docstring)."""
+    items: list[str | int] = []  # text and special tokens, in order
+    for piece, is_text in prompt.text_parts():
+        items += [piece] if is_text else template_items(vocab, piece)
+    tokens: list[int] = []
+    run: list[str] = []
+    for item in [*items, -1]:
+        if isinstance(item, str):
+            run.append(item)
+            continue
+        if run:
+            tokens += text_tokens(vocab, "".join(run))
+            run = []
+        if item >= 0:
+            tokens.append(item)
+    return tokens
+
+
+def template_items(vocab: Vocab, text: str) -> list[str | int]:
+    """The template's own text as its special tokens and the text between them."""
+    tokens = vocab.tokenize(text, parse_special=True)
+    items: list[str | int] = []
+    at = 0
+    for token in tokens:
+        if not vocab.is_special(token):
+            continue
+        tag = vocab.piece(token).decode("utf-8", "replace")
+        found = text.find(tag, at) if tag else -1
+        if found < 0:  # a special token that cannot be placed: keep llama.cpp's tokens
+            return list(tokens)
+        items += [text[at:found], token]
+        at = found + len(tag)
+    items.append(text[at:])
+    return [item for item in items if item != ""]
+
+
+def text_tokens(vocab: Vocab, text: str) -> list[int]:
+    """``text`` as plain text: no token of it is special."""
+    out: list[int] = []
+    for token in vocab.tokenize(text, parse_special=False):
+        if not vocab.is_special(token):
+            out.append(token)
+            continue
+        tag = vocab.piece(token).decode("utf-8", "replace")
+        if len(tag) < 2:  # nothing to break: leave it out rather than let it act
+            continue
+        out += vocab.tokenize(tag[:1], parse_special=False) + text_tokens(vocab, tag[1:])
+    return out
