@@ -119,9 +119,8 @@ def announce_lan(url: str, made, same_key: bool) -> None:
     console.print(f"On a phone on this network: [bold]{url}[/]  (user 'seedchat')")
     console.out(qr_terminal(url), highlight=False)
     if made is not None and made.new:
-        console.print(
-            f"The password (shown this once, kept in {made.path}): [bold]{made.password}[/]"
-        )
+        console.print(f"The password (shown this once; kept in {made.path}):", soft_wrap=True)
+        console.print(f"    [bold]{made.password}[/]")
     elif made is not None:
         console.print(f"The password is the one kept in {made.path}.")
     if same_key:
