@@ -59,3 +59,37 @@ def browser_url(host: str, port: int) -> str:
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}/"
+
+
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def lan_address() -> str:
+    """This machine's address on the local network (IPv4): the one its default route
+    leaves from. A UDP socket's connect only picks the route; it sends nothing."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 1))
+            address = sock.getsockname()[0]
+        except OSError:
+            address = ""
+    if not address or is_loopback(address) or address in WILDCARDS:
+        try:
+            address = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            address = ""
+    if not address or is_loopback(address):
+        raise SeedchatError(
+            "This machine has no address on a local network: a phone could not reach it.",
+            hint="Connect to the network (Wi-Fi or a cable), or name the address with --host.",
+        )
+    return address
+
+
+def lan_url(host: str, port: int) -> str:
+    """The address other devices open for a server listening on ``host``: this machine's
+    LAN address for a wildcard, else ``host`` itself."""
+    shown = lan_address() if host in WILDCARDS else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"

@@ -33,6 +33,7 @@ class Paths:
     database = property(lambda self: self.data / "seedchat.db")
     settings_file = property(lambda self: self.config / "settings.json")
     presets_file = property(lambda self: self.config / "presets.json")  # the user's presets
+    lan_password_file = property(lambda self: self.config / "lan-password")  # ui --lan (0600)
     downloads = property(lambda self: self.cache / "downloads")
 
     def ensure(self) -> Paths:

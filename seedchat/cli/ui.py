@@ -17,6 +17,12 @@ DESCRIPTION = (
 def register(sub) -> None:
     parser = sub.add_parser("ui", help="Start the web UI", description=DESCRIPTION)
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--lan",
+        action="store_true",
+        help="listen on the local network for a phone: a password is required (made on first "
+        "use and kept in the config folder), the address and its QR code are printed",
+    )
     parser.add_argument("--port", type=int, default=None, help="port to try first (default 7860)")
     parser.add_argument("--no-browser", action="store_true", help="do not open the browser")
     parser.add_argument(
@@ -45,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
     from seedchat.api.serve import api_key_from
     from seedchat.instance import claim, release, running_instance
+    from seedchat.lan import lan_password
+    from seedchat.paths import get_paths
     from seedchat.settings import load_settings
     from seedchat.ui.launch import (
+        LAN_HOST,
         PASSWORD_ENV,
         LaunchOptions,
         api_warning,
@@ -57,13 +66,19 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     for problem in settings.problems:
         warn(problem)
+    password = args.password or os.environ.get(PASSWORD_ENV) or None
+    made = None
+    if args.lan and not password:
+        made = lan_password(get_paths().lan_password_file)  # SeedchatError: no start
+        password = made.password
     options = LaunchOptions(
-        host=args.host or settings.get("host"),
+        host=args.host or (LAN_HOST if args.lan else settings.get("host")),
         port=args.port or settings.get("port"),
         open_browser=settings.get("open_browser") and not args.no_browser,
-        password=args.password or os.environ.get(PASSWORD_ENV) or None,
+        password=password,
         api=not args.no_api,
         api_key=api_key_from(args.api_key),
+        lan=args.lan,
     )
     for warning in (exposure_warning(options), api_warning(options)):
         if warning:
@@ -87,9 +102,26 @@ def run(args: argparse.Namespace) -> int:
         api = running.blocks.seedchat_api
         if api is not None:
             console.print(f"OpenAI-compatible API at [bold]{api.url}[/]")
+        if running.lan_url:
+            announce_lan(running.lan_url, made, same_key=api is not None and not options.api_key)
 
     try:
         running.serve(before=announce)
     finally:
         release(running.url)
     return 0
+
+
+def announce_lan(url: str, made, same_key: bool) -> None:
+    """The address a phone opens, its QR code, and the password the one time it is made."""
+    from seedchat.lan import qr_terminal
+
+    console.print(f"On a phone on this network: [bold]{url}[/]  (user 'seedchat')")
+    console.out(qr_terminal(url), highlight=False)
+    if made is not None and made.new:
+        console.print(f"The password (shown this once; kept in {made.path}):", soft_wrap=True)
+        console.print(f"    [bold]{made.password}[/]")
+    elif made is not None:
+        console.print(f"The password is the one kept in {made.path}.")
+    if same_key:
+        console.print("The API's key is the same password (Authorization: Bearer <password>).")

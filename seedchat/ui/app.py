@@ -30,9 +30,10 @@ from seedchat.ui.chat_pane import BRANCH_JS, ChatPane, ChatParts, PageTargets, T
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
 from seedchat.ui.downloads import DownloadTargets, FirstRunPanel, HubBox
-from seedchat.ui.models_tab import ModelsTab, api_note, status_markdown
+from seedchat.ui.models_tab import ModelsTab, api_note, phone_note, status_markdown
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.sidebar import ChatTargets, Sidebar
+from seedchat.ui.theme import DRAWERS_JS
 from seedchat.ui.updates import error_update
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,21 @@ class _Page:
         self.error_box = gr.Markdown("", visible=False, elem_id="error-box")
         downloads = Downloads()  # the app's model downloads, shown in both places
         with gr.Tabs() as self.tabs:
-            with gr.Tab("Chat", id="chat"), gr.Row():
-                with gr.Column(scale=1, min_width=240, elem_id="sidebar"):
+            with gr.Tab("Chat", id="chat"), gr.Row(elem_id="chat-row"):
+                # the conversations and the settings are drawers: open beside the chat
+                # on a wide screen, closed above and below it on a phone (DRAWERS_JS)
+                with (
+                    gr.Column(scale=1, min_width=240, elem_id="sidebar"),
+                    gr.Accordion("Conversations", elem_id="conversations-drawer"),
+                ):
                     self.sidebar = Sidebar(store, store_problem)
-                with gr.Column(scale=4):
+                with gr.Column(scale=4, elem_id="chat-column"):
                     self.first_run = FirstRunPanel(host, downloads)
                     self.chat = ChatPane()
-                with gr.Column(scale=2, min_width=260):
+                with (
+                    gr.Column(scale=2, min_width=260, elem_id="settings-column"),
+                    gr.Accordion("Settings", elem_id="settings-drawer"),
+                ):
                     self.panel = SettingsPanel(settings)
             with gr.Tab("Models", id="models") as self.models_tab:
                 self.models = ModelsTab(host, settings)
@@ -102,12 +111,14 @@ def build_app(
     store: Store | None = None,
     store_problem: SeedchatError | None = None,
     api: Any = None,
+    phone: Any = None,
 ) -> gr.Blocks:
     """Lay out the page and wire it to ``host`` and the conversation ``store``.
 
     Without a store (it could not be opened: ``store_problem`` says why) the chat works
     and the sidebar says that nothing is being saved. ``api`` (a ``launch.ApiMount``) is
-    the OpenAI-compatible API served beside the page: its address shows in the Models tab.
+    the OpenAI-compatible API served beside the page: its address shows in the Models tab,
+    as does ``phone``'s (a ``launch.PhoneAddress``: LAN mode) with its QR code.
     """
     with gr.Blocks(title="seedchat", analytics_enabled=False) as demo:
         page = _Page(host, settings, store, store_problem)
@@ -130,7 +141,9 @@ def build_app(
         _wire_model_poll(demo, page, host)
         _wire_page_load(demo, page, store)
         demo.load(lambda: api_note(api), None, page.models.api_note, queue=False)
+        demo.load(lambda: phone_note(phone), None, page.models.phone_note, queue=False)
         demo.load(None, None, None, js=BRANCH_JS)  # the branch controls' arrows
+        demo.load(None, None, None, js=DRAWERS_JS)  # a phone: the drawers start closed
     return demo
 
 

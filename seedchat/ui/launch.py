@@ -4,6 +4,13 @@
   the next free one is used.
 - Listening beyond localhost prints a warning, and a password (user ``seedchat``)
   can be set; it is strongly advised then.
+- ``lan`` (``seedchat ui --lan``): listening on the local network for a phone; the password
+  is required (:mod:`seedchat.lan` makes and keeps it), it is also the API's key unless
+  another is given, and the address others open (:attr:`Running.lan_url`) is printed and
+  shown in the Models tab with its QR code. With a loopback ``host`` the same code path
+  listens on this machine only (how the tests run it).
+- Whenever a password is asked, failed logins are rate-limited per client address and
+  logged (:class:`seedchat.lan.LoginGuard`).
 - Gradio's analytics are switched off before gradio is imported, and the theme uses
   only local system fonts, so the page makes no request outside the machine.
 """
@@ -19,11 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seedchat.network import browser_url, find_free_port, is_loopback
+from seedchat.errors import SeedchatError
+from seedchat.lan import LoginGuard, LoginLimiter
+from seedchat.network import browser_url, find_free_port, is_loopback, lan_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
+LAN_HOST = "0.0.0.0"  # --lan without --host: every interface, announced by its LAN address
 DEFAULT_PORT = 7860
 AUTH_USER = "seedchat"
 PASSWORD_ENV = "SEEDCHAT_PASSWORD"
@@ -37,16 +47,30 @@ class LaunchOptions:
     password: str | None = None
     api: bool = True  # serve the OpenAI-compatible API under /v1 beside the page
     api_key: str | None = None
+    lan: bool = False  # for a phone on the local network: password required, the QR code
 
     @property
     def public(self) -> bool:
         return not is_loopback(self.host)
 
     @property
+    def key(self) -> str | None:
+        """The key the API asks for: the given one; in LAN mode, else the password."""
+        return self.api_key or (self.password if self.lan else None)
+
+    @property
     def serves_api(self) -> bool:
         """The API is on unless turned off, or the page is public and no key was given
         (an API beyond this machine needs a key)."""
-        return self.api and (not self.public or bool(self.api_key))
+        return self.api and (not self.public or bool(self.key))
+
+
+@dataclass
+class PhoneAddress:
+    """The address a phone opens (LAN mode), known once the port is: the Models tab
+    shows it with its QR code."""
+
+    url: str | None = None
 
 
 @dataclass
@@ -99,6 +123,7 @@ class Running:
     blocks: Any
     seconds_to_ready: float
     interrupted: bool = False  # Ctrl+C came while the started page was being set up
+    lan_url: str | None = None  # LAN mode: the address other devices open
 
     def wait(self) -> None:
         """Serve until interrupted (Ctrl+C raises KeyboardInterrupt out of here)."""
@@ -136,7 +161,14 @@ def launch(
     serves until Ctrl+C.
     """
     started = time.perf_counter()
+    if options.lan and not options.password:
+        raise SeedchatError(
+            "seedchat will not listen on the network without a password.",
+            hint="Give one with --password or SEEDCHAT_PASSWORD, or let `seedchat ui --lan` "
+            "make one in its config folder.",
+        )
     port = find_free_port(options.host, options.port)
+    phone = lan_url(options.host, port) if options.lan else None
     auth = (AUTH_USER, options.password) if options.password else None
     # (the queue is on by default, one event at a time unless an event says otherwise;
     # calling blocks.queue() again would build the server app twice)
@@ -149,7 +181,9 @@ def launch(
     else:
         interrupted = False
     url = browser_url(options.host, port)
-    running = Running(url, blocks, time.perf_counter() - started, interrupted)
+    running = Running(url, blocks, time.perf_counter() - started, interrupted, phone)
+    if getattr(blocks, "seedchat_phone", None) is not None:
+        blocks.seedchat_phone.url = phone
     if interrupted:
         return _finish(running, block)
     api = getattr(blocks, "seedchat_api", None)
@@ -173,14 +207,19 @@ def _finish(running: Running, block: bool) -> Running:
 
 
 def _serve(blocks: Any, options: LaunchOptions, port: int, auth: Any) -> None:
+    from starlette.middleware import Middleware
+
     from seedchat.ui.theme import CSS, HEAD, theme
 
+    # failed logins limited per address from the first request on (a middleware given to
+    # the app gradio makes, not added once it runs)
+    guard = [Middleware(LoginGuard, limiter=LoginLimiter())] if auth else []
     blocks.launch(
         server_name=options.host,
         server_port=port,
         prevent_thread_lock=True,
         auth=auth,
-        auth_message="seedchat: enter the password set with --password" if auth else None,
+        auth_message=f"seedchat: user '{AUTH_USER}' and its password" if auth else None,
         show_error=True,
         quiet=True,
         footer_links=[],
@@ -190,6 +229,7 @@ def _serve(blocks: Any, options: LaunchOptions, port: int, auth: Any) -> None:
         ssr_mode=False,
         pwa=False,
         mcp_server=False,
+        app_kwargs={"middleware": guard},
     )
 
 
@@ -198,7 +238,7 @@ def _api(host: Any, options: LaunchOptions) -> ApiMount | None:
         return None
     from seedchat.api.server import ApiOptions, create_api, health
 
-    api = create_api(host, ApiOptions(api_key=options.api_key))
+    api = create_api(host, ApiOptions(api_key=options.key))
     return ApiMount(api, health=lambda _request: health(host))
 
 
@@ -225,8 +265,10 @@ def start(
         host.will_load(first)
     store, problem = open_store()
     api = _api(host, options)
-    blocks = build_app(host, settings, store=store, store_problem=problem, api=api)
+    phone = PhoneAddress() if options.lan else None
+    blocks = build_app(host, settings, store=store, store_problem=problem, api=api, phone=phone)
     blocks.seedchat_api = api
+    blocks.seedchat_phone = phone
     blocks.seedchat_host = host  # for tests and benchmarks
     blocks.seedchat_store = store
 

@@ -50,6 +50,26 @@ def api_note(api: Any) -> str:
     )
 
 
+def phone_note(phone: Any) -> Any:
+    """LAN mode: the address a phone opens and its QR code (hidden otherwise)."""
+    if phone is None or phone.url is None:
+        return gr.update(value="", visible=False)
+    from html import escape
+
+    from seedchat.lan import qr_data_uri
+
+    url = escape(phone.url)
+    return gr.update(
+        value=(
+            f'<div id="phone-qr"><p>On a phone on this network: <a href="{url}">'
+            f"<code>{url}</code></a> (user <code>seedchat</code> and the password)</p>"
+            f'<img src="{qr_data_uri(phone.url)}" alt="QR code of {url}" width="174" '
+            'height="174"></div>'
+        ),
+        visible=True,
+    )
+
+
 def model_details(info: ModelInfo, plan: str) -> str:
     lines = [
         f"**{info.display_name}** · {info.architecture} · {human_count(info.parameters)} "
@@ -97,6 +117,7 @@ class ModelsTab:
             self.refresh_btn = gr.Button("Refresh list", elem_id="refresh-models")
         self.details = gr.Markdown("", elem_id="model-details")
         self.api_note = gr.Markdown("", elem_id="api-address")
+        self.phone_note = gr.HTML("", visible=False, elem_id="phone-address")
         self.servers = ServersBox(settings)
 
     def choices(self) -> list[tuple[str, str]]:

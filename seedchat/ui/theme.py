@@ -22,9 +22,51 @@ CSS = """
 #budget-help { font-size: 0.85rem; opacity: 0.8; }
 /* Unlimited: the slider reads "Budget: unlimited", with no number and no position */
 #budget.unlimited .tab-like-container, #budget.unlimited .slider_input_container { display: none; }
+
+/* A phone (390 x 844 and the like): one column, the drawers above and below the chat,
+   nothing wider than the screen, controls big enough for a thumb */
+@media (max-width: 700px) {
+  #chat-row { flex-direction: column !important; gap: 8px !important; }
+  #chat-row > .column { min-width: 0 !important; width: 100% !important; flex: none !important; }
+  #chat-column { order: 1; }
+  #sidebar { order: 0; }
+  #settings-column { order: 2; }
+  #chatbot { height: 56vh !important; max-height: 56vh !important; }
+  #seedchat-header { flex-wrap: wrap !important; gap: 4px !important; }
+  #seedchat-header > * { min-width: 0 !important; }
+  #seedchat-header h1 { font-size: 1.15rem; }
+  #chatbot pre, #chatbot table { max-width: 100%; overflow-x: auto; }
+  #chatbot .message-wrap, #chatbot .message { max-width: 100% !important; min-width: 0; }
+  /* the message on a line of its own, Send and Stop side by side under it */
+  .row:has(> #send) { flex-wrap: wrap !important; gap: 6px !important; }
+  .row:has(> #send) > .form:has(#message) { flex: 1 1 100% !important; }
+  .row:has(> #send) > #send, .row:has(> #send) > #stop {
+    flex: 1 1 40% !important; min-width: 0 !important; min-height: 44px; }
+  /* the first-run offers: the model's words above its buttons */
+  .first-run-model { flex-wrap: wrap !important; }
+  .first-run-model > * { flex: 1 1 100% !important; min-width: 0 !important; }
+  .tab-wrapper, .tab-container { overflow-x: auto; }
+}
 """
 
-HEAD = '<meta name="referrer" content="no-referrer">'
+# Runs once the page is up: on a narrow screen the conversations and the settings drawers
+# start closed (a click on their label opens them); a wide one keeps them open beside the chat.
+DRAWERS_JS = """
+() => {
+  if (!window.matchMedia('(max-width: 700px)').matches) return;
+  for (const id of ['conversations-drawer', 'settings-drawer']) {
+    const label = document.querySelector('#' + id + ' > button.label-wrap');
+    if (label && label.classList.contains('open')) label.click();
+  }
+}
+"""
+
+# gradio scopes CSS= to the app's content; the page's own padding is set from the head
+HEAD = (
+    '<meta name="referrer" content="no-referrer">'
+    "<style>@media (max-width: 700px) { .gradio-container > .main.app "
+    "{ padding: 8px 8px !important; } }</style>"
+)
 
 
 def theme() -> Any:
