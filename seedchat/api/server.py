@@ -16,6 +16,7 @@ stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -344,7 +345,7 @@ def _authorize(key: str | None) -> Callable[[Request], None]:
         if key is None or request.method == "OPTIONS":
             return
         given = request.headers.get("authorization", "")
-        if given != f"Bearer {key}":
+        if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
             missing = "No API key was given" if not given else "The API key is not right"
             raise ApiError(
                 401, f"{missing}: send 'Authorization: Bearer <key>'.", code="invalid_api_key"
