@@ -365,16 +365,12 @@ def attach(question: str, documents: Sequence[Document]) -> str:
 
 
 def describe(document: Document) -> str:
-    """A document in a few words: ``notes.pdf (PDF, 3 pages, 12.4 KB)``."""
+    """A document in a few words: ``notes.pdf (PDF, 3 pages, 12,410 bytes)``."""
     kind = "PDF" if document.kind == "pdf" else document.kind
     pages = f", {document.page_count} pages" if document.page_count else ""
-    return f"{document.name} ({kind}{pages}, {human_size(document.size)})"
+    return f"{document.name} ({kind}{pages}, {size_words(document.size)})"
 
 
-def human_size(size: int) -> str:
-    """``812 bytes``, ``12.4 KB``, ``3.1 MB``."""
-    if size < 1024:
-        return f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
+def size_words(size: int) -> str:
+    """A file's size as the chat and the exports say it: ``12,410 bytes``."""
+    return f"{size:,} bytes" if size != 1 else "1 byte"

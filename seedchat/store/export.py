@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seedchat.documents import human_size
+from seedchat.documents import size_words
 from seedchat.errors import StoreError
 from seedchat.paths import atomic_write_text
 from seedchat.settings import ChatSettings
@@ -184,7 +184,7 @@ def _message_markdown(m: StoredMessage) -> list[str]:
             "",
         ]
     for doc in m.attachments:
-        lines += [f"Attached: `{doc.name}` ({human_size(doc.size)})", ""]
+        lines += [f"Attached: `{doc.name}` ({size_words(doc.size)})", ""]
     if m.content:
         lines += [m.content.rstrip(), ""]
     for call in m.tool_calls:
