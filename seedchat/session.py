@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from seedchat.answer import AnswerRecording, ChatEngine, answer
+from seedchat.documents import Document, attach
 from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import AnswerDelta, Event, ThinkingDelta
 from seedchat.kv_files import forget_conversation
@@ -72,6 +73,7 @@ class Turn:
     content: str
     thinking: str = ""
     id: str | None = None
+    attachments: tuple[Document, ...] = ()  # a question's files (seedchat.documents)
 
 
 @dataclass(frozen=True)
@@ -127,30 +129,42 @@ class ChatSession:
 
     # -- the prompt ------------------------------------------------------------------
 
-    def messages(self, question: str | None = None) -> list[Message]:
-        """What the engine is given: the system prompt, the turns, then ``question``."""
+    def messages(
+        self, question: str | None = None, attachments: Sequence[Document] = ()
+    ) -> list[Message]:
+        """What the engine is given: the system prompt, the turns, then ``question``; a
+        question's files go into its message (:func:`seedchat.documents.attach`)."""
         out: list[Message] = []
         system = self.settings.system_prompt.strip()
         if system:
             out.append(Message("system", system))
         for turn in self.turns:
             thinking = turn.thinking if HISTORY_THINKING and turn.thinking else None
-            out.append(Message(turn.role, turn.content, thinking=thinking))
+            content = attach(turn.content, turn.attachments)
+            out.append(Message(turn.role, content, thinking=thinking))
         if question is not None:
-            out.append(Message("user", question))
+            out.append(Message("user", attach(question, attachments)))
         return out
 
-    def prompt(self, question: str) -> str:
+    def prompt(self, question: str, attachments: Sequence[Document] = ()) -> str:
         """The exact prompt the next turn with ``question`` would send to the model."""
-        return self.engine.render(self.messages(question), self.settings.generation_options())
+        messages = self.messages(question, attachments)
+        return self.engine.render(messages, self.settings.generation_options())
 
     # -- turns -----------------------------------------------------------------------
 
-    def turn(self, text: str, cancel: threading.Event | None = None) -> Iterator[Event]:
-        """Ask ``text``: save it, stream the answer's events (saving them), keep both."""
+    def turn(
+        self,
+        text: str,
+        cancel: threading.Event | None = None,
+        attachments: Sequence[Document] = (),
+    ) -> Iterator[Event]:
+        """Ask ``text`` (with the files ``attachments``): save it, stream the answer's
+        events (saving them), keep both."""
         self.problem = None
-        question_id = self._save(lambda: self._add_question(text))
-        self.turns.append(Turn("user", text, id=question_id))
+        files = tuple(attachments)
+        question_id = self._save(lambda: self._add_question(text, files))
+        self.turns.append(Turn("user", text, id=question_id, attachments=files))
         yield from self._answer(cancel, self._record_answer)
 
     def regenerate(self, cancel: threading.Event | None = None) -> Iterator[Event]:
@@ -181,10 +195,10 @@ class ChatSession:
         old = self.turns[last]
         del self.turns[last:]
         if old.id is None:
-            question_id = self._save(lambda: self._add_question(text))
+            question_id = self._save(lambda: self._add_question(text, old.attachments))
         else:
             question_id = self._save(lambda: self._edit_question(old.id, text))
-        self.turns.append(Turn("user", text, id=question_id))
+        self.turns.append(Turn("user", text, id=question_id, attachments=old.attachments))
         yield from self._answer(cancel, self._record_answer)
 
     def _answer(
@@ -240,12 +254,14 @@ class ChatSession:
             self._note_problem(f"This reply is not being saved: {err.message}")
             return None
 
-    def _add_question(self, text: str) -> str:
+    def _add_question(self, text: str, attachments: Sequence[Document] = ()) -> str:
         conv_id = self.thread.conversation_id
         if conv_id is None:
             conv_id = self.store.create_conversation(settings=self.settings.to_record()).id
             self.thread = OpenThread(conv_id)
-        msg = self.store.add_message(conv_id, "user", text, parent_id=self.thread.leaf_id)
+        msg = self.store.add_message(
+            conv_id, "user", text, parent_id=self.thread.leaf_id, attachments=attachments
+        )
         self.thread = self.thread.at(msg.id)
         return msg.id
 
@@ -280,7 +296,8 @@ def turns_of(messages: Sequence[Any]) -> list[Turn]:
     turns: list[Turn] = []
     for msg in messages:
         if msg.role == "user":
-            turns.append(Turn("user", msg.content, id=msg.id))
+            files = tuple(getattr(msg, "attachments", ()))
+            turns.append(Turn("user", msg.content, id=msg.id, attachments=files))
         elif msg.role == "assistant" and msg.content.strip() and msg.status != "error":
             turns.append(Turn("assistant", msg.content.strip(), msg.thinking or "", msg.id))
     return turns

@@ -10,7 +10,12 @@ Model output never makes these raise: a value that does not convert stays its ra
 Client → model: :func:`prompt_messages` checks the ``messages`` of a request and turns them
 into :class:`~seedchat.prompt.Message` objects for the model's own template, which writes
 earlier calls back as ``<seed:tool_call>`` blocks and tool results as a ``tool`` turn.
-Earlier reasoning (``reasoning_content``/``reasoning``) is dropped, as the chat session
+A message's content may be a string or a list of parts: ``text`` parts, and ``file`` parts
+as OpenAI sends them (``{"type": "file", "file": {"filename": …, "file_data": BASE64}}``,
+``file_data`` plain base64 or a ``data:…;base64,`` URL), read by
+:func:`seedchat.documents.read_document` and written into the message by
+:func:`seedchat.documents.attach` (the files first, then the text), as the terminal and the
+page attach files. Earlier reasoning (``reasoning_content``/``reasoning``) is dropped, as the chat session
 drops earlier thinking. Each problem is a :class:`~seedchat.errors.RequestError` whose
 ``param`` names the field, e.g. ``messages[2].tool_calls[0].function.arguments``.
 """
@@ -18,12 +23,15 @@ drops earlier thinking. Each problem is a :class:`~seedchat.errors.RequestError`
 from __future__ import annotations
 
 import ast
+import base64
+import binascii
 import json
 import math
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from seedchat.documents import Document, DocumentError, attach, read_document
 from seedchat.errors import RequestError
 from seedchat.events import ToolCall
 from seedchat.prompt import Message
@@ -167,25 +175,61 @@ def _message(message: Any, where: str) -> Message:
 
 
 def _content(content: Any, where: str) -> str | None:
-    """A string, None, or the text of a list of text parts (joined by newlines)."""
+    """A string, None, or the text of a list of parts: text parts joined by newlines,
+    after the files of file parts (:func:`seedchat.documents.attach`)."""
     if content is None or isinstance(content, str):
         return content
     if not isinstance(content, list):
         raise RequestError(f"{where} must be a string or a list of parts.", param=where)
-    texts = []
+    texts: list[str] = []
+    files: list[Document] = []
     for j, part in enumerate(content):
         here = f"{where}[{j}]"
         kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        if kind == "file":
+            files.append(_file_part(part.get("file"), f"{here}.file"))
+            continue
         if kind != "text":
             raise RequestError(
                 f"{here} is a {kind!r} part, which is not supported: "
-                "seedchat's models read text only (parts of type 'text').",
+                "seedchat's models read text (parts of type 'text' and 'file').",
                 param=here,
             )
         if not isinstance(part.get("text"), str):
             raise RequestError(f"{here}.text must be a string.", param=f"{here}.text")
         texts.append(part["text"])
-    return "\n".join(texts)
+    return attach("\n".join(texts), files)
+
+
+def _file_part(file: Any, where: str) -> Document:
+    """An OpenAI ``file`` part's file, read (RequestError naming the field if it cannot be)."""
+    if not isinstance(file, dict):
+        raise RequestError(f"{where} must be an object with file_data and filename.", param=where)
+    if file.get("file_id") is not None and file.get("file_data") is None:
+        raise RequestError(
+            f"{where}.file_id is not supported: seedchat has no file store.",
+            param=f"{where}.file_id",
+            hint="Send the file's bytes in file_data (base64) with its filename.",
+        )
+    name, data = file.get("filename"), file.get("file_data")
+    if not isinstance(name, str) or not name.strip():
+        raise RequestError(f"{where}.filename must name the file.", param=f"{where}.filename")
+    if not isinstance(data, str):
+        raise RequestError(
+            f"{where}.file_data must be the file's bytes in base64.", param=f"{where}.file_data"
+        )
+    if data.startswith("data:"):
+        data = data.partition(",")[2]
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError(
+            f"{where}.file_data is not valid base64.", param=f"{where}.file_data"
+        ) from exc
+    try:
+        return read_document(raw, name.strip())
+    except DocumentError as err:
+        raise RequestError(err.message, param=f"{where}.file_data", hint=err.hint) from err
 
 
 def _tool_calls(calls: Any, where: str) -> list[dict[str, Any]]:

@@ -678,3 +678,40 @@ def test_a_longer_conversation_reuses_the_cached_prefix(client, model):
     cached = second.usage.prompt_tokens_details.cached_tokens
     # the first request's whole prompt was not evaluated again
     assert first.usage.prompt_tokens - 1 <= cached < second.usage.prompt_tokens
+
+
+def test_a_file_part_reaches_the_prompt_as_the_terminal_attaches_it(client, model, server):
+    import base64
+
+    from documents_helpers import make_pdf
+
+    from seedchat.documents import attach, read_document
+
+    pdf = make_pdf(["Revenue was 12 million.", "Costs were 9 million."])
+    data = "data:application/pdf;base64," + base64.b64encode(pdf).decode()
+    parts = [
+        {"type": "text", "text": "What was the revenue?"},
+        {"type": "file", "file": {"filename": "q3.pdf", "file_data": data}},
+    ]
+    as_text = attach("What was the revenue?", [read_document(pdf, "q3.pdf")])
+    usage = []
+    for content in (parts, as_text):
+        reply = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": content}],
+            max_tokens=2,
+            temperature=0,
+            **ask(0),
+        )
+        usage.append(reply.usage.prompt_tokens)
+    assert usage[0] == usage[1] > len(as_text) // 8  # the same prompt, the file's text in it
+    bad = [{"type": "file", "file": {"filename": "x.pdf", "file_data": "JVBERi0xLjcK"}}]
+    reply = httpx.post(
+        server.url + "v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": bad}]},
+        timeout=60,
+    )
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["param"] == "messages[0].content[0].file.file_data"
+    assert "x.pdf is a damaged PDF" in error["message"]

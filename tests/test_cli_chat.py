@@ -191,3 +191,87 @@ def test_the_terminal_shows_the_models_reports_in_the_pages_words(cli_env):
     assert all(0 <= int(left) <= 512 for _, left, _ in reports)
     assert re.search(r"— Thought for .+ s · \d+ / 512 tokens( · unfinished)? —", out), out
     assert "· stopped at max tokens)" in out  # the page's status line
+
+
+# -- attached files (--file, /file) ------------------------------------------------------
+
+
+def write_files(tmp_path: Path) -> tuple[Path, Path]:
+    from documents_helpers import make_pdf
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\nThe meeting moved to Friday.\n", encoding="utf-8")
+    report = tmp_path / "report.pdf"
+    report.write_bytes(make_pdf(["Revenue grew.", "Costs fell."]))
+    return notes, report
+
+
+def test_files_go_into_the_question_are_saved_and_shown(cli_env, tmp_path: Path):
+    notes, report = write_files(tmp_path)
+    args = ("--file", str(notes), "--file", str(report), "--budget", "0", "--max-tokens", "4")
+    chat(cli_env, "Summarize both.", *args)
+    conv_id, _ = the_conversation()
+    with Store() as store:
+        question = store.get_conversation(conv_id).messages[0]
+    assert question.content == "Summarize both."
+    assert [(d.name, d.kind, d.page_count) for d in question.attachments] == [
+        ("notes.md", "markdown", 0),
+        ("report.pdf", "pdf", 2),
+    ]
+    # continued: the saved files go back into their question's place in the prompt
+    shown = run_chat(cli_env, "-c", conv_id[:8], "--show-prompt", "And then?")
+    assert shown.returncode == 0, shown.stderr
+    block = (
+        "[file: notes.md]\n# Notes\nThe meeting moved to Friday.\n[end of file: notes.md]\n\n"
+        "[file: report.pdf]\n[page 1]\nRevenue grew.\n\n[page 2]\nCosts fell.\n"
+        "[end of file: report.pdf]\n\nSummarize both."
+    )
+    assert block in shown.stdout
+    assert shown.stdout.index(block) < shown.stdout.index("And then?")
+    history = subprocess.run(
+        [sys.executable, "-m", "seedchat", "history", "show", conv_id[:8]],
+        capture_output=True,
+        text=True,
+        env={**cli_env, "COLUMNS": "200"},
+        timeout=60,
+    )
+    assert history.returncode == 0, history.stderr
+    size = notes.stat().st_size
+    assert f"📎 notes.md (markdown, {size:,} bytes)" in history.stdout
+    assert f"📎 report.pdf (PDF, 2 pages, {report.stat().st_size:,} bytes)" in history.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "words"),
+    [
+        ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01", "is a binary file"),
+        ("empty.txt", b"", "is empty"),
+        ("broken.pdf", b"%PDF-1.7\n1 0 obj\n<< /Type /Cat", "is a damaged PDF"),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_refused_and_nothing_changes(
+    cli_env, tmp_path: Path, name, data, words
+):
+    bad = tmp_path / name
+    bad.write_bytes(data)
+    proc = run_chat(cli_env, "--file", str(bad), "Read it.")
+    assert proc.returncode != 0
+    assert f"{name} {words}" in proc.stderr and "Traceback" not in proc.stderr
+    with Store() as store:
+        assert store.count_conversations() == 0  # nothing saved, no model asked
+
+
+def test_slash_file_attaches_to_the_next_question(cli_env, tmp_path: Path):
+    notes, _ = write_files(tmp_path)
+    stdin = f"/file {tmp_path / 'missing.txt'}\n/file {notes}\nWhat day?\nAnd now?\n\n"
+    proc = run_chat(cli_env, "--budget", "0", "--max-tokens", "4", stdin=stdin)
+    assert proc.returncode == 0, proc.stderr
+    assert f"There is no file {tmp_path / 'missing.txt'}." in proc.stderr.replace("\n", "")
+    assert "attached notes.md (markdown" in proc.stderr
+    conv_id, _ = the_conversation()
+    with Store() as store:
+        questions = [m for m in store.get_conversation(conv_id).messages if m.role == "user"]
+    assert [(q.content, [d.name for d in q.attachments]) for q in questions] == [
+        ("What day?", ["notes.md"]),
+        ("And now?", []),
+    ]

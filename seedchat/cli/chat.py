@@ -5,6 +5,11 @@ count beside the true one); the answer is plain. ``--json`` prints one event per
 Each turn is a :class:`~seedchat.session.ChatSession` turn, as in the web UI: the same
 settings (the settings file's, then the flags), the same prompt, saved the same way.
 ``-c`` continues the most recent conversation, ``-c ID`` the one named.
+
+``--file PATH`` (repeatable) attaches files to the question (the first one, in the
+interactive chat), and ``/file PATH`` in the interactive chat attaches one to the next
+question: each is read (:func:`seedchat.documents.read_document`) before anything else
+happens, so a file that cannot be attached is refused with nothing changed.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from rich.markup import escape
 
 from seedchat.answer import answer
 from seedchat.budget import ENFORCEMENTS
-from seedchat.cli.console import console, err_console, note, warn
+from seedchat.cli.console import console, err_console, note, print_error, warn
 from seedchat.cli.options import (
     add_engine_options,
     add_load_options,
@@ -29,6 +34,7 @@ from seedchat.cli.options import (
     remote_server,
     with_preset,
 )
+from seedchat.documents import Document, DocumentError, attach, describe, read_document
 from seedchat.errors import StoreError
 from seedchat.events import (
     AnswerDelta,
@@ -49,6 +55,8 @@ from seedchat.wording import done_footer, finished_title, reflect_note
 
 #: ``-c`` with no id: the most recently updated conversation (``-c latest`` says the same)
 LATEST = "latest"
+#: The interactive chat's command that attaches a file to the next question.
+FILE_COMMAND = "/file"
 
 
 def register(sub) -> None:
@@ -66,6 +74,14 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int)
     add_lookup_options(p)
     p.add_argument("--system", help="system prompt")
+    p.add_argument(
+        "--file",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="attach a file to the question (repeatable): text, Markdown, code, CSV, JSON, "
+        "HTML or PDF; in the interactive chat, '/file PATH' attaches one to the next question",
+    )
     add_preset_option(
         p, "start from this preset's settings ('seedchat presets'); the flags above override it"
     )
@@ -153,6 +169,7 @@ def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
 
 def run(args: argparse.Namespace) -> int:
     question_after_c(args)
+    files = [read_document(path) for path in args.file]  # refused before anything changes
     settings = load_settings()
     store = None if (args.no_save or args.raw or args.show_prompt) else _open_store(args.json)
     if args.conversation and store is None:
@@ -165,9 +182,10 @@ def run(args: argparse.Namespace) -> int:
         session = _session(args, host, store, conv_id, ChatSettings.from_settings(settings))
         if args.show_prompt:
             question = args.prompt or ""
-            sys.stdout.write(question if args.raw else session.prompt(question))
+            prompt = attach(question, files) if args.raw else session.prompt(question, files)
+            sys.stdout.write(prompt)
             return 0
-        _chat(args, host, session)
+        _chat(args, host, session, files)
         return 0
     finally:
         host.unload()
@@ -224,16 +242,22 @@ class LoadBar:
             self.bar.stop()
 
 
-def _chat(args: argparse.Namespace, host: ModelHost, session: ChatSession) -> None:
+def _chat(
+    args: argparse.Namespace, host: ModelHost, session: ChatSession, files: list[Document]
+) -> None:
     """One answer, or the interactive loop (an empty line or Ctrl-D ends it)."""
     printer = EventPrinter(args.json, session.settings.budget)
     ask = _raw_turn(host, session, printer) if args.raw else _turn(session, printer, args)
     try:
         if args.prompt is not None:
-            ask(args.prompt)
+            ask(args.prompt, files)
             return
         if not args.json:
-            console.print(f"[bold]{host.display_name}[/] — empty line or Ctrl-D to quit.")
+            console.print(
+                f"[bold]{host.display_name}[/] — {FILE_COMMAND} PATH attaches a file; "
+                "empty line or Ctrl-D to quit."
+            )
+        pending = list(files)  # attached to the next question
         while True:
             try:
                 line = input("\n> ")
@@ -241,7 +265,10 @@ def _chat(args: argparse.Namespace, host: ModelHost, session: ChatSession) -> No
                 return
             if not line.strip():
                 return
-            ask(line)
+            if attach_command(line, pending):
+                continue
+            ask(line, pending)
+            pending = []
     finally:
         conv = session.thread.conversation_id
         if session.store is not None and conv is not None and not args.json:
@@ -266,11 +293,31 @@ def _session(
     return session
 
 
+def attach_command(line: str, pending: list[Document]) -> bool:
+    """Whether ``line`` is ``/file PATH``; if so the file is read and added to ``pending``
+    (or why not is said, and nothing changes)."""
+    command, _, path = line.strip().partition(" ")
+    if command != FILE_COMMAND:
+        return False
+    path = path.strip().strip("\"'")
+    if not path:
+        warn(f"{FILE_COMMAND} needs a path: {FILE_COMMAND} notes.md")
+        return True
+    try:
+        doc = read_document(path)
+    except DocumentError as err:
+        print_error(err)
+        return True
+    pending.append(doc)
+    note(f"attached {describe(doc)}: it goes with your next question")
+    return True
+
+
 def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace):
-    def ask(text: str) -> None:
+    def ask(text: str, files: list[Document]) -> None:
         cancel = threading.Event()
         try:
-            for event in session.turn(text, cancel):
+            for event in session.turn(text, cancel, attachments=files):
                 printer(event)
         except KeyboardInterrupt:
             cancel.set()
@@ -283,8 +330,8 @@ def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace)
 def _raw_turn(host: ModelHost, session: ChatSession, printer: EventPrinter):
     """Plain completion of the text (base models): no template, never saved."""
 
-    def ask(text: str) -> None:
-        for event in answer(host, text, session.settings, raw=True):
+    def ask(text: str, files: list[Document]) -> None:
+        for event in answer(host, attach(text, files), session.settings, raw=True):
             printer(event)
 
     return ask

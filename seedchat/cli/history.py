@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from seedchat.cli.console import console, err_console
+from seedchat.documents import describe
 from seedchat.errors import StoreError
 from seedchat.paths import get_paths
 from seedchat.store import (
@@ -103,6 +104,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                 console.print(
                     f"[dim]  ⏱ {escape(r.get('raw', ''))} (true {r.get('true_count')})[/]"
                 )
+        for doc in m.attachments:
+            console.print(f"[magenta]📎 {escape(describe(doc))}[/]")
         console.print(escape(m.content))
         if m.status != "complete":
             console.print(f"[yellow]({m.status}{': ' + escape(m.error) if m.error else ''})[/]")

@@ -19,14 +19,14 @@ Operations (all methods of :class:`Store`)::
     conversation(conversation_id) -> Conversation       # its row only, no messages
     conversation_ids(trash=False) -> list[str]          # oldest first
     resolve_id(prefix) -> str                           # "3f2a9c1e" -> the full id
-    add_message(conversation_id, role, content, parent_id=LEAF, **fields) -> StoredMessage
+    add_message(conversation_id, role, content, parent_id=LEAF, attachments=(), **fields)
     message(message_id) / messages(conversation_id) / siblings(message_id)
     rename(conversation_id, title)                     # the first question names it until then
     update_settings(conversation_id, settings)
     delete(conversation_id) / restore(conversation_id) / purge_trash() -> int
     record_stream(conversation_id, parent_id, settings=None) -> StreamRecorder
     regenerate(message_id, settings=None) -> StreamRecorder    # a sibling answer
-    edit_message(message_id, content) -> StoredMessage        # a sibling question
+    edit_message(message_id, content, attachments=None) -> StoredMessage  # a sibling
     switch_branch(message_id) -> Conversation
     find_continued(turns, origin="api", recent=50) -> (id, last message id, turns) | None
     search(query, limit=20) -> list[SearchHit]                # seedchat.store.search
@@ -67,8 +67,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seedchat.documents import Document
 from seedchat.errors import StoreError
 from seedchat.paths import get_paths
+from seedchat.store.attachments import fill_attachments, link_attachments
 from seedchat.store.db import Db
 from seedchat.store.migrations import open_database
 from seedchat.store.recorder import StreamRecorder
@@ -272,7 +274,7 @@ class Store:
         found = read_messages(self.db, "id = ?", [message_id])
         if not found:
             raise StoreError(f"There is no message with id {message_id}.")
-        return found[0]
+        return fill_attachments(self.db, found)[0]
 
     def _branch(self, conversation_id: str, leaf_id: str) -> list[StoredMessage]:
         # The tree's shape (ids only) in one indexed read; then the branch's full rows.
@@ -298,11 +300,12 @@ class Store:
             group = children[msg.parent_id]
             msg.sibling_index, msg.sibling_count = group.index(mid), len(group)
             out.append(msg)
-        return out
+        return fill_attachments(self.db, out)
 
     def messages(self, conversation_id: str) -> list[StoredMessage]:
         """Every message of a conversation, all branches, in the order they were written."""
-        return read_messages(self.db, "conversation_id = ? ORDER BY seq", [conversation_id])
+        found = read_messages(self.db, "conversation_id = ? ORDER BY seq", [conversation_id])
+        return fill_attachments(self.db, found)
 
     def siblings(self, message_id: str) -> list[StoredMessage]:
         """The message and its alternatives (same parent), oldest first."""
@@ -319,10 +322,12 @@ class Store:
         role: str,
         content: str,
         parent_id: str | None = LEAF,
+        attachments: Sequence[Document] = (),
         **fields: Any,
     ) -> StoredMessage:
         """Store one message under ``parent_id`` (default: the active branch's end) and make
-        it the active leaf. Extra ``fields`` are StoredMessage fields (thinking, stats, status…)."""
+        it the active leaf. Extra ``fields`` are StoredMessage fields (thinking, stats, status…);
+        ``attachments``: a question's files (each stored once by its hash)."""
         if role not in ROLES:
             raise StoreError(f"Unknown message role {role!r}; one of {', '.join(ROLES)}.")
         now = time.time()
@@ -348,6 +353,8 @@ class Store:
             if msg.status not in STATUSES:
                 raise StoreError(f"Unknown message status {msg.status!r}.")
             insert_message(conn, msg)
+            link_attachments(conn, msg.id, attachments)
+            msg.attachments = list(attachments)
             _make_leaf(conn, msg, untitled=bool(row[1] and not row[2]))
         return msg
 
@@ -355,10 +362,16 @@ class Store:
         """Overwrite fields of a stored message (JSON fields are encoded here)."""
         update_message(self.db, message_id, **values)
 
-    def edit_message(self, message_id: str, content: str) -> StoredMessage:
-        """A new version of a message as its sibling (a new branch), made active."""
+    def edit_message(
+        self, message_id: str, content: str, attachments: Sequence[Document] | None = None
+    ) -> StoredMessage:
+        """A new version of a message as its sibling (a new branch), made active; it keeps
+        the old one's attachments unless ``attachments`` is given."""
         old = self.message(message_id)
-        return self.add_message(old.conversation_id, old.role, content, parent_id=old.parent_id)
+        files = old.attachments if attachments is None else attachments
+        return self.add_message(
+            old.conversation_id, old.role, content, parent_id=old.parent_id, attachments=files
+        )
 
     def switch_branch(self, message_id: str) -> Conversation:
         """Make the branch through ``message_id`` active, down to its newest leaf."""

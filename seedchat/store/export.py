@@ -1,7 +1,10 @@
 """Take conversations out of the store and bring them back.
 
 - JSON (:func:`export_json`, :func:`import_json`): lossless. Every message of every
-  branch with its thinking, reflect reports, stats, status and settings, and each
+  branch with its thinking, reflect reports, stats, status, settings and attached files
+  (a question's ``attachments``, each whole: name, kind, size, sha256, PDF page offsets
+  and text; version 2 of the format, which an older seedchat refuses rather than
+  importing without the files), and each
   conversation's active branch and origin (an export made before origins existed
   imports as the app's). Importing an export reproduces the conversations
   exactly (same ids, same times); conversations whose id is already in the store
@@ -10,7 +13,8 @@
   :class:`StoreError` saying where, and imports nothing.
 - Markdown (:func:`export_markdown`): for reading. The active branch of each
   conversation, thinking in collapsible ``<details>`` blocks, stats under answers; the
-  preset its settings came from, if any (the JSON has it in ``settings.preset``).
+  preset its settings came from, if any (the JSON has it in ``settings.preset``); a
+  question's attached files by name and size.
 
 :func:`write_export` writes either to a file through a temporary file and a rename,
 so an interrupted export never leaves a half-written file in place of a good one.
@@ -26,9 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seedchat.documents import size_words
 from seedchat.errors import StoreError
 from seedchat.paths import atomic_write_text
 from seedchat.settings import ChatSettings
+from seedchat.store.attachments import (
+    ATTACHMENT_FIELDS,
+    attachment_from_dict,
+    attachment_to_dict,
+    link_attachments,
+)
 from seedchat.store.conversations import Store
 from seedchat.store.records import (
     CONVERSATION_COLUMNS,
@@ -43,7 +54,7 @@ from seedchat.store.records import (
 )
 
 EXPORT_FORMAT = "seedchat-conversations"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: a question's attached files
 
 
 @dataclass
@@ -61,11 +72,15 @@ def conversation_to_dict(store: Store, conversation_id: str) -> dict[str, Any]:
     """One conversation and all its messages (every branch) as plain data."""
     conv = store.conversation(conversation_id)
     data = {k: getattr(conv, k) for k in CONVERSATION_COLUMNS}
-    data["messages"] = [
-        {k: getattr(m, k) for k in MESSAGE_COLUMNS if k != "conversation_id"}
-        for m in store.messages(conversation_id)
-    ]
+    data["messages"] = [_message_dict(m) for m in store.messages(conversation_id)]
     return data
+
+
+def _message_dict(m: StoredMessage) -> dict[str, Any]:
+    out = {k: getattr(m, k) for k in MESSAGE_COLUMNS if k != "conversation_id"}
+    if m.attachments:
+        out["attachments"] = [attachment_to_dict(doc) for doc in m.attachments]
+    return out
 
 
 def export_json(
@@ -168,6 +183,8 @@ def _message_markdown(m: StoredMessage) -> list[str]:
             "</details>",
             "",
         ]
+    for doc in m.attachments:
+        lines += [f"Attached: `{doc.name}` ({size_words(doc.size)})", ""]
     if m.content:
         lines += [m.content.rstrip(), ""]
     for call in m.tool_calls:
@@ -250,7 +267,7 @@ def _check_fields(where: str, data: Any, required: tuple[str, ...], allowed: Ite
         if key not in data:
             raise _Malformed(f"{where} has no '{key}'.")
     for key, value in data.items():
-        if key == "messages" or key not in allowed:
+        if key in ("messages", "attachments") or key not in allowed:
             continue
         types = _TYPES[key]
         bad_bool = isinstance(value, bool) and bool not in types
@@ -303,11 +320,37 @@ def _validate_message(where: str, msg: Any, ids: set[str], seen: set[str]) -> No
         raise _Malformed(f"{where}.status {msg['status']!r} is not one of {', '.join(STATUSES)}.")
     if msg["id"] in ids or msg["id"] in seen:
         raise _Malformed(f"{where}.id {msg['id']} appears twice.")
+    files = msg.get("attachments", [])
+    if not isinstance(files, list):
+        raise _Malformed(f"{where}.attachments must be a list.")
+    for k, doc in enumerate(files):
+        _validate_attachment(f"{where}.attachments[{k}]", doc)
     parent = msg.get("parent_id")
     if parent is not None and parent not in ids:
         raise _Malformed(
             f"{where}.parent_id {parent} is not an earlier message of its conversation."
         )
+
+
+_ATTACHMENT_TYPES = {
+    "name": str,
+    "kind": str,
+    "size": int,
+    "sha256": str,
+    "pages": list,
+    "text": str,
+}
+
+
+def _validate_attachment(where: str, doc: Any) -> None:
+    if not isinstance(doc, dict):
+        raise _Malformed(f"{where} must be an object.")
+    for key in ATTACHMENT_FIELDS:
+        value = doc.get(key, [] if key == "pages" else None)
+        if isinstance(value, bool) or not isinstance(value, _ATTACHMENT_TYPES[key]):
+            raise _Malformed(f"{where}.{key} is missing or has the wrong type.")
+    if not all(isinstance(p, int) and not isinstance(p, bool) for p in doc.get("pages", [])):
+        raise _Malformed(f"{where}.pages must be a list of whole numbers.")
 
 
 def _load(source: Path | str | dict[str, Any]) -> tuple[str, Any]:
@@ -379,4 +422,6 @@ def _insert_conversation(conn: sqlite3.Connection, name: str, conv: dict[str, An
         fields.setdefault("parent_id", None)
         fields["conversation_id"] = conv["id"]
         insert_message(conn, StoredMessage(**fields))
+        files = [attachment_from_dict(doc) for doc in m.get("attachments", [])]
+        link_attachments(conn, m["id"], files)
     return len(conv["messages"])

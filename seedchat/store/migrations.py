@@ -18,6 +18,11 @@ keep every existing row.
   (``Store.find_continued``). The allowed values are checked by the code
   (``records.ORIGINS``), not by a CHECK constraint, so that a later origin needs no
   table rebuild.
+- ``m005_attachments``: attached files (``attachments``: one row per distinct file, by
+  its sha256: kind, size, text, PDF page offsets) and ``message_attachments`` (a message's
+  files in order, each under the name it was attached with; deleted with the message);
+  a trigger deletes a file when its last link goes; ``attachments_fts`` indexes the
+  files' text for search (trigram, as ``m002_search``).
 
 :func:`open_database` opens a file for the store: it refuses one that is not seedchat's
 (another program's database, or one written by a newer seedchat) before anything is
@@ -193,6 +198,65 @@ def m004_origin(db: Database) -> None:
     db.execute(
         "CREATE INDEX conversations_by_origin ON conversations(origin, updated_at) "
         "WHERE deleted_at IS NULL"
+    )
+
+
+@migration
+def m005_attachments(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE attachments (
+            seq INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            pages TEXT NOT NULL DEFAULT '[]'
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE message_attachments (
+            message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES attachments(sha256),
+            name TEXT NOT NULL,
+            PRIMARY KEY (message_id, position)
+        )
+        """
+    )
+    db.execute("CREATE INDEX message_attachments_by_file ON message_attachments(sha256)")
+    db.execute(
+        """
+        CREATE TRIGGER attachments_unused AFTER DELETE ON message_attachments
+        WHEN NOT EXISTS (SELECT 1 FROM message_attachments WHERE sha256 = old.sha256)
+        BEGIN
+            DELETE FROM attachments WHERE sha256 = old.sha256;
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE VIRTUAL TABLE attachments_fts USING fts5(
+            text, content='attachments', content_rowid='seq', tokenize='trigram'
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER attachments_fts_ai AFTER INSERT ON attachments BEGIN
+            INSERT INTO attachments_fts(rowid, text) VALUES (new.seq, new.text);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER attachments_fts_ad AFTER DELETE ON attachments BEGIN
+            INSERT INTO attachments_fts(attachments_fts, rowid, text)
+            VALUES ('delete', old.seq, old.text);
+        END
+        """
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from seedchat.documents import Document
 from seedchat.errors import StoreError
 from seedchat.store.db import Db
 
@@ -59,6 +60,7 @@ class StoredMessage:
     updated_at: float = 0.0
     sibling_index: int = 0  # position among the answers/edits to the same parent
     sibling_count: int = 1
+    attachments: list[Document] = field(default_factory=list)  # a question's files, in order
 
 
 @dataclass

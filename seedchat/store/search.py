@@ -1,4 +1,5 @@
-"""Full-text search over saved conversations: titles, answers (and questions), thinking.
+"""Full-text search over saved conversations: titles, answers (and questions), thinking,
+and the text of attached files (a hit names the question the file is attached to).
 
 The indexes are FTS5 tables with the trigram tokenizer (:mod:`seedchat.store.migrations`),
 which matches any run of three or more characters: English words and Chinese text
@@ -36,7 +37,7 @@ class SearchHit:
     conversation_id: str
     title: str
     message_id: str | None  # None for a match in the title
-    field: str  # "title", "content" or "thinking"
+    field: str  # "title", "content", "thinking" or "attachment" (a question's file)
     role: str | None
     snippet: str
     rank: float  # lower is better (bm25); 0 for LIKE-only matches
@@ -100,6 +101,7 @@ def search(
     match = " ".join(_fts_phrase(t) for t in long_terms)
     hits = _message_hits(db, match, short_terms, limit, highlight)
     hits += _title_hits(db, match, short_terms, limit, highlight)
+    hits += _attachment_hits(db, match, short_terms, limit, highlight)
     hits.sort(key=lambda h: h.rank)
     return hits[:limit]
 
@@ -124,6 +126,34 @@ def _title_hits(
     return [
         SearchHit(cid, title, None, "title", None, snip, rank, updated, origin)
         for cid, title, snip, rank, updated, origin in rows
+    ]
+
+
+def _attachment_hits(
+    db: Db, match: str, short_terms: list[str], limit: int, marks: tuple[str, str]
+) -> list[SearchHit]:
+    """Questions whose attached files match ``match`` (and every short term), best first;
+    the snippet starts with the file's name."""
+    open_, close = marks
+    short_text = "".join(" AND a.text LIKE ? ESCAPE '\\'" for _ in short_terms)
+    rows = db.read(
+        f"""
+        SELECT c.id, c.title, m.id, m.role, l.name,
+            snippet(attachments_fts, 0, ?, ?, '…', ?), bm25(attachments_fts),
+            c.updated_at, c.origin
+        FROM attachments_fts
+        JOIN attachments a ON a.seq = attachments_fts.rowid
+        JOIN message_attachments l ON l.sha256 = a.sha256
+        JOIN messages m ON m.id = l.message_id
+        JOIN conversations c ON c.id = m.conversation_id
+        WHERE attachments_fts MATCH ? AND c.deleted_at IS NULL{short_text}
+        ORDER BY rank LIMIT ?
+        """,
+        [open_, close, SNIPPET_TOKENS, match, *[_like(t) for t in short_terms], limit],
+    )
+    return [
+        SearchHit(cid, title, mid, "attachment", role, f"{name}: {snip}", rank, updated, origin)
+        for cid, title, mid, role, name, snip, rank, updated, origin in rows
     ]
 
 

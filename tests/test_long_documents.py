@@ -1,0 +1,108 @@
+"""A 100,000-token file reaches the prompt whole: a generated Seed-OSS-shaped model trained
+for a 131,072-token context, its real tokenizer on the real llama.cpp (CPU)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_checkpoints import make_checkpoint
+
+from seedchat.converters import convert_checkpoint
+from seedchat.documents import attach, read_document
+from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.models import read_gguf_info
+from seedchat.prompt import Message
+
+TRAINED = 131_072
+DOC_TOKENS = 100_000
+WORDS = [
+    "the",
+    "contract",
+    "term",
+    "party",
+    "shall",
+    "notice",
+    "payment",
+    "within",
+    "days",
+    "clause",
+    "section",
+    "agree",
+]
+
+
+@pytest.fixture(scope="module")
+def long_model(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("long")
+    ckpt = make_checkpoint(root / "ckpt", "seed_oss", max_position_embeddings=TRAINED)
+    path = convert_checkpoint(ckpt, root / "long-seed-oss.gguf", quant="F16")
+    assert read_gguf_info(path).context_length == TRAINED
+    return path
+
+
+def document_text(engine: Engine, tokens: int) -> tuple[str, int]:
+    """Lines of words, the fewest whose tokens reach ``tokens``; the text and its count."""
+    rng = random.Random(7)
+    lines = [
+        f"{i:06d} " + " ".join(rng.choice(WORDS) for _ in range(12)) + ".\n"
+        for i in range(tokens // 10)
+    ]
+    lo, hi = 1, len(lines)
+    while lo < hi:  # the fewest lines with at least ``tokens`` tokens
+        mid = (lo + hi) // 2
+        if len(engine.tokenize("".join(lines[:mid]), parse_special=False)) >= tokens:
+            hi = mid
+        else:
+            lo = mid + 1
+    text = "".join(lines[:lo])
+    return text, len(engine.tokenize(text, parse_special=False))
+
+
+def test_a_100000_token_file_reaches_the_prompt_whole(long_model, tmp_path, cli_env):
+    options = LoadOptions(context_length=TRAINED, threads=2)
+    with Engine.load(long_model, options) as engine:
+        text, count = document_text(engine, DOC_TOKENS)
+        assert DOC_TOKENS <= count < DOC_TOKENS + 40
+        path = tmp_path / "contract.txt"
+        path.write_bytes(text.encode("utf-8"))
+        doc = read_document(path)
+        assert doc.text == text
+        question = attach("Which clause sets the notice period?", [doc])
+        prompt, rendered, dropped = engine._prompt(
+            [Message("user", question)], GenerationOptions(max_tokens=256)
+        )
+        assert dropped == 0
+        # every one of the file's tokens, in order, in one run inside the prompt
+        doc_tokens = engine.tokenize(text, parse_special=False)
+        start = next(i for i in range(len(prompt)) if prompt[i : i + 64] == doc_tokens[:64])
+        assert prompt[start : start + count] == doc_tokens
+        # the rest is exactly the tokens of the same prompt without the file's text
+        rest = engine.tokenize(rendered.replace(text, ""))
+        assert len(prompt) == count + len(rest) and len(rest) < 100
+        expected = engine.render([Message("user", question)], GenerationOptions())
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seedchat",
+            "chat",
+            "-m",
+            str(long_model),
+            "--context",
+            str(TRAINED),
+            "--file",
+            str(path),
+            "--show-prompt",
+            "Which clause sets the notice period?",
+        ],
+        capture_output=True,
+        env=cli_env,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr.decode(errors="replace")
+    assert shown.stdout == expected.encode("utf-8") == rendered.encode("utf-8")
+    assert text.encode("utf-8") in shown.stdout  # the file's bytes, byte for byte
