@@ -216,7 +216,7 @@ def test_upgrade_from_the_schema_before_origins(tmp_path: Path):
     assert "origin" not in columns and "deleted_at" in columns
     with Store(path) as store:
         applied = [r[0] for r in store.conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")]
-        assert applied == known_names() and applied[-1] == "m004_origin"
+        assert applied == known_names() and "m004_origin" in applied
         info = {r[1]: r for r in store.conn.execute("PRAGMA table_info(conversations)")}
         assert info["origin"][2:5] == ("TEXT", 1, "'app'")  # type, NOT NULL, default
         # Every row is kept, and every old conversation is the app's.

@@ -5,6 +5,11 @@ count beside the true one); the answer is plain. ``--json`` prints one event per
 Each turn is a :class:`~seedchat.session.ChatSession` turn, as in the web UI: the same
 settings (the settings file's, then the flags), the same prompt, saved the same way.
 ``-c`` continues the most recent conversation, ``-c ID`` the one named.
+
+Tools are on (seedchat's built-in ones): the model may call them in the tool loop
+(:mod:`seedchat.tool_loop`). Each call asks ``[y]es / [a]lways / [n]o`` on the
+terminal (unless ``tool_approval`` is ``auto`` or the tool is always allowed);
+``--yes`` approves every call of the run, ``--no-tools`` turns tools off.
 """
 
 from __future__ import annotations
@@ -37,13 +42,15 @@ from seedchat.events import (
     ThinkingEnd,
     ThinkingStart,
     ToolCall,
+    ToolRun,
 )
 from seedchat.host import ModelHost
 from seedchat.models import resolve_model
 from seedchat.session import ChatSession, open_store
-from seedchat.settings import ChatSettings, Settings, load_settings
+from seedchat.settings import ChatSettings, Settings, ToolSettings, load_settings
 from seedchat.store import Store
-from seedchat.wording import done_footer, finished_title, reflect_note
+from seedchat.tool_runner import ApproveAll, Decision, LocalTools, PendingCall, ToolRunner
+from seedchat.wording import done_footer, finished_title, reflect_note, tool_run_line
 
 #: ``-c`` with no id: the most recently updated conversation (``-c latest`` says the same)
 LATEST = "latest"
@@ -72,6 +79,10 @@ def register(sub) -> None:
     p.add_argument(
         "--no-save", action="store_true", help="do not save the conversation (see 'history')"
     )
+    p.add_argument(
+        "-y", "--yes", action="store_true", help="run every tool call of this chat without asking"
+    )
+    p.add_argument("--no-tools", action="store_true", help="no tools: the model answers alone")
     p.add_argument(
         "-c",
         "--conversation",
@@ -112,10 +123,55 @@ class EventPrinter:
         elif isinstance(event, ToolCall):
             call = f"tool call {event.name}({json.dumps(event.arguments, ensure_ascii=False)})"
             c.print(f"\n[magenta]{escape(call)}[/]")
+        elif isinstance(event, ToolRun):
+            if event.status != "waiting":  # the approval prompt says it
+                style = TOOL_STYLES[event.status]
+                c.print(f"[{style}]  ⚙ {escape(tool_run_line(event))}[/]", soft_wrap=True)
         elif isinstance(event, Notice):
             c.print(f"[yellow]note: {escape(event.text)}[/]")
         elif isinstance(event, Done):
             c.print(f"\n[dim]({escape(done_footer(event))})[/]", soft_wrap=True)
+
+
+TOOL_STYLES = {"running": "magenta", "done": "green", "failed": "red", "declined": "yellow"}
+
+
+#: What the approval prompt takes, and what each answer decides.
+APPROVAL_ANSWERS: dict[str, Decision] = {
+    "y": "once",
+    "yes": "once",
+    "a": "always",
+    "always": "always",
+    "n": "deny",
+    "no": "deny",
+    "": "deny",
+}
+
+
+class TerminalApprover:
+    """Asks about each tool call on the terminal: ``[y]es / [a]lways / [n]o`` (an empty
+    answer or the end of input declines)."""
+
+    def __init__(self, ask: Any = input, out: Any = None) -> None:
+        self.ask, self.out = ask, out or err_console
+
+    def decide(self, call: PendingCall) -> Decision:
+        args = json.dumps(call.arguments, ensure_ascii=False)
+        while True:
+            self.out.print(
+                f"[bold magenta]Run the tool {escape(call.name)} {escape(args)}?[/] "
+                "[y]es / [a]lways / [n]o: ",
+                end="",
+                markup=True,
+                highlight=False,
+            )
+            try:
+                said = self.ask("").strip().lower()
+            except EOFError:
+                self.out.print("\n(no answer: declined)")
+                return "deny"
+            if said in APPROVAL_ANSWERS:
+                return APPROVAL_ANSWERS[said]
 
 
 def reflect_line(event: Reflect) -> str:
@@ -155,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         conv_id = conversation_id(store, args.conversation) if args.conversation else None
         _load(args, host, settings)
         session = _session(args, host, store, conv_id, ChatSettings.from_settings(settings))
+        session.tool_settings = ToolSettings.from_settings(settings)
         if args.show_prompt:
             question = args.prompt or ""
             sys.stdout.write(question if args.raw else session.prompt(question))
@@ -253,9 +310,18 @@ def _session(
     else:
         session = ChatSession(host, store, base, model=host.model_name)
     session.settings = chat_settings(args, session.settings)
+    session.tools = chat_tools(args)
+    session.approver = ApproveAll() if args.yes else TerminalApprover()
     if args.show_prompt:
         session.store = None  # printing a prompt saves nothing
     return session
+
+
+def chat_tools(args: argparse.Namespace) -> ToolRunner | None:
+    """The tools of this chat: none with ``--no-tools`` or ``--raw``, else seedchat's own."""
+    if args.no_tools or args.raw:
+        return None
+    return LocalTools()
 
 
 def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace):

@@ -18,6 +18,11 @@ keep every existing row.
   (``Store.find_continued``). The allowed values are checked by the code
   (``records.ORIGINS``), not by a CHECK constraint, so that a later origin needs no
   table rebuild.
+- ``m005_tools``: a tool turn's ``messages.tool_call_id`` and ``messages.tool_name``
+  (the call of the answer before it that it answers, and the tool's name; NULL on
+  every existing row and on every message that is not a tool turn). A tool turn's
+  result is its ``content``, so the full-text index (``m002_search``) already finds it;
+  the answer's calls stay in its ``tool_calls`` column. Existing rows keep every value.
 
 :func:`open_database` opens a file for the store: it refuses one that is not seedchat's
 (another program's database, or one written by a newer seedchat) before anything is
@@ -194,6 +199,12 @@ def m004_origin(db: Database) -> None:
         "CREATE INDEX conversations_by_origin ON conversations(origin, updated_at) "
         "WHERE deleted_at IS NULL"
     )
+
+
+@migration
+def m005_tools(db: Database) -> None:
+    db.execute("ALTER TABLE messages ADD COLUMN tool_call_id TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN tool_name TEXT")
 
 
 def known_names() -> list[str]:
