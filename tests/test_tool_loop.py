@@ -117,9 +117,8 @@ def test_a_hard_budget_cuts_each_replys_thinking_at_exactly_n_across_three_round
 
     # saved: question, reply + call, result, reply + call, result, answer
     conv = store.get_conversation(session.thread.conversation_id)
-    assert [m.role for m in conv.messages] == [
-        "user", "assistant", "tool", "assistant", "tool", "assistant",
-    ]  # fmt: skip
+    roles = ["user", *["assistant", "tool"] * 2, "assistant"]
+    assert [m.role for m in conv.messages] == roles
     calls = [m.tool_calls[0] for m in conv.messages if m.role == "assistant" and m.tool_calls]
     tools = [m for m in conv.messages if m.role == "tool"]
     assert [t.tool_call_id for t in tools] == [c["id"] for c in calls]
@@ -223,13 +222,25 @@ class Broken:
 @pytest.mark.parametrize(
     ("runner", "reply", "said"),
     [
-        (LocalTools(), call_reply(("get_weather", {"city": "Paris"})), "no tool named 'get_weather'"),
-        (Broken(RuntimeError("disk on fire")), tokyo(), "the tool failed: RuntimeError: disk on fire"),
+        (
+            LocalTools(),
+            call_reply(("get_weather", {"city": "Paris"})),
+            "no tool named 'get_weather'",
+        ),
+        (
+            Broken(RuntimeError("disk on fire")),
+            tokyo(),
+            "the tool failed: RuntimeError: disk on fire",
+        ),
         (Broken(TimeoutError("no answer in 60 s")), tokyo(), "TimeoutError: no answer in 60 s"),
         (Broken(ToolOutcome("timed out after 60 s", is_error=True)), tokyo(), "timed out"),
-        (LocalTools(), call_reply(("get_current_time", {"timezone": "Mars/Olympus"})), "invalid timezone"),
+        (
+            LocalTools(),
+            call_reply(("get_current_time", {"timezone": "Mars/Olympus"})),
+            "invalid timezone",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_failing_call_is_a_clear_result_and_the_conversation_is_saved_intact(
     store: Store, runner, reply, said
 ):
