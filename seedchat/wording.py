@@ -9,6 +9,7 @@ both. Plain strings, no markup, no gradio.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from seedchat.events import Done, Reflect, ThinkingEnd, ToolRun
 
@@ -136,17 +137,15 @@ TOOL_STATUS = {
 }
 
 
-def tool_call_text(run: ToolRun) -> str:
+def tool_call_text(name: str, arguments: dict[str, Any]) -> str:
     """A call as a person reads it: "get_current_time(timezone="Asia/Tokyo")"."""
-    args = ", ".join(
-        f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in run.arguments.items()
-    )
-    return f"{run.name}({args})"
+    args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+    return f"{name}({args})"
 
 
 def tool_run_line(run: ToolRun) -> str:
     """A call's state in one line: "get_current_time(…) · done in 0.1 s · {…}"."""
-    parts = [tool_call_text(run), TOOL_STATUS[run.status]]
+    parts = [tool_call_text(run.name, run.arguments), TOOL_STATUS[run.status]]
     if run.status in ("done", "failed"):
         parts[1] += f" in {format_seconds(run.seconds)}"
     if run.preview and run.status != "declined":

@@ -191,3 +191,64 @@ def test_the_terminal_shows_the_models_reports_in_the_pages_words(cli_env):
     assert all(0 <= int(left) <= 512 for _, left, _ in reports)
     assert re.search(r"— Thought for .+ s · \d+ / 512 tokens( · unfinished)? —", out), out
     assert "· stopped at max tokens)" in out  # the page's status line
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+TOKYO_CALL = (
+    "<seed:tool_call>\n<function=get_current_time>\n<parameter=timezone>Asia/Tokyo"
+    "</parameter>\n</function>\n</seed:tool_call>"
+)
+
+
+def scripted_chat(cli_env: dict[str, str], replies: list[str], *args: str, stdin: str = ""):
+    """`seedchat chat …` whose model writes ``replies`` (tests/scripted_chat.py)."""
+    env = {**cli_env, "SCRIPTED_REPLIES": json.dumps(replies)}
+    return subprocess.run(
+        [sys.executable, "-m", "tests.scripted_chat", "chat", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
+
+
+def test_chat_yes_runs_a_tool_and_answers_with_its_result(cli_env):
+    replies = [TOKYO_CALL, "In Tokyo it is {datetime}."]
+    proc = scripted_chat(cli_env, replies, "What time is it in Tokyo?", "--yes", "--budget", "0")
+    assert proc.returncode == 0, proc.stderr
+    shown = re.search(
+        r'⚙ get_current_time\(timezone="Asia/Tokyo"\) · done in [\d.]+ s · (.+)', proc.stdout
+    )
+    assert shown, proc.stdout
+    said = re.search(r'"datetime": "([^"]+)"', shown.group(1)).group(1)
+    assert f"In Tokyo it is {said}." in proc.stdout  # the answer read the tool's result
+    assert "[y]es" not in proc.stderr  # --yes: nothing asked
+    assert proc.stdout.count("tokens ·") >= 2  # a footer for each reply
+    with Store() as store:
+        (summary,) = store.list_conversations()
+        roles = [m.role for m in store.get_conversation(summary.id).messages]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+
+
+def test_chat_asks_and_a_no_goes_back_to_the_model(cli_env):
+    replies = [TOKYO_CALL, "You declined, so I cannot say."]
+    proc = scripted_chat(cli_env, replies, "Time in Tokyo?", "--budget", "0", stdin="maybe\nn\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("[y]es / [a]lways / [n]o") == 2  # "maybe" is asked again
+    assert 'get_current_time(timezone="Asia/Tokyo") · declined' in proc.stdout
+    assert "You declined, so I cannot say." in proc.stdout
+    with Store() as store:
+        (summary,) = store.list_conversations()
+        tool = store.get_conversation(summary.id).messages[2]
+    assert (tool.role, tool.content) == ("tool", "The user declined this call.")
+
+
+def test_no_tools_leaves_the_tools_out_of_the_prompt(cli_env):
+    with_tools = run_chat(cli_env, "Hi", "--show-prompt")
+    without = run_chat(cli_env, "Hi", "--show-prompt", "--no-tools")
+    assert with_tools.returncode == without.returncode == 0, with_tools.stderr + without.stderr
+    assert "def get_current_time(timezone: str)" in with_tools.stdout
+    assert "get_current_time" not in without.stdout and "<seed:tool_call>" not in without.stdout

@@ -50,7 +50,13 @@ from seedchat.session import ChatSession, open_store
 from seedchat.settings import ChatSettings, Settings, ToolSettings, load_settings
 from seedchat.store import Store
 from seedchat.tool_runner import ApproveAll, Decision, LocalTools, PendingCall, ToolRunner
-from seedchat.wording import done_footer, finished_title, reflect_note, tool_run_line
+from seedchat.wording import (
+    done_footer,
+    finished_title,
+    reflect_note,
+    tool_call_text,
+    tool_run_line,
+)
 
 #: ``-c`` with no id: the most recently updated conversation (``-c latest`` says the same)
 LATEST = "latest"
@@ -136,6 +142,7 @@ class EventPrinter:
 TOOL_STYLES = {"running": "magenta", "done": "green", "failed": "red", "declined": "yellow"}
 
 
+APPROVAL_CHOICES = "[y]es / [a]lways / [n]o"
 #: What the approval prompt takes, and what each answer decides.
 APPROVAL_ANSWERS: dict[str, Decision] = {
     "y": "once",
@@ -156,14 +163,10 @@ class TerminalApprover:
         self.ask, self.out = ask, out or err_console
 
     def decide(self, call: PendingCall) -> Decision:
-        args = json.dumps(call.arguments, ensure_ascii=False)
+        question = f"Run {tool_call_text(call.name, call.arguments)}?"
         while True:
             self.out.print(
-                f"[bold magenta]Run the tool {escape(call.name)} {escape(args)}?[/] "
-                "[y]es / [a]lways / [n]o: ",
-                end="",
-                markup=True,
-                highlight=False,
+                f"\n[bold magenta]{escape(question)}[/] {escape(APPROVAL_CHOICES)}: ", end=""
             )
             try:
                 said = self.ask("").strip().lower()
