@@ -163,8 +163,12 @@ class _Loop:
             return (yield from self._ended(run, ToolOutcome(text, is_error=True), config, count))
         if not (config.approval == "auto" or approvals.is_always_allowed(call.name)):
             yield run  # waiting
-            decision = self.approver.decide(pending)
-            if decision == "deny":
+            try:
+                decision = self.approver.decide(pending)
+            except KeyboardInterrupt:  # Ctrl+C at the terminal's question: stop the answer
+                self.cancel.set()
+                return (yield from self._not_run(call, "the answer was stopped", specs, []))
+            if decision not in ("once", "always"):
                 yield dataclasses.replace(run, status="declined", preview=DECLINED)
                 result = ToolResult(run.call_id, run.name, DECLINED)
                 yield result
@@ -216,8 +220,10 @@ class _Loop:
         text = f"Not run: {why}."
         arguments = typed_arguments(call, specs)
         yield ToolRun(call.id, call.name, arguments, "failed", preview=text, is_error=True)
-        yield ToolResult(call.id, call.name, text, is_error=True)
+        result = ToolResult(call.id, call.name, text, is_error=True)
+        yield result
         history.append(tool_message(text))
+        return result
 
 
 class _CallIds:

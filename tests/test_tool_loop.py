@@ -298,6 +298,20 @@ def test_a_stop_during_the_loop_runs_no_more_calls_and_saves_why(store: Store):
     assert saved_roles(store, session) == ["user", "assistant", "tool", "tool"]
 
 
+def test_ctrl_c_at_the_question_stops_the_answer_and_keeps_the_conversation_whole(store: Store):
+    class Interrupted:
+        def decide(self, call):
+            raise KeyboardInterrupt
+
+    replay = Replay(tokyo(), answer("never asked"))
+    session = ChatSession(replay, store, tools=LocalTools(), approver=Interrupted())
+    events = list(session.turn("Time in Tokyo?"))
+    assert [e.status for e in of(events, ToolRun)] == ["waiting", "failed"]
+    assert of(events, ToolResult)[0].content == "Not run: the answer was stopped."
+    assert len(replay.replies) == 1  # the model was not asked again
+    assert saved_roles(store, session) == ["user", "assistant", "tool"]
+
+
 def test_a_long_result_is_cut_to_the_limit_and_marked():
     text = "word " * 1000
     count = token_counter(object())  # no tokenizer: the estimate
