@@ -231,6 +231,14 @@ def test_chat_yes_runs_a_tool_and_answers_with_its_result(cli_env):
         (summary,) = store.list_conversations()
         roles = [m.role for m in store.get_conversation(summary.id).messages]
     assert roles == ["user", "assistant", "tool", "assistant"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "seedchat", "history", "show", summary.id[:8]],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+    )
+    assert '⚙ get_current_time(timezone="Asia/Tokyo")' in shown.stdout, shown.stderr
+    assert "Tool get_current_time" in shown.stdout and said in shown.stdout
 
 
 def test_chat_asks_and_a_no_goes_back_to_the_model(cli_env):
