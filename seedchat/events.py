@@ -4,6 +4,11 @@ A generation is a stream of these dataclasses, in order::
 
     [Notice]* [ThinkingStart (ThinkingDelta | Reflect)* ThinkingEnd] (AnswerDelta | ToolCall)* Done
 
+With tools on (:mod:`seedchat.tool_loop`) a turn is several such replies, each call of
+a reply followed by its :class:`ToolRun` status changes and its :class:`ToolResult`::
+
+    reply (ToolRun* ToolResult)+ reply … reply
+
 Nothing downstream re-parses strings: thinking text, reflect reports and tool calls
 arrive already separated. ``to_dict()`` gives a JSON-ready form with a ``type`` key
 (``seedchat chat --json`` prints one per line).
@@ -81,6 +86,39 @@ class ToolCall(Event):
     name: str
     arguments: dict[str, str] = field(default_factory=dict)
     raw: str = ""
+    id: str = ""  # the call's id, given by the tool loop ("" when no loop runs it)
+
+
+ToolStatus = Literal["waiting", "running", "done", "failed", "declined"]
+
+
+@dataclass(frozen=True)
+class ToolRun(Event):
+    """A tool call's state, sent at each change: ``waiting`` (for the user's approval),
+    ``running``, then ``done``, ``failed`` or ``declined``."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)  # typed by the tool's schema
+    status: ToolStatus = "waiting"
+    seconds: float = 0.0  # how long it ran (set when it ended)
+    preview: str = ""  # the start of its result, for a card or a line
+    is_error: bool = False
+    server: str | None = None  # the MCP server the tool is from, if any
+
+
+@dataclass(frozen=True)
+class ToolResult(Event):
+    """A tool turn: the text that goes back to the model for the call ``call_id`` (a
+    result, an error, or that the user declined it); saved as a ``tool`` message."""
+
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+    cut: bool = False  # the result was longer than ``tool_result_max_tokens`` and was cut
+    seconds: float = 0.0  # how long the call ran (0: it did not run)
+    server: str | None = None  # the MCP server the tool is from, if any
 
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
@@ -116,6 +154,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
             ThinkingEnd,
             AnswerDelta,
             ToolCall,
+            ToolRun,
+            ToolResult,
             Done,
         )
     }

@@ -36,6 +36,12 @@ and it would spend context on every later turn (Seed-OSS's thinking is often man
 longer than its answer). Every front end makes the same prompt of the same
 conversation (``seedchat chat --conversation ID --show-prompt`` prints it).
 
+With tools on (:attr:`ChatSession.tools`), the answer is the tool loop
+(:func:`seedchat.tool_loop.answer_with_tools`): each reply of the model is an assistant
+message of its own (its calls in ``tool_calls``), each result a ``tool`` message after
+it, all on the branch in order; the turns hold them too, so the next prompt, and the
+prompt of the conversation reopened, has them (the same bytes).
+
 A store that fails (a full disk) never stops the chat: :attr:`ChatSession.problem` says,
 in words for the user, what was not saved, and the answer is saved whole at its end if
 the store works again by then.
@@ -53,11 +59,13 @@ from typing import Any, Literal
 from seedchat.answer import AnswerRecording, ChatEngine, answer
 from seedchat.documents import Document, attach
 from seedchat.errors import SeedchatError, StoreError
-from seedchat.events import AnswerDelta, Event, ThinkingDelta
+from seedchat.events import AnswerDelta, Done, Event, ThinkingDelta, ToolCall, ToolResult
 from seedchat.kv_files import forget_conversation
 from seedchat.prompt import Message
-from seedchat.settings import ChatSettings
+from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
 from seedchat.store import Store, StreamRecorder
+from seedchat.tool_loop import answer_with_tools, reply_message, tool_message
+from seedchat.tool_runner import Approver, DenyAll, ToolRunner
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +75,17 @@ HISTORY_THINKING = False
 
 @dataclass(frozen=True)
 class Turn:
-    """One message of the conversation on screen; ``id`` is its stored message's id."""
+    """One message of the conversation on screen; ``id`` is its stored message's id. An
+    answer's ``tool_calls`` are ``{"name", "arguments", "id"}`` (the arguments as the
+    model wrote them); a ``tool`` turn names its call and tool."""
 
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "tool"]
     content: str
     thinking: str = ""
     id: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    call_id: str | None = None
+    name: str | None = None
     attachments: tuple[Document, ...] = ()  # a question's files (seedchat.documents)
 
 
@@ -109,6 +122,9 @@ class ChatSession:
     thread: OpenThread = field(default_factory=OpenThread)
     model: str | None = None  # the model's name, recorded with each saved answer
     problem: str | None = None  # what the last turn could not save, in words for the user
+    tools: ToolRunner | None = None  # None: tools off, the model answers alone
+    approver: Approver = field(default_factory=DenyAll)  # asked about each call (see tool_loop)
+    tool_settings: ToolSettings = field(default_factory=ToolSettings)
 
     @classmethod
     def resume(
@@ -139,9 +155,14 @@ class ChatSession:
         if system:
             out.append(Message("system", system))
         for turn in self.turns:
-            thinking = turn.thinking if HISTORY_THINKING and turn.thinking else None
-            content = attach(turn.content, turn.attachments)
-            out.append(Message(turn.role, content, thinking=thinking))
+            if turn.role == "tool":
+                out.append(tool_message(turn.content))
+            elif turn.role == "assistant" and turn.tool_calls:
+                out.append(reply_message(turn.content, turn.tool_calls))
+            else:
+                thinking = turn.thinking if HISTORY_THINKING and turn.thinking else None
+                content = attach(turn.content, turn.attachments)
+                out.append(Message(turn.role, content, thinking=thinking))
         if question is not None:
             out.append(Message("user", attach(question, attachments)))
         return out
@@ -149,7 +170,13 @@ class ChatSession:
     def prompt(self, question: str, attachments: Sequence[Document] = ()) -> str:
         """The exact prompt the next turn with ``question`` would send to the model."""
         messages = self.messages(question, attachments)
-        return self.engine.render(messages, self.settings.generation_options())
+        return self.engine.render(messages, self.generation_options())
+
+    def generation_options(self) -> GenerationOptions:
+        """A reply's options: the settings, and the tools' definitions when tools are on."""
+        if self.tools is None:
+            return self.settings.generation_options()
+        return self.settings.generation_options(tools=self.tools.specs())
 
     # -- turns -----------------------------------------------------------------------
 
@@ -170,9 +197,14 @@ class ChatSession:
     def regenerate(self, cancel: threading.Event | None = None) -> Iterator[Event]:
         """A new answer to the last question, beside the old one (which stays saved)."""
         self.problem = None
-        old = self.turns.pop() if self.turns and self.turns[-1].role == "assistant" else None
-        if not self.turns:
+        last = max((i for i, t in enumerate(self.turns) if t.role == "user"), default=None)
+        if last is None:
             raise SeedchatError("There is nothing to regenerate yet.", hint="Ask something.")
+        # the answer to the question: its first reply (a tool loop's calls and results and
+        # later replies hang below it, and stay saved with it)
+        after = self.turns[last + 1 : last + 2]
+        old = after[0] if after and after[0].role == "assistant" else None
+        del self.turns[last + 1 :]
         self.thread = self.thread.at(self.turns[-1].id)  # the answer hangs from the question
         if old is None or old.id is None:
             yield from self._answer(cancel, self._record_answer)
@@ -204,33 +236,89 @@ class ChatSession:
     def _answer(
         self, cancel: threading.Event | None, start: Callable[[], StreamRecorder]
     ) -> Iterator[Event]:
-        recording = AnswerRecording(None, self._note_problem)
-        thread = self.thread
-        if thread.conversation_id is not None and thread.leaf_id is not None and self.can_save:
-            recording = AnswerRecording.begin(start, self._note_problem)
-        if recording.answer_id is not None:
-            self.thread = thread.at(recording.answer_id)
-        answer_text: list[str] = []
-        thinking: list[str] = []
+        starts = [start]  # the first reply's message; a tool loop's later ones: new answers
+        recordings: list[AnswerRecording] = []
+
+        def begin() -> AnswerRecording:
+            recording = AnswerRecording(None, self._note_problem)
+            thread = self.thread
+            saving = thread.conversation_id is not None and thread.leaf_id is not None
+            if saving and self.can_save:
+                begin_reply = starts.pop() if starts else self._record_answer
+                recording = AnswerRecording.begin(begin_reply, self._note_problem)
+            if recording.answer_id is not None:
+                self.thread = thread.at(recording.answer_id)
+            recordings.append(recording)
+            return recording
+
         # the engine names its saved KV state after the conversation (deleted with it)
-        events = answer(
-            self.engine,
-            self.messages(),
-            self.settings,
-            cancel,
-            recording,
-            conversation=self.thread.conversation_id,
-        )
+        conversation = self.thread.conversation_id
+        if self.tools is None:
+            events = answer(
+                self.engine,
+                self.messages(),
+                self.settings,
+                cancel,
+                begin(),
+                conversation=conversation,
+            )
+        else:
+            events = answer_with_tools(
+                self.engine,
+                self.messages(),
+                self.settings,
+                cancel,
+                begin,
+                self.tools,
+                self.approver,
+                self.tool_settings,
+                conversation=conversation,
+            )
+        reply = _Reply()
         with contextlib.closing(events):
             for event in events:
-                if isinstance(event, AnswerDelta):
-                    answer_text.append(event.text)
-                elif isinstance(event, ThinkingDelta):
-                    thinking.append(event.text)
+                if isinstance(event, ToolResult):
+                    self._keep_tool_result(event)
+                elif isinstance(event, Done):
+                    self._keep_reply(reply, recordings[-1].answer_id if recordings else None)
+                    reply = _Reply()
+                else:
+                    reply.take(event)
                 yield event
-        content = "".join(answer_text).strip()
-        if content:
-            self.turns.append(Turn("assistant", content, "".join(thinking), recording.answer_id))
+        self._keep_reply(reply, recordings[-1].answer_id if recordings else None)
+
+    def _keep_reply(self, reply: _Reply, answer_id: str | None) -> None:
+        """A reply joins the turns (once), if it has text or calls."""
+        content = "".join(reply.text).strip()
+        if reply.kept or not (content or reply.calls):
+            return
+        reply.kept = True
+        thinking = "".join(reply.thinking)
+        self.turns.append(Turn("assistant", content, thinking, answer_id, tuple(reply.calls)))
+
+    def _keep_tool_result(self, result: ToolResult) -> None:
+        """A tool turn: saved under the reply that called it, and kept."""
+
+        def save() -> str:
+            stats = {"is_error": result.is_error, "cut": result.cut, "seconds": result.seconds}
+            if result.server:
+                stats["server"] = result.server
+            msg = self.store.add_message(
+                self.thread.conversation_id,
+                "tool",
+                result.content,
+                parent_id=self.thread.leaf_id,
+                tool_call_id=result.call_id,
+                tool_name=result.name,
+                stats=stats,
+            )
+            self.thread = self.thread.at(msg.id)
+            return msg.id
+
+        saved = self._save(save) if self.thread.leaf_id is not None else None
+        self.turns.append(
+            Turn("tool", result.content, id=saved, call_id=result.call_id, name=result.name)
+        )
 
     # -- the store -------------------------------------------------------------------
 
@@ -291,13 +379,46 @@ def delete_conversation(store: Store, conversation_id: str) -> None:
 
 
 def turns_of(messages: Sequence[Any]) -> list[Turn]:
-    """The turns of a stored branch: questions, and the answers that have text (an answer
-    that failed or is empty is not sent back to the model)."""
+    """The turns of a stored branch: questions, the answers that have text or tool calls
+    (an answer that failed or is empty is not sent back to the model), tool results."""
     turns: list[Turn] = []
     for msg in messages:
+        calls = tuple(_call(c) for c in msg.tool_calls or ())
         if msg.role == "user":
             files = tuple(getattr(msg, "attachments", ()))
             turns.append(Turn("user", msg.content, id=msg.id, attachments=files))
-        elif msg.role == "assistant" and msg.content.strip() and msg.status != "error":
-            turns.append(Turn("assistant", msg.content.strip(), msg.thinking or "", msg.id))
+        elif msg.role == "assistant" and msg.status != "error":
+            if msg.content.strip() or calls:
+                content = msg.content.strip()
+                turns.append(Turn("assistant", content, msg.thinking or "", msg.id, calls))
+        elif msg.role == "tool":
+            call_id, name = msg.tool_call_id, msg.tool_name
+            turns.append(Turn("tool", msg.content, id=msg.id, call_id=call_id, name=name))
     return turns
+
+
+def _call(call: dict[str, Any]) -> dict[str, Any]:
+    """A saved call as a turn holds it (as :class:`_Reply` does)."""
+    return {
+        "name": call.get("name", ""),
+        "arguments": call.get("arguments") or {},
+        "id": call.get("id", ""),
+    }
+
+
+@dataclass
+class _Reply:
+    """What one reply of the model streamed so far (a tool loop has several a turn)."""
+
+    text: list[str] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    kept: bool = False
+
+    def take(self, event: Event) -> None:
+        if isinstance(event, AnswerDelta):
+            self.text.append(event.text)
+        elif isinstance(event, ThinkingDelta):
+            self.thinking.append(event.text)
+        elif isinstance(event, ToolCall):
+            self.calls.append({"name": event.name, "arguments": event.arguments, "id": event.id})

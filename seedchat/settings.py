@@ -13,6 +13,7 @@ The settings file is read through typed views, one spelling per concept:
 - :class:`LoadOptions`: how a model is loaded (GPU layers, context, KV cache, threads).
 - :class:`GenerationOptions`: what the engine is asked for one reply (built from a
   :class:`ChatSettings` by :meth:`ChatSettings.generation_options`).
+- :class:`ToolSettings`: how the tool loop runs (approval, rounds, result length).
 """
 
 from __future__ import annotations
@@ -123,6 +124,21 @@ FIELDS: dict[str, Field] = {
         choices=("auto", "off"),
         doc="auto: draft tokens the conversation already holds, checked in one batch",
     ),
+    "tool_approval": Field(
+        "ask",
+        str,
+        choices=("ask", "auto"),
+        doc="ask: each tool call waits for your yes (or a tool you always allow); auto: none do",
+    ),
+    "max_tool_rounds": Field(
+        10, int, lo=1, hi=1000, doc="tool calls the model may make in one answer, in rounds"
+    ),
+    "tool_result_max_tokens": Field(
+        4096, int, lo=16, hi=1048576, doc="a longer tool result is cut to this (marked as cut)"
+    ),
+    "tool_call_timeout": Field(
+        60.0, (int, float), lo=1.0, hi=3600.0, doc="seconds a tool call may take"
+    ),
     "context_length": Field(8192, int, lo=0, hi=1048576, doc="0 uses the model's own"),
     "n_gpu_layers": Field(
         "auto", int, lo=0, hi=100000, also=("auto",), doc="auto: planned from free GPU memory"
@@ -136,15 +152,6 @@ FIELDS: dict[str, Field] = {
         lo=0,
         hi=100000,
         doc="disk for saved conversation states (instant reopen), oldest out first; 0: off",
-    ),
-    "tool_approval": Field(
-        "ask",
-        str,
-        choices=("ask", "auto"),
-        doc="ask before each tool call (ask) or run them all (auto); tools: mcp.json",
-    ),
-    "tool_call_timeout": Field(
-        60.0, (int, float), lo=1.0, hi=3600.0, doc="seconds a tool call may take"
     ),
     "host": Field("127.0.0.1", str, doc="the address the UI listens on"),
     "port": Field(7860, int, lo=1, hi=65535, doc="the UI's port (the next free one if taken)"),
@@ -329,6 +336,25 @@ class GenerationOptions:
     tools: list[dict] | None = None
     conversation: str | None = None  # the saved conversation, named with its KV snapshots
     lookup_decoding: str = FIELDS["lookup_decoding"].default  # "auto" | "off"
+
+
+@dataclass(frozen=True)
+class ToolSettings:
+    """How the tool loop (:mod:`seedchat.tool_loop`) runs: whether calls wait for the
+    user's approval, how many rounds of calls one answer may make, how long a result
+    may be (in tokens) before it is cut."""
+
+    approval: str = FIELDS["tool_approval"].default  # "ask" | "auto"
+    max_rounds: int = FIELDS["max_tool_rounds"].default
+    result_max_tokens: int = FIELDS["tool_result_max_tokens"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ToolSettings:
+        return cls(
+            settings.get("tool_approval"),
+            settings.get("max_tool_rounds"),
+            settings.get("tool_result_max_tokens"),
+        )
 
 
 MAX_AUTO_THREADS = 8

@@ -8,7 +8,10 @@ both. Plain strings, no markup, no gradio.
 
 from __future__ import annotations
 
-from seedchat.events import Done, Reflect, ThinkingEnd
+import json
+from typing import Any
+
+from seedchat.events import Done, Reflect, ThinkingEnd, ToolRun
 
 #: The longest stretch of a reflect line's own text shown when it states no numbers.
 REFLECT_TEXT_CHARS = 60
@@ -121,4 +124,30 @@ def done_footer(done: Done) -> str:
         parts.append("stopped at max tokens")
     elif done.finish_reason == "cancelled":
         parts.append("stopped")
+    return " · ".join(parts)
+
+
+#: A tool call's state in words (its card's status on the page, its line in the terminal).
+TOOL_STATUS = {
+    "waiting": "waiting for approval",
+    "running": "running",
+    "done": "done",
+    "failed": "failed",
+    "declined": "declined",
+}
+
+
+def tool_call_text(name: str, arguments: dict[str, Any]) -> str:
+    """A call as a person reads it: "get_current_time(timezone="Asia/Tokyo")"."""
+    args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+    return f"{name}({args})"
+
+
+def tool_run_line(run: ToolRun) -> str:
+    """A call's state in one line: "get_current_time(…) · done in 0.1 s · {…}"."""
+    parts = [tool_call_text(run.name, run.arguments), TOOL_STATUS[run.status]]
+    if run.status in ("done", "failed"):
+        parts[1] += f" in {format_seconds(run.seconds)}"
+    if run.preview and run.status != "declined":
+        parts.append(run.preview)
     return " · ".join(parts)

@@ -10,10 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from seedchat.settings import ChatSettings, load_settings
 from seedchat.store import Store
+from seedchat.tools import ToolsConfig
+from tests.mcp_servers import time_entry
 
 CHOSEN = ChatSettings(
     budget=100,
@@ -182,7 +185,7 @@ def test_c_alone_with_nothing_saved_is_a_clear_error(cli_env):
 
 def test_the_terminal_shows_the_models_reports_in_the_pages_words(cli_env):
     question = ("What is 12 + 30?", "--budget", "512", "--temperature", "0", "--max-tokens", "200")
-    proc = run_chat(cli_env, *question, "--no-save")
+    proc = run_chat(cli_env, *question, "--no-save", "--no-tools")  # the demo model as trained
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "None" not in out
@@ -275,3 +278,92 @@ def test_slash_file_attaches_to_the_next_question(cli_env, tmp_path: Path):
         ("What day?", ["notes.md"]),
         ("And now?", []),
     ]
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+TOKYO_CALL = (
+    "<seed:tool_call>\n<function=get_current_time>\n<parameter=timezone>Asia/Tokyo"
+    "</parameter>\n</function>\n</seed:tool_call>"
+)
+
+
+@pytest.fixture
+def time_server_on(seedchat_home: Path) -> None:
+    """The real `mcp-server-time` set up as `seedchat tools add` would (mcp.json)."""
+    config = ToolsConfig.load()
+    config.add(time_entry())
+    config.save()
+
+
+def scripted_chat(cli_env: dict[str, str], replies: list[str], *args: str, stdin: str = ""):
+    """`seedchat chat …` whose model writes ``replies`` (tests/scripted_chat.py)."""
+    env = {**cli_env, "SCRIPTED_REPLIES": json.dumps(replies)}
+    return subprocess.run(
+        [sys.executable, "-m", "tests.scripted_chat", "chat", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
+
+
+def test_chat_yes_runs_a_tool_and_answers_with_its_result(cli_env, time_server_on):
+    replies = [TOKYO_CALL, "In Tokyo it is {datetime}."]
+    proc = scripted_chat(cli_env, replies, "What time is it in Tokyo?", "--yes", "--budget", "0")
+    assert proc.returncode == 0, proc.stderr
+    shown = re.search(
+        r'⚙ get_current_time\(timezone="Asia/Tokyo"\) · done in [\d.]+ s · (.+)', proc.stdout
+    )
+    assert shown, proc.stdout
+    said = re.search(r'"datetime": "([^"]+)"', shown.group(1)).group(1)
+    assert f"In Tokyo it is {said}." in proc.stdout  # the answer read the tool's result
+    assert "[y]es" not in proc.stderr  # --yes: nothing asked
+    assert proc.stdout.count("tokens ·") >= 2  # a footer for each reply
+    with Store() as store:
+        (summary,) = store.list_conversations()
+        roles = [m.role for m in store.get_conversation(summary.id).messages]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "seedchat", "history", "show", summary.id[:8]],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+    )
+    assert '⚙ get_current_time(timezone="Asia/Tokyo")' in shown.stdout, shown.stderr
+    assert "Tool get_current_time" in shown.stdout and said in shown.stdout
+
+
+def test_chat_asks_and_a_no_goes_back_to_the_model(cli_env, time_server_on):
+    replies = [TOKYO_CALL, "You declined, so I cannot say."]
+    proc = scripted_chat(cli_env, replies, "Time in Tokyo?", "--budget", "0", stdin="maybe\nn\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("[y]es / [a]lways / [n]o") == 2  # "maybe" is asked again
+    assert 'get_current_time(timezone="Asia/Tokyo") · declined' in proc.stdout
+    assert "You declined, so I cannot say." in proc.stdout
+    with Store() as store:
+        (summary,) = store.list_conversations()
+        tool = store.get_conversation(summary.id).messages[2]
+    assert (tool.role, tool.content) == ("tool", "The user declined this call.")
+
+
+def test_tools_are_the_configured_servers_and_no_tools_leaves_them_out(cli_env, seedchat_home):
+    none = run_chat(cli_env, "Hi", "--show-prompt")  # no server set up: no tools block
+    assert none.returncode == 0 and "get_current_time" not in none.stdout, none.stderr
+    config = ToolsConfig.load()
+    config.add(time_entry())
+    config.save()
+    with_tools = run_chat(cli_env, "Hi", "--show-prompt")
+    without = run_chat(cli_env, "Hi", "--show-prompt", "--no-tools")
+    assert with_tools.returncode == without.returncode == 0, with_tools.stderr + without.stderr
+    assert "def get_current_time(timezone: str)" in with_tools.stdout
+    assert "get_current_time" not in without.stdout and "<seed:tool_call>" not in without.stdout
+    assert without.stdout == none.stdout
+    left = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "mcp-server-time" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert left == []  # the server stopped with the chat

@@ -399,3 +399,55 @@ def test_upgrade_to_attachments_keeps_every_row_and_attaches(tmp_path: Path):
         doc = read_document(b"the old chat gets a file", "late.txt")
         msg = store.add_message(conv.id, "user", "and this?", attachments=[doc])
         assert store.message(msg.id).attachments == [doc]
+
+
+def test_upgrade_to_tool_turns_keeps_every_row(tmp_path: Path):
+    """A database at the schema before tool turns (m001–m005), with conversations in it
+    (one whose answer called a tool and whose tool result was saved as its content, as an
+    API client could store it), upgraded on open: every row and value kept, the new
+    columns empty, the old rows still found by search, new tool turns saved beside them."""
+    path = tmp_path / "seedchat.db"
+    made = Database(path)
+    apply_migrations(made, stop_before="m006_tools")
+    made.close()
+    conn = sqlite3.connect(path)
+    t = 1_700_000_000.0
+    conn.execute(
+        "INSERT INTO conversations (id, title, settings, current_leaf, created_at, updated_at)"
+        " VALUES ('c1', 'Weather', '{}', 'm4', ?, ?)",
+        [t, t],
+    )
+    calls = json.dumps([{"name": "get_weather", "arguments": {"city": "Oslo"}, "raw": "<x>"}])
+    rows = [
+        ("m1", None, "user", "Weather in Oslo?", "[]"),
+        ("m2", "m1", "assistant", "", calls),
+        ("m3", "m2", "tool", "Oslo: drizzle, 4 C", "[]"),
+        ("m4", "m3", "assistant", "It drizzles in Oslo.", "[]"),
+    ]
+    for mid, parent, role, text, tool_calls in rows:
+        conn.execute(
+            "INSERT INTO messages (id, conversation_id, parent_id, role, content, tool_calls,"
+            " created_at, updated_at) VALUES (?, 'c1', ?, ?, ?, ?, ?, ?)",
+            [mid, parent, role, text, tool_calls, t, t],
+        )
+    conn.commit()
+    before = conn.execute("SELECT * FROM messages ORDER BY seq").fetchall()
+    conn.close()
+    with Store(path) as store:
+        applied = [r[0] for r in store.conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")]
+        assert applied == known_names() and "m006_tools" in applied
+        after = store.conn.execute("SELECT * FROM messages ORDER BY seq").fetchall()
+        assert [row[: len(before[0])] for row in after] == before  # every old value kept
+        assert all(row[len(before[0]) :] == (None, None) for row in after)
+        conv = store.get_conversation("c1")
+        assert [m.role for m in conv.messages] == ["user", "assistant", "tool", "assistant"]
+        assert conv.messages[1].tool_calls[0]["arguments"] == {"city": "Oslo"}
+        assert {h.message_id for h in store.search("drizzle")} == {"m3", "m4"}
+        new = store.add_message(
+            "c1", "tool", "Bergen: rain", tool_call_id="call_1", tool_name="get_weather"
+        )
+        assert (store.message(new.id).tool_call_id, store.message(new.id).tool_name) == (
+            "call_1",
+            "get_weather",
+        )
+        assert store.check() == "ok"

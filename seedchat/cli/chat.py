@@ -10,6 +10,11 @@ settings (the settings file's, then the flags), the same prompt, saved the same 
 interactive chat), and ``/file PATH`` in the interactive chat attaches one to the next
 question: each is read (:func:`seedchat.documents.read_document`) before anything else
 happens, so a file that cannot be attached is refused with nothing changed.
+
+Tools are on when MCP servers are configured (``seedchat tools``): the model may call
+them in the tool loop (:mod:`seedchat.tool_loop`). Each call asks ``[y]es / [a]lways /
+[n]o`` on the terminal (unless ``tool_approval`` is ``auto`` or the tool is always
+allowed); ``--yes`` approves every call of the run, ``--no-tools`` turns tools off.
 """
 
 from __future__ import annotations
@@ -45,13 +50,23 @@ from seedchat.events import (
     ThinkingEnd,
     ThinkingStart,
     ToolCall,
+    ToolRun,
 )
 from seedchat.host import ModelHost
 from seedchat.models import resolve_model
 from seedchat.session import ChatSession, open_store
-from seedchat.settings import ChatSettings, Settings, load_settings
+from seedchat.settings import ChatSettings, Settings, ToolSettings, load_settings
 from seedchat.store import Store
-from seedchat.wording import done_footer, finished_title, reflect_note
+from seedchat.tool_runner import ApproveAll, Decision, PendingCall
+from seedchat.tools import ToolHost, ToolsConfig
+from seedchat.tools.runner import McpTools
+from seedchat.wording import (
+    done_footer,
+    finished_title,
+    reflect_note,
+    tool_call_text,
+    tool_run_line,
+)
 
 #: ``-c`` with no id: the most recently updated conversation (``-c latest`` says the same)
 LATEST = "latest"
@@ -94,6 +109,10 @@ def register(sub) -> None:
         "--no-save", action="store_true", help="do not save the conversation (see 'history')"
     )
     p.add_argument(
+        "-y", "--yes", action="store_true", help="run every tool call of this chat without asking"
+    )
+    p.add_argument("--no-tools", action="store_true", help="no tools: the model answers alone")
+    p.add_argument(
         "-c",
         "--conversation",
         metavar="ID",
@@ -133,10 +152,52 @@ class EventPrinter:
         elif isinstance(event, ToolCall):
             call = f"tool call {event.name}({json.dumps(event.arguments, ensure_ascii=False)})"
             c.print(f"\n[magenta]{escape(call)}[/]")
+        elif isinstance(event, ToolRun):
+            if event.status != "waiting":  # the approval prompt says it
+                style = TOOL_STYLES[event.status]
+                c.print(f"[{style}]  ⚙ {escape(tool_run_line(event))}[/]", soft_wrap=True)
         elif isinstance(event, Notice):
             c.print(f"[yellow]note: {escape(event.text)}[/]")
         elif isinstance(event, Done):
             c.print(f"\n[dim]({escape(done_footer(event))})[/]", soft_wrap=True)
+
+
+TOOL_STYLES = {"running": "magenta", "done": "green", "failed": "red", "declined": "yellow"}
+
+
+APPROVAL_CHOICES = "[y]es / [a]lways / [n]o"
+#: What the approval prompt takes, and what each answer decides.
+APPROVAL_ANSWERS: dict[str, Decision] = {
+    "y": "once",
+    "yes": "once",
+    "a": "always",
+    "always": "always",
+    "n": "deny",
+    "no": "deny",
+    "": "deny",
+}
+
+
+class TerminalApprover:
+    """Asks about each tool call on the terminal: ``[y]es / [a]lways / [n]o`` (an empty
+    answer or the end of input declines)."""
+
+    def __init__(self, ask: Any = input, out: Any = None) -> None:
+        self.ask, self.out = ask, out or err_console
+
+    def decide(self, call: PendingCall) -> Decision:
+        question = f"Run {tool_call_text(call.name, call.arguments)}?"
+        while True:
+            self.out.print(
+                f"\n[bold magenta]{escape(question)}[/] {escape(APPROVAL_CHOICES)}: ", end=""
+            )
+            try:
+                said = self.ask("").strip().lower()
+            except EOFError:
+                self.out.print("\n(no answer: declined)")
+                return "deny"
+            if said in APPROVAL_ANSWERS:
+                return APPROVAL_ANSWERS[said]
 
 
 def reflect_line(event: Reflect) -> str:
@@ -176,10 +237,13 @@ def run(args: argparse.Namespace) -> int:
         store = _open_store(args.json, required=True)
     with_preset(args, ChatSettings())  # a preset that is none is said before the model loads
     host = ModelHost(settings)  # the one model of this process, as in the UI and the API
+    tools = chat_tools(args, settings)
     try:
         conv_id = conversation_id(store, args.conversation) if args.conversation else None
         _load(args, host, settings)
         session = _session(args, host, store, conv_id, ChatSettings.from_settings(settings))
+        session.tools = tools
+        session.tool_settings = ToolSettings.from_settings(settings)
         if args.show_prompt:
             question = args.prompt or ""
             prompt = attach(question, files) if args.raw else session.prompt(question, files)
@@ -189,6 +253,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         host.unload()
+        if tools is not None:
+            tools.host.close()  # no server process outlives the chat
         if store is not None:
             store.close()
 
@@ -288,6 +354,7 @@ def _session(
     else:
         session = ChatSession(host, store, base, model=host.model_name)
     session.settings = chat_settings(args, session.settings)
+    session.approver = ApproveAll() if args.yes else TerminalApprover()
     if args.show_prompt:
         session.store = None  # printing a prompt saves nothing
     return session
@@ -311,6 +378,17 @@ def attach_command(line: str, pending: list[Document]) -> bool:
     pending.append(doc)
     note(f"attached {describe(doc)}: it goes with your next question")
     return True
+
+
+def chat_tools(args: argparse.Namespace, settings: Settings) -> McpTools | None:
+    """The tools of this chat: the enabled MCP servers of ``mcp.json`` (``seedchat tools``);
+    none with ``--no-tools`` or ``--raw``, or when no server is set up. Close its host."""
+    if args.no_tools or args.raw:
+        return None
+    config = ToolsConfig.load()
+    if not any(entry.enabled for entry in config.servers.values()):
+        return None
+    return McpTools(ToolHost.from_settings(settings, config))
 
 
 def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace):

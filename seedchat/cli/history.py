@@ -27,6 +27,7 @@ from seedchat.store import (
     move_aside,
     write_export,
 )
+from seedchat.wording import tool_call_text
 
 _MARK = ("\x02", "\x03")  # highlight markers, turned into rich styles after escaping
 
@@ -96,6 +97,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         label = {"user": "[bold green]You[/]", "assistant": "[bold blue]Assistant[/]"}.get(
             m.role, m.role
         )
+        if m.role == "tool":
+            label = f"[bold magenta]Tool {escape(m.tool_name or '?')}[/]"
         console.print(f"\n{label}[dim]{branch} · {_when(m.created_at)} · {m.id[:8]}[/]")
         if m.thinking and not args.no_thinking:
             tokens = f" ({m.thinking_tokens} tokens)" if m.thinking_tokens is not None else ""
@@ -107,6 +110,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         for doc in m.attachments:
             console.print(f"[magenta]📎 {escape(describe(doc))}[/]")
         console.print(escape(m.content))
+        for call in m.tool_calls:
+            text = tool_call_text(call.get("name", "?"), call.get("arguments") or {})
+            console.print(f"[magenta]⚙ {escape(text)}[/]")
         if m.status != "complete":
             console.print(f"[yellow]({m.status}{': ' + escape(m.error) if m.error else ''})[/]")
         if m.role == "assistant" and m.stats.get("generated_tokens"):

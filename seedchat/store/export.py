@@ -6,15 +6,17 @@
   and text; version 2 of the format, which an older seedchat refuses rather than
   importing without the files), and each
   conversation's active branch and origin (an export made before origins existed
-  imports as the app's). Importing an export reproduces the conversations
+  imports as the app's), an answer's tool calls and each tool turn (role ``tool``, the
+  call it answers and the tool's name; an export made before tool turns has none). Importing an export reproduces the conversations
   exactly (same ids, same times); conversations whose id is already in the store
   are skipped, so importing the same file twice adds nothing. The whole file is
   checked and written in one transaction: a malformed file raises
   :class:`StoreError` saying where, and imports nothing.
 - Markdown (:func:`export_markdown`): for reading. The active branch of each
-  conversation, thinking in collapsible ``<details>`` blocks, stats under answers; the
-  preset its settings came from, if any (the JSON has it in ``settings.preset``); a
-  question's attached files by name and size.
+  conversation, thinking in collapsible ``<details>`` blocks, stats under answers, an
+  answer's tool calls as their name and JSON arguments, each tool result in a fenced
+  block under the tool's name; the preset its settings came from, if any (the JSON has it
+  in ``settings.preset``); a question's attached files by name and size.
 
 :func:`write_export` writes either to a file through a temporary file and a rename,
 so an interrupted export never leaves a half-written file in place of a good one.
@@ -168,7 +170,22 @@ def conversation_markdown(conv: Conversation) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _tool_markdown(m: StoredMessage) -> list[str]:
+    """A tool turn: the tool, and its result in a fence longer than any in it."""
+    fence = "```"
+    while fence in m.content:
+        fence += "`"
+    flags = [
+        w for w, on in (("failed", m.stats.get("is_error")), ("cut", m.stats.get("cut"))) if on
+    ]
+    said = f" ({', '.join(flags)})" if flags else ""
+    title = f"## Tool `{m.tool_name or '?'}`{said} · {_when(m.created_at)}"
+    return [title, "", fence, m.content.rstrip("\n"), fence, ""]
+
+
 def _message_markdown(m: StoredMessage) -> list[str]:
+    if m.role == "tool":
+        return _tool_markdown(m)
     title = {"user": "You", "assistant": "Assistant"}.get(m.role, m.role.title())
     branch = f" (version {m.sibling_index + 1} of {m.sibling_count})" if m.sibling_count > 1 else ""
     lines = [f"## {title}{branch} · {_when(m.created_at)}", ""]
@@ -251,6 +268,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "current_leaf": (str, type(None)),
     "deleted_at": (int, float, type(None)),
     "origin": (str,),
+    "tool_call_id": (str, type(None)),
+    "tool_name": (str, type(None)),
 }
 _REQUIRED_MESSAGE = ("id", "role", "content", "created_at")
 _REQUIRED_CONVERSATION = ("id", "created_at", "messages")

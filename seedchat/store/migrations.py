@@ -23,6 +23,11 @@ keep every existing row.
   files in order, each under the name it was attached with; deleted with the message);
   a trigger deletes a file when its last link goes; ``attachments_fts`` indexes the
   files' text for search (trigram, as ``m002_search``).
+- ``m006_tools``: a tool turn's ``messages.tool_call_id`` and ``messages.tool_name``
+  (the call of the answer before it that it answers, and the tool's name; NULL on
+  every existing row and on every message that is not a tool turn). A tool turn's
+  result is its ``content``, so the full-text index (``m002_search``) already finds it;
+  the answer's calls stay in its ``tool_calls`` column. Existing rows keep every value.
 
 :func:`open_database` opens a file for the store: it refuses one that is not seedchat's
 (another program's database, or one written by a newer seedchat) before anything is
@@ -258,6 +263,12 @@ def m005_attachments(db: Database) -> None:
         END
         """
     )
+
+
+@migration
+def m006_tools(db: Database) -> None:
+    db.execute("ALTER TABLE messages ADD COLUMN tool_call_id TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN tool_name TEXT")
 
 
 def known_names() -> list[str]:

@@ -128,7 +128,10 @@ class StreamRecorder:
             if event.approximate:
                 self._stats["thinking_approximate"] = True
         elif isinstance(event, ToolCall):
-            self._tool_calls.append(asdict(event))
+            call = asdict(event)
+            if not call["id"]:  # a call no tool loop runs (the API's) has no id
+                del call["id"]
+            self._tool_calls.append(call)
         elif isinstance(event, Notice):
             self._notices.append(asdict(event))
         elif isinstance(event, Done):

@@ -58,6 +58,8 @@ class StoredMessage:
     model: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    tool_call_id: str | None = None  # a tool turn: the call it answers
+    tool_name: str | None = None  # a tool turn: the tool that ran
     sibling_index: int = 0  # position among the answers/edits to the same parent
     sibling_count: int = 1
     attachments: list[Document] = field(default_factory=list)  # a question's files, in order
@@ -110,6 +112,8 @@ MESSAGE_COLUMNS = (
     "model",
     "created_at",
     "updated_at",
+    "tool_call_id",
+    "tool_name",
 )
 CONVERSATION_COLUMNS = (
     "id",
