@@ -146,9 +146,7 @@ def test_page_terminal_and_api_send_the_same_prompt_and_get_the_same_events(host
     assert [t.role for t in history] == ["user", "assistant"] and at.conversation_id
 
     # the terminal: the real command continues the saved conversation
-    # (no tools: the page has none on yet, and the API request names none)
     command = [sys.executable, "-m", "seedchat", "chat", "-c", at.conversation_id, *FLAGS]
-    command.append("--no-tools")
     shown = subprocess.run(
         [*command, "--show-prompt", SECOND], capture_output=True, text=True, env=cli_env
     )

@@ -185,7 +185,7 @@ def test_c_alone_with_nothing_saved_is_a_clear_error(cli_env):
 
 def test_the_terminal_shows_the_models_reports_in_the_pages_words(cli_env):
     question = ("What is 12 + 30?", "--budget", "512", "--temperature", "0", "--max-tokens", "200")
-    proc = run_chat(cli_env, *question, "--no-save", "--no-tools")  # the demo model as trained
+    proc = run_chat(cli_env, *question, "--no-save")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "None" not in out
