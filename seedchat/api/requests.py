@@ -118,12 +118,16 @@ def _refuse_unsupported(request: _Request) -> None:
 
 
 def stop_sequences(request: _Request) -> list[str]:
-    stop = request.stop
+    return checked_stop(request.stop, "stop")
+
+
+def checked_stop(
+    stop: str | list[str] | None, param: str, most: int = MAX_STOP_SEQUENCES
+) -> list[str]:
+    """The stop sequences as a list (RequestError naming ``param`` past ``most`` or empty)."""
     sequences = [stop] if isinstance(stop, str) else list(stop or [])
-    if len(sequences) > MAX_STOP_SEQUENCES or any(not s for s in sequences):
-        raise RequestError(
-            f"stop takes up to {MAX_STOP_SEQUENCES} non-empty strings.", param="stop"
-        )
+    if len(sequences) > most or any(not s for s in sequences):
+        raise RequestError(f"{param} takes up to {most} non-empty strings.", param=param)
     return sequences
 
 
@@ -133,13 +137,18 @@ def _budget(request: ChatRequest) -> int | None:
         return _whole(kwargs["thinking_budget"], "chat_template_kwargs.thinking_budget")
     if request.thinking_budget is not None:
         return request.thinking_budget
-    effort = request.reasoning_effort
-    if effort is None:
+    if request.reasoning_effort is None:
         return None
-    if effort not in EFFORT_BUDGETS:
+    return effort_budget(request.reasoning_effort, "reasoning_effort", tuple(EFFORT_BUDGETS))
+
+
+def effort_budget(effort: Any, param: str, levels: tuple[str, ...]) -> int:
+    """The thinking budget of an effort level (:data:`EFFORT_BUDGETS`, the one map for
+    OpenAI's ``reasoning_effort`` and Ollama's ``think``); ``levels`` are the ones
+    ``param`` may take."""
+    if not isinstance(effort, str) or effort not in levels:
         raise RequestError(
-            f"reasoning_effort must be one of {', '.join(EFFORT_BUDGETS)}, not {effort!r}.",
-            param="reasoning_effort",
+            f"{param} must be one of {', '.join(levels)}, not {effort!r}.", param=param
         )
     return EFFORT_BUDGETS[effort]
 
@@ -166,14 +175,23 @@ def chat_settings(request: _Request, base: ChatSettings) -> ChatSettings:
         changes["enforcement"] = "hard"  # the API's default: the budget is kept
     if request.seedchat is not None and request.seedchat.enforce is not None:
         changes["enforcement"] = request.seedchat.enforce
+    return settings_over(base, changes)
+
+
+def settings_over(
+    base: ChatSettings, changes: dict[str, Any], params: dict[str, str] | None = None
+) -> ChatSettings:
+    """``base`` with ``changes`` (a ChatSettings field → a value, None: keep), each checked;
+    a RequestError names the request's field (``params``: field → its name in the request)."""
+    params = {"budget": "thinking_budget", **(params or {})}
     for name, value in changes.items():
         try:
             base = base.replace(**{name: value})
         except SettingsError as err:
-            param = "thinking_budget" if name == "budget" else name
-            raise RequestError(err.message, param=param) from err
+            raise RequestError(err.message, param=params.get(name, name)) from err
     if base.budget > budgets.MAX_BUDGET:
-        raise RequestError("thinking_budget is too large.", param="thinking_budget")
+        param = params["budget"]
+        raise RequestError(f"{param} is too large.", param=param)
     return base
 
 
