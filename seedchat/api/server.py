@@ -9,8 +9,9 @@ Each request is turned into seedchat's own types (:mod:`seedchat.api.requests`),
 through the one answer path (:func:`seedchat.answer.answer`, as the page's turns do) on the
 host (first come, first served, a bounded queue: past it a 429 with ``Retry-After``),
 and its events go out in OpenAI's shapes (:mod:`seedchat.api.responses`), streamed as
-server-sent events or whole. The model decodes in its own thread; a client that goes away
-stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
+server-sent events or whole (:func:`respond`, over one :class:`Call`; Ollama's routes,
+:mod:`seedchat.api.ollama`, use the same with their own :class:`Wire`). The model decodes
+in its own thread; a client that goes away stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
 ``{"error": {"message", "type", "param", "code"}}``, and the server keeps serving.
 """
 
