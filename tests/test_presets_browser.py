@@ -1,6 +1,7 @@
 """Presets in the real page (Chromium): save, rename, delete, pick; and one preset gives the
 same prompt, byte for byte, and the same settings in the page, ``seedchat chat`` and the API
-(the official ``openai`` SDK), on the bundled demo model."""
+(the official ``openai`` SDK) and the Ollama API (the official ``ollama`` client), on the
+bundled demo model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import ollama
 import openai
 import pytest
 
@@ -155,13 +157,33 @@ def test_one_preset_gives_the_same_prompt_and_settings_in_page_terminal_and_api(
         api_record = api_store.get_conversation(
             api_store.list_conversations(limit=1)[0].id
         ).settings
+
+        # the Ollama API: options.preset, through the official ollama client
+        ollama_store = Store(tmp_path / "ollama.db")
+        options = ApiOptions(saver=ApiSaver(ollama_store))
+        server = ApiServer(
+            create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", 18550)
+        )
+        server.start()
+        try:
+            ollama.Client(host=server.url.rstrip("/")).chat(
+                model=host.model_id,
+                messages=[{"role": "user", "content": QUESTION}],
+                options={"preset": "review"},
+            )
+        finally:
+            server.close()
+        ollama_prompt = prompts[-1]
+        ollama_record = ollama_store.get_conversation(
+            ollama_store.list_conversations(limit=1)[0].id
+        ).settings
     finally:
         host.generate = generate
         for key, value in defaults.items():
             host.settings.set(key, value)
 
-    assert shown.stdout == page_prompt == api_prompt
+    assert shown.stdout == page_prompt == api_prompt == ollama_prompt
     assert SYSTEM in page_prompt and "which is 512" in page_prompt
-    assert page_record == terminal_record == api_record
+    assert page_record == terminal_record == api_record == ollama_record
     assert page_record["preset"] == "review" and page_record["max_tokens"] == 600
     assert "- preset: review" in export_markdown(store, [terminal_conv])

@@ -1,8 +1,11 @@
-"""seedchat's OpenAI-compatible API: ``seedchat serve``, and ``/v1`` beside the web UI.
+"""seedchat's OpenAI-compatible API (``/v1``) and Ollama's (``/api``): ``seedchat serve``,
+and beside the web UI.
 
 requests.py   what a client may ask, checked and turned into ChatSettings
 responses.py  seedchat's events in OpenAI's shapes (chunks, completions, usage)
 server.py     the FastAPI application over the app's one ModelHost
 saving.py     saving API conversations to the store (``--save``)
+ollama_shapes.py  Ollama's requests and replies over seedchat's types
+ollama.py     Ollama's routes (``/api``) over the same host, calls, key and saver
 serve.py      running it with uvicorn; no API beyond this machine without a key
 """

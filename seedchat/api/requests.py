@@ -125,12 +125,16 @@ def _refuse_unsupported(request: _Request) -> None:
 
 
 def stop_sequences(request: _Request) -> list[str]:
-    stop = request.stop
+    return checked_stop(request.stop, "stop")
+
+
+def checked_stop(
+    stop: str | list[str] | None, param: str, most: int = MAX_STOP_SEQUENCES
+) -> list[str]:
+    """The stop sequences as a list (RequestError naming ``param`` past ``most`` or empty)."""
     sequences = [stop] if isinstance(stop, str) else list(stop or [])
-    if len(sequences) > MAX_STOP_SEQUENCES or any(not s for s in sequences):
-        raise RequestError(
-            f"stop takes up to {MAX_STOP_SEQUENCES} non-empty strings.", param="stop"
-        )
+    if len(sequences) > most or any(not s for s in sequences):
+        raise RequestError(f"{param} takes up to {most} non-empty strings.", param=param)
     return sequences
 
 
@@ -140,13 +144,18 @@ def _budget(request: ChatRequest) -> int | None:
         return _whole(kwargs["thinking_budget"], "chat_template_kwargs.thinking_budget")
     if request.thinking_budget is not None:
         return request.thinking_budget
-    effort = request.reasoning_effort
-    if effort is None:
+    if request.reasoning_effort is None:
         return None
-    if effort not in EFFORT_BUDGETS:
+    return effort_budget(request.reasoning_effort, "reasoning_effort", tuple(EFFORT_BUDGETS))
+
+
+def effort_budget(effort: Any, param: str, levels: tuple[str, ...]) -> int:
+    """The thinking budget of an effort level (:data:`EFFORT_BUDGETS`, the one map for
+    OpenAI's ``reasoning_effort`` and Ollama's ``think``); ``levels`` are the ones
+    ``param`` may take."""
+    if not isinstance(effort, str) or effort not in levels:
         raise RequestError(
-            f"reasoning_effort must be one of {', '.join(EFFORT_BUDGETS)}, not {effort!r}.",
-            param="reasoning_effort",
+            f"{param} must be one of {', '.join(levels)}, not {effort!r}.", param=param
         )
     return EFFORT_BUDGETS[effort]
 
@@ -174,38 +183,54 @@ def chat_settings(request: _Request, base: ChatSettings) -> ChatSettings:
     base = _with_preset(request, base)
     if request.seedchat is not None and request.seedchat.enforce is not None:
         changes["enforcement"] = request.seedchat.enforce
+    settings = settings_over(base, changes)
+    if isinstance(request, ChatRequest):
+        preset_system_first(request.messages, settings)
+    return settings
+
+
+def settings_over(
+    base: ChatSettings, changes: dict[str, Any], params: dict[str, str] | None = None
+) -> ChatSettings:
+    """``base`` with ``changes`` (a ChatSettings field → a value, None: keep), each checked;
+    a RequestError names the request's field (``params``: field → its name in the request)."""
+    params = {"budget": "thinking_budget", **(params or {})}
     for name, value in changes.items():
         try:
             base = base.replace(**{name: value})
         except SettingsError as err:
-            param = "thinking_budget" if name == "budget" else name
-            raise RequestError(err.message, param=param) from err
+            raise RequestError(err.message, param=params.get(name, name)) from err
     if base.budget > budgets.MAX_BUDGET:
-        raise RequestError("thinking_budget is too large.", param="thinking_budget")
-    if isinstance(request, ChatRequest):
-        _preset_system_message(request, base)
+        param = params["budget"]
+        raise RequestError(f"{param} is too large.", param=param)
     return base
 
 
 def _with_preset(request: _Request, base: ChatSettings) -> ChatSettings:
     """``base`` with the preset ``seedchat.preset`` names (the request's fields go over it)."""
     name = request.seedchat.preset if request.seedchat is not None else None
+    return with_preset(name, base, "seedchat.preset")
+
+
+def with_preset(name: str | None, base: ChatSettings, param: str) -> ChatSettings:
+    """``base`` with the preset ``name`` (None: as it is); RequestError names ``param``."""
     if name is None:
         return base
     try:
         return load_presets().get(name).apply(base)
     except PresetError as err:
-        raise RequestError(err.message, param="seedchat.preset", hint=err.hint) from err
+        raise RequestError(err.message, param=param, hint=err.hint) from err
 
 
-def _preset_system_message(request: ChatRequest, settings: ChatSettings) -> None:
-    """Put the preset's system prompt first in ``request.messages`` if it has no system
-    message (the request is this call's own: nothing else sees the change)."""
-    if any(m.get("role") in ("system", "developer") for m in request.messages):
+def preset_system_first(messages: list[dict[str, Any]], settings: ChatSettings) -> None:
+    """Put the preset's system prompt first in a request's ``messages`` if they have no
+    system message (the request is this call's own: nothing else sees the change). Both
+    APIs (OpenAI's and Ollama's) do it, so a preset makes the page's prompt there too."""
+    if any(m.get("role") in ("system", "developer") for m in messages):
         return
     system = api_system_prompt(settings)
     if system:
-        request.messages.insert(0, {"role": "system", "content": system})
+        messages.insert(0, {"role": "system", "content": system})
 
 
 def tools_of(request: ChatRequest) -> list[dict[str, Any]] | None:

@@ -96,8 +96,10 @@ class Reply:
         tools: list[dict[str, Any]] | None = None,
         stop: list[str] | None = None,
         chat: bool = True,
+        include_usage: bool = False,
     ) -> None:
         self.model, self.tools, self.chat = model, tools, chat
+        self.include_usage = include_usage  # streamed: a last chunk with the usage
         self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
         self.created = int(time.time())
         self.stop = StopScanner(stop or [])
@@ -205,7 +207,7 @@ class Reply:
         reason = _FINISH.get(self.done.finish_reason if self.done else "stop", "stop")
         return "tool_calls" if self.tool_calls and reason == "stop" else reason
 
-    def finish(self, include_usage: bool = False) -> list[Chunk]:
+    def finish(self) -> list[Chunk]:
         """The last chunks: held-back text, the finish reason, then usage if asked."""
         chunks = []
         rest = self.stop.flush()
@@ -213,7 +215,7 @@ class Reply:
             self.content.append(rest)
             chunks.append(self._chunk({"content": rest}))
         chunks.append(self._chunk({}, finish=self.finish_reason()))
-        if include_usage:
+        if self.include_usage:
             chunks.append({**self._chunk({}), "choices": [], "usage": self.usage()})
         return chunks
 

@@ -9,8 +9,9 @@ Each request is turned into seedchat's own types (:mod:`seedchat.api.requests`),
 through the one answer path (:func:`seedchat.answer.answer`, as the page's turns do) on the
 host (first come, first served, a bounded queue: past it a 429 with ``Retry-After``),
 and its events go out in OpenAI's shapes (:mod:`seedchat.api.responses`), streamed as
-server-sent events or whole. The model decodes in its own thread; a client that goes away
-stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
+server-sent events or whole (:func:`respond`, over one :class:`Call`; Ollama's routes,
+:mod:`seedchat.api.ollama`, use the same with their own :class:`Wire`). The model decodes
+in its own thread; a client that goes away stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
 ``{"error": {"message", "type", "param", "code"}}``, and the server keeps serving.
 """
 
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from seedchat.answer import AnswerRecording, answer
@@ -116,18 +117,50 @@ def _sse(chunks: list[dict[str, Any]]) -> str:
     return "".join(f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in chunks)
 
 
+@dataclass(frozen=True)
+class Wire:
+    """How a streamed reply is framed: OpenAI's server-sent events (:data:`SSE`) or
+    Ollama's newline-delimited JSON (``seedchat.api.ollama``)."""
+
+    media_type: str
+    frame: Callable[[list[dict[str, Any]]], str]  # chunks → the text sent
+    error: Callable[[SeedchatError], dict[str, Any]]  # an error after the first byte
+    end: str = ""  # after the last chunk
+
+
+SSE = Wire("text/event-stream", _sse, lambda err: api_error(err).body(), "data: [DONE]\n\n")
+
+
 # -- one request ---------------------------------------------------------------------------
 
 
+class ReplyShape(Protocol):
+    """A reply in a client's shapes, fed the events as they come (``responses.Reply`` for
+    OpenAI's, ``ollama_shapes.OllamaReply`` for Ollama's)."""
+
+    tools: list[dict[str, Any]] | None
+
+    @property
+    def stopped(self) -> bool: ...  # a stop sequence was met: the model should stop
+
+    def opening(self) -> list[dict[str, Any]]: ...
+
+    def feed(self, events: list[Event]) -> list[dict[str, Any]]: ...
+
+    def finish(self) -> list[dict[str, Any]]: ...
+
+    def completion(self) -> dict[str, Any]: ...
+
+
 @dataclass
-class _Call:
+class Call:
     """One generation asked by a client: the host's events as a reply (and saved, if the
     server saves)."""
 
     host: ModelHost
     messages: Any  # a list of prompt.Message, or the text of a plain completion
     settings: ChatSettings
-    reply: Reply
+    reply: ReplyShape
     raw: bool = False
     recording: AnswerRecording | None = None  # the saver's, when the server saves
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -166,22 +199,22 @@ async def _first(pump: EventPump) -> tuple[AsyncIterator[list[Event]], list[Even
         raise api_error(err) from err
 
 
-async def _stream(call: _Call, pump: EventPump, include_usage: bool) -> AsyncIterator[str]:
+async def _stream(call: Call, pump: EventPump, wire: Wire) -> AsyncIterator[str]:
     try:
         batches, first = await _first(pump)
-        yield _sse(call.reply.opening() + call.take(first))
+        yield wire.frame(call.reply.opening() + call.take(first))
         try:
             async for events in batches:
-                yield _sse(call.take(events))
+                yield wire.frame(call.take(events))
         except SeedchatError as err:  # after the first byte: an error event in the stream
-            yield _sse([api_error(err).body()]) + "data: [DONE]\n\n"
+            yield wire.frame([wire.error(err)]) + wire.end
             return
-        yield _sse(call.reply.finish(include_usage)) + "data: [DONE]\n\n"
+        yield wire.frame(call.reply.finish()) + wire.end
     finally:
         pump.close(timeout=None)  # also when the client went away: the model stops within a token
 
 
-async def _whole(call: _Call, pump: EventPump, request: Request) -> dict[str, Any]:
+async def _whole(call: Call, pump: EventPump, request: Request) -> dict[str, Any]:
     try:
         batches, first = await _first(pump)
         call.take(first)
@@ -196,6 +229,39 @@ async def _whole(call: _Call, pump: EventPump, request: Request) -> dict[str, An
     return call.reply.completion()
 
 
+async def respond(call: Call, stream: bool, request: Request, wire: Wire = SSE) -> Any:
+    """The call's reply, streamed in ``wire``'s framing or whole; an error before the
+    first byte is raised as an :class:`ApiError`."""
+    pump = call.start()
+    if not stream:
+        return await _whole(call, pump, request)
+    chunks = _stream(call, pump, wire)
+    first = await anext(chunks)  # errors before the first byte become a 4xx
+    return StreamingResponse(
+        _chain(first, chunks),
+        media_type=wire.media_type,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def loaded_model(host: ModelHost, name: str) -> str:
+    """The loaded model's id when ``name`` names it, else an ApiError (404, or 503 when
+    none is loaded)."""
+    if host.model_id is None:
+        host.wait_loaded(60)
+    loaded = host.model_id
+    if loaded is None:
+        raise ApiError(503, "No model is loaded.", "server_error", code="model_not_loaded")
+    if name not in (loaded, host.model_name, host.display_name):
+        raise ApiError(
+            404,
+            f"The model {name!r} is not loaded; this server has {loaded!r}.",
+            param="model",
+            code="model_not_found",
+        )
+    return loaded
+
+
 # -- the application ---------------------------------------------------------------------
 
 
@@ -206,20 +272,7 @@ class _Routes:
         self.host, self.options = host, options
 
     def check_model(self, name: str) -> str:
-        host = self.host
-        if host.model_id is None:
-            host.wait_loaded(60)
-        loaded = host.model_id
-        if loaded is None:
-            raise ApiError(503, "No model is loaded.", "server_error", code="model_not_loaded")
-        if name not in (loaded, host.model_name, host.display_name):
-            raise ApiError(
-                404,
-                f"The model {name!r} is not loaded; this server has {loaded!r}.",
-                param="model",
-                code="model_not_found",
-            )
-        return loaded
+        return loaded_model(self.host, name)
 
     def models(self) -> dict[str, Any]:
         host, info = self.host, self.host.info
@@ -253,13 +306,14 @@ class _Routes:
         settings = self.settings(body)
         try:
             messages = prompt_messages(body.messages)
-            reply = Reply(model, tools_of(body), stop_sequences(body))
+            include = bool(body.stream_options and body.stream_options.include_usage)
+            reply = Reply(model, tools_of(body), stop_sequences(body), include_usage=include)
         except RequestError as err:
             raise api_error(err) from err
-        call = _Call(self.host, messages, settings, reply)
+        call = Call(self.host, messages, settings, reply)
         if self.options.saver is not None:
             call.recording = self.options.saver.start(messages, settings, model)
-        return await self._answer(call, body, request)
+        return await respond(call, body.stream, request)
 
     async def complete(self, body: CompletionRequest, request: Request) -> Any:
         model = self.check_model(body.model)
@@ -268,24 +322,12 @@ class _Routes:
         if not prompt:
             raise ApiError(400, "The prompt is empty.", param="prompt")
         try:
-            reply = Reply(model, stop=stop_sequences(body), chat=False)
+            include = bool(body.stream_options and body.stream_options.include_usage)
+            reply = Reply(model, stop=stop_sequences(body), chat=False, include_usage=include)
         except RequestError as err:
             raise api_error(err) from err
-        call = _Call(self.host, prompt, settings, reply, raw=True)
-        return await self._answer(call, body, request)
-
-    async def _answer(self, call: _Call, body: Any, request: Request) -> Any:
-        pump = call.start()
-        if body.stream:
-            include = bool(body.stream_options and body.stream_options.include_usage)
-            stream = _stream(call, pump, include)
-            first = await anext(stream)  # errors before the first byte become a 4xx
-            return StreamingResponse(
-                _chain(first, stream),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        return await _whole(call, pump, request)
+        call = Call(self.host, prompt, settings, reply, raw=True)
+        return await respond(call, body.stream, request)
 
 
 async def _chain(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -322,7 +364,7 @@ def create_api(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        dependencies=[Depends(_authorize(options.api_key))],
+        dependencies=[Depends(require_key(options.api_key))],
     )
     api.add_exception_handler(ApiError, lambda _r, exc: exc.response())
     api.add_exception_handler(RequestValidationError, _validation_error)
@@ -330,17 +372,24 @@ def create_api(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
     api.add_api_route("/models", routes.models, methods=["GET"])
     api.add_api_route("/chat/completions", routes.chat, methods=["POST"])
     api.add_api_route("/completions", routes.complete, methods=["POST"])
-    if options.cors_origins:
-        api.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(options.cors_origins),
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
-        )
+    allow_origins(api, options.cors_origins)
     return api
 
 
-def _authorize(key: str | None) -> Callable[[Request], None]:
+def allow_origins(api: FastAPI, origins: tuple[str, ...]) -> None:
+    """Let web pages from ``origins`` call ``api`` (none: no browser page may)."""
+    if origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+
+def require_key(key: str | None) -> Callable[[Request], None]:
+    """The dependency that asks every request for ``Authorization: Bearer <key>``."""
+
     def check(request: Request) -> None:
         if key is None or request.method == "OPTIONS":
             return
@@ -372,8 +421,17 @@ def health(host: ModelHost) -> JSONResponse:
 
 
 def create_app(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
-    """The whole API server (``seedchat serve``): ``/health`` and ``/v1``."""
+    """The whole API server (``seedchat serve``): ``/health``, ``/v1`` and Ollama's ``/api``."""
+    from seedchat.api.ollama import create_ollama_api  # it builds on this module
+
     app = FastAPI(title="seedchat", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_api_route("/health", lambda: health(host), methods=["GET"])
+    app.add_api_route("/", running, methods=["GET", "HEAD"])
     app.mount("/v1", create_api(host, options))
+    app.mount("/api", create_ollama_api(host, options))
     return app
+
+
+def running() -> PlainTextResponse:
+    """``GET /``: what Ollama's clients probe for before they use ``/api``."""
+    return PlainTextResponse("Ollama is running (seedchat: Ollama's API at /api, OpenAI's at /v1)")

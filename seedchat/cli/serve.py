@@ -16,7 +16,9 @@ from seedchat.settings import CHAT_KEYS, ChatSettings, Settings
 
 DESCRIPTION = (
     "Serve the model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, "
-    "/v1/models, /health) on 127.0.0.1. Beyond this machine it needs an API key."
+    "/v1/models, /health) and Ollama's (/api/chat, /api/generate, /api/tags, /api/show, "
+    "/api/ps, /api/version) on 127.0.0.1; --port 11434 for clients that assume Ollama's "
+    "port. Beyond this machine it needs an API key."
 )
 
 
@@ -86,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
         options, store = saving_options(options)
     server = ApiServer(create_app(host, options), args.host, args.port)
-    console.print(f"seedchat API at [bold]{server.url}v1[/]  (model {path.stem}; Ctrl+C to stop)")
+    console.print(
+        f"seedchat API at [bold]{server.url}v1[/] (OpenAI) and [bold]{server.url}api[/] "
+        f"(Ollama)  (model {path.stem}; Ctrl+C to stop)"
+    )
     stop_on_sigterm()
     try:
         server.serve()

@@ -80,6 +80,7 @@ class ApiMount:
 
     app: Any  # the /v1 application (seedchat.api.server.create_api)
     health: Any = None  # GET /health
+    ollama: Any = None  # Ollama's /api (seedchat.api.ollama.create_ollama_api)
     url: str | None = None  # set once the server answers
 
     def attach(self, server_app: Any, base_url: str) -> None:
@@ -87,6 +88,8 @@ class ApiMount:
 
         routes = server_app.router.routes
         routes.insert(0, Mount("/v1", app=self.app))  # before gradio's own catch-alls
+        if self.ollama is not None:
+            routes.insert(0, Mount("/api", app=self.ollama))
         if self.health is not None:
             routes.insert(0, Route("/health", self.health))
         self.url = base_url + "v1"
@@ -233,13 +236,19 @@ def _serve(blocks: Any, options: LaunchOptions, port: int, auth: Any) -> None:
     )
 
 
-def _api(host: Any, options: LaunchOptions) -> ApiMount | None:
+def api_mount(host: Any, options: LaunchOptions) -> ApiMount | None:
+    """The APIs served beside the page (/v1 and Ollama's /api), or None when off."""
     if not options.serves_api:
         return None
+    from seedchat.api.ollama import create_ollama_api
     from seedchat.api.server import ApiOptions, create_api, health
 
-    api = create_api(host, ApiOptions(api_key=options.key))
-    return ApiMount(api, health=lambda _request: health(host))
+    api_options = ApiOptions(api_key=options.key)
+    return ApiMount(
+        create_api(host, api_options),
+        health=lambda _request: health(host),
+        ollama=create_ollama_api(host, api_options),
+    )
 
 
 def start(
@@ -264,7 +273,7 @@ def start(
         first = Path(model).expanduser() if model else initial_model(settings)
         host.will_load(first)
     store, problem = open_store()
-    api = _api(host, options)
+    api = api_mount(host, options)
     phone = PhoneAddress() if options.lan else None
     blocks = build_app(host, settings, store=store, store_problem=problem, api=api, phone=phone)
     blocks.seedchat_api = api
