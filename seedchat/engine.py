@@ -151,6 +151,7 @@ class Engine:
             else llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         cparams.type_k = cparams.type_v = _KV_TYPES[options.kv_cache_type]
+        cparams.offload_kqv = options.offload_kqv
         ctx = llama.llama_init_from_model(model, cparams)
         if not ctx:
             llama.llama_model_free(model)
@@ -331,11 +332,12 @@ class Engine:
 
     def _fit(
         self, messages: Sequence[Message], options: GenerationOptions
-    ) -> tuple[list[int], str, int]:
-        """Tokens of the rendered prompt, dropping the oldest turns if it outgrows the context.
-        Only the template's own tags are special tokens: the messages' text is text."""
+    ) -> tuple[list[int], str, list[Message]]:
+        """Tokens of the rendered prompt, dropping the oldest turns if it outgrows the context
+        (returned, so they are named). Only the template's own tags are special tokens: the
+        messages' text is text."""
         msgs = list(messages)
-        dropped = 0
+        dropped: list[Message] = []
         room = max(16, min(options.max_tokens, self.n_ctx // 2))
         while True:
             rendered = self._rendered(msgs, options)
@@ -350,8 +352,7 @@ class Engine:
                     f"{self.n_ctx}).",
                     hint="Shorten it, or load the model with a longer context.",
                 )
-            del msgs[first]  # the oldest turn (user or assistant)
-            dropped += 1
+            dropped.append(msgs.pop(first))  # the oldest turn (user or assistant)
 
     def script_next_reply(self, text: str) -> None:
         """A test hook: the next reply is ``text``, taken token by token in place of what
@@ -362,8 +363,8 @@ class Engine:
 
     def _prompt(
         self, messages: Sequence[Message] | str, options: GenerationOptions
-    ) -> tuple[list[int], str, int]:
-        """The prompt's tokens and text, and how many old messages were left out for it."""
+    ) -> tuple[list[int], str, list[Message]]:
+        """The prompt's tokens and text, and the old messages left out for it."""
         if not isinstance(messages, str):
             return self._fit(messages, options)
         prompt = self.tokenize(messages)
@@ -372,7 +373,7 @@ class Engine:
                 f"The prompt ({len(prompt)} tokens) does not fit the context of {self.n_ctx}.",
                 hint="Shorten it, or load the model with a longer context.",
             )
-        return prompt, messages, 0
+        return prompt, messages, []
 
     # -- generation -------------------------------------------------------------------
 
@@ -446,15 +447,11 @@ class Engine:
         prompt, prompt_text, dropped = self._prompt(messages, options)  # before any event
         yield from budget.notices
         if dropped:
-            yield Notice(
-                f"The conversation is longer than the context; the {dropped} oldest "
-                "message(s) were left out of this turn.",
-                kind="context",
-            )
+            yield Notice(dropped_notice(dropped, self.n_ctx), kind="context")
         parser = budget.parser(prompt_text)
         evaluate = self._prepare(prompt)
         reused = len(prompt) - evaluate - self._restored
-        self.last_turn = TurnStats(len(prompt), evaluate, reused, dropped)
+        self.last_turn = TurnStats(len(prompt), evaluate, reused, len(dropped))
         self.last_turn.restored_tokens = self._restored
         sampling = self.sampling(options)
         self.last_turn.sampling = sampling
@@ -496,6 +493,18 @@ class Engine:
                 )
 
 
+def dropped_notice(dropped: Sequence[Message], n_ctx: int, words: int = 6) -> str:
+    """Which old messages a turn left out, each by its role and first ``words`` words."""
+    named = []
+    for m in dropped:
+        head = m.content.split()
+        named.append(f'{m.role} "{" ".join(head[:words])}{"…" if len(head) > words else ""}"')
+    return (
+        f"The conversation is longer than the context of {n_ctx:,} tokens; left out of this "
+        f"turn: the {len(dropped)} oldest message(s): {'; '.join(named)}."
+    )
+
+
 def make_plan(path: Path, options: LoadOptions, gpu_offload: bool) -> OffloadPlan:
     """The offload plan for loading ``path`` with ``options`` on this machine."""
     shape = read_shape(path)
@@ -509,4 +518,5 @@ def make_plan(path: Path, options: LoadOptions, gpu_offload: bool) -> OffloadPla
         options.kv_cache_type,
         gpu_offload=gpu_offload and (bool(gpus) or manual is not None),
         manual_layers=manual,
+        offload_kqv=options.offload_kqv,
     )

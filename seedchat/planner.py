@@ -5,20 +5,31 @@ rest), the KV cache for the chosen context and cache type, and a compute-buffer
 estimate, it picks the most layers that fit in the free GPU memory with a safety
 margin, shrinking the context (never below :data:`MIN_CONTEXT`) only when not even the
 non-layer part fits. Free memory is an argument, so tests inject it.
+
+:func:`context_plans` prices the ways to load a longer context: each KV cache type, the
+KV cache on the GPU or in system RAM (llama.cpp's ``offload_kqv``), and the layers that
+still fit. K and V always share one type (mixed pairs fall back to slow kernels) and a
+quantized cache always comes with flash attention (llama.cpp refuses a quantized V cache
+without it), so no plan offers what llama.cpp runs slowly or refuses.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from seedchat.models import human_size
+from seedchat.settings import LoadOptions
 
 MIN_CONTEXT = 2048
 SAFETY_MARGIN = 0.9  # use at most this share of the free GPU memory
 RESERVE_BYTES = 512 * 2**20  # for the driver, other programs, fragmentation
 KV_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+#: the KV cache types a plan offers, K and V the same; the quantized ones need flash
+#: attention (llama.cpp refuses a quantized V cache without it)
+KV_TYPES = tuple(KV_BYTES)
+PLAN_MIN_CONTEXT = 4096  # the smallest context a plan proposes
 _LAYER = re.compile(r"^blk\.(\d+)\.")
 
 
@@ -35,15 +46,26 @@ class ModelShape:
     head_dim_v: int
     n_vocab: int
     n_ctx_train: int
+    n_head: int = 0  # query heads; 0: n_embd // head_dim_k
+    n_ff: int = 0  # feed-forward width; 0: 4 * n_embd
 
     def kv_bytes(self, n_ctx: int, cache_type: str, layers: int | None = None) -> int:
         layers = self.n_layers if layers is None else layers
         per_token = self.n_head_kv * (self.head_dim_k + self.head_dim_v) * KV_BYTES[cache_type]
         return int(layers * n_ctx * per_token)
 
-    def compute_bytes(self, n_ctx: int, n_batch: int = 512) -> int:
-        """llama.cpp's compute buffer: activations of one batch plus the logits."""
-        return int(n_batch * (self.n_embd * 4 * 8 + self.n_vocab * 4) + n_ctx * n_batch * 4 // 8)
+    def compute_bytes(self, n_ctx: int, n_batch: int = 512, flash_attn: bool = True) -> int:
+        """llama.cpp's compute buffer for batches of ``n_batch`` tokens: the larger of a
+        layer's live tensors (the attention mask over the context, the projections or the
+        feed-forward rows; without flash attention also the f32 scores of every head) and
+        the logits of the batch. Checked against llama.cpp's own report in the tests."""
+        n_head = self.n_head or max(1, self.n_embd // max(self.head_dim_k, 1))
+        n_ff = self.n_ff or 4 * self.n_embd
+        n_q, n_kv = n_head * self.head_dim_k, self.n_head_kv * self.head_dim_k
+        rows = max(3 * n_ff + 3 * self.n_embd, 3 * self.n_embd + n_q + 3 * n_kv)
+        layer = n_batch * 4 * rows + n_ctx * n_batch * (2 if flash_attn else 4 + 4 * n_head)
+        logits = n_batch * 4 * (self.n_vocab + 2 * self.n_embd)
+        return int(max(layer, logits) + self.n_vocab * 4)  # + the output buffer
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,8 @@ def read_shape(path: Path | str) -> ModelShape:
         head_dim_v=val(f"{arch}.attention.value_length", head_k),
         n_vocab=len(tokens.data) if tokens is not None else 0,
         n_ctx_train=val(f"{arch}.context_length", 4096),
+        n_head=n_head,
+        n_ff=val(f"{arch}.feed_forward_length", 4 * n_embd),
     )
 
 
@@ -117,14 +141,16 @@ def plan_offload(
     cache_type: str = "f16",
     gpu_offload: bool = True,
     manual_layers: int | None = None,
+    offload_kqv: bool = True,
 ) -> OffloadPlan:
-    """The most layers that fit in ``free_gpu_bytes`` (or ``manual_layers``, as given)."""
+    """The most layers that fit in ``free_gpu_bytes`` (or ``manual_layers``, as given);
+    with ``offload_kqv`` False the KV cache stays in system RAM."""
     n_ctx = min(n_ctx or shape.n_ctx_train, shape.n_ctx_train) or n_ctx
     budget = max(0, int(free_gpu_bytes * SAFETY_MARGIN) - RESERVE_BYTES) if gpu_offload else 0
 
     def cost(layers: int, ctx: int) -> tuple[int, int]:
         on_gpu = sum(shape.layer_bytes[:layers])
-        kv_gpu = shape.kv_bytes(ctx, cache_type, layers)
+        kv_gpu = shape.kv_bytes(ctx, cache_type, layers) if offload_kqv else 0
         gpu = on_gpu + kv_gpu + (shape.compute_bytes(ctx) if layers else 0)
         if layers == shape.n_layers:
             gpu += shape.other_bytes  # the output head goes too when all layers do
@@ -153,3 +179,101 @@ def plan_offload(
         ctx, reason = n_ctx, ("" if not gpu_offload else "Not one layer fits the free GPU memory.")
     gpu, ram = cost(best, ctx)
     return OffloadPlan(best, ctx, gpu, ram, free_gpu_bytes, reason=reason)
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    """One way to load a model with a longer context, priced by the planner."""
+
+    n_ctx: int
+    kv_type: str  # K and V alike
+    kv_on_gpu: bool  # llama.cpp's offload_kqv: the KV cache on the GPU, else in RAM
+    n_gpu_layers: int
+    n_layers: int
+    kv_bytes: int  # the KV cache (of the CPU's layers in RAM when not all are on the GPU)
+    gpu_bytes: int  # all of this plan's GPU memory
+    ram_bytes: int  # all of this plan's RAM
+    fits: bool
+    reason: str = ""  # why it does not fit
+    flash_attn: bool = True  # always: a quantized V cache requires it
+
+    @property
+    def words(self) -> str:
+        """E.g. "Reload with 131,072 tokens, KV q8_0 in RAM: +17.0 GB RAM, 48 of 64
+        layers on the GPU — fits"."""
+        where = "on the GPU" if self.kv_on_gpu else "in RAM"
+        cost = f"+{human_size(self.kv_bytes)} {'GPU' if self.kv_on_gpu else 'RAM'}"
+        layers = (
+            "CPU only"
+            if self.n_gpu_layers == 0
+            else f"{self.n_gpu_layers} of {self.n_layers} layers on the GPU"
+        )
+        verdict = "fits" if self.fits else f"does not fit ({self.reason})"
+        return f"Reload with {self.n_ctx:,} tokens, KV {self.kv_type} {where}: {cost}, {layers} — {verdict}"
+
+    def load_options(self, base: LoadOptions | None = None) -> LoadOptions:
+        """``base`` (or the defaults) changed to load this plan; the layers stay as
+        ``base`` says ("auto" plans them again from the memory free at load time)."""
+        return replace(
+            base or LoadOptions(),
+            context_length=self.n_ctx,
+            kv_cache_type=self.kv_type,
+            flash_attn=True,
+            offload_kqv=self.kv_on_gpu,
+        )
+
+
+def plan_context(shape: ModelShape, n_ctx_needed: int) -> int:
+    """The context a plan proposes for ``n_ctx_needed`` tokens: the next power of two (at
+    least :data:`PLAN_MIN_CONTEXT`), within the model's trained context."""
+    n_ctx = PLAN_MIN_CONTEXT
+    while n_ctx < n_ctx_needed:
+        n_ctx *= 2
+    return max(n_ctx_needed, min(n_ctx, shape.n_ctx_train))
+
+
+def context_plans(
+    shape: ModelShape,
+    n_ctx_needed: int,
+    free_gpu: int,
+    free_ram: int | None,
+    kv_types: tuple[str, ...] = KV_TYPES,
+) -> list[ContextPlan]:
+    """Every plan for a context of at least ``n_ctx_needed`` tokens: each KV type, the KV
+    cache on the GPU or in RAM (only in RAM without a GPU, ``free_gpu`` 0), the layers that
+    fit; those that fit first, then the most layers on the GPU, then the finer KV type.
+    ``free_ram`` None: not known (only the GPU is judged)."""
+    n_ctx = plan_context(shape, n_ctx_needed)
+    placements = (True, False) if free_gpu > 0 else (False,)
+    plans = []
+    for kv_type in kv_types:
+        for on_gpu in placements:
+            offload = plan_offload(
+                shape, n_ctx, free_gpu, kv_type, gpu_offload=free_gpu > 0, offload_kqv=on_gpu
+            )
+            layers, kv = offload.n_gpu_layers, shape.kv_bytes(n_ctx, kv_type)
+            reason = ""
+            if n_ctx > shape.n_ctx_train:
+                reason = f"beyond the model's trained context of {shape.n_ctx_train:,} tokens"
+            elif on_gpu and layers == 0:
+                reason = "not one layer and its KV cache fit the GPU"
+            elif offload.n_ctx < n_ctx:
+                reason = f"only {offload.n_ctx:,} tokens fit the GPU"
+            elif free_ram is not None and offload.ram_bytes > free_ram:
+                reason = f"needs {human_size(offload.ram_bytes)} RAM, {human_size(free_ram)} free"
+            plans.append(
+                ContextPlan(
+                    n_ctx,
+                    kv_type,
+                    on_gpu,
+                    layers,
+                    shape.n_layers,
+                    kv,
+                    offload.gpu_bytes,
+                    offload.ram_bytes,
+                    fits=not reason,
+                    reason=reason,
+                )
+            )
+    rank = {t: i for i, t in enumerate(KV_TYPES)}
+    return sorted(plans, key=lambda p: (not p.fits, -p.n_gpu_layers, rank[p.kv_type]))

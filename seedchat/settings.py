@@ -379,6 +379,7 @@ class LoadOptions:
     threads: int = FIELDS["threads"].default  # 0: see thread_count
     n_batch: int = 512
     kv_cache_disk_gb: float = FIELDS["kv_cache_disk_gb"].default  # saved KV states; 0: off
+    offload_kqv: bool = True  # the KV cache on the GPU with its layers; False: in system RAM
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> LoadOptions:

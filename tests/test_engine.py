@@ -167,6 +167,11 @@ def test_long_conversation_drops_oldest_turns(tmp_path):
     notices = [e for e in events if isinstance(e, Notice) and e.kind == "context"]
     assert notices and small.last_turn.dropped_messages > 0
     assert isinstance(events[-1], Done)
+    # the notice names what was left out, oldest first, by role and first words
+    n = small.last_turn.dropped_messages
+    assert f"the {n} oldest message(s)" in notices[0].text and "256 tokens" in notices[0].text
+    assert 'user "Say the word apple 0."; assistant "Apple."' in notices[0].text
+    assert f'"Say the word apple {(n + 1) // 2}."' not in notices[0].text
 
 
 def test_raw_completion(engine):

@@ -21,9 +21,21 @@ from seedchat.errors import SeedchatError
 
 
 def _verb_modules() -> list:
-    from seedchat.cli import chat, convert, doctor, history, models, presets, pull, serve, tools, ui
+    from seedchat.cli import (
+        chat,
+        convert,
+        doctor,
+        history,
+        models,
+        plan,
+        presets,
+        pull,
+        serve,
+        tools,
+        ui,
+    )
 
-    return [ui, chat, serve, pull, convert, models, presets, history, tools, doctor]
+    return [ui, chat, serve, pull, convert, models, plan, presets, history, tools, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:

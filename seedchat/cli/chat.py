@@ -24,6 +24,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from rich.markup import escape
@@ -40,6 +41,7 @@ from seedchat.cli.options import (
     with_preset,
 )
 from seedchat.documents import Document, DocumentError, attach, describe, read_document
+from seedchat.engine import Engine
 from seedchat.errors import StoreError
 from seedchat.events import (
     AnswerDelta,
@@ -313,7 +315,7 @@ def _chat(
 ) -> None:
     """One answer, or the interactive loop (an empty line or Ctrl-D ends it)."""
     printer = EventPrinter(args.json, session.settings.budget)
-    ask = _raw_turn(host, session, printer) if args.raw else _turn(session, printer, args)
+    ask = _raw_turn(host, session, printer) if args.raw else _turn(session, printer, args, host)
     try:
         if args.prompt is not None:
             ask(args.prompt, files)
@@ -391,8 +393,36 @@ def chat_tools(args: argparse.Namespace, settings: Settings) -> McpTools | None:
     return McpTools(ToolHost.from_settings(settings, config))
 
 
-def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace):
+#: a prompt is long, and its size is printed before it is sent, from this share of the
+#: loaded context up
+LONG_PROMPT_SHARE = 0.25
+
+
+def prompt_meter(
+    host: ModelHost, session: ChatSession, question: str, files: Sequence[Document] = ()
+) -> str | None:
+    """ "41,870 of 65,536 tokens" for a long prompt (a quarter of the context or more) on a
+    local model, with what to do when it does not fit; None for a short one."""
+    engine = host.engine
+    if not isinstance(engine, Engine):
+        return None
+    n, n_ctx = len(engine.tokenize(session.prompt(question, files))), engine.n_ctx
+    if n < n_ctx * LONG_PROMPT_SHARE:
+        return None
+    text = f"{n:,} of {n_ctx:,} tokens"
+    if n >= n_ctx:
+        text += (
+            f" — does not fit; 'seedchat plan {engine.path.name} --context {n}' shows the "
+            "ways to load a longer context"
+        )
+    return text
+
+
+def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace, host: ModelHost):
     def ask(text: str, files: list[Document]) -> None:
+        meter = None if args.json else prompt_meter(host, session, text, files)
+        if meter:
+            note(meter)
         cancel = threading.Event()
         try:
             for event in session.turn(text, cancel, attachments=files):
