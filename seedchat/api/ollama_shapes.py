@@ -41,7 +41,7 @@ from seedchat.api.requests import (
     settings_over,
     with_preset,
 )
-from seedchat.api.responses import StopScanner
+from seedchat.api.responses import StopScanner, joined_parts
 from seedchat.errors import RequestError
 from seedchat.events import (
     AnswerDelta,
@@ -380,8 +380,8 @@ def durations(done: Done | None, total_ns: int) -> Obj:
     }
 
 
-def _joinable(a: Obj, b: Obj) -> bool:
-    return a.keys() == b.keys() and set(a) in ({"content"}, {"thinking"})
+#: the parts whose text joins: the answer's, the thinking's
+_TEXT_KEYS = ({"content"}, {"thinking"})
 
 
 class OllamaReply:
@@ -425,18 +425,8 @@ class OllamaReply:
 
     def feed(self, events: list[Event]) -> list[Obj]:
         """The objects ``events`` make; text that arrived together goes out together."""
-        parts: list[Obj] = []
-        for event in events:
-            if isinstance(event, Done):
-                self.done = event
-                continue
-            part = self._part(event)
-            if part is None:
-                continue
-            if parts and _joinable(parts[-1], part):
-                parts[-1] = {k: parts[-1][k] + part[k] for k in part}
-            else:
-                parts.append(part)
+        parts, done = joined_parts(events, self._part, _TEXT_KEYS)
+        self.done = done or self.done
         return [self._object(part) for part in parts]
 
     def _part(self, event: Event) -> Obj | None:

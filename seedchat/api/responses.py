@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -55,8 +56,30 @@ def _reflect(event: Reflect) -> dict[str, Any]:
 _TEXT_KEYS = ({"content"}, {"reasoning_content", "reasoning"})
 
 
-def _joinable(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a.keys() == b.keys() and set(a) in _TEXT_KEYS
+def joined_parts(
+    events: list[Event],
+    part_of: Callable[[Event], dict[str, Any] | None],
+    text_keys: tuple[set[str], ...] = _TEXT_KEYS,
+) -> tuple[list[dict[str, Any]], Done | None]:
+    """The parts ``events`` make (``part_of``: an event's part, None for none), text that
+    arrived together joined into one part (a reader that falls behind the model gets
+    fewer, longer parts instead of a growing backlog); and the ``Done`` among them. Both
+    APIs' streams (OpenAI's chunks, Ollama's objects) are made by it."""
+    parts: list[dict[str, Any]] = []
+    done = None
+    for event in events:
+        if isinstance(event, Done):
+            done = event
+            continue
+        part = part_of(event)
+        if part is None:
+            continue
+        last = parts[-1] if parts else None
+        if last is not None and last.keys() == part.keys() and set(part) in text_keys:
+            parts[-1] = {k: last[k] + part[k] for k in part}
+        else:
+            parts.append(part)
+    return parts, done
 
 
 class StopScanner:
@@ -146,18 +169,8 @@ class Reply:
         """The chunks ``events`` make (none once a stop sequence was met). Text that
         arrived together goes out together: a reader that falls behind the model gets
         fewer, longer chunks instead of a growing backlog."""
-        deltas: list[dict[str, Any]] = []
-        for event in events:
-            if isinstance(event, Done):
-                self.done = event
-                continue
-            delta = self._delta(event)
-            if delta is None:
-                continue
-            if deltas and _joinable(deltas[-1], delta):
-                deltas[-1] = {k: deltas[-1][k] + delta[k] for k in delta}
-            else:
-                deltas.append(delta)
+        deltas, done = joined_parts(events, self._delta)
+        self.done = done or self.done
         return [self._chunk(delta) for delta in deltas]
 
     def _delta(self, event: Event) -> dict[str, Any] | None:
