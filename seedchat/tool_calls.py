@@ -64,12 +64,17 @@ def typed_arguments(call: ToolCall, tools: list[dict] | None) -> dict[str, Any]:
     return {name: _typed(value, properties.get(name)) for name, value in call.arguments.items()}
 
 
+def new_call_id() -> str:
+    """A fresh tool-call id, in OpenAI's form (``call_`` and 24 hex digits)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 def openai_tool_call(call: ToolCall, tools: list[dict] | None, index: int) -> dict[str, Any]:
     """The call as an OpenAI ``tool_calls`` entry (``index`` for streamed deltas)."""
     arguments = json.dumps(typed_arguments(call, tools), ensure_ascii=False)
     return {
         "index": index,
-        "id": f"call_{uuid.uuid4().hex[:24]}",
+        "id": new_call_id(),
         "type": "function",
         "function": {"name": call.name, "arguments": arguments},
     }

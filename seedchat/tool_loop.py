@@ -36,7 +36,6 @@ import dataclasses
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -46,7 +45,7 @@ from seedchat.errors import SeedchatError
 from seedchat.events import AnswerDelta, Done, Event, Notice, ToolCall, ToolResult, ToolRun
 from seedchat.prompt import Message
 from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
-from seedchat.tool_calls import typed_arguments
+from seedchat.tool_calls import new_call_id, typed_arguments
 from seedchat.tool_runner import Approver, PendingCall, ToolOutcome, ToolRunner, tool_names
 
 log = logging.getLogger(__name__)
@@ -246,10 +245,6 @@ class _CallIds:
 
     def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
         return self.engine.render(messages, options)
-
-
-def new_call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 # -- long results -----------------------------------------------------------------------
