@@ -2,7 +2,10 @@
 
 A generation is a stream of these dataclasses, in order::
 
-    [Notice]* [ThinkingStart (ThinkingDelta | Reflect)* ThinkingEnd] (AnswerDelta | ToolCall)* Done
+    [Notice]* [Prefill]* [ThinkingStart (ThinkingDelta | Reflect)* ThinkingEnd] (AnswerDelta | ToolCall)* Done
+
+A long prompt is evaluated in batches; each batch sends a :class:`Prefill` (tokens done of
+the total, speed, time left), the last with ``done == total``.
 
 With tools on (:mod:`seedchat.tool_loop`) a turn is several such replies, each call of
 a reply followed by its :class:`ToolRun` status changes and its :class:`ToolResult`::
@@ -32,6 +35,16 @@ class Notice(Event):
 
     text: str
     kind: str = "info"  # e.g. "budget", "context", "info"
+
+
+@dataclass(frozen=True)
+class Prefill(Event):
+    """Progress of the prompt's evaluation, sent after each batch of a long prompt."""
+
+    done: int  # prompt tokens evaluated so far in this reply (monotone, ends at total)
+    total: int  # prompt tokens this reply has to evaluate (after prefix reuse / restore)
+    tokens_per_second: float = 0.0  # evaluation speed so far
+    seconds_left: float | None = None  # estimated from the speed so far (None: not known yet)
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         cls.__name__: cls
         for cls in (
             Notice,
+            Prefill,
             ThinkingStart,
             ThinkingDelta,
             Reflect,
