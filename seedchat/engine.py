@@ -35,7 +35,7 @@ from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape
 from seedchat.prompt import ChatTemplate, Message, RenderedPrompt, template_from_metadata
-from seedchat.prompt_tokens import prompt_tokens
+from seedchat.prompt_tokens import LastReply, continued_tokens, prompt_tokens
 from seedchat.reply_budget import ReplyBudget
 from seedchat.settings import GenerationOptions, LoadOptions
 
@@ -91,6 +91,7 @@ class Engine:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     snapshots: SnapshotCache | None = field(default=None, repr=False)  # saved KV states
     _restored: int = field(default=0, repr=False)  # tokens the last _prepare restored
+    _last_reply: LastReply | None = field(default=None, repr=False)  # see continue_reply
 
     # -- loading --------------------------------------------------------------------
 
@@ -342,7 +343,9 @@ class Engine:
         while True:
             rendered = self._rendered(msgs, options)
             text = rendered.text
-            tokens = prompt_tokens(self, rendered)
+            tokens = None if dropped else self._continued(rendered, options)
+            if tokens is None or len(tokens) + room > self.n_ctx:
+                tokens = prompt_tokens(self, rendered)
             if len(tokens) + room <= self.n_ctx:
                 return tokens, text, dropped
             first = 1 if msgs and msgs[0].role == "system" else 0
@@ -353,6 +356,14 @@ class Engine:
                     hint="Shorten it, or load the model with a longer context.",
                 )
             dropped.append(msgs.pop(first))  # the oldest turn (user or assistant)
+
+    def _continued(self, rendered: RenderedPrompt, options: GenerationOptions) -> list[int] | None:
+        """With ``options.continue_reply``, the prompt as the last reply's prompt and tokens
+        (still in the cache) and what follows it (:func:`continued_tokens`)."""
+        last = self._last_reply
+        if not options.continue_reply or last is None or list(last.tokens) != self._tokens:
+            return None
+        return continued_tokens(self, rendered, last)
 
     def script_next_reply(self, text: str) -> None:
         """A test hook: the next reply is ``text``, taken token by token in place of what
@@ -445,6 +456,7 @@ class Engine:
         llama = self._llama
         budget = ReplyBudget(options)
         prompt, prompt_text, dropped = self._prompt(messages, options)  # before any event
+        self._last_reply = None
         yield from budget.notices
         if dropped:
             yield Notice(dropped_notice(dropped, self.n_ctx), kind="context")
@@ -467,6 +479,8 @@ class Engine:
             self._decode(prompt[len(prompt) - evaluate :])
             prefill_done = time.monotonic()
             yield from loop.run()
+            if not options.raw:
+                self._last_reply = LastReply.after(prompt_text, self._tokens)
         finally:
             self._script = None
             llama.llama_sampler_free(chain)

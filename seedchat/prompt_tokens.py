@@ -16,13 +16,24 @@ llama.cpp matches even with special parsing off. :func:`prompt_tokens` takes a
 
 A prompt whose texts hold no tag gets exactly the tokens of tokenizing the whole prompt
 with special parsing on, so prefix reuse and saved KV states match turn to turn.
+
+:func:`continued_tokens` is the prompt of a reply that continues the engine's last one
+(the tool loop's reply after a tool result): the last prompt and the reply's own tokens as
+the model wrote them (its thinking, reflect reports and tags as they were), then the rest
+rendered as above. The KV cache holds all of the first part, so only the rest (the tool
+results) is evaluated; a re-rendered reply would differ from what the model wrote (the
+template leaves earlier thinking out or trims it) and be evaluated again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from seedchat.prompt import RenderedPrompt
+from seedchat.seed_format import BOS, EOS
+
+REPLY_OPEN = BOS + "assistant"  # where a reply starts in a rendered prompt
 
 
 class Vocab(Protocol):
@@ -84,3 +95,38 @@ def text_tokens(vocab: Vocab, text: str) -> list[int]:
             continue
         out += vocab.tokenize(tag[:1], parse_special=False) + text_tokens(vocab, tag[1:])
     return out
+
+
+@dataclass(frozen=True)
+class LastReply:
+    """What the KV cache holds after a reply: ``head``, its prompt's text up to where the
+    reply starts; ``tokens``, the prompt's tokens and then the reply's."""
+
+    head: str
+    tokens: tuple[int, ...]
+
+    @classmethod
+    def after(cls, prompt_text: str, cached: list[int]) -> LastReply | None:
+        """The reply just written to ``prompt_text``, the cache holding ``cached``."""
+        at = prompt_text.rfind(REPLY_OPEN)
+        if at < 0:
+            return None
+        return cls(prompt_text[: at + len(REPLY_OPEN)], tuple(cached))
+
+
+def continued_tokens(vocab: Vocab, prompt: RenderedPrompt, last: LastReply) -> list[int] | None:
+    """The tokens of ``prompt``, which holds ``last``'s reply (re-rendered) and what follows
+    it: ``last.tokens``, then the tokens of the prompt from the re-rendered reply's end (its
+    ``<seed:eos>``) on. None when ``prompt`` does not continue ``last``."""
+    if not prompt.text.startswith(last.head):
+        return None
+    end = prompt.text.find(EOS, len(last.head))
+    for start, stop in prompt.text_spans:  # the reply's own end, not an EOS in its text
+        if end < 0:
+            return None
+        if start <= end < stop:
+            end = prompt.text.find(EOS, stop)
+    if end < 0:
+        return None
+    spans = tuple((a - end, b - end) for a, b in prompt.text_spans if a >= end)
+    return [*last.tokens, *prompt_tokens(vocab, RenderedPrompt(prompt.text[end:], spans))]

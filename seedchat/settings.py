@@ -336,6 +336,9 @@ class GenerationOptions:
     tools: list[dict] | None = None
     conversation: str | None = None  # the saved conversation, named with its KV snapshots
     lookup_decoding: str = FIELDS["lookup_decoding"].default  # "auto" | "off"
+    # the messages continue the engine's last reply (the tool loop's results after it):
+    # that reply is read as the model wrote it (seedchat.prompt_tokens.continued_tokens)
+    continue_reply: bool = False
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,14 @@ class _Loop:
             text: list[str] = []
             done: Done | None = None
             for event in answer(
-                engine, history, self.settings, self.cancel, start(), tools=specs, **options
+                engine,
+                history,
+                self.settings,
+                self.cancel,
+                start(),
+                tools=specs,
+                continue_reply=rounds > 0,
+                **options,
             ):
                 if isinstance(event, ToolCall):
                     calls.append(event)
