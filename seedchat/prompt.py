@@ -98,9 +98,10 @@ def _marked_tools(tools: list[dict] | None, text: Callable[[str], str]) -> list[
             function["description"] = text(function["description"])
         parameters = function.get("parameters")
         properties = parameters.get("properties") if isinstance(parameters, dict) else None
-        for spec in properties.values() if isinstance(properties, dict) else ():
+        for name, spec in properties.items() if isinstance(properties, dict) else ():
             if isinstance(spec, dict) and isinstance(spec.get("description"), str):
-                spec["description"] = text(spec["description"])
+                # a new dict: parameters may share one schema (the copy keeps them shared)
+                properties[name] = {**spec, "description": text(spec["description"])}
     return tools
 
 
