@@ -479,13 +479,13 @@ class Engine:
             self._decode(prompt[len(prompt) - evaluate :])
             prefill_done = time.monotonic()
             yield from loop.run()
-            if not options.raw:
-                self._last_reply = LastReply.after(prompt_text, self._tokens)
         finally:
             self._script = None
             llama.llama_sampler_free(chain)
             if answer_chain is not chain:
                 llama.llama_sampler_free(answer_chain)
+        if not options.raw and self._tokens[: len(prompt)] == prompt:  # the whole prompt read
+            self._last_reply = LastReply.after(prompt_text, self._tokens)
         done = budget.done(
             loop.finish,
             prompt_tokens=len(prompt),
