@@ -27,7 +27,9 @@ it waits for the :class:`~seedchat.tool_runner.Approver` (the terminal's ``[y]es
 
 The messages a round adds to the prompt are made by :func:`reply_message` and
 :func:`tool_message`, which the session uses for its saved turns too: a reopened
-conversation continues with the same prompt, byte for byte.
+conversation continues with the same prompt, byte for byte. Within the loop, each reply
+after the first asks the engine to read on from the calling reply as the model wrote it
+(``continue_reply``: only the results are evaluated; docs/tool-loop.md).
 """
 
 from __future__ import annotations
