@@ -178,7 +178,7 @@ class _Loop:
                 return (yield from self._not_run(call, "the answer was stopped", specs, []))
             if decision not in ("once", "always"):
                 yield dataclasses.replace(run, status="declined", preview=DECLINED)
-                result = ToolResult(run.call_id, run.name, DECLINED)
+                result = ToolResult(run.call_id, run.name, DECLINED, server=server)
                 yield result
                 return result
             if decision == "always":
@@ -235,8 +235,9 @@ class _Loop:
     ) -> Iterator[Event]:
         text = f"Not run: {why}."
         arguments = typed_arguments(call, specs)
-        yield ToolRun(call.id, call.name, arguments, "failed", preview=text, is_error=True)
-        result = ToolResult(call.id, call.name, text, is_error=True)
+        server = server_of(self.tools, call.name)
+        yield ToolRun(call.id, call.name, arguments, "failed", 0.0, text, True, server)
+        result = ToolResult(call.id, call.name, text, is_error=True, server=server)
         yield result
         history.append(tool_message(text))
         return result

@@ -153,6 +153,42 @@ def test_a_reopened_conversation_keeps_its_cards(new_page, app):
     assert text.index("What time is it in Paris?") < text.index("declined")
 
 
+def test_stop_while_a_call_waits_ends_the_answer_and_saves_the_call_as_not_run(page, app):
+    set_budget(page, 0)
+    Script.replies[:] = [call("get_current_time", timezone="UTC"), "never written"]
+    send(page, "What time is it in UTC?")
+    page.locator('#chatbot a[href^="#tool-once-"]').wait_for(timeout=120_000)
+    page.locator("#stop").click()
+    wait_text(page, "get_current_time · time — failed")
+    settled(app)
+    assert "never written" not in chat_text(page)
+    store = app.running.blocks.seedchat_store
+    saved = store.get_conversation(newest_conversation(store)).messages
+    assert [m.content for m in saved if m.role == "tool"] == ["Not run: the answer was stopped."]
+    Script.replies.clear()
+
+
+def test_always_allow_writes_mcp_json_and_the_next_call_runs_unasked(page, app):
+    mcp_json = app.home / "config" / "mcp.json"
+    set_budget(page, 0)
+    Script.replies[:] = [call("get_current_time", timezone="Asia/Tokyo"), "First: {datetime}."]
+    send(page, "Time in Tokyo?")
+    always = page.locator('#chatbot a[href^="#tool-always-"]')
+    always.wait_for(timeout=120_000)
+    always.click()
+    wait_text(page, r"First: 20\d\d")
+    settled(app)
+    entry = json.loads(mcp_json.read_text())["mcpServers"]["time"]
+    assert entry["alwaysAllow"] == ["get_current_time"]
+    Script.replies[:] = [call("get_current_time", timezone="Asia/Tokyo"), "Again: {datetime}."]
+    send(page, "And now?")
+    wait_text(page, r"Again: 20\d\d")
+    settled(app)
+    assert chat_text(page).count("waiting for approval") == 0
+    entry.pop("alwaysAllow")  # ask again in the tests that follow
+    mcp_json.write_text(json.dumps({"mcpServers": {"time": entry}}), encoding="utf-8")
+
+
 def open_tools(page) -> None:
     if not page.locator("#tool-servers").is_visible():
         page.locator("#tools-drawer").get_by_text("Tools", exact=True).first.click()

@@ -78,6 +78,7 @@ class _Page:
                         self.panel = SettingsPanel(settings)
                     with gr.Accordion("Tools", open=False, elem_id="tools-drawer"):
                         self.tools_panel = ToolsPanel(tools)
+                    self.tools_panel.place_decision_box()
             with gr.Tab("Models", id="models") as self.models_tab:
                 self.models = ModelsTab(host, settings)
                 self.hub = HubBox(host, downloads)

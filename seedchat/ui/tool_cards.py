@@ -50,7 +50,7 @@ STATUS_WORDS = {
     "failed": "failed",
     "declined": "declined",
 }
-ICONS = {"waiting": "✋", "running": "⏳", "done": "✅", "failed": "❌", "declined": "🚫"}
+ICONS = {"waiting": "⏸", "running": "⋯", "done": "✓", "failed": "✗", "declined": "⊘"}
 RESULT_CHARS = 2000  # the most of a result a card shows (the model reads all of it)
 
 

@@ -104,9 +104,13 @@ class ToolsPanel:
         )
         self.status = gr.Markdown("", elem_id="tools-status")
         self.refresh = gr.Button("Refresh", size="sm", elem_id="tools-refresh")
-        # written by APPROVAL_JS when a card's link is clicked
-        self.decision = gr.Textbox(visible="hidden", elem_id="tool-decision", show_label=False)
         self.poll = gr.Timer(POLL_SECONDS)
+        self.decision: Any = None
+
+    def place_decision_box(self) -> None:
+        """The hidden box APPROVAL_JS writes: call it outside a closed drawer (gradio
+        does not render what a closed accordion holds)."""
+        self.decision = gr.Textbox(visible="hidden", elem_id="tool-decision", show_label=False)
 
     def view(self, off: list[str], engine: Any) -> tuple[Any, Any, str]:
         """Updates for the servers' switches, the conversation's switches, the status."""
