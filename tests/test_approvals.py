@@ -72,3 +72,33 @@ def test_a_bad_mcp_json_allows_nothing_unasked():
     config_file().parent.mkdir(parents=True, exist_ok=True)
     config_file().write_text("{", encoding="utf-8")
     assert not approvals.is_always_allowed("get_current_time", "time")
+
+
+def test_seedchat_tools_list_shows_what_the_loop_reads(cli_env, seedchat_home):
+    import subprocess
+    import sys
+
+    from tests.mcp_servers import REPO, time_entry
+
+    config = ToolsConfig(path=seedchat_home / "config" / "mcp.json")
+    config.add(time_entry())
+    config.save()
+    approvals.allow_always("get_current_time", "time")  # as the loop does on "always"
+
+    def listed(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "seedchat", "tools", "list", *args],
+            capture_output=True,
+            text=True,
+            env={**cli_env, "COLUMNS": "400"},
+            timeout=120,
+            cwd=REPO,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    tools = json.loads(listed("--json"))["servers"][0]["tools"]
+    allowed = {t["name"]: t["always_allowed"] for t in tools}
+    assert allowed["get_current_time"] is True and allowed["convert_time"] is False
+    line = next(x for x in listed().splitlines() if "get_current_time" in x)
+    assert "always allowed" in line

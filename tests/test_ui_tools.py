@@ -168,7 +168,8 @@ def test_stop_while_a_call_waits_ends_the_answer_and_saves_the_call_as_not_run(p
     Script.replies.clear()
 
 
-def test_always_allow_writes_mcp_json_and_the_next_call_runs_unasked(page, app):
+def test_always_allow_writes_mcp_json_and_the_next_call_runs_unasked(page, app, monkeypatch):
+    monkeypatch.setenv("SEEDCHAT_HOME", str(app.home))  # the app's home, as in its process
     mcp_json = app.home / "config" / "mcp.json"
     set_budget(page, 0)
     Script.replies[:] = [call("get_current_time", timezone="Asia/Tokyo"), "First: {datetime}."]
@@ -313,13 +314,18 @@ def test_no_server_process_is_left_after_the_app_stops(tmp_path):
     home = tmp_path / "home"
     (home / "config").mkdir(parents=True)
     config_with(home / "config", time_entry()).save()
+    before = {p.pid for p in descendants()}  # the module's app has its own server
     with running_app(home, port=7895) as running:
         tools = running.running.blocks.seedchat_tools
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and tools.statuses()[0].state != "ready":
             time.sleep(0.1)
         assert tools.statuses()[0].state == "ready"
-        servers = [p for p in descendants() if "mcp-server-time" in " ".join(p.cmdline())]
+        servers = [
+            p
+            for p in descendants()
+            if p.pid not in before and "mcp-server-time" in " ".join(p.cmdline())
+        ]
         assert servers
     _, alive = psutil.wait_procs(servers, timeout=10)
     assert not alive
