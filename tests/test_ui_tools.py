@@ -29,8 +29,14 @@ from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.tool_cards import LoopView
 from seedchat.ui.tools_panel import status_markdown
-from tests.browser import running_app, screenshot, send, set_budget, set_checked
-from tests.mcp_servers import config_with, descendants, script_entry, time_entry
+from tests.browser import Pages, running_app, screenshot, send, set_budget, set_checked
+from tests.mcp_servers import (
+    config_with,
+    descendants,
+    everything_entry,
+    script_entry,
+    time_entry,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -308,6 +314,32 @@ def test_a_bad_mcp_json_turns_tools_off_and_says_where(tmp_path, app):
     assert "Tools are off" in tools.problem and str(path) in tools.problem
     assert "not valid JSON" in tools.problem
     assert "not valid JSON" in status_markdown([], tools.costs(None), tools.problem)
+
+
+def test_an_image_is_shown_in_its_card_and_a_resource_named(browser, app, tmp_path):
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    config_with(home / "config", everything_entry()).save()
+    with running_app(home, port=7896) as other, Pages(browser, other.url) as pages:
+        other.host.wait_loaded(120)
+        page = pages()
+        set_budget(page, 0)
+        Script.replies[:] = [call("get-tiny-image"), call("get-resource-links", count="1"), "ok"]
+        send(page, "Show me a picture and a link.")
+        for _ in range(2):
+            once = page.locator('#chatbot a[href^="#tool-once-"]')
+            once.wait_for(timeout=120_000)
+            once.click()
+            once.wait_for(state="detached", timeout=60_000)
+        wait_text(page, r"(^|\n)ok(\n|$)")
+        settled(other)
+        for title in ("get-tiny-image · everything — done", "get-resource-links · everything"):
+            page.get_by_text(re.compile(title)).first.click()
+        wait_text(page, "resource link Blob Resource 1 — demo://resource/dynamic/blob/1")
+        image = page.locator('#chatbot img[src^="data:image/png;base64,"]')
+        image.first.wait_for(timeout=30_000)
+        screenshot(page, "tools-image")
+        assert image.first.evaluate("img => img.naturalWidth") > 0  # it decoded
 
 
 def test_no_server_process_is_left_after_the_app_stops(tmp_path):
