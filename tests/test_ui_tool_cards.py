@@ -142,3 +142,45 @@ def test_a_saved_tool_turn_is_drawn_as_its_live_card():
     assert "declined" in declined["metadata"]["title"]
     failed = saved_card("Error: boom", {"is_error": True}, "t", {}, "c")
     assert "failed" in failed["metadata"]["title"]
+
+
+# -- the page's approvals (seedchat/ui/page_tools.py): a call waits for its tab's click ----
+
+
+def test_a_call_waits_for_its_own_tabs_decision():
+    import threading
+
+    from seedchat.tool_runner import PendingCall
+    from seedchat.ui.page_tools import Approvals
+
+    approvals = Approvals()
+    cancel = threading.Event()
+    decided = []
+    waiter = threading.Thread(
+        target=lambda: decided.append(
+            approvals.approver("tab-a", cancel).decide(PendingCall("call_9", "t", {}))
+        )
+    )
+    waiter.start()
+    while not approvals.waiting("tab-a"):
+        threading.Event().wait(0.01)
+    assert not approvals.decide("tab-b", "call_9", "once")  # another tab cannot answer it
+    assert not approvals.decide("tab-a", "call_9", "run it")  # not a decision
+    assert not approvals.decide("tab-a", "call_8", "once")  # no such call waits
+    assert approvals.decide("tab-a", "call_9", "always")
+    waiter.join(5)
+    assert decided == ["always"] and approvals.waiting("tab-a") == []
+
+
+def test_stop_while_a_call_waits_ends_the_wait():
+    import threading
+
+    from seedchat.tool_runner import PendingCall
+    from seedchat.ui.page_tools import Approvals
+
+    approvals = Approvals()
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(KeyboardInterrupt):  # the tool loop's "stopped" (as Ctrl+C)
+        approvals.approver("tab", cancel).decide(PendingCall("c", "t", {}))
+    assert approvals.waiting("tab") == []

@@ -28,7 +28,14 @@ from seedchat.errors import SeedchatError
 from seedchat.prompt import ChatTemplate
 from seedchat.settings import Settings
 from seedchat.tool_runner import DECISIONS, Decision, PendingCall, ToolRunner
-from seedchat.tools import ServerStatus, ToolConfigError, ToolHost, ToolsConfig, config_file
+from seedchat.tools import (
+    ServerStatus,
+    ToolConfigError,
+    ToolHost,
+    ToolInfo,
+    ToolsConfig,
+    config_file,
+)
 from seedchat.tools.cost import ToolCosts, estimate_tokens, tool_costs
 from seedchat.tools.runner import ChosenTools, McpTools
 
@@ -52,6 +59,7 @@ class Approvals:
     def __init__(self) -> None:
         self._waiting: dict[str, _Waiting] = {}
         self._lock = threading.Lock()
+        self._costs: tuple[Any, ToolCosts] | None = None  # (what they were counted for, costs)
 
     def approver(self, tab: str, cancel: threading.Event) -> PageApprover:
         """The approver of one turn of the tab ``tab``; ``cancel`` is its Stop."""
@@ -161,8 +169,15 @@ class PageTools:
             host.start(name)
 
     def costs(self, engine: Any) -> ToolCosts:
-        """Each ready tool's prompt cost with the loaded model (estimated without one)."""
+        """Each ready tool's prompt cost with the loaded model (estimated without one);
+        counted again only when the tools or the model change."""
         tools = [t for s in self.statuses() if s.state == "ready" for t in s.tools]
+        key = (tuple((t.server, t.name, t.description) for t in tools), id(engine))
+        if self._costs is None or self._costs[0] != key:
+            self._costs = (key, self._count(tools, engine))
+        return self._costs[1]
+
+    def _count(self, tools: list[ToolInfo], engine: Any) -> ToolCosts:
         template = getattr(engine, "template", None)
         tokenize = getattr(engine, "tokenize", None)
         if isinstance(template, ChatTemplate) and callable(tokenize):
