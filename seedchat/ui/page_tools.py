@@ -59,7 +59,6 @@ class Approvals:
     def __init__(self) -> None:
         self._waiting: dict[str, _Waiting] = {}
         self._lock = threading.Lock()
-        self._costs: tuple[Any, ToolCosts] | None = None  # (what they were counted for, costs)
 
     def approver(self, tab: str, cancel: threading.Event) -> PageApprover:
         """The approver of one turn of the tab ``tab``; ``cancel`` is its Stop."""
@@ -119,6 +118,7 @@ class PageTools:
         self._host: ToolHost | None = None
         self._mtime: float | None = None
         self._lock = threading.Lock()
+        self._costs: tuple[Any, ToolCosts] | None = None  # (what they were counted for, costs)
 
     def start(self) -> None:
         """Start the enabled servers in the background (the app's start)."""
