@@ -210,6 +210,7 @@ def test_the_conversations_tool_choice_is_used_saved_and_restored(new_page, app)
     set_budget(page, 0)
     open_tools(page)
     box = page.locator("#conversation-tools").get_by_label("get_current_time (time)")
+    screenshot(page, "tools-panel")
     set_checked(page, box, False)
     Script.replies[:] = ["I have no clock here."]
     send(page, "What time is it?")
