@@ -106,6 +106,20 @@ ToolStatus = Literal["waiting", "running", "done", "failed", "declined"]
 
 
 @dataclass(frozen=True)
+class ToolMedia:
+    """A part of a tool's result that is not text, for a front end to show: an ``image``
+    (base64 ``data`` when it is small enough to show, else only named), ``audio``, an
+    embedded ``resource`` or a ``resource_link`` (named by ``uri`` and ``mime_type``)."""
+
+    kind: str
+    mime_type: str | None = None
+    data: str | None = None  # base64; None when too large to show (``size`` says how large)
+    uri: str | None = None
+    name: str | None = None
+    size: int = 0  # bytes of the decoded data, when known
+
+
+@dataclass(frozen=True)
 class ToolRun(Event):
     """A tool call's state, sent at each change: ``waiting`` (for the user's approval),
     ``running``, then ``done``, ``failed`` or ``declined``."""
@@ -118,6 +132,7 @@ class ToolRun(Event):
     preview: str = ""  # the start of its result, for a card or a line
     is_error: bool = False
     server: str | None = None  # the MCP server the tool is from, if any
+    media: tuple[ToolMedia, ...] = ()  # its images and resources (set when it ended)
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,7 @@ class ToolResult(Event):
     cut: bool = False  # the result was longer than ``tool_result_max_tokens`` and was cut
     seconds: float = 0.0  # how long the call ran (0: it did not run)
     server: str | None = None  # the MCP server the tool is from, if any
+    media: tuple[ToolMedia, ...] = ()  # its images and resources (saved with the turn)
 
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]

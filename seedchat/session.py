@@ -50,6 +50,7 @@ the store works again by then.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -303,6 +304,8 @@ class ChatSession:
             stats = {"is_error": result.is_error, "cut": result.cut, "seconds": result.seconds}
             if result.server:
                 stats["server"] = result.server
+            if result.media:  # its images and resources, for the page's card
+                stats["media"] = [dataclasses.asdict(m) for m in result.media]
             msg = self.store.add_message(
                 self.thread.conversation_id,
                 "tool",

@@ -253,6 +253,9 @@ class ChatSettings:
     seed: int | None = FIELDS["seed"].default
     lookup_decoding: str = FIELDS["lookup_decoding"].default
     preset: str | None = FIELDS["preset"].default  # the preset these were set from (a name)
+    #: the tools switched off in this conversation (``server`` or ``server/tool``); a
+    #: conversation's own choice, not a setting of the file
+    tools_off: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatSettings:
@@ -277,6 +280,10 @@ class ChatSettings:
         ``thinking_budget``/``enforce``) are read too; unknown keys and bad values are
         skipped with a log line, never an error: a saved conversation always opens."""
         values = dataclasses.asdict(default or cls())
+        off = (record or {}).get("tools_off", values["tools_off"])
+        values["tools_off"] = (
+            tuple(t for t in off if isinstance(t, str)) if isinstance(off, (list, tuple)) else ()
+        )
         for key, value in (record or {}).items():
             name = key if key in CHAT_KEYS else _RECORD_ALIASES.get(key)
             if name is None or (key != name and name in (record or {})):

@@ -21,7 +21,8 @@ stopped, or the rounds ran out) says so. A result longer than ``tool_result_max_
 is cut, counted with the engine's tokenizer when it has one, and marked as cut.
 
 Approval (:class:`~seedchat.settings.ToolSettings`): with ``tool_approval = "auto"``, or
-for a tool the user always allows (:mod:`seedchat.approvals`), a call runs at once; else
+for a tool the user always allows (:mod:`seedchat.approvals`: an MCP tool in its
+server's ``alwaysAllow`` in ``mcp.json``), a call runs at once; else
 it waits for the :class:`~seedchat.tool_runner.Approver` (the terminal's ``[y]es /
 [a]lways / [n]o``).
 
@@ -48,7 +49,14 @@ from seedchat.events import AnswerDelta, Done, Event, Notice, ToolCall, ToolResu
 from seedchat.prompt import Message
 from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
 from seedchat.tool_calls import new_call_id, typed_arguments
-from seedchat.tool_runner import Approver, PendingCall, ToolOutcome, ToolRunner, tool_names
+from seedchat.tool_runner import (
+    Approver,
+    PendingCall,
+    ToolOutcome,
+    ToolRunner,
+    server_of,
+    tool_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +171,14 @@ class _Loop:
     def _one(
         self, call: ToolCall, specs: list[dict], config: ToolSettings, count: TokenCounter
     ) -> Iterator[Event]:
-        pending = PendingCall(call.id, call.name, typed_arguments(call, specs))
-        run = ToolRun(pending.call_id, pending.name, pending.arguments)
+        server = server_of(self.tools, call.name)
+        pending = PendingCall(call.id, call.name, typed_arguments(call, specs), server)
+        run = ToolRun(pending.call_id, pending.name, pending.arguments, server=server)
         if call.name not in tool_names(specs):
             known = ", ".join(tool_names(specs)) or "none"
             text = f"Error: there is no tool named {call.name!r}. The tools are: {known}."
             return (yield from self._ended(run, ToolOutcome(text, is_error=True), config, count))
-        if not (config.approval == "auto" or approvals.is_always_allowed(call.name)):
+        if not (config.approval == "auto" or approvals.is_always_allowed(call.name, server)):
             yield run  # waiting
             try:
                 decision = self.approver.decide(pending)
@@ -178,12 +187,12 @@ class _Loop:
                 return (yield from self._not_run(call, "the answer was stopped", specs, []))
             if decision not in ("once", "always"):
                 yield dataclasses.replace(run, status="declined", preview=DECLINED)
-                result = ToolResult(run.call_id, run.name, DECLINED)
+                result = ToolResult(run.call_id, run.name, DECLINED, server=server)
                 yield result
                 return result
             if decision == "always":
                 try:
-                    approvals.allow_always(call.name)
+                    approvals.allow_always(call.name, server)
                 except SeedchatError as err:
                     yield Notice(err.message, "tools")
         yield dataclasses.replace(run, status="running")
@@ -214,10 +223,18 @@ class _Loop:
             seconds=outcome.seconds,
             preview=preview(outcome.text),
             is_error=outcome.is_error,
-            server=outcome.server,
+            server=outcome.server or run.server,
+            media=outcome.media,
         )
         result = ToolResult(
-            run.call_id, run.name, content, outcome.is_error, cut, outcome.seconds, outcome.server
+            run.call_id,
+            run.name,
+            content,
+            outcome.is_error,
+            cut,
+            outcome.seconds,
+            outcome.server or run.server,
+            outcome.media,
         )
         yield result
         return result
@@ -227,8 +244,9 @@ class _Loop:
     ) -> Iterator[Event]:
         text = f"Not run: {why}."
         arguments = typed_arguments(call, specs)
-        yield ToolRun(call.id, call.name, arguments, "failed", preview=text, is_error=True)
-        result = ToolResult(call.id, call.name, text, is_error=True)
+        server = server_of(self.tools, call.name)
+        yield ToolRun(call.id, call.name, arguments, "failed", 0.0, text, True, server)
+        result = ToolResult(call.id, call.name, text, is_error=True, server=server)
         yield result
         history.append(tool_message(text))
         return result

@@ -6,7 +6,8 @@
   and returns a :class:`ToolOutcome` (an error is an outcome with ``is_error``, never
   an exception the loop has to guess at).
 - :class:`Approver`: asks the user about one call: ``"once"``, ``"always"`` (remembered
-  in the config, :mod:`seedchat.approvals`) or ``"deny"``. The terminal asks
+  by :mod:`seedchat.approvals`: an MCP tool in its server's ``alwaysAllow`` in
+  ``mcp.json``) or ``"deny"``. The terminal asks
   ``[y]es / [a]lways / [n]o``; ``seedchat chat --yes`` is :class:`ApproveAll`.
 - :class:`LocalTools`: the tools seedchat has built in, for users without MCP servers
   and for the tests: ``get_current_time(timezone)``, the same shape as the
@@ -27,6 +28,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from seedchat.events import ToolMedia
+
 Decision = Literal["once", "always", "deny"]
 DECISIONS: tuple[Decision, ...] = ("once", "always", "deny")
 
@@ -39,6 +42,7 @@ class ToolOutcome:
     is_error: bool = False
     seconds: float = 0.0
     server: str | None = None  # the MCP server that ran it, if any
+    media: tuple[ToolMedia, ...] = ()  # its images and resources, for the front end
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,12 @@ class DenyAll:
 
     def decide(self, call: PendingCall) -> Decision:
         return "deny"
+
+
+def server_of(runner: ToolRunner, name: str) -> str | None:
+    """The MCP server that has the tool ``name`` (None: a built-in tool, or not known)."""
+    find = getattr(runner, "server_of", None)
+    return find(name) if callable(find) else None
 
 
 def tool_names(specs: Sequence[dict[str, Any]]) -> list[str]:
@@ -166,6 +176,12 @@ class Tools:
                 for name in tool_names([spec]):
                     seen.setdefault(name, spec)
         return [seen[name] for name in sorted(seen)]
+
+    def server_of(self, name: str) -> str | None:
+        for runner in self.runners:
+            if name in tool_names(runner.specs()):
+                return server_of(runner, name)
+        return None
 
     def call(self, name: str, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutcome:
         for runner in self.runners:

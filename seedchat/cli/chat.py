@@ -61,7 +61,7 @@ from seedchat.settings import ChatSettings, Settings, ToolSettings, load_setting
 from seedchat.store import Store
 from seedchat.tool_runner import ApproveAll, Decision, PendingCall
 from seedchat.tools import ToolHost, ToolsConfig
-from seedchat.tools.runner import McpTools
+from seedchat.tools.runner import ChosenTools, McpTools
 from seedchat.wording import (
     done_footer,
     finished_title,
@@ -244,7 +244,9 @@ def run(args: argparse.Namespace) -> int:
         conv_id = conversation_id(store, args.conversation) if args.conversation else None
         _load(args, host, settings)
         session = _session(args, host, store, conv_id, ChatSettings.from_settings(settings))
-        session.tools = tools
+        # the tools the conversation switched off in the page stay off here too
+        off = session.settings.tools_off
+        session.tools = ChosenTools(tools, off) if tools is not None and off else tools
         session.tool_settings = ToolSettings.from_settings(settings)
         if args.show_prompt:
             question = args.prompt or ""

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from seedchat.approvals import is_always_allowed
 from seedchat.cli.console import console, err_console, note
 from seedchat.errors import ModelFileError, SeedchatError
 from seedchat.models import DEMO_DIR, resolve_model
@@ -82,6 +83,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                                     "name": t.name,
                                     "description": t.description,
                                     "tokens": costs.per_tool.get((s.name, t.name)),
+                                    "always_allowed": is_always_allowed(t.name, s.name),
                                 }
                                 for t in s.tools
                             ],
@@ -107,8 +109,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         for t in s.tools:
             tokens = costs.per_tool.get((s.name, t.name))
             first_line = (t.description or "").strip().splitlines()[:1]
+            always = " [yellow]always allowed[/]" if is_always_allowed(t.name, s.name) else ""
             table.add_row(
-                f"[cyan]{escape(t.name)}[/]",
+                f"[cyan]{escape(t.name)}[/]{always}",
                 f"{tokens} tokens" if tokens is not None else "",
                 f"[dim]{escape(first_line[0][:70] if first_line else '')}[/]",
             )

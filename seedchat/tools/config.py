@@ -254,6 +254,12 @@ class ToolsConfig:
         if tool not in entry.always_allow:
             self.servers[server] = replace(entry, always_allow=(*entry.always_allow, tool))
 
+    def forget_always(self, server: str, tool: str) -> None:
+        """Ask about ``tool`` of ``server`` again (saved by :meth:`save`)."""
+        entry = self.entry(server)
+        kept = tuple(t for t in entry.always_allow if t != tool)
+        self.servers[server] = replace(entry, always_allow=kept)
+
     def import_from(self, servers: Iterable[ServerEntry]) -> tuple[list[str], list[str]]:
         """Add the servers not configured yet; returns (added, skipped) names."""
         added, skipped = [], []

@@ -1,17 +1,36 @@
 """The configured MCP servers' tools as the tool loop's runner
 (:class:`seedchat.tool_runner.ToolRunner`): their definitions for the prompt, each call
-sent to the server that has the tool."""
+sent to the server that has the tool. A result's images and resources go to the front
+end as :class:`~seedchat.events.ToolMedia` (an image over :data:`MAX_IMAGE_BYTES` only
+named); :class:`ChosenTools` leaves out the tools a conversation switched off."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from seedchat.tool_runner import ToolOutcome
+from seedchat.events import ToolMedia
+from seedchat.tool_runner import ToolOutcome, ToolRunner, server_of, tool_names
 from seedchat.tools.host import ToolHost
+from seedchat.tools.results import ContentPart
 
 log = logging.getLogger(__name__)
+
+MAX_IMAGE_BYTES = 512 * 1024  # an image larger than this is named on its card, not shown
+
+
+def media_of(parts: Sequence[ContentPart]) -> tuple[ToolMedia, ...]:
+    """The parts of a result that are not text, as a front end shows them."""
+    out = []
+    for part in parts:
+        if part.kind == "text" or (part.kind == "resource" and part.text and not part.uri):
+            continue
+        size = len(part.data) * 3 // 4 if part.data else 0
+        shown = part.data if part.kind == "image" and size <= MAX_IMAGE_BYTES else None
+        out.append(ToolMedia(part.kind, part.mime_type, shown, part.uri, part.name, size))
+    return tuple(out)
 
 
 class McpTools:
@@ -51,4 +70,32 @@ class McpTools:
             return ToolOutcome(f"There is no tool named {name!r} (tools: {known}).", True)
         result = self.host.call(server, name, arguments, cancel=cancel)
         text = result.text if not result.error else f"{result.error}\n{result.text}".strip()
-        return ToolOutcome(text, result.is_error, result.duration_s, server)
+        return ToolOutcome(text, result.is_error, result.duration_s, server, media_of(result.parts))
+
+
+def tool_key(server: str | None, name: str) -> str:
+    """How a conversation names a tool it switched off: ``server/tool``."""
+    return f"{server}/{name}" if server else name
+
+
+class ChosenTools:
+    """``runner``'s tools less those ``off`` names (``server`` for all of a server's, or
+    ``server/tool``): the tools one conversation uses."""
+
+    def __init__(self, runner: ToolRunner, off: Collection[str]) -> None:
+        self.runner, self.off = runner, set(off)
+
+    def _on(self, name: str) -> bool:
+        server = server_of(self.runner, name)
+        return server not in self.off and tool_key(server, name) not in self.off
+
+    def specs(self) -> list[dict[str, Any]]:
+        return [s for s in self.runner.specs() if all(self._on(n) for n in tool_names([s]))]
+
+    def server_of(self, name: str) -> str | None:
+        return server_of(self.runner, name)
+
+    def call(self, name: str, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutcome:
+        if not self._on(name):
+            return ToolOutcome(f"The tool {name!r} is switched off in this conversation.", True)
+        return self.runner.call(name, arguments, cancel)

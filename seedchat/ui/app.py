@@ -31,9 +31,11 @@ from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
 from seedchat.ui.downloads import DownloadTargets, FirstRunPanel, HubBox
 from seedchat.ui.models_tab import ModelsTab, api_note, phone_note, status_markdown
+from seedchat.ui.page_tools import PageTools
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.sidebar import ChatTargets, Sidebar
 from seedchat.ui.theme import DRAWERS_JS
+from seedchat.ui.tools_panel import APPROVAL_JS, ToolsPanel
 from seedchat.ui.updates import error_update
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class _Page:
         settings: Settings,
         store: Store | None,
         store_problem: SeedchatError | None,
+        tools: PageTools,
     ) -> None:
         self.tab = TabState.create()
         with gr.Row(elem_id="seedchat-header"):
@@ -70,11 +73,12 @@ class _Page:
                 with gr.Column(scale=4, elem_id="chat-column"):
                     self.first_run = FirstRunPanel(host, downloads)
                     self.chat = ChatPane()
-                with (
-                    gr.Column(scale=2, min_width=260, elem_id="settings-column"),
-                    gr.Accordion("Settings", elem_id="settings-drawer"),
-                ):
-                    self.panel = SettingsPanel(settings)
+                with gr.Column(scale=2, min_width=260, elem_id="settings-column"):
+                    with gr.Accordion("Settings", elem_id="settings-drawer"):
+                        self.panel = SettingsPanel(settings)
+                    with gr.Accordion("Tools", open=False, elem_id="tools-drawer"):
+                        self.tools_panel = ToolsPanel(tools)
+                    self.tools_panel.place_decision_box()
             with gr.Tab("Models", id="models") as self.models_tab:
                 self.models = ModelsTab(host, settings)
                 self.hub = HubBox(host, downloads)
@@ -120,10 +124,13 @@ def build_app(
     the OpenAI-compatible API served beside the page: its address shows in the Models tab,
     as does ``phone``'s (a ``launch.PhoneAddress``: LAN mode) with its QR code.
     """
+    tools = PageTools(settings)  # the MCP servers: stopped by launch.Running.close
     with gr.Blocks(title="seedchat", analytics_enabled=False) as demo:
-        page = _Page(host, settings, store, store_problem)
+        page = _Page(host, settings, store, store_problem, tools)
         page.sidebar.wire(page.chat_targets())
-        page.chat.wire(ChatParts(host, store, page.panel, page.tab, page.page_targets()))
+        chat = ChatParts(host, store, page.panel, page.tab, page.page_targets(), tools)
+        page.chat.wire(chat)
+        page.tools_panel.wire(page.panel.tools_off, host, page.error_box)
         page.panel.wire(page.tab.thread, store)
         page.models.wire(page.model_status, page.error_box)
         page.convert.wire(page.models.picker, page.models.choices, page.error_box)
@@ -144,6 +151,9 @@ def build_app(
         demo.load(lambda: phone_note(phone), None, page.models.phone_note, queue=False)
         demo.load(None, None, None, js=BRANCH_JS)  # the branch controls' arrows
         demo.load(None, None, None, js=DRAWERS_JS)  # a phone: the drawers start closed
+        demo.load(None, None, None, js=APPROVAL_JS)  # a tool card's Allow / Deny links
+    demo.seedchat_tools = tools
+    tools.start()  # in the background: the servers are ready by the first question
     return demo
 
 

@@ -29,15 +29,18 @@ from typing import Any
 import gradio as gr
 
 from seedchat.errors import SeedchatError
-from seedchat.events import Done, Event, Reflect, ThinkingEnd, ThinkingStart
+from seedchat.events import Done, Event, Notice, Reflect, ThinkingEnd, ThinkingStart, ToolRun
 from seedchat.host import ModelHost
 from seedchat.pump import EventPump
 from seedchat.session import ChatSession, OpenThread, Turn
+from seedchat.settings import ToolSettings
 from seedchat.store import Store
 from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
-from seedchat.ui.render import BRANCH_LINK, ChatMessage, TurnView, user_message
+from seedchat.ui.page_tools import PageTools
+from seedchat.ui.render import BRANCH_LINK, ChatMessage, user_message
 from seedchat.ui.settings_panel import SettingsPanel
+from seedchat.ui.tool_cards import LoopView
 from seedchat.ui.updates import error_update
 from seedchat.wording import done_footer
 
@@ -113,6 +116,7 @@ class ChatParts:
     panel: SettingsPanel
     tab: TabState
     page: PageTargets
+    tools: PageTools | None = None  # the MCP servers (seedchat.ui.page_tools)
 
 
 def make_session(
@@ -259,7 +263,7 @@ class _TurnHandlers:
     def __init__(self, pane: ChatPane, parts: ChatParts) -> None:
         self.pane = pane
         self.host, self.store, self.panel = parts.host, parts.store, parts.panel
-        self.tab, self.page = parts.tab, parts.page
+        self.tab, self.page, self.tools = parts.tab, parts.page, parts.tools
         self.streaming: set[str] = set()  # the tabs whose answer is being written
 
     def stop(self, request: gr.Request) -> None:
@@ -318,7 +322,28 @@ class _TurnHandlers:
             yield self._error(err)
             return
         session = make_session(self.host, self.store, chosen, asked.turns, asked.thread)
-        yield from self._stream(session, run(session), chat, request, asked.query)
+        turn = run(session)
+        if self.tools is not None:
+            turn = self._with_tools(session, turn, _tab_key(request))
+        yield from self._stream(session, turn, chat, request, asked.query)
+
+    def _with_tools(self, session: ChatSession, turn: Run, tab: str) -> Run:
+        """The turn with the page's tools (an approval waits for this tab's user); a bad
+        ``mcp.json`` is said first and the turn goes on without tools."""
+        tools = self.tools
+        assert tools is not None
+        session.tools = tools.for_turn(session.settings.tools_off)
+        session.approver = tools.approvals.approver(tab, self.host.cancel_event(tab))
+        session.tool_settings = ToolSettings.from_settings(self.panel.settings)
+        if tools.problem is None:
+            return turn
+        problem = tools.problem
+
+        def said_first(cancel: threading.Event) -> Iterator[Event]:
+            yield Notice(problem, "tools")
+            yield from turn(cancel)
+
+        return said_first
 
     def _error(self, error: Any) -> Updates:
         return {
@@ -353,7 +378,7 @@ class _TurnHandlers:
     def _stream(
         self, session: ChatSession, run: Run, chat: Chat, request: gr.Request, query: str
     ) -> Iterator[Updates]:
-        pane, view = self.pane, TurnView(budget=session.settings.budget)
+        pane, view = self.pane, LoopView(budget=session.settings.budget)
         cancel = self.host.cancel_event(_tab_key(request))
         cancel.clear()
         yield {
@@ -372,7 +397,8 @@ class _TurnHandlers:
                     view.apply(event)
                 now = time.perf_counter()
                 structural = any(
-                    isinstance(e, ThinkingStart | ThinkingEnd | Reflect | Done) for e in events
+                    isinstance(e, ThinkingStart | ThinkingEnd | Reflect | Done | ToolRun)
+                    for e in events
                 )
                 if first or structural or now - last >= UPDATE_INTERVAL:
                     updates = {pane.chatbot: chat + view.messages()}

@@ -11,6 +11,7 @@ This module turns stored records into what the page shows and back:
   settings it was last used with;
 - :func:`saved_turn_events`: a stored answer → the events that rebuild its thinking
   block and answer exactly as they were drawn while streaming (one renderer for both);
+- a saved tool turn → its card (:func:`seedchat.ui.tool_cards.saved_card`);
 - :func:`switch_branch`: a branch control's arrow followed (a sibling answer or question
   and the newest messages under it become the store's active branch);
 - :func:`conversation_choices` / :func:`search_choices`: the sidebar's list.
@@ -47,6 +48,7 @@ from seedchat.ui.render import (
     user_message,
     with_branch_control,
 )
+from seedchat.ui.tool_cards import saved_card
 
 PAGE_SIZE = 200  # conversations listed in the sidebar
 PARTIAL_NOTE = "*— interrupted: this answer was saved while it was being written*"
@@ -153,11 +155,19 @@ def switch_branch(store: Store, conversation_id: str, link: str) -> OpenedConver
 
 def _opened(conv: Conversation) -> OpenedConversation:
     chat: Chat = []
+    calls: dict[str, dict[str, Any]] = {}  # the calls of the answers so far, by id
     for msg in conv.messages:
         if msg.role == "user":
             shown = [user_message(msg.content)]
         elif msg.role == "assistant":
             shown = saved_turn_messages(msg)
+            calls.update({str(c.get("id")): c for c in msg.tool_calls or ()})
+        elif msg.role == "tool":  # its card, as it was drawn live
+            call = calls.get(msg.tool_call_id or "", {})
+            arguments = call.get("arguments") or {}
+            name = msg.tool_name or str(call.get("name", "?"))
+            chat.append(saved_card(msg.content, msg.stats, name, arguments, msg.tool_call_id))
+            continue
         else:
             continue
         # the control goes on the question, or on the answer (after its thinking block)

@@ -147,6 +147,9 @@ class Running:
 
     def close(self) -> None:
         self.blocks.close()
+        tools = getattr(self.blocks, "seedchat_tools", None)
+        if tools is not None:
+            tools.close()  # no MCP server outlives the app
         store = getattr(self.blocks, "seedchat_store", None)
         if store is not None:
             store.close()

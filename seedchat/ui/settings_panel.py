@@ -111,6 +111,8 @@ class SettingsPanel:
         self.system_prompt = gr.Textbox(
             value=shown.system_prompt, label="System prompt", lines=3, elem_id="system-prompt"
         )
+        #: the tools switched off in the conversation (set by the Tools panel)
+        self.tools_off = gr.State([])
         #: the controls :meth:`read` takes, by its parameter names (a handler's inputs_kwargs)
         self.kwargs = {
             "budget": self.budget,
@@ -122,6 +124,7 @@ class SettingsPanel:
             "max_tokens": self.max_tokens,
             "system_prompt": self.system_prompt,
             "lookup": self.lookup,
+            "tools_off": self.tools_off,
             "preset": self.presets.picker,
         }
         #: the components :meth:`updates` sets, in its order
@@ -145,6 +148,7 @@ class SettingsPanel:
         system_prompt: str,
         lookup: bool = True,
         preset: str | None = None,
+        tools_off: list[str] | None = None,
     ) -> ChatSettings:
         """The settings the controls show; raises SettingsError naming a value that is not
         allowed. Settings not on the panel (the seed) come from the settings file."""
@@ -158,7 +162,9 @@ class SettingsPanel:
             system_prompt=system_prompt or "",
             lookup_decoding="auto" if lookup else "off",
         )
-        return dataclasses.replace(chosen, preset=(preset or "").strip() or None)
+        return dataclasses.replace(
+            chosen, preset=(preset or "").strip() or None, tools_off=tuple(tools_off or ())
+        )
 
     def updates(self, record: dict[str, Any] | None) -> tuple[Any, ...]:
         """Updates for ``outputs`` showing a conversation's saved settings over the app's
@@ -175,6 +181,7 @@ class SettingsPanel:
             cs.max_tokens,
             cs.system_prompt,
             cs.lookup_decoding == "auto",
+            list(cs.tools_off),
             *self.presets.shown(cs.preset),
         )
 

@@ -19,6 +19,9 @@ CSS = """
 #chatbot blockquote { border-left: 3px solid var(--color-accent); margin: 0.4em 0;
   padding: 0.1em 0.6em; font-size: 0.88em; opacity: 0.9; }
 #error-box, #error-box * { color: #b91c1c !important; }
+#chatbot img[alt="tool image"] { max-width: min(100%, 320px); max-height: 320px; }
+#chatbot a[href^="#tool-"] { display: inline-block; padding: 0.1em 0.7em; margin: 0 0.15em;
+  border: 1px solid var(--color-accent); border-radius: 6px; text-decoration: none; }
 #budget-help { font-size: 0.85rem; opacity: 0.8; }
 /* Unlimited: the slider reads "Budget: unlimited", with no number and no position */
 #budget.unlimited .tab-like-container, #budget.unlimited .slider_input_container { display: none; }
