@@ -48,6 +48,8 @@ TARGET_CHARS = 700
 MAX_CHARS = 1400
 #: How many ranked passages are considered for the room (the rest rank too low to matter).
 CANDIDATES = 2000
+#: Passages in a row that do not fit the room left before the choice stops looking.
+MISSES = 64
 #: Words too common to tell passages apart; left out of the question's search.
 STOPWORDS = frozenset(
     [
@@ -362,7 +364,7 @@ def retrieve(
         i: count_tokens(file_header(doc, 999, 999) + f"[end of file: {doc.name}]\n")
         for i, doc in enumerate(documents)
     }
-    used = fixed
+    used, misses = fixed, 0
     chosen: list[Passage] = []
     opened: set[int] = set()
     for i in order:
@@ -371,8 +373,11 @@ def retrieve(
         if passage.document not in opened:
             cost += headers[passage.document]
         if used + cost > room_tokens:
+            misses += 1
+            if misses >= MISSES:
+                break
             continue
-        used += cost
+        used, misses = used + cost, 0
         opened.add(passage.document)
         chosen.append(passage)
     chosen.sort(key=lambda p: (p.document, p.start))
