@@ -121,8 +121,10 @@ def test_one_shot_chat_loads_a_longer_context_for_a_file_that_needs_it(
         message = Message("user", attach(question, [read_document(path)]))
         expected = engine.render([message], GenerationOptions())
     shown = subprocess.run(
-        [sys.executable, "-m", "seedchat", "chat", "-m", str(long_model), "--context", "4096"]
-        + ["--file", str(path), "--show-prompt", question],
+        [
+            *(sys.executable, "-m", "seedchat", "chat", "-m", str(long_model)),
+            *("--context", "4096", "--file", str(path), "--show-prompt", question),
+        ],
         capture_output=True,
         env=cli_env,
         timeout=300,
