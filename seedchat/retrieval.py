@@ -220,6 +220,7 @@ def split_passages(document: Document, index: int = 0) -> list[Passage]:
     text = document.text
     passages: list[Passage] = []
     starts = list(document.pages) or [0]
+    counted, line = 0, 1  # the line at offset ``counted`` (counted on as passages go)
     for n, begin in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(text)
         page = None
@@ -233,7 +234,9 @@ def split_passages(document: Document, index: int = 0) -> list[Passage]:
             body = body.strip("\n")
             if not body.strip():
                 continue
-            first = text.count("\n", 0, start + lead) + 1
+            line += text.count("\n", counted, start + lead)
+            counted = start + lead
+            first = line
             passages.append(
                 Passage(
                     document.name,
