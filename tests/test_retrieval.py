@@ -386,3 +386,37 @@ def test_history_show_lists_an_api_attachment(tmp_path, cli_env, seedchat_home: 
     assert shown.returncode == 0, shown.stderr
     assert "📎 n.md" in shown.stdout and "When?" in shown.stdout
     assert "[file: n.md]" not in shown.stdout
+
+
+def test_the_interactive_chat_retrieves_rather_than_loading_again(tmp_path, cli_env):
+    """A file that a longer context would hold: the one-shot chat loads it, the interactive
+    chat (the model is the user's to keep as loaded) uses retrieval."""
+    path = tmp_path / "contract.txt"
+    path.write_text(filler(90, planted_at=50))  # ~4,500 tokens: beyond 4,096, within 8,192
+    one_shot = _chat(
+        cli_env,
+        "--context",
+        "4096",
+        "--max-tokens",
+        "512",
+        "--file",
+        str(path),
+        "--show-prompt",
+        QUESTION,
+    )
+    assert "loading with 8,192 tokens (KV f16)" in " ".join(one_shot.stderr.split())
+    assert "[file: contract.txt]\n" in one_shot.stdout
+    command = [sys.executable, "-m", "seedchat", "chat", "-m", str(demo_model())]
+    chat = subprocess.run(
+        [*command, "--context", "4096", "-b", "0", "--max-tokens", "4", "--file", str(path)],
+        input=QUESTION + "\n\n",
+        capture_output=True,
+        env=cli_env,
+        timeout=300,
+        text=True,
+    )
+    said = " ".join(chat.stderr.split())
+    assert chat.returncode == 0, said
+    assert "contract.txt does not fit in 4,096 tokens" in said and "loading with" not in said
+    assert "using retrieval: 1 passage of contract.txt (lines " in said
+    assert "Answered from 1 passage of contract.txt" in chat.stdout
