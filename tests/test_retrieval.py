@@ -250,7 +250,7 @@ def test_retrieval_can_be_chosen_for_a_file_that_fits(tmp_path, cli_env):
     chosen = _chat(
         cli_env, "--retrieval", "--file", str(path), "--show-prompt", QUESTION, "--context", "8192"
     )
-    assert "using retrieval (--retrieval): 1 passage of contract.txt" in chosen.stderr
+    assert "using retrieval (turned on): 1 passage of contract.txt" in chosen.stderr
     assert PLANTED in chosen.stdout and filler(40, planted_at=20) not in chosen.stdout
 
 
@@ -420,3 +420,22 @@ def test_the_interactive_chat_retrieves_rather_than_loading_again(tmp_path, cli_
     assert "contract.txt does not fit in 4,096 tokens" in said and "loading with" not in said
     assert "using retrieval: 1 passage of contract.txt (lines " in said
     assert "Answered from 1 passage of contract.txt" in chat.stdout
+
+
+def test_retrieval_is_turned_on_in_the_interactive_chat(tmp_path, cli_env):
+    path = tmp_path / "notes.txt"
+    path.write_text(filler(40, planted_at=20))
+    command = [sys.executable, "-m", "seedchat", "chat", "-m", str(demo_model()), "--no-save"]
+    chat = subprocess.run(
+        [*command, "-b", "0", "--max-tokens", "4"],
+        input=f"/file {path}\n/retrieval\n{QUESTION}\n\n",
+        capture_output=True,
+        env=cli_env,
+        timeout=300,
+        text=True,
+    )
+    said = " ".join(chat.stderr.split())
+    assert chat.returncode == 0, said
+    assert "retrieval on: files go with a question as passages that match it" in said
+    assert "using retrieval (turned on): 1 passage of notes.txt" in said
+    assert "Answered from 1 passage of notes.txt" in chat.stdout

@@ -81,6 +81,8 @@ from seedchat.wording import (
 LATEST = "latest"
 #: The interactive chat's command that attaches a file to the next question.
 FILE_COMMAND = "/file"
+#: The interactive chat's command that turns ``--retrieval`` on or off for the next questions.
+RETRIEVAL_COMMAND = "/retrieval"
 
 
 def register(sub) -> None:
@@ -364,8 +366,8 @@ def _chat(
             return
         if not args.json:
             console.print(
-                f"[bold]{host.display_name}[/] — {FILE_COMMAND} PATH attaches a file; "
-                "empty line or Ctrl-D to quit."
+                f"[bold]{host.display_name}[/] — {FILE_COMMAND} PATH attaches a file, "
+                f"{RETRIEVAL_COMMAND} turns retrieval on or off; empty line or Ctrl-D to quit."
             )
         pending = list(files)  # attached to the next question
         while True:
@@ -376,6 +378,13 @@ def _chat(
             if not line.strip():
                 return
             if attach_command(line, pending):
+                continue
+            if line.strip() == RETRIEVAL_COMMAND:
+                args.retrieval = not args.retrieval
+                how = "passages that match it" if args.retrieval else "whole when they fit"
+                note(
+                    f"retrieval {'on' if args.retrieval else 'off'}: files go with a question as {how}"
+                )
                 continue
             ask(line, pending)
             pending = []

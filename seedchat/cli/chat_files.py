@@ -56,6 +56,6 @@ def fit_files(
         return None
     messages = session.messages(question, files)
     _, retrieval = with_passages(host.engine, messages, len(messages) - 1, question, files, options)
-    why = "using retrieval (--retrieval)" if forced else f"{names} {choice.reason}; using retrieval"
+    why = "using retrieval (turned on)" if forced else f"{names} {choice.reason}; using retrieval"
     note(f"{why}: {retrieval.summary()} …")
     return retrieval
