@@ -364,6 +364,17 @@ def attach(question: str, documents: Sequence[Document]) -> str:
     return f"{blocks}\n{question}" if question else blocks
 
 
+def detach(message: str, documents: Sequence[Document]) -> str:
+    """The question of a message :func:`attach` wrote with ``documents`` (the message
+    itself when it does not start with their blocks)."""
+    if not documents:
+        return message
+    blocks = "\n".join(file_block(doc) for doc in documents)
+    if message == blocks:
+        return ""
+    return message[len(blocks) + 1 :] if message.startswith(blocks + "\n") else message
+
+
 def describe(document: Document) -> str:
     """A document in a few words: ``notes.pdf (PDF, 3 pages, 12,410 bytes)``."""
     kind = "PDF" if document.kind == "pdf" else document.kind

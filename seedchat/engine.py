@@ -339,7 +339,7 @@ class Engine:
         messages' text is text."""
         msgs = list(messages)
         dropped: list[Message] = []
-        room = max(16, min(options.max_tokens, self.n_ctx // 2))
+        room = reply_room(options.max_tokens, self.n_ctx)
         while True:
             rendered = self._rendered(msgs, options)
             text = rendered.text
@@ -505,6 +505,12 @@ class Engine:
                 self.snapshots.after_reply(
                     llama, self._ctx, self._tokens, len(prompt), self.n_ctx, options.conversation
                 )
+
+
+def reply_room(max_tokens: int, n_ctx: int) -> int:
+    """The tokens a prompt leaves free for the reply: ``max_tokens``, at most half the
+    context (a prompt fits when its tokens and this room are within the context)."""
+    return max(16, min(max_tokens, n_ctx // 2))
 
 
 def dropped_notice(dropped: Sequence[Message], n_ctx: int, words: int = 6) -> str:

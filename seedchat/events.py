@@ -38,6 +38,16 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class RetrievalNotice(Notice):
+    """An answer written from passages of the attached files, not the whole of them: its
+    footer (:mod:`seedchat.retrieval`). ``passages``: each one used, e.g.
+    ``"report.pdf, page 3"``, in the files' order."""
+
+    kind: str = "retrieval"
+    passages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Prefill(Event):
     """Progress of the prompt's evaluation, sent after each batch of a long prompt."""
 
@@ -177,6 +187,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         cls.__name__: cls
         for cls in (
             Notice,
+            RetrievalNotice,
             Prefill,
             ThinkingStart,
             ThinkingDelta,
@@ -191,4 +202,6 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     }
     data = dict(data)
     cls = kinds[data.pop("type")]
+    if cls is RetrievalNotice:
+        data["passages"] = tuple(data.get("passages", ()))
     return cls(**data)

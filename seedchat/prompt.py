@@ -32,6 +32,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from seedchat.documents import Document
 from seedchat.errors import EngineError
 from seedchat.seed_format import BOS, EOS
 
@@ -48,6 +49,9 @@ class Message:
     thinking: str | None = None  # an assistant turn's thinking, if kept
     # An assistant turn's tool calls: [{"name": str, "arguments": {name: value}}].
     tool_calls: list[dict[str, Any]] | None = None
+    # The files written into ``content`` (seedchat.documents.attach), kept apart too: an API
+    # request's file parts, saved as attachments or replaced by passages (seedchat.retrieval).
+    attachments: tuple[Document, ...] = ()
 
     def to_template(self, text: Callable[[str], str] = str) -> dict[str, Any]:
         """The message as the template reads it; ``text`` maps each string that is text

@@ -60,9 +60,18 @@ from typing import Any, Literal
 from seedchat.answer import AnswerRecording, ChatEngine, answer
 from seedchat.documents import Document, attach
 from seedchat.errors import SeedchatError, StoreError
-from seedchat.events import AnswerDelta, Done, Event, ThinkingDelta, ToolCall, ToolResult
+from seedchat.events import (
+    AnswerDelta,
+    Done,
+    Event,
+    Notice,
+    ThinkingDelta,
+    ToolCall,
+    ToolResult,
+)
 from seedchat.kv_files import forget_conversation
 from seedchat.prompt import Message
+from seedchat.retrieval import Retrieval
 from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
 from seedchat.store import Store, StreamRecorder
 from seedchat.tool_loop import answer_with_tools, reply_message, tool_message
@@ -88,6 +97,7 @@ class Turn:
     call_id: str | None = None
     name: str | None = None
     attachments: tuple[Document, ...] = ()  # a question's files (seedchat.documents)
+    retrieval: Retrieval | None = None  # passages of the files stand in for them (this run)
 
 
 @dataclass(frozen=True)
@@ -147,10 +157,14 @@ class ChatSession:
     # -- the prompt ------------------------------------------------------------------
 
     def messages(
-        self, question: str | None = None, attachments: Sequence[Document] = ()
+        self,
+        question: str | None = None,
+        attachments: Sequence[Document] = (),
+        retrieval: Retrieval | None = None,
     ) -> list[Message]:
         """What the engine is given: the system prompt, the turns, then ``question``; a
-        question's files go into its message (:func:`seedchat.documents.attach`)."""
+        question's files go into its message (:func:`seedchat.documents.attach`), or the
+        passages of them a ``retrieval`` chose (:mod:`seedchat.retrieval`)."""
         out: list[Message] = []
         system = self.settings.system_prompt.strip()
         if system:
@@ -162,15 +176,20 @@ class ChatSession:
                 out.append(reply_message(turn.content, turn.tool_calls))
             else:
                 thinking = turn.thinking if HISTORY_THINKING and turn.thinking else None
-                content = attach(turn.content, turn.attachments)
+                content = _with_files(turn.content, turn.attachments, turn.retrieval)
                 out.append(Message(turn.role, content, thinking=thinking))
         if question is not None:
-            out.append(Message("user", attach(question, attachments)))
+            out.append(Message("user", _with_files(question, attachments, retrieval)))
         return out
 
-    def prompt(self, question: str, attachments: Sequence[Document] = ()) -> str:
+    def prompt(
+        self,
+        question: str,
+        attachments: Sequence[Document] = (),
+        retrieval: Retrieval | None = None,
+    ) -> str:
         """The exact prompt the next turn with ``question`` would send to the model."""
-        messages = self.messages(question, attachments)
+        messages = self.messages(question, attachments, retrieval)
         return self.engine.render(messages, self.generation_options())
 
     def generation_options(self) -> GenerationOptions:
@@ -186,14 +205,18 @@ class ChatSession:
         text: str,
         cancel: threading.Event | None = None,
         attachments: Sequence[Document] = (),
+        retrieval: Retrieval | None = None,
     ) -> Iterator[Event]:
-        """Ask ``text`` (with the files ``attachments``): save it, stream the answer's
-        events (saving them), keep both."""
+        """Ask ``text`` (with the files ``attachments``, whole or, with ``retrieval``, the
+        passages it chose): save it, stream the answer's events (saving them), keep both."""
         self.problem = None
         files = tuple(attachments)
         question_id = self._save(lambda: self._add_question(text, files))
-        self.turns.append(Turn("user", text, id=question_id, attachments=files))
-        yield from self._answer(cancel, self._record_answer)
+        self.turns.append(
+            Turn("user", text, id=question_id, attachments=files, retrieval=retrieval)
+        )
+        notices = (retrieval.notice,) if retrieval is not None else ()
+        yield from self._answer(cancel, self._record_answer, notices)
 
     def regenerate(self, cancel: threading.Event | None = None) -> Iterator[Event]:
         """A new answer to the last question, beside the old one (which stays saved)."""
@@ -207,8 +230,10 @@ class ChatSession:
         old = after[0] if after and after[0].role == "assistant" else None
         del self.turns[last + 1 :]
         self.thread = self.thread.at(self.turns[-1].id)  # the answer hangs from the question
+        retrieval = self.turns[last].retrieval
+        notices = (retrieval.notice,) if retrieval is not None else ()
         if old is None or old.id is None:
-            yield from self._answer(cancel, self._record_answer)
+            yield from self._answer(cancel, self._record_answer, notices)
             return
 
         def beside_old() -> StreamRecorder:
@@ -216,7 +241,7 @@ class ChatSession:
                 old.id, settings=self.settings.to_record(), model=self.model
             )
 
-        yield from self._answer(cancel, beside_old)
+        yield from self._answer(cancel, beside_old, notices)
 
     def edit_last(self, text: str, cancel: threading.Event | None = None) -> Iterator[Event]:
         """Replace the last question by ``text`` (the old one stays saved beside it) and
@@ -235,8 +260,12 @@ class ChatSession:
         yield from self._answer(cancel, self._record_answer)
 
     def _answer(
-        self, cancel: threading.Event | None, start: Callable[[], StreamRecorder]
+        self,
+        cancel: threading.Event | None,
+        start: Callable[[], StreamRecorder],
+        notices: Sequence[Notice] = (),
     ) -> Iterator[Event]:
+        """The answer's events; ``notices`` come first (and are saved with its first reply)."""
         starts = [start]  # the first reply's message; a tool loop's later ones: new answers
         recordings: list[AnswerRecording] = []
 
@@ -249,6 +278,9 @@ class ChatSession:
                 recording = AnswerRecording.begin(begin_reply, self._note_problem)
             if recording.answer_id is not None:
                 self.thread = thread.at(recording.answer_id)
+            if not recordings:
+                for notice in notices:
+                    recording.on_event(notice)
             recordings.append(recording)
             return recording
 
@@ -277,6 +309,7 @@ class ChatSession:
             )
         reply = _Reply()
         with contextlib.closing(events):
+            yield from notices
             for event in events:
                 if isinstance(event, ToolResult):
                     self._keep_tool_result(event)
@@ -369,6 +402,11 @@ class ChatSession:
             settings=self.settings.to_record(),
             model=self.model,
         )
+
+
+def _with_files(text: str, files: Sequence[Document], retrieval: Retrieval | None) -> str:
+    """A question's message: the passages ``retrieval`` chose, else the files whole."""
+    return retrieval.text if retrieval is not None else attach(text, files)
 
 
 def delete_conversation(store: Store, conversation_id: str) -> None:

@@ -166,7 +166,7 @@ def _message(message: Any, where: str) -> Message:
             param=f"{where}.role",
         )
     role = ROLES[role]
-    content = _content(message.get("content"), f"{where}.content")
+    content, files = _content(message.get("content"), f"{where}.content")
     calls = []  # only an assistant turn carries calls
     if role == "assistant":
         calls = _tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
@@ -176,14 +176,14 @@ def _message(message: Any, where: str) -> Message:
             f"{where}.content is missing: a {role} message needs {needed}.",
             param=f"{where}.content",
         )
-    return Message(role, content or "", tool_calls=calls or None)
+    return Message(role, content or "", tool_calls=calls or None, attachments=files)
 
 
-def _content(content: Any, where: str) -> str | None:
+def _content(content: Any, where: str) -> tuple[str | None, tuple[Document, ...]]:
     """A string, None, or the text of a list of parts: text parts joined by newlines,
-    after the files of file parts (:func:`seedchat.documents.attach`)."""
+    after the files of file parts (:func:`seedchat.documents.attach`); and those files."""
     if content is None or isinstance(content, str):
-        return content
+        return content, ()
     if not isinstance(content, list):
         raise RequestError(f"{where} must be a string or a list of parts.", param=where)
     texts: list[str] = []
@@ -203,7 +203,7 @@ def _content(content: Any, where: str) -> str | None:
         if not isinstance(part.get("text"), str):
             raise RequestError(f"{here}.text must be a string.", param=f"{here}.text")
         texts.append(part["text"])
-    return attach("\n".join(texts), files)
+    return attach("\n".join(texts), files), tuple(files)
 
 
 def _file_part(file: Any, where: str) -> Document:

@@ -106,3 +106,31 @@ def test_a_100000_token_file_reaches_the_prompt_whole(long_model, tmp_path, cli_
     assert shown.returncode == 0, shown.stderr.decode(errors="replace")
     assert shown.stdout == expected.encode("utf-8") == rendered.encode("utf-8")
     assert text.encode("utf-8") in shown.stdout  # the file's bytes, byte for byte
+
+
+def test_one_shot_chat_loads_a_longer_context_for_a_file_that_needs_it(
+    long_model, tmp_path, cli_env
+):
+    """A 20,000-token file and a model loaded with 4,096: the planner's plan that fits (the
+    model is trained for 131,072) loads it again with 32,768, and the file goes in whole."""
+    question = "Which clause sets the notice period?"
+    with Engine.load(long_model, LoadOptions(context_length=4096, threads=2)) as engine:
+        text, _count = document_text(engine, 20_000)
+        path = tmp_path / "contract.txt"
+        path.write_bytes(text.encode("utf-8"))
+        message = Message("user", attach(question, [read_document(path)]))
+        expected = engine.render([message], GenerationOptions())
+    shown = subprocess.run(
+        [
+            *(sys.executable, "-m", "seedchat", "chat", "-m", str(long_model)),
+            *("--context", "4096", "--file", str(path), "--show-prompt", question),
+        ],
+        capture_output=True,
+        env=cli_env,
+        timeout=300,
+    )
+    said = " ".join(shown.stderr.decode(errors="replace").split())
+    assert shown.returncode == 0, said
+    assert "contract.txt does not fit in 4,096 tokens" in said
+    assert "loading with 32,768 tokens (KV f16)" in said and "retrieval" not in said
+    assert shown.stdout == expected.encode("utf-8")  # the whole file, as a longer context holds it

@@ -2,7 +2,8 @@
 
 An API client sends the whole conversation with every request. The saver finds the saved
 API conversation whose active branch the request continues (``Store.find_continued``), adds
-the messages it does not have yet, and records the answer as it streams (the one answer
+the messages it does not have yet (a message's ``file`` parts as its attachments, apart from
+its text, as ``seedchat chat --file`` saves them), and records the answer as it streams (the one answer
 path's :class:`~seedchat.answer.AnswerRecording`, as the page's answers are). A request that continues nothing starts a new
 conversation. A store that fails never fails the request: it is logged and the answer is
 sent anyway.
@@ -17,6 +18,7 @@ from typing import Any
 
 from seedchat.answer import AnswerRecording
 from seedchat.api.server import ApiOptions
+from seedchat.documents import detach
 from seedchat.prompt import Message
 from seedchat.session import open_store
 from seedchat.settings import ChatSettings
@@ -58,7 +60,7 @@ class ApiSaver:
     def _continue(
         self, messages: list[Message], settings: ChatSettings, model: str
     ) -> tuple[str, str | None]:
-        turns = [(m.role, m.content) for m in messages]
+        turns = [(m.role, detach(m.content, m.attachments)) for m in messages]
         found = self.store.find_continued(turns, origin=ORIGIN)
         if found is None:
             record = settings.to_record()
@@ -68,11 +70,13 @@ class ApiSaver:
             conversation_id, leaf, matched = conversation.id, None, 0
         else:
             conversation_id, leaf, matched = found
-        for message in messages[matched:]:
-            fields = {"tool_calls": _stored_tool_calls(message)} if message.tool_calls else {}
-            leaf = self.store.add_message(
-                conversation_id, message.role, message.content, parent_id=leaf, **fields
-            ).id
+        for (role, text), message in zip(turns[matched:], messages[matched:], strict=True):
+            fields: dict[str, Any] = {}
+            if message.tool_calls:
+                fields["tool_calls"] = _stored_tool_calls(message)
+            if message.attachments:  # a file part: kept apart, as the terminal's --file is
+                fields["attachments"] = message.attachments
+            leaf = self.store.add_message(conversation_id, role, text, parent_id=leaf, **fields).id
         return conversation_id, leaf
 
 

@@ -42,6 +42,7 @@ from seedchat.api.requests import (
 from seedchat.api.responses import Reply
 from seedchat.errors import ContextLengthError, RequestError, SeedchatError
 from seedchat.events import Event
+from seedchat.fitting import fit_request
 from seedchat.host import ModelBusy, ModelHost, NoModelLoaded
 from seedchat.prompt import Message
 from seedchat.pump import EventPump
@@ -169,9 +170,17 @@ class Call:
         """The one answer path, in the model's own thread."""
 
         def events() -> Iterator[Event]:
-            return answer(
+            messages, notices = self.messages, []
+            if not self.raw:  # files that do not fit: passages of them (seedchat.fitting)
+                options = self.settings.generation_options(tools=self.reply.tools)
+                messages, notices = fit_request(self.host.engine, messages, options)
+            for notice in notices:
+                if self.recording is not None:
+                    self.recording.on_event(notice)
+                yield notice
+            yield from answer(
                 self.host,
-                self.messages,
+                messages,
                 self.settings,
                 self.cancel,
                 self.recording,

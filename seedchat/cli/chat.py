@@ -9,7 +9,10 @@ settings (the settings file's, then the flags), the same prompt, saved the same 
 ``--file PATH`` (repeatable) attaches files to the question (the first one, in the
 interactive chat), and ``/file PATH`` in the interactive chat attaches one to the next
 question: each is read (:func:`seedchat.documents.read_document`) before anything else
-happens, so a file that cannot be attached is refused with nothing changed.
+happens, so a file that cannot be attached is refused with nothing changed. Files that
+do not fit the context, or all of them with ``--retrieval``, go in as the passages that
+best match the question (:mod:`seedchat.cli.chat_files`: a one-shot chat first loads a
+longer context when this machine can hold it).
 
 Tools are on when MCP servers are configured (``seedchat tools``): the model may call
 them in the tool loop (:mod:`seedchat.tool_loop`). Each call asks ``[y]es / [a]lways /
@@ -24,13 +27,14 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.markup import escape
 
 from seedchat.answer import answer
 from seedchat.budget import ENFORCEMENTS
+from seedchat.cli.chat_files import fit_files
 from seedchat.cli.console import console, err_console, note, print_error, warn
 from seedchat.cli.options import (
     add_engine_options,
@@ -48,6 +52,7 @@ from seedchat.events import (
     Done,
     Notice,
     Reflect,
+    RetrievalNotice,
     ThinkingDelta,
     ThinkingEnd,
     ThinkingStart,
@@ -56,6 +61,8 @@ from seedchat.events import (
 )
 from seedchat.host import ModelHost
 from seedchat.models import resolve_model
+from seedchat.planner import ContextPlan
+from seedchat.retrieval import Retrieval
 from seedchat.session import ChatSession, open_store
 from seedchat.settings import ChatSettings, Settings, ToolSettings, load_settings
 from seedchat.store import Store
@@ -74,6 +81,8 @@ from seedchat.wording import (
 LATEST = "latest"
 #: The interactive chat's command that attaches a file to the next question.
 FILE_COMMAND = "/file"
+#: The interactive chat's command that turns ``--retrieval`` on or off for the next questions.
+RETRIEVAL_COMMAND = "/retrieval"
 
 
 def register(sub) -> None:
@@ -98,6 +107,12 @@ def register(sub) -> None:
         default=[],
         help="attach a file to the question (repeatable): text, Markdown, code, CSV, JSON, "
         "HTML or PDF; in the interactive chat, '/file PATH' attaches one to the next question",
+    )
+    p.add_argument(
+        "--retrieval",
+        action="store_true",
+        help="put only the passages of the files that best match the question in the prompt "
+        "(SQLite FTS5, BM25), not the whole files (chosen on its own when they do not fit)",
     )
     add_preset_option(
         p, "start from this preset's settings ('seedchat presets'); the flags above override it"
@@ -133,6 +148,7 @@ class EventPrinter:
     def __init__(self, as_json: bool, budget: int, out: Any = None) -> None:
         self.console, self.json, self.budget = out or console, as_json, budget
         self.approximate = False  # counts estimated from a remote server's chunks
+        self.footers: list[str] = []  # retrieval's: said under the answer's statistics
 
     def __call__(self, event) -> None:
         if self.json:
@@ -158,10 +174,15 @@ class EventPrinter:
             if event.status != "waiting":  # the approval prompt says it
                 style = TOOL_STYLES[event.status]
                 c.print(f"[{style}]  ⚙ {escape(tool_run_line(event))}[/]", soft_wrap=True)
+        elif isinstance(event, RetrievalNotice):
+            self.footers.append(event.text)
         elif isinstance(event, Notice):
             c.print(f"[yellow]note: {escape(event.text)}[/]")
         elif isinstance(event, Done):
             c.print(f"\n[dim]({escape(done_footer(event))})[/]", soft_wrap=True)
+            for footer in self.footers:
+                c.print(f"[yellow]{escape(footer)}[/]", soft_wrap=True)
+            self.footers = []
 
 
 TOOL_STYLES = {"running": "magenta", "done": "green", "failed": "red", "declined": "yellow"}
@@ -250,7 +271,10 @@ def run(args: argparse.Namespace) -> int:
         session.tool_settings = ToolSettings.from_settings(settings)
         if args.show_prompt:
             question = args.prompt or ""
-            prompt = attach(question, files) if args.raw else session.prompt(question, files)
+            retrieval = fit_files(args, host, session, question, files, reloader(args, host))
+            prompt = (
+                attach(question, files) if args.raw else session.prompt(question, files, retrieval)
+            )
             sys.stdout.write(prompt)
             return 0
         _chat(args, host, session, files)
@@ -278,6 +302,26 @@ def _load(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None
             context_length=args.context,
             progress=bar,
         )
+
+
+def reloader(args: argparse.Namespace, host: ModelHost) -> Callable[[ContextPlan], None]:
+    """Loads the model again with a context plan (a one-shot chat's files need it)."""
+
+    def reload(plan: ContextPlan) -> None:
+        load, path = plan.load_options(), host.engine.path
+        with LoadBar(path.name) as bar:
+            host.load(
+                path,
+                remember=False,
+                n_gpu_layers=args.gpu_layers,
+                context_length=load.context_length,
+                progress=bar,
+                kv_cache_type=load.kv_cache_type,
+                flash_attn=load.flash_attn,
+                offload_kqv=load.offload_kqv,
+            )
+
+    return reload
 
 
 class LoadBar:
@@ -324,8 +368,8 @@ def _chat(
             return
         if not args.json:
             console.print(
-                f"[bold]{host.display_name}[/] — {FILE_COMMAND} PATH attaches a file; "
-                "empty line or Ctrl-D to quit."
+                f"[bold]{host.display_name}[/] — {FILE_COMMAND} PATH attaches a file, "
+                f"{RETRIEVAL_COMMAND} turns retrieval on or off; empty line or Ctrl-D to quit."
             )
         pending = list(files)  # attached to the next question
         while True:
@@ -336,6 +380,13 @@ def _chat(
             if not line.strip():
                 return
             if attach_command(line, pending):
+                continue
+            if line.strip() == RETRIEVAL_COMMAND:
+                args.retrieval = not args.retrieval
+                how = "passages that match it" if args.retrieval else "whole when they fit"
+                note(
+                    f"retrieval {'on' if args.retrieval else 'off'}: files go with a question as {how}"
+                )
                 continue
             ask(line, pending)
             pending = []
@@ -401,14 +452,18 @@ LONG_PROMPT_SHARE = 0.25
 
 
 def prompt_meter(
-    host: ModelHost, session: ChatSession, question: str, files: Sequence[Document] = ()
+    host: ModelHost,
+    session: ChatSession,
+    question: str,
+    files: Sequence[Document] = (),
+    retrieval: Retrieval | None = None,
 ) -> str | None:
     """ "41,870 of 65,536 tokens" for a long prompt (a quarter of the context or more) on a
     local model, with what to do when it does not fit; None for a short one."""
     engine = host.engine
     if not isinstance(engine, Engine):
         return None
-    n, n_ctx = len(engine.tokenize(session.prompt(question, files))), engine.n_ctx
+    n, n_ctx = len(engine.tokenize(session.prompt(question, files, retrieval))), engine.n_ctx
     if n < n_ctx * LONG_PROMPT_SHARE:
         return None
     text = f"{n:,} of {n_ctx:,} tokens"
@@ -421,13 +476,18 @@ def prompt_meter(
 
 
 def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace, host: ModelHost):
+    one_shot = args.prompt is not None  # nobody else uses the model: it may load again
+
     def ask(text: str, files: list[Document]) -> None:
-        meter = None if args.json else prompt_meter(host, session, text, files)
+        retrieval = fit_files(
+            args, host, session, text, files, reloader(args, host) if one_shot else None
+        )
+        meter = None if args.json else prompt_meter(host, session, text, files, retrieval)
         if meter:
             note(meter)
         cancel = threading.Event()
         try:
-            for event in session.turn(text, cancel, attachments=files):
+            for event in session.turn(text, cancel, attachments=files, retrieval=retrieval):
                 printer(event)
         except KeyboardInterrupt:
             cancel.set()

@@ -1,0 +1,157 @@
+"""How attached files reach the model: whole, with a longer context, or by retrieval.
+
+The one rule (:func:`choose`), for every front end:
+
+1. the user chose retrieval (``seedchat chat --retrieval``): retrieval;
+2. the prompt with the whole files, and the room a reply keeps
+   (:func:`seedchat.engine.reply_room`), fits the loaded context: the files go in whole;
+3. where the model may be loaded again (a one-shot ``seedchat chat``: nobody else uses it)
+   and a context plan (:func:`seedchat.planner.context_plans`) fits this machine and the
+   model's trained context: load it with that plan's context;
+4. else retrieval (:mod:`seedchat.retrieval`): the passages that best match the question,
+   as many as the context's room holds, and a footer that says the whole document was not
+   read. The API (:func:`fit_request`) cannot load the model again for a client, so for it
+   this follows 2 directly.
+
+Every count is the model's own: the prompt rendered by its template and tokenized as the
+engine does (:func:`seedchat.prompt_tokens.prompt_tokens`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from seedchat.backend import available_ram_bytes, detect_gpus
+from seedchat.documents import Document, detach
+from seedchat.engine import Engine, reply_room
+from seedchat.events import Notice
+from seedchat.planner import ContextPlan, context_plans, read_shape
+from seedchat.prompt import Message
+from seedchat.prompt_tokens import prompt_tokens
+from seedchat.retrieval import Retrieval, retrieve
+from seedchat.settings import GenerationOptions
+
+log = logging.getLogger(__name__)
+
+Way = Literal["whole", "reload", "retrieval"]
+#: Tries to size the passages when the first choice overshoots the room (token merges at
+#: the passages' joins make the sum of their counts a little off).
+SIZING_TRIES = 4
+
+
+@dataclass(frozen=True)
+class FitChoice:
+    """What :func:`choose` decided, and why (in words for the user)."""
+
+    way: Way
+    prompt_tokens: int  # the prompt with the whole files
+    n_ctx: int  # the loaded context
+    plan: ContextPlan | None = None  # for "reload"
+    reason: str = ""  # why the files do not go in whole as loaded
+
+
+def choose(
+    prompt_tokens: int,
+    n_ctx: int,
+    max_tokens: int,
+    forced: bool = False,
+    plans: Sequence[ContextPlan] | None = None,
+) -> FitChoice:
+    """The way the files go (the module doc's rule). ``plans``: the context plans for
+    :func:`context_needed`, None where the model cannot be loaded again."""
+    if forced:
+        return FitChoice("retrieval", prompt_tokens, n_ctx, reason="retrieval was chosen")
+    if prompt_tokens + reply_room(max_tokens, n_ctx) <= n_ctx:
+        return FitChoice("whole", prompt_tokens, n_ctx)
+    reason = f"does not fit in {n_ctx:,} tokens ({prompt_tokens:,} needed)"
+    fitting = [p for p in plans or () if p.fits]
+    if fitting:
+        return FitChoice("reload", prompt_tokens, n_ctx, fitting[0], reason)
+    if plans:
+        reason += f"; a longer context does not fit: {plans[0].reason}"
+    return FitChoice("retrieval", prompt_tokens, n_ctx, reason=reason)
+
+
+def context_needed(prompt_tokens: int, max_tokens: int) -> int:
+    """The least context in which a prompt of ``prompt_tokens`` keeps its reply's room."""
+    return prompt_tokens + min(max_tokens, max(prompt_tokens, 16))
+
+
+def plans_for(path: Path, prompt_tokens: int, max_tokens: int) -> list[ContextPlan]:
+    """The context plans for the prompt on this machine (the GPU's and RAM's free memory)."""
+    gpus = detect_gpus()
+    free_gpu = gpus[0].free_bytes if gpus else 0
+    needed = context_needed(prompt_tokens, max_tokens)
+    return context_plans(read_shape(path), needed, free_gpu, available_ram_bytes())
+
+
+def count_prompt(engine: Engine, messages: Sequence[Message], options: GenerationOptions) -> int:
+    """The tokens of the prompt ``messages`` make, as the engine would send it."""
+    rendered = engine.template.render_marked(list(messages), options.budget, options.tools)
+    return len(prompt_tokens(engine, rendered))
+
+
+def text_counter(engine: Engine):
+    """Counts a text's tokens as text (never as tags)."""
+    return lambda text: len(engine.tokenize(text, parse_special=False))
+
+
+def with_passages(
+    engine: Engine,
+    messages: Sequence[Message],
+    index: int,
+    question: str,
+    documents: Sequence[Document],
+    options: GenerationOptions,
+) -> tuple[list[Message], Retrieval]:
+    """``messages`` with ``messages[index]`` the passages of ``documents`` that best match
+    ``question`` (then the question), as many as keep the prompt and its reply's room in
+    the loaded context."""
+    out = list(messages)
+    target = engine.n_ctx - reply_room(options.max_tokens, engine.n_ctx)
+    out[index] = replace(out[index], content=question)
+    count = text_counter(engine)
+    room = target - count_prompt(engine, out, options) + count(question)
+    retrieval = retrieve(documents, question, room, count)
+    for _ in range(SIZING_TRIES):
+        out[index] = replace(out[index], content=retrieval.text)
+        over = count_prompt(engine, out, options) - target
+        if over <= 0 or not retrieval.passages:
+            break
+        room -= over + 8
+        retrieval = retrieve(documents, question, room, count)
+    out[index] = replace(out[index], content=retrieval.text)
+    return out, retrieval
+
+
+def fit_request(
+    engine: object, messages: Sequence[Message], options: GenerationOptions
+) -> tuple[list[Message], list[Notice]]:
+    """An API request's messages as they reach the model: unchanged when they fit the
+    loaded context (or the model is not local); else the last message with files holds
+    the passages retrieval chose, and a notice says which (the client cannot have the
+    model loaded again, so there is no plan 3)."""
+    messages = list(messages)
+    if not isinstance(engine, Engine) or engine.template is None:
+        return messages, []
+    index = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].attachments), None)
+    if index is None:
+        return messages, []
+    choice = choose(count_prompt(engine, messages, options), engine.n_ctx, options.max_tokens)
+    if choice.way == "whole":
+        return messages, []
+    message = messages[index]
+    question = detach(message.content, message.attachments)
+    fitted, retrieval = with_passages(
+        engine, messages, index, question, message.attachments, options
+    )
+    names = ", ".join(doc.name for doc in message.attachments)
+    log.info("%s %s: using retrieval (%s)", names, choice.reason, retrieval.summary())
+    said = Notice(
+        f"{names} {choice.reason}; using retrieval: {retrieval.summary()}.", kind="context"
+    )
+    return fitted, [said, retrieval.notice]

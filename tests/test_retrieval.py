@@ -1,0 +1,441 @@
+"""Retrieval when attached files do not fit: the passage holding a planted sentence wins
+over filler (a real SQLite FTS5 index, BM25), reaches the prompt with its place named, and
+the answer's footer names it; in the terminal (the bundled demo model, trained for 8,192
+tokens, on the real llama.cpp), in the API (the official openai SDK, and Ollama's /api)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from documents_helpers import make_pdf
+
+from seedchat.api.saving import ApiSaver
+from seedchat.api.serve import ApiServer
+from seedchat.api.server import ApiOptions, create_app
+from seedchat.documents import Document, read_document
+from seedchat.events import RetrievalNotice, event_from_dict
+from seedchat.fitting import choose, context_needed
+from seedchat.host import ModelHost
+from seedchat.models import demo_model
+from seedchat.network import find_free_port
+from seedchat.planner import context_plans, read_shape
+from seedchat.retrieval import MAX_CHARS, places, retrieve, split_passages
+from seedchat.settings import load_settings
+from seedchat.store import Store
+
+WORDS = [
+    "the",
+    "contract",
+    "term",
+    "party",
+    "shall",
+    "notice",
+    "payment",
+    "within",
+    "days",
+    "clause",
+    "section",
+    "agree",
+]
+PLANTED = "The secret launch code for the orbital greenhouse is AZURE-7."
+QUESTION = "What is the secret launch code of the orbital greenhouse?"
+PLANTED_AT = 1234  # the planted sentence's line (0-based): line 1235 of the file
+
+
+def filler(lines: int, planted_at: int | None = PLANTED_AT) -> str:
+    """Numbered lines of contract words, the planted sentence on a line of its own."""
+    rng = random.Random(7)
+    out = [
+        f"{i:06d} " + " ".join(rng.choice(WORDS) for _ in range(12)) + ".\n" for i in range(lines)
+    ]
+    if planted_at is not None:
+        out.insert(planted_at, PLANTED + "\n")
+    return "".join(out)
+
+
+def chars(text: str) -> int:
+    """A stand-in token count (4 characters a token), for the tests that need no model."""
+    return len(text) // 4 + 1
+
+
+# -- the passages, the index and the message -------------------------------------------------
+
+
+def test_passages_keep_the_text_and_name_their_lines():
+    doc = read_document(filler(3000).encode(), "contract.txt")
+    passages = split_passages(doc)
+    assert len(passages) > 100 and all(len(p.text) <= MAX_CHARS for p in passages)
+    for p in passages:  # each passage is the file's text exactly, at its offset and lines
+        assert doc.text[p.start : p.start + len(p.text)] == p.text
+        lines = doc.text.splitlines()[p.first_line - 1 : p.last_line]
+        assert "\n".join(lines) == p.text
+    joined = "".join(doc.text[p.start : p.start + len(p.text)] + "\n" for p in passages)
+    assert joined == doc.text  # nothing lost, nothing twice
+
+
+def test_the_planted_sentence_wins_over_filler():
+    doc = read_document(filler(3000).encode(), "contract.txt")
+    found = retrieve([doc], QUESTION, 3000, chars)
+    assert len(found.passages) >= 1
+    (best,) = [p for p in found.passages if PLANTED in p.text]
+    assert best.first_line <= PLANTED_AT + 1 <= best.last_line
+    assert found.text.startswith(
+        f"[file: contract.txt, {len(found.passages)} of {found.totals[0]} passages "
+        "(the whole file was not read)]\n"
+    )
+    assert f"[{best.where}]\n{best.text}\n" in found.text
+    assert found.text.endswith(f"[end of file: contract.txt]\n\n{QUESTION}")
+    assert chars(found.text) <= 3000
+    notice = found.notice
+    assert isinstance(notice, RetrievalNotice) and notice.kind == "retrieval"
+    assert best.label in notice.passages
+    assert notice.text == (
+        f"Answered from 1 passage of contract.txt ({best.where}): the whole document was not read."
+    )
+    assert event_from_dict(notice.to_dict()) == notice
+
+
+def test_passages_fill_the_room_best_first_and_stand_in_document_order():
+    text = filler(3000, planted_at=None)
+    doc = read_document(text.encode(), "terms.txt")
+    found = retrieve([doc], "Which clause sets the payment notice within days?", 2000, chars)
+    assert len(found.passages) > 1
+    starts = [p.start for p in found.passages]
+    assert starts == sorted(starts)  # in the document's order, whatever their rank
+    assert chars(found.text) <= 2000
+    bigger = retrieve([doc], "Which clause sets the payment notice within days?", 6000, chars)
+    assert len(bigger.passages) > len(found.passages)
+
+
+def test_a_pdf_passage_names_its_page():
+    pages = [" ".join(random.Random(n).choice(WORDS) for _ in range(60)) for n in range(40)]
+    pages[26] = "Budget review. " + PLANTED.replace("-", " ")
+    doc = read_document(make_pdf(pages), "report.pdf")
+    passages = split_passages(doc)
+    assert [p.page for p in passages] == list(range(1, 41))  # no passage across pages
+    assert not any(p.text.startswith("[page") for p in passages)
+    found = retrieve([doc], QUESTION, 400, chars)
+    assert [p.page for p in found.passages] == [27]
+    assert "[page 27]\nBudget review. The secret launch code" in found.text
+    assert found.notice.passages == ("report.pdf, page 27",)
+    assert "1 passage of report.pdf (page 27)" in found.notice.text
+
+
+def test_places_join_neighbouring_pages_and_lines():
+    doc = read_document(make_pdf([f"page {n} text" for n in range(1, 14)]), "r.pdf")
+    by_page = {p.page: p for p in split_passages(doc)}
+    assert places([by_page[n] for n in (3, 4, 5, 12)]) == "pages 3–5, 12"
+    text = read_document(filler(200, None).encode(), "a.txt")
+    first, second, *_ = split_passages(text)
+    assert places([first, second]) == f"lines 1–{second.last_line}"
+
+
+def test_several_files_and_no_matching_word():
+    a = Document("a.md", "markdown", "alpha beta\n\ngamma\n", 18, "a" * 64)
+    b = Document("b.md", "markdown", "delta epsilon\n", 14, "b" * 64)
+    found = retrieve([a, b], "Tell me about epsilon", 500, chars)
+    assert [p.file for p in found.passages] == ["b.md"]
+    assert "no passage of a.md; 1 passage of b.md (line 1)" in found.notice.text
+    assert "documents were not read" in found.notice.text
+    none = retrieve([a, b], "zzz", 500, chars)  # no word matches: the files' beginnings
+    assert [p.file for p in none.passages] == ["a.md", "b.md"]
+
+
+# -- the rule --------------------------------------------------------------------------------
+
+
+def test_the_rule_whole_longer_context_or_retrieval():
+    shape = read_shape(demo_model())  # trained for 8,192 tokens
+    assert choose(3000, 4096, 512).way == "whole"
+    assert choose(3000, 4096, 512, forced=True).way == "retrieval"
+    fits = context_plans(shape, context_needed(5000, 512), 0, 64 * 2**30)
+    chosen = choose(5000, 4096, 512, plans=fits)
+    assert chosen.way == "reload" and chosen.plan.n_ctx == 8192
+    assert chosen.reason == "does not fit in 4,096 tokens (5,000 needed)"
+    beyond = context_plans(shape, context_needed(20_000, 512), 0, 64 * 2**30)
+    far = choose(20_000, 4096, 512, plans=beyond)
+    assert far.way == "retrieval"
+    assert "beyond the model's trained context of 8,192 tokens" in far.reason
+    no_ram = choose(5000, 4096, 512, plans=context_plans(shape, 5512, 0, 1024))
+    assert no_ram.way == "retrieval" and "RAM" in no_ram.reason
+    assert choose(5000, 4096, 512, plans=None).way == "retrieval"  # cannot load again
+
+
+# -- the terminal ----------------------------------------------------------------------------
+
+
+def _chat(cli_env, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "seedchat", "chat", "-m", str(demo_model())]
+    done = subprocess.run(
+        [*command, *args], capture_output=True, env=cli_env, timeout=300, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_one_shot_chat_retrieves_when_the_file_is_beyond_the_trained_context(tmp_path, cli_env):
+    path = tmp_path / "contract.txt"
+    path.write_text(filler(3000))
+    shown = _chat(cli_env, "--context", "4096", "--file", str(path), "--show-prompt", QUESTION)
+    said = " ".join(shown.stderr.split())
+    assert "contract.txt does not fit in 4,096 tokens" in said
+    assert "beyond the model's trained context of 8,192 tokens; using retrieval: " in said
+    assert PLANTED in shown.stdout  # the passage holding it is in the prompt
+    assert "(the whole file was not read)]\n[lines " in shown.stdout
+    assert filler(3000) not in shown.stdout
+    # an answer: its footer names the passage, and the question is saved with the file
+    answered = _chat(
+        cli_env, "--context", "4096", "-b", "0", "--max-tokens", "8", "--file", str(path), QUESTION
+    )
+    footer = answered.stdout.strip().splitlines()[-1]
+    assert footer.startswith("Answered from 1 passage of contract.txt (lines ")
+    assert footer.endswith("): the whole document was not read.")
+    exported = tmp_path / "export.json"
+    subprocess.run(
+        [sys.executable, "-m", "seedchat", "history", "export", "-o", str(exported)],
+        check=True,
+        env=cli_env,
+        timeout=120,
+    )
+    (conv,) = json.loads(exported.read_text())["conversations"]
+    question, reply = conv["messages"]
+    assert question["content"] == QUESTION
+    assert [a["name"] for a in question["attachments"]] == ["contract.txt"]
+    (notice,) = [n for n in reply["notices"] if n["kind"] == "retrieval"]
+    assert notice["text"] == footer
+
+
+def test_a_pdf_beyond_the_context_gives_its_page(tmp_path, cli_env):
+    pages = [" ".join(random.Random(n).choice(WORDS) for _ in range(200)) for n in range(60)]
+    pages[41] = "Appendix. " + PLANTED.replace("-", " ")
+    path = tmp_path / "report.pdf"
+    path.write_bytes(make_pdf(pages))
+    shown = _chat(cli_env, "--context", "4096", "--file", str(path), "--show-prompt", QUESTION)
+    assert "[page 42]\nAppendix. The secret launch code" in shown.stdout
+    assert "using retrieval: 1 passage of report.pdf (page 42)" in " ".join(shown.stderr.split())
+    as_json = _chat(
+        cli_env,
+        "--context",
+        "4096",
+        "-b",
+        "0",
+        "--max-tokens",
+        "4",
+        "--json",
+        "--no-save",
+        "--file",
+        str(path),
+        QUESTION,
+    )
+    events = [json.loads(line) for line in as_json.stdout.splitlines()]
+    (notice,) = [e for e in events if e["type"] == "RetrievalNotice"]
+    assert notice["passages"] == ["report.pdf, page 42"]
+
+
+def test_retrieval_can_be_chosen_for_a_file_that_fits(tmp_path, cli_env):
+    path = tmp_path / "contract.txt"
+    path.write_text(filler(40, planted_at=20))
+    whole = _chat(cli_env, "--context", "8192", "--file", str(path), "--show-prompt", QUESTION)
+    assert "[file: contract.txt]\n" + filler(40, planted_at=20) in whole.stdout
+    assert "retrieval" not in whole.stderr
+    chosen = _chat(
+        cli_env, "--retrieval", "--file", str(path), "--show-prompt", QUESTION, "--context", "8192"
+    )
+    assert "using retrieval (turned on): 1 passage of contract.txt" in chosen.stderr
+    assert PLANTED in chosen.stdout and filler(40, planted_at=20) not in chosen.stdout
+
+
+# -- the API ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[ModelHost]:
+    host = ModelHost(load_settings())
+    host.load(demo_model(), remember=False, n_gpu_layers=0, context_length=4096)
+    yield host
+    host.unload()
+
+
+def _file_part(name: str, data: bytes) -> dict:
+    encoded = base64.b64encode(data).decode()
+    return {"type": "file", "file": {"filename": name, "file_data": encoded}}
+
+
+def test_an_api_file_part_that_does_not_fit_is_retrieved_and_saved_apart(host, tmp_path):
+    text = filler(3000)
+    content = [_file_part("contract.txt", text.encode()), {"type": "text", "text": QUESTION}]
+    with Store(tmp_path / "api.db") as store:
+        server = ApiServer(
+            create_app(host, ApiOptions(saver=ApiSaver(store))),
+            "127.0.0.1",
+            find_free_port("127.0.0.1", 18380),
+        )
+        server.start()
+        try:
+            client = openai.OpenAI(base_url=server.url + "v1", api_key="none", max_retries=0)
+            reply = client.chat.completions.create(
+                model=host.model_id,
+                messages=[{"role": "user", "content": content}],
+                max_tokens=8,
+                extra_body={"thinking_budget": 0},
+            )
+            ollama = httpx.post(
+                server.url + "api/chat",
+                json={
+                    "model": host.model_id,
+                    "messages": [{"role": "user", "content": content}],
+                    "stream": False,
+                    "think": False,
+                    "options": {"num_predict": 4},
+                },
+                timeout=300,
+            )
+        finally:
+            server.close()
+        notices = reply.choices[0].message.model_extra["seedchat_notices"]
+        said, footer = [n for n in notices if n["kind"] != "info"]  # info: the model's own
+        assert said["kind"] == "context" and "using retrieval" in said["text"]
+        assert said["text"].startswith("contract.txt does not fit in 4,096 tokens")
+        assert footer["kind"] == "retrieval"
+        (label,) = footer["passages"]
+        first, last = (int(n) for n in label.split("lines ")[1].split("–"))
+        assert first <= PLANTED_AT + 1 <= last  # the passage holding the planted sentence
+        assert footer["text"].endswith("the whole document was not read.")
+        assert ollama.status_code == 200, ollama.text
+        kinds = [n["kind"] for n in ollama.json()["message"]["seedchat_notices"]]
+        assert kinds[:2] == ["context", "retrieval"]
+        # saved: the question's text, the file apart as its attachment (as --file saves it)
+        summaries = store.list_conversations()
+        assert len(summaries) == 2  # one from each route
+        for summary in summaries:
+            question, answer = store.get_conversation(summary.id).messages
+            assert question.content == QUESTION
+            assert [(a.name, a.text) for a in question.attachments] == [("contract.txt", text)]
+            assert [n["kind"] for n in answer.notices][:2] == ["context", "retrieval"]
+
+
+def test_an_api_file_part_that_fits_goes_whole_and_is_saved_apart(host, tmp_path):
+    text = "The meeting moved to Thursday.\n"
+    content = [{"type": "text", "text": "When is the meeting?"}, _file_part("n.md", text.encode())]
+    with Store(tmp_path / "api.db") as store:
+        server = ApiServer(
+            create_app(host, ApiOptions(saver=ApiSaver(store))),
+            "127.0.0.1",
+            find_free_port("127.0.0.1", 18390),
+        )
+        server.start()
+        try:
+            client = openai.OpenAI(base_url=server.url + "v1", api_key="none", max_retries=0)
+            messages = [{"role": "user", "content": content}]
+            for follow_up in ("Where?", None):  # then continued, not doubled
+                reply = client.chat.completions.create(
+                    model=host.model_id,
+                    messages=messages,
+                    max_tokens=4,
+                    extra_body={"thinking_budget": 0},
+                )
+                said = reply.choices[0].message.content or ""
+                messages += [
+                    {"role": "assistant", "content": said},
+                    {"role": "user", "content": follow_up},
+                ]
+        finally:
+            server.close()
+        notices = (reply.choices[0].message.model_extra or {}).get("seedchat_notices", [])
+        assert not [n for n in notices if n["kind"] in ("context", "retrieval")]
+        (summary,) = store.list_conversations()
+        saved = store.get_conversation(summary.id).messages
+        assert [m.role for m in saved] == ["user", "assistant", "user", "assistant"]
+        question = saved[0]
+        assert question.content == "When is the meeting?"
+        assert saved[2].content == "Where?" and saved[2].attachments == []
+        assert [(a.name, a.kind, a.text) for a in question.attachments] == [
+            ("n.md", "markdown", text)
+        ]
+
+
+def test_history_show_lists_an_api_attachment(tmp_path, cli_env, seedchat_home: Path):
+    with Store() as store:
+        saver = ApiSaver(store)
+        from seedchat.settings import ChatSettings
+        from seedchat.tool_calls import prompt_messages
+
+        part = _file_part("n.md", b"The meeting moved to Thursday.\n")
+        messages = prompt_messages(
+            [{"role": "user", "content": [part, {"type": "text", "text": "When?"}]}]
+        )
+        recording = saver.start(messages, ChatSettings(), "demo")
+        recording.finish("complete")
+        conv_id = store.list_conversations()[0].id
+    shown = subprocess.run(
+        [sys.executable, "-m", "seedchat", "history", "show", conv_id[:8]],
+        capture_output=True,
+        env=cli_env,
+        timeout=120,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "📎 n.md" in shown.stdout and "When?" in shown.stdout
+    assert "[file: n.md]" not in shown.stdout
+
+
+def test_the_interactive_chat_retrieves_rather_than_loading_again(tmp_path, cli_env):
+    """A file that a longer context would hold: the one-shot chat loads it, the interactive
+    chat (the model is the user's to keep as loaded) uses retrieval."""
+    path = tmp_path / "contract.txt"
+    path.write_text(filler(90, planted_at=50))  # ~4,500 tokens: beyond 4,096, within 8,192
+    one_shot = _chat(
+        cli_env,
+        "--context",
+        "4096",
+        "--max-tokens",
+        "512",
+        "--file",
+        str(path),
+        "--show-prompt",
+        QUESTION,
+    )
+    assert "loading with 8,192 tokens (KV f16)" in " ".join(one_shot.stderr.split())
+    assert "[file: contract.txt]\n" in one_shot.stdout
+    command = [sys.executable, "-m", "seedchat", "chat", "-m", str(demo_model())]
+    chat = subprocess.run(
+        [*command, "--context", "4096", "-b", "0", "--max-tokens", "4", "--file", str(path)],
+        input=QUESTION + "\n\n",
+        capture_output=True,
+        env=cli_env,
+        timeout=300,
+        text=True,
+    )
+    said = " ".join(chat.stderr.split())
+    assert chat.returncode == 0, said
+    assert "contract.txt does not fit in 4,096 tokens" in said and "loading with" not in said
+    assert "using retrieval: 1 passage of contract.txt (lines " in said
+    assert "Answered from 1 passage of contract.txt" in chat.stdout
+
+
+def test_retrieval_is_turned_on_in_the_interactive_chat(tmp_path, cli_env):
+    path = tmp_path / "notes.txt"
+    path.write_text(filler(40, planted_at=20))
+    command = [sys.executable, "-m", "seedchat", "chat", "-m", str(demo_model()), "--no-save"]
+    chat = subprocess.run(
+        [*command, "-b", "0", "--max-tokens", "4"],
+        input=f"/file {path}\n/retrieval\n{QUESTION}\n\n",
+        capture_output=True,
+        env=cli_env,
+        timeout=300,
+        text=True,
+    )
+    said = " ".join(chat.stderr.split())
+    assert chat.returncode == 0, said
+    assert "retrieval on: files go with a question as passages that match it" in said
+    assert "using retrieval (turned on): 1 passage of notes.txt" in said
+    assert "Answered from 1 passage of notes.txt" in chat.stdout
