@@ -33,7 +33,7 @@ from seedchat.kv_snapshots import SnapshotCache
 from seedchat.load_progress import LoadProgressFn, LoadWatch
 from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
-from seedchat.planner import OffloadPlan, plan_offload, read_shape
+from seedchat.planner import OffloadPlan, plan_offload, read_shape, reply_room
 from seedchat.prompt import ChatTemplate, Message, RenderedPrompt, template_from_metadata
 from seedchat.prompt_tokens import prompt_tokens
 from seedchat.reply_budget import ReplyBudget
@@ -338,7 +338,7 @@ class Engine:
         messages' text is text."""
         msgs = list(messages)
         dropped: list[Message] = []
-        room = max(16, min(options.max_tokens, self.n_ctx // 2))
+        room = reply_room(self.n_ctx, options.max_tokens)
         while True:
             rendered = self._rendered(msgs, options)
             text = rendered.text

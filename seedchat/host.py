@@ -160,10 +160,12 @@ class ModelHost:
         n_gpu_layers: int | str | None = None,
         context_length: int | None = None,
         progress: LoadProgressFn | None = None,
+        options: LoadOptions | None = None,
     ) -> ModelInfo:
         """Load the model at ``path`` (replacing the current one); raises SeedchatError.
 
-        ``n_gpu_layers`` ("auto" or a number) and ``context_length`` override the settings.
+        ``n_gpu_layers`` ("auto" or a number) and ``context_length`` override the settings;
+        ``options`` replaces them all (a context plan's, :meth:`ContextPlan.load_options`).
         ``progress`` is told the share loaded (also in ``load_progress``); a load stopped
         by :meth:`cancel_load` raises LoadCancelled and keeps the model loaded before.
         """
@@ -172,7 +174,7 @@ class ModelHost:
         self._loaded.clear()
         try:
             info = read_gguf_info(path, source="demo" if path == demo_model() else "added")
-            options = LoadOptions.from_settings(
+            options = options or LoadOptions.from_settings(
                 self.settings, n_gpu_layers=n_gpu_layers, context_length=context_length
             )
             engine = Engine.load(path, options, progress=self._progress(progress))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from seedchat.events import Done, Reflect, ThinkingEnd, ToolRun
+from seedchat.events import Done, Prefill, Reflect, ThinkingEnd, ToolRun
 
 #: The longest stretch of a reflect line's own text shown when it states no numbers.
 REFLECT_TEXT_CHARS = 60
@@ -151,3 +151,47 @@ def tool_run_line(run: ToolRun) -> str:
     if run.preview and run.status != "declined":
         parts.append(run.preview)
     return " · ".join(parts)
+
+
+def context_meter_words(tokens: int, n_ctx: int | None, estimated: bool = False) -> str:
+    """A prompt's size against the loaded context: "41,870 of 65,536 tokens"; estimated
+    (a remote server's tokenizer is not here): "about 1,230 tokens (estimated)"."""
+    about = "about " if estimated else ""
+    size = f"{about}{tokens:,} of {n_ctx:,} tokens" if n_ctx else f"{about}{tokens:,} tokens"
+    return size + (" (estimated)" if estimated else "")
+
+
+def does_not_fit_words(tokens: int, n_ctx: int, needed: int, drops_turns: bool) -> str:
+    """What happens to a prompt that does not fit, before it is sent."""
+    head = (
+        f"Does not fit: {tokens:,} tokens and room for the reply need a context of "
+        f"{needed:,}; {n_ctx:,} is loaded."
+    )
+    if drops_turns:
+        return head + (
+            " Sent as it is, the oldest turns are left out (each is named); or reload with "
+            "a longer context."
+        )
+    return head + " Reload with a longer context, or shorten the message or its files."
+
+
+def prefill_words(progress: Prefill) -> str:
+    """A long prompt being read: "Reading 12,288 of 100,412 tokens · 610 tokens/s · about
+    2 min left"."""
+    parts = [f"Reading {progress.done:,} of {progress.total:,} tokens"]
+    if progress.tokens_per_second:
+        parts.append(f"{progress.tokens_per_second:,.0f} tokens/s")
+    if progress.seconds_left is not None and progress.done < progress.total:
+        parts.append(f"about {time_left(progress.seconds_left)} left")
+    return " · ".join(parts)
+
+
+def time_left(seconds: float) -> str:
+    """A rough time still to go: "5 s", "2 min", "1 h 05 min"."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d} min"

@@ -40,6 +40,7 @@ from seedchat.cli.options import (
     remote_server,
     with_preset,
 )
+from seedchat.context_meter import prompt_size
 from seedchat.documents import Document, DocumentError, attach, describe, read_document
 from seedchat.engine import Engine
 from seedchat.errors import StoreError
@@ -63,6 +64,8 @@ from seedchat.tool_runner import ApproveAll, Decision, PendingCall
 from seedchat.tools import ToolHost, ToolsConfig
 from seedchat.tools.runner import McpTools
 from seedchat.wording import (
+    context_meter_words,
+    does_not_fit_words,
     done_footer,
     finished_title,
     reflect_note,
@@ -406,14 +409,15 @@ def prompt_meter(
     engine = host.engine
     if not isinstance(engine, Engine):
         return None
-    n, n_ctx = len(engine.tokenize(session.prompt(question, files))), engine.n_ctx
-    if n < n_ctx * LONG_PROMPT_SHARE:
+    size = prompt_size(engine, session, question, files)
+    if size is None or size.n_ctx is None or size.tokens < size.n_ctx * LONG_PROMPT_SHARE:
         return None
-    text = f"{n:,} of {n_ctx:,} tokens"
-    if n >= n_ctx:
+    text = context_meter_words(size.tokens, size.n_ctx)
+    if not size.fits:
+        text += " — " + does_not_fit_words(size.tokens, size.n_ctx, size.needed, size.drops_turns)
         text += (
-            f" — does not fit; 'seedchat plan {engine.path.name} --context {n}' shows the "
-            "ways to load a longer context"
+            f" 'seedchat plan {engine.path.name} --context {size.needed}' shows the ways to "
+            "load a longer context."
         )
     return text
 

@@ -155,7 +155,7 @@ def _opened(conv: Conversation) -> OpenedConversation:
     chat: Chat = []
     for msg in conv.messages:
         if msg.role == "user":
-            shown = [user_message(msg.content)]
+            shown = [user_message(msg.content, msg.attachments)]
         elif msg.role == "assistant":
             shown = saved_turn_messages(msg)
         else:

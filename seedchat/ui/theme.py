@@ -20,6 +20,9 @@ CSS = """
   padding: 0.1em 0.6em; font-size: 0.88em; opacity: 0.9; }
 #error-box, #error-box * { color: #b91c1c !important; }
 #budget-help { font-size: 0.85rem; opacity: 0.8; }
+#context-meter { font-size: 0.85rem; opacity: 0.8; min-height: 1.2em; }
+#chatbot .file-chip { display: inline-block; padding: 0.1em 0.6em; margin: 0 0.3em 0.3em 0;
+  border: 1px solid var(--border-color-primary); border-radius: 1em; font-size: 0.85em; }
 /* Unlimited: the slider reads "Budget: unlimited", with no number and no position */
 #budget.unlimited .tab-like-container, #budget.unlimited .slider_input_container { display: none; }
 
