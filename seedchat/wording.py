@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from seedchat.events import Done, Reflect, ThinkingEnd, ToolRun
+from seedchat.events import Done, Prefill, Reflect, ThinkingEnd, ToolRun
 
 #: The longest stretch of a reflect line's own text shown when it states no numbers.
 REFLECT_TEXT_CHARS = 60
@@ -91,6 +91,20 @@ def finished_title(end: ThinkingEnd, budget: int, approximate: bool = False) -> 
     elif end.unclosed:
         title += " · unfinished"
     return title
+
+
+def prefill_line(event: Prefill) -> str:
+    """A long prompt's evaluation: "Reading the prompt: 12,288 of 100,412 tokens · 610
+    tokens/s · about 2 min 24 s left" (no speed or time left until they are known)."""
+    parts = [f"Reading the prompt: {event.done:,} of {event.total:,} tokens"]
+    if event.tokens_per_second > 0:
+        parts.append(f"{event.tokens_per_second:,.0f} tokens/s")
+    if event.seconds_left and event.done < event.total:
+        left = event.seconds_left
+        parts.append(
+            f"about {format_seconds(left) if left >= 60 else f'{max(1, round(left))} s'} left"
+        )
+    return " · ".join(parts)
 
 
 def prompt_counts(done: Done) -> list[str]:
