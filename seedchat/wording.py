@@ -93,6 +93,20 @@ def finished_title(end: ThinkingEnd, budget: int, approximate: bool = False) -> 
     return title
 
 
+def prefill_line(event: Prefill) -> str:
+    """A long prompt's evaluation: "Reading the prompt: 12,288 of 100,412 tokens · 610
+    tokens/s · about 2 min 24 s left" (no speed or time left until they are known)."""
+    parts = [f"Reading the prompt: {event.done:,} of {event.total:,} tokens"]
+    if event.tokens_per_second > 0:
+        parts.append(f"{event.tokens_per_second:,.0f} tokens/s")
+    if event.seconds_left and event.done < event.total:
+        left = event.seconds_left
+        parts.append(
+            f"about {format_seconds(left) if left >= 60 else f'{max(1, round(left))} s'} left"
+        )
+    return " · ".join(parts)
+
+
 def prompt_counts(done: Done) -> list[str]:
     """Where the prompt's tokens came from: "restored 9,812", "reused 120", "evaluated 35"
     (restored: from a saved KV state; reused: already in the KV cache)."""

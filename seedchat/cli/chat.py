@@ -20,7 +20,9 @@ allowed); ``--yes`` approves every call of the run, ``--no-tools`` turns tools o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import threading
 import time
@@ -48,6 +50,7 @@ from seedchat.events import (
     AnswerDelta,
     Done,
     Notice,
+    Prefill,
     Reflect,
     ThinkingDelta,
     ThinkingEnd,
@@ -68,6 +71,7 @@ from seedchat.wording import (
     does_not_fit_words,
     done_footer,
     finished_title,
+    prefill_line,
     reflect_note,
     tool_call_text,
     tool_run_line,
@@ -133,14 +137,19 @@ class EventPrinter:
     """Renders events for a terminal (rich) or as JSON lines, in the page's words
     (:mod:`seedchat.wording`)."""
 
-    def __init__(self, as_json: bool, budget: int, out: Any = None) -> None:
+    def __init__(self, as_json: bool, budget: int, out: Any = None, err: Any = None) -> None:
         self.console, self.json, self.budget = out or console, as_json, budget
         self.approximate = False  # counts estimated from a remote server's chunks
+        self.progress = PrefillLine(err or err_console)
 
     def __call__(self, event) -> None:
         if self.json:
             print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
             return
+        if isinstance(event, Prefill):
+            self.progress.show(event)
+            return
+        self.progress.clear()
         c = self.console
         if isinstance(event, ThinkingStart):
             self.approximate = event.approximate
@@ -165,6 +174,27 @@ class EventPrinter:
             c.print(f"[yellow]note: {escape(event.text)}[/]")
         elif isinstance(event, Done):
             c.print(f"\n[dim]({escape(done_footer(event))})[/]", soft_wrap=True)
+
+
+class PrefillLine:
+    """A long prompt's progress as one live line on stderr (a terminal only), cleared when
+    the reply starts."""
+
+    def __init__(self, out: Any) -> None:
+        self.out, self.shown = out, False
+
+    def show(self, event: Prefill) -> None:
+        if not self.out.is_terminal:
+            return
+        self.out.file.write("\r\x1b[2K" + prefill_line(event))
+        self.out.file.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.out.file.write("\r\x1b[2K")
+            self.out.file.flush()
+            self.shown = False
 
 
 TOOL_STYLES = {"running": "magenta", "done": "green", "failed": "red", "declined": "yellow"}
@@ -429,14 +459,37 @@ def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace,
             note(meter)
         cancel = threading.Event()
         try:
-            for event in session.turn(text, cancel, attachments=files):
-                printer(event)
+            with cancel_on_interrupt(cancel):
+                for event in session.turn(text, cancel, attachments=files):
+                    printer(event)
         except KeyboardInterrupt:
             cancel.set()
+        finally:
+            printer.progress.clear()
         if session.problem and not args.json:
             warn(session.problem)
 
     return ask
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(cancel: threading.Event):
+    """Ctrl+C sets ``cancel`` (the reply or the prompt's reading stops cleanly between two
+    steps, and what was done is kept); a second Ctrl+C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    before = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _raw_turn(host: ModelHost, session: ChatSession, printer: EventPrinter):
