@@ -187,25 +187,3 @@ def does_not_fit_words(tokens: int, n_ctx: int, needed: int, drops_turns: bool) 
             "a longer context."
         )
     return head + " Reload with a longer context, or shorten the message or its files."
-
-
-def prefill_words(progress: Prefill) -> str:
-    """A long prompt being read: "Reading 12,288 of 100,412 tokens · 610 tokens/s · about
-    2 min left"."""
-    parts = [f"Reading {progress.done:,} of {progress.total:,} tokens"]
-    if progress.tokens_per_second:
-        parts.append(f"{progress.tokens_per_second:,.0f} tokens/s")
-    if progress.seconds_left is not None and progress.done < progress.total:
-        parts.append(f"about {time_left(progress.seconds_left)} left")
-    return " · ".join(parts)
-
-
-def time_left(seconds: float) -> str:
-    """A rough time still to go: "5 s", "2 min", "1 h 05 min"."""
-    if seconds < 60:
-        return f"{max(1, round(seconds))} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest:02d} min"

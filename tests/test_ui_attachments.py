@@ -20,8 +20,6 @@ from seedchat.ui.render import TurnView, file_chip, user_message
 from seedchat.wording import (
     context_meter_words,
     does_not_fit_words,
-    prefill_words,
-    time_left,
 )
 
 
@@ -135,25 +133,16 @@ def test_uploads_are_read_once_and_a_refused_one_is_set_apart(tmp_path):
     assert message_parts(None) == ("", [])
 
 
-def test_prefill_words():
-    progress = Prefill(12288, 100412, 610.4, 144.0)
-    assert prefill_words(progress) == (
-        "Reading 12,288 of 100,412 tokens · 610 tokens/s · about 2 min left"
-    )
-    assert prefill_words(Prefill(0, 5000)) == "Reading 0 of 5,000 tokens"
-    assert time_left(4.2) == "4 s" and time_left(0.1) == "1 s" and time_left(3900) == "1 h 05 min"
-
-
 def test_the_prompts_progress_takes_the_thinking_blocks_place():
     view = TurnView(budget=512)
     view.apply(Prefill(2048, 6000, 500.0, 8.0))
     [block] = view.messages()  # no "…" answer under it
     assert block["metadata"] == {
-        "title": "Reading 2,048 of 6,000 tokens · 500 tokens/s · about 8 s left",
+        "title": "Reading the prompt: 2,048 of 6,000 tokens · 500 tokens/s · about 8 s left",
         "status": "pending",
     }
     view.apply(Prefill(6000, 6000, 520.0, 0.0))
-    assert view.messages()[0]["metadata"]["title"].startswith("Reading 6,000 of 6,000")
+    assert view.messages()[0]["metadata"]["title"].startswith("Reading the prompt: 6,000 of 6,000")
     view.apply(ThinkingStart())
     titles = [m.get("metadata", {}).get("title", "") for m in view.messages()]
     assert not any(t.startswith("Reading") for t in titles)

@@ -7,8 +7,10 @@ as it was (its chip too) and the next answer restores the saved KV state."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,26 @@ def wait_meter(page, *parts: str, timeout: int = 60_000) -> str:
         timeout=timeout,
     )
     return meter(page)
+
+
+@contextlib.contextmanager
+def reading_held(engine):
+    """Hold the engine after the first batch of the prompt (a slow machine), until the
+    caller releases it: the page shows the progress meanwhile."""
+    real, calls, gate = engine._decode, [], threading.Event()
+
+    def held(tokens: list[int]) -> None:
+        calls.append(len(tokens))
+        if len(calls) == 2:
+            gate.wait(120)
+        real(tokens)
+
+    engine._decode = held
+    try:
+        yield gate.set
+    finally:
+        gate.set()
+        del engine._decode
 
 
 def tokens_shown(text: str) -> int:
@@ -103,7 +125,14 @@ def test_attach_a_long_file_reload_with_a_plan_and_reopen(
         assert not plan.is_visible()
 
         app.host.engine.script_next_reply(FIRST_REPLY)
-        page.locator("#send").click()
+        with reading_held(app.host.engine) as release:
+            page.locator("#send").click()
+            # the prompt's progress where the thinking block goes, while it is read
+            page.locator("#chatbot").get_by_text(
+                f"Reading the prompt: 512 of {long:,} tokens"
+            ).wait_for(timeout=120_000)
+            screenshot(page, "long-context-reading")
+            release()
         first = wait_done(page, timeout_ms=240_000)
         assert f"evaluated {long:,}" in first  # the whole prompt read once, after the reload
         page.locator("#chatbot").get_by_text(FIRST_REPLY).wait_for()

@@ -43,7 +43,7 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.wording import finished_title, prefill_words, reflect_note, thinking_title
+from seedchat.wording import finished_title, prefill_line, reflect_note, thinking_title
 
 #: A message of the page's chat (Gradio's "messages" format).
 ChatMessage = dict[str, Any]
@@ -126,7 +126,7 @@ class TurnView:
 
     def thinking_message(self) -> ChatMessage | None:
         if self.reading:  # the prompt's progress, where the thinking block will be
-            title = prefill_words(self.prefill)
+            title = prefill_line(self.prefill)
             return {
                 "role": "assistant",
                 "content": "…",
