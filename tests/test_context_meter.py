@@ -58,7 +58,7 @@ def test_too_long_alone_is_refused_before_sending_as_the_engine_would(engine, tm
 
 
 def test_with_earlier_turns_the_oldest_are_left_out_and_named(engine, tmp_path):
-    doc = file_of(tmp_path, 250)
+    doc = file_of(tmp_path, 100)
     chat = session(
         engine, [Turn("user", "First question", attachments=(doc,)), Turn("assistant", "ok")]
     )
@@ -67,7 +67,7 @@ def test_with_earlier_turns_the_oldest_are_left_out_and_named(engine, tmp_path):
     refuse_if_too_long(chat, "And now?", [doc])  # not refused: sent, the oldest left out
     events = list(engine.generate(chat.messages("And now?", [doc]), _opts(chat)))
     notices = [e for e in events if isinstance(e, Notice) and e.kind == "context"]
-    assert notices and 'user "First question' in notices[0].text
+    assert notices and 'user "[file: notes.md]' in notices[0].text  # named
 
 
 def _opts(chat: ChatSession):
