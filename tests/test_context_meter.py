@@ -14,7 +14,7 @@ from seedchat.events import Notice
 from seedchat.models import demo_model
 from seedchat.session import ChatSession, Turn
 from seedchat.settings import ChatSettings
-from seedchat.ui.chat_pane import refuse_if_too_long
+from seedchat.ui.context_meter import refuse_if_too_long
 
 N_CTX = 2048
 

@@ -28,22 +28,21 @@ from typing import Any
 
 import gradio as gr
 
-from seedchat.context_meter import prompt_size
 from seedchat.documents import DocumentError
-from seedchat.errors import ContextLengthError, SeedchatError
+from seedchat.errors import SeedchatError
 from seedchat.events import Done, Event, Reflect, ThinkingEnd, ThinkingStart
 from seedchat.host import ModelHost
 from seedchat.pump import EventPump
 from seedchat.session import ChatSession, OpenThread, Turn
 from seedchat.store import Store
 from seedchat.ui.attachments import message_parts, message_value, read_uploads
-from seedchat.ui.context_meter import ContextMeter, MeterTargets
+from seedchat.ui.context_meter import ContextMeter, MeterTargets, refuse_if_too_long
 from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
 from seedchat.ui.render import BRANCH_LINK, ChatMessage, TurnView, user_message
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.updates import error_update
-from seedchat.wording import does_not_fit_words, done_footer
+from seedchat.wording import done_footer
 
 log = logging.getLogger(__name__)
 
@@ -237,18 +236,6 @@ class ChatPane:
         )
 
 
-def refuse_if_too_long(session: ChatSession, question: str, files: Any) -> None:
-    """Raise ContextLengthError, before anything is saved or sent, when the question and
-    its files do not fit the loaded context even without the earlier turns (with them it
-    is sent, and the engine names the turns it leaves out)."""
-    engine = session.engine.engine if isinstance(session.engine, ModelHost) else session.engine
-    size = prompt_size(engine, session, question, files)
-    if size is None or size.fits or size.drops_turns or size.n_ctx is None:
-        return
-    words = does_not_fit_words(size.tokens, size.n_ctx, size.needed, drops_turns=False)
-    raise ContextLengthError(words, hint="The plans under the message box reload it.")
-
-
 def take_back(chat: Chat, turns: list[Turn], editing: bool) -> tuple[Chat, Any, bool]:
     """Edit: the last question goes back into the box (and out of the chat); sending it
     then makes a new question beside the old one (``ChatSession.edit_last``)."""
@@ -324,6 +311,10 @@ class _TurnHandlers:
             yield self._error(None)
             return
         asked = _Asked.of(values)
+        if asked.editing and files:  # an edited question keeps the files it was asked with
+            problem = "An edited question keeps its files: send new files with a new question."
+            yield {**self._error(problem), self.pane.message: text}
+            return
 
         def run(session: ChatSession) -> Run:
             if asked.editing:

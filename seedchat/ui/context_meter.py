@@ -30,7 +30,7 @@ from seedchat.backend import available_ram_bytes, detect_gpus
 from seedchat.context_meter import PromptSize, prompt_size
 from seedchat.documents import Document
 from seedchat.engine import Engine
-from seedchat.errors import SeedchatError
+from seedchat.errors import ContextLengthError, SeedchatError
 from seedchat.host import ModelHost
 from seedchat.load_progress import LoadCancelled
 from seedchat.planner import ContextPlan, ModelShape, context_plans, read_shape
@@ -102,6 +102,18 @@ def turns_for(turns: list[Turn], editing: bool) -> list[Turn]:
         return list(turns)
     last = max((i for i, t in enumerate(turns) if t.role == "user"), default=len(turns))
     return list(turns[:last])
+
+
+def refuse_if_too_long(session: ChatSession, question: str, files: Sequence[Document]) -> None:
+    """Raise ContextLengthError, before anything is saved or sent, when the question and
+    its files do not fit the loaded context even without the earlier turns (with them it
+    is sent, and the engine names the turns it leaves out)."""
+    engine = session.engine.engine if isinstance(session.engine, ModelHost) else session.engine
+    size = prompt_size(engine, session, question, files)
+    if size is None or size.fits or size.drops_turns or size.n_ctx is None:
+        return
+    words = does_not_fit_words(size.tokens, size.n_ctx, size.needed, drops_turns=False)
+    raise ContextLengthError(words, hint="The plans under the message box reload it.")
 
 
 @dataclass
