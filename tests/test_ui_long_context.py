@@ -17,7 +17,7 @@ import pytest
 
 from seedchat.planner import context_needed, plan_context, read_shape
 from seedchat.settings import load_settings
-from tests.browser import Pages, running_app, screenshot, send, wait_done
+from tests.browser import Pages, running_app, screenshot, send, set_budget, wait_done
 from tests.test_long_documents import WORDS, long_model  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
@@ -155,3 +155,33 @@ def test_attach_a_long_file_reload_with_a_plan_and_reopen(
         assert done.restored_tokens > 0 and f"restored {done.restored_tokens:,}" in stats
         screenshot(page, "long-context-reopened")
         app.host.unload()
+
+
+HOSTILE = "<img src=x onerror=window.pwned=1> __bold__ [link](x) `code`.txt"
+
+
+def test_a_files_name_is_shown_as_text(app, page, tmp_path: Path):
+    """A file's name is the user's: on its chip it reads as it is, never as HTML or
+    Markdown (the bundled demo model answers)."""
+    app.host.wait_loaded(120)
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    path = folder / HOSTILE
+    path.write_text("Short notes.\n", encoding="utf-8")
+    page.locator("#message input[type=file]").set_input_files(str(path))
+    wait_meter(page, "tokens")
+    set_budget(page, 0)
+    app.host.engine.script_next_reply("Short notes.")
+    send(page, "What is in the file?")
+    wait_done(page)
+    screenshot(page, "file-chip-name-as-text")
+    chip = page.locator("#chatbot .file-chip")
+    chip.wait_for()
+    store = app.running.blocks.seedchat_store
+    conv = store.get_conversation(store.list_conversations(limit=1)[0].id)
+    [stored] = next(m for m in conv.messages if m.role == "user").attachments
+    assert "[link](x)" in stored.name and "__bold__" in stored.name  # as gradio kept it
+    assert chip.inner_text() == f"📎 {stored.name} · 13 bytes"  # shown as it is
+    markup = "#chatbot img, #chatbot .file-chip :is(a, strong, em, code, .katex)"
+    assert page.locator(markup).count() == 0
+    assert page.evaluate("window.pwned") is None

@@ -24,7 +24,6 @@ to ``#branch-prev-ID`` / ``#branch-next-ID`` that the page turns into a switch
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,17 +194,17 @@ def render_events(events: list[Event], budget: int = UNLIMITED) -> list[ChatMess
     return view.messages()
 
 
-#: Markdown's own characters, escaped in a file's name (HTML's are escaped first).
-_MARKDOWN_CHARS = "\\`*_[]#|~!()"
+#: Markdown's and LaTeX's own characters, written as character references in a file's
+#: name (a backslash would make ``\\(`` or ``\\[`` a LaTeX delimiter in the chat).
+_MARKUP_CHARS = set("\\`*_[]#|~!()$<>&{}")
 
 
 def file_chip(document: Document) -> str:
     """One attached file on its message: ``📎 notes.md · 12,410 bytes``. The name is the
-    user's (untrusted): escaped, it shows as text and never as HTML or Markdown."""
-    name = html.escape(document.name, quote=False)  # entities hold no Markdown character
-    name = "".join("\\" + c if c in _MARKDOWN_CHARS else c for c in name)
-    size = size_words(document.size)
-    return f'<span class="file-chip">📎 {name} · {size}</span>'
+    user's (untrusted): every character of HTML, Markdown or LaTeX in it is a character
+    reference, so it shows as text and never as markup."""
+    name = "".join(f"&#{ord(c)};" if c in _MARKUP_CHARS else c for c in document.name)
+    return f'<span class="file-chip">📎 {name} · {size_words(document.size)}</span>'
 
 
 def user_message(text: str, files: Sequence[Document] = ()) -> ChatMessage:
