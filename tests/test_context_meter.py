@@ -12,9 +12,11 @@ from seedchat.engine import Engine, LoadOptions
 from seedchat.errors import ContextLengthError
 from seedchat.events import Notice
 from seedchat.models import demo_model
+from seedchat.remote import RemoteEngine
 from seedchat.session import ChatSession, Turn
 from seedchat.settings import ChatSettings
-from seedchat.ui.context_meter import refuse_if_too_long
+from seedchat.ui.context_meter import meter_markdown, refuse_if_too_long
+from tests.test_remote import seedchat_server  # noqa: F401 (a fixture: seedchat's API)
 
 N_CTX = 2048
 
@@ -68,6 +70,17 @@ def test_with_earlier_turns_the_oldest_are_left_out_and_named(engine, tmp_path):
     events = list(engine.generate(chat.messages("And now?", [doc]), _opts(chat)))
     notices = [e for e in events if isinstance(e, Notice) and e.kind == "context"]
     assert notices and 'user "[file: notes.md]' in notices[0].text  # named
+
+
+def test_a_remote_models_size_is_estimated_and_says_so(seedchat_server):  # noqa: F811
+    server, _ = seedchat_server
+    with RemoteEngine.connect(server) as remote:
+        chat = session(remote)
+        size = prompt_size(remote, chat, "Hello there. " * 40)
+        rendered = remote.render(chat.messages("Hello there. " * 40), _opts(chat))
+    assert size.estimated and size.n_ctx is None and size.fits
+    assert size.tokens == len(rendered) // 4 > 100
+    assert meter_markdown(size) == f"about {size.tokens:,} tokens (estimated)"
 
 
 def _opts(chat: ChatSession):
