@@ -11,6 +11,7 @@ import contextlib
 import json
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,14 @@ def reading_held(engine):
     finally:
         gate.set()
         del engine._decode
+
+
+def stopped(host, timeout: float = 30.0) -> None:
+    """Wait until a tab's Stop has set its cancel flag."""
+    deadline = time.monotonic() + timeout
+    while not any(flag.is_set() for flag in host._cancels.values()):
+        assert time.monotonic() < deadline, "the Stop never reached the model"
+        time.sleep(0.05)
 
 
 def tokens_shown(text: str) -> int:
@@ -185,3 +194,24 @@ def test_a_files_name_is_shown_as_text(app, page, tmp_path: Path):
     markup = "#chatbot img, #chatbot .file-chip :is(a, strong, em, code, .katex)"
     assert page.locator(markup).count() == 0
     assert page.evaluate("window.pwned") is None
+
+
+def test_stop_while_a_long_prompt_is_read(app, page, tmp_path: Path):
+    """Stop is the prompt's Cancel: the reading stops between two batches, the turn ends
+    "stopped" (the bundled demo model)."""
+    app.host.wait_loaded(120)
+    set_budget(page, 0)
+    page.locator("#message input[type=file]").set_input_files(str(contract(tmp_path / "c.txt")))
+    wait_meter(page, "tokens")
+    with reading_held(app.host.engine) as release:
+        send(page, "Which clause sets the notice period?")
+        page.locator("#chatbot").get_by_text("Reading the prompt: 512 of").wait_for(timeout=60_000)
+        page.locator("#stop").click()
+        stopped(app.host)  # the Stop reached the model while the batch is held
+        release()
+    stats = wait_done(page)
+    assert stats.endswith("stopped")
+    page.locator("#chatbot").get_by_text("— stopped").wait_for()
+    assert (
+        app.host.engine.last_turn.evaluated_prompt_tokens < app.host.engine.last_turn.prompt_tokens
+    )
