@@ -28,12 +28,12 @@ from seedchat import seed_format
 from seedchat.backend import available_ram_bytes, detect_gpus, load_backend
 from seedchat.decoding import DecodeLoop, LoopLimits
 from seedchat.errors import ContextLengthError, EngineError, ModelFileError
-from seedchat.events import Event, Notice
+from seedchat.events import Event, Notice, Prefill
 from seedchat.kv_snapshots import SnapshotCache
 from seedchat.load_progress import LoadProgressFn, LoadWatch
 from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
-from seedchat.planner import OffloadPlan, plan_offload, read_shape
+from seedchat.planner import OffloadPlan, plan_offload, read_shape, reply_room
 from seedchat.prompt import ChatTemplate, Message, RenderedPrompt, template_from_metadata
 from seedchat.prompt_tokens import LastReply, continued_tokens, prompt_tokens
 from seedchat.reply_budget import ReplyBudget
@@ -295,18 +295,35 @@ class Engine:
                 )
             self._tokens.extend(chunk)
 
+    def _prefill(self, tokens: list[int], cancel: threading.Event | None) -> Iterator[Prefill]:
+        """Evaluate the prompt's ``tokens`` after the cache. Longer than one batch: a
+        :class:`Prefill` after each batch (the last at ``done == total``), and ``cancel``
+        is checked between batches (the cache then holds the prefix evaluated)."""
+        total = len(tokens)
+        if total <= self.n_batch:
+            self._decode(tokens)
+            return
+        started = time.monotonic()
+        for i in range(0, total, self.n_batch):
+            if cancel is not None and cancel.is_set():
+                return
+            self._decode(tokens[i : i + self.n_batch])
+            done = min(i + self.n_batch, total)
+            rate = done / max(time.monotonic() - started, 1e-6)
+            yield Prefill(done, total, rate, (total - done) / rate)
+
     def _prepare(self, prompt: list[int]) -> int:
         """Reuse the longest common prefix in the KV cache; return how many tokens to evaluate."""
         common = 0
         limit = min(len(self._tokens), len(prompt) - 1)  # evaluate ≥ 1 token to get logits
         while common < limit and self._tokens[common] == prompt[common]:
             common += 1
-        if common < len(self._tokens):
-            mem = self._llama.llama_get_memory(self._ctx)
-            if not self._llama.llama_memory_seq_rm(mem, 0, common, -1):
-                self._llama.llama_memory_clear(mem, True)
-                common = 0
-            del self._tokens[common:]
+        # always: a batch interrupted after llama_decode (Ctrl+C) may hold more than _tokens
+        mem = self._llama.llama_get_memory(self._ctx)
+        if not self._llama.llama_memory_seq_rm(mem, 0, common, -1):
+            self._llama.llama_memory_clear(mem, True)
+            common = 0
+        del self._tokens[common:]
         self._restored = 0
         if self.snapshots is not None:  # a saved state may give more than the cache holds
             got = self.snapshots.restore(
@@ -339,7 +356,7 @@ class Engine:
         messages' text is text."""
         msgs = list(messages)
         dropped: list[Message] = []
-        room = reply_room(options.max_tokens, self.n_ctx)
+        room = reply_room(self.n_ctx, options.max_tokens)
         while True:
             rendered = self._rendered(msgs, options)
             text = rendered.text
@@ -476,9 +493,11 @@ class Engine:
         drafter = Drafter.over(prompt) if options.lookup_decoding == "auto" else None
         loop = DecodeLoop(self, parser, (chain, answer_chain), limits, drafter)
         try:
-            self._decode(prompt[len(prompt) - evaluate :])
+            yield from self._prefill(prompt[len(prompt) - evaluate :], cancel)
+            evaluate -= len(prompt) - len(self._tokens)  # less when cancelled
+            self.last_turn.evaluated_prompt_tokens = evaluate
             prefill_done = time.monotonic()
-            yield from loop.run()
+            yield from loop.run()  # ends at once, "cancelled", when the prefill was
         finally:
             self._script = None
             llama.llama_sampler_free(chain)
@@ -505,12 +524,6 @@ class Engine:
                 self.snapshots.after_reply(
                     llama, self._ctx, self._tokens, len(prompt), self.n_ctx, options.conversation
                 )
-
-
-def reply_room(max_tokens: int, n_ctx: int) -> int:
-    """The tokens a prompt leaves free for the reply: ``max_tokens``, at most half the
-    context (a prompt fits when its tokens and this room are within the context)."""
-    return max(16, min(max_tokens, n_ctx // 2))
 
 
 def dropped_notice(dropped: Sequence[Message], n_ctx: int, words: int = 6) -> str:

@@ -4,7 +4,7 @@ The one rule (:func:`choose`), for every front end:
 
 1. the user chose retrieval (``seedchat chat --retrieval``): retrieval;
 2. the prompt with the whole files, and the room a reply keeps
-   (:func:`seedchat.engine.reply_room`), fits the loaded context: the files go in whole;
+   (:func:`seedchat.planner.reply_room`), fits the loaded context: the files go in whole;
 3. where the model may be loaded again (a one-shot ``seedchat chat``: nobody else uses it)
    and a context plan (:func:`seedchat.planner.context_plans`) fits this machine and the
    model's trained context: load it with that plan's context;
@@ -27,9 +27,9 @@ from typing import Literal
 
 from seedchat.backend import available_ram_bytes, detect_gpus
 from seedchat.documents import Document, detach
-from seedchat.engine import Engine, reply_room
+from seedchat.engine import Engine
 from seedchat.events import Notice
-from seedchat.planner import ContextPlan, context_plans, read_shape
+from seedchat.planner import ContextPlan, context_plans, read_shape, reply_room
 from seedchat.prompt import Message
 from seedchat.prompt_tokens import prompt_tokens
 from seedchat.retrieval import Retrieval, retrieve
@@ -65,7 +65,7 @@ def choose(
     :func:`context_needed`, None where the model cannot be loaded again."""
     if forced:
         return FitChoice("retrieval", prompt_tokens, n_ctx, reason="retrieval was chosen")
-    if prompt_tokens + reply_room(max_tokens, n_ctx) <= n_ctx:
+    if prompt_tokens + reply_room(n_ctx, max_tokens) <= n_ctx:
         return FitChoice("whole", prompt_tokens, n_ctx)
     reason = f"does not fit in {n_ctx:,} tokens ({prompt_tokens:,} needed)"
     fitting = [p for p in plans or () if p.fits]
@@ -112,7 +112,7 @@ def with_passages(
     ``question`` (then the question), as many as keep the prompt and its reply's room in
     the loaded context."""
     out = list(messages)
-    target = engine.n_ctx - reply_room(options.max_tokens, engine.n_ctx)
+    target = engine.n_ctx - reply_room(engine.n_ctx, options.max_tokens)
     out[index] = replace(out[index], content=question)
     count = text_counter(engine)
     room = target - count_prompt(engine, out, options) + count(question)

@@ -160,12 +160,14 @@ class ModelHost:
         n_gpu_layers: int | str | None = None,
         context_length: int | None = None,
         progress: LoadProgressFn | None = None,
+        options: LoadOptions | None = None,
         **load: object,
     ) -> ModelInfo:
         """Load the model at ``path`` (replacing the current one); raises SeedchatError.
 
         ``n_gpu_layers`` ("auto" or a number) and ``context_length`` override the settings,
-        and so do ``load``'s other :class:`LoadOptions` fields (a context plan's KV type).
+        and so do ``load``'s other :class:`LoadOptions` fields (a context plan's KV type);
+        ``options`` replaces them all (a context plan's, :meth:`ContextPlan.load_options`).
         ``progress`` is told the share loaded (also in ``load_progress``); a load stopped
         by :meth:`cancel_load` raises LoadCancelled and keeps the model loaded before.
         """
@@ -174,7 +176,7 @@ class ModelHost:
         self._loaded.clear()
         try:
             info = read_gguf_info(path, source="demo" if path == demo_model() else "added")
-            options = LoadOptions.from_settings(
+            options = options or LoadOptions.from_settings(
                 self.settings, n_gpu_layers=n_gpu_layers, context_length=context_length, **load
             )
             engine = Engine.load(path, options, progress=self._progress(progress))

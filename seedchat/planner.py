@@ -223,6 +223,18 @@ class ContextPlan:
         )
 
 
+def reply_room(n_ctx: int, max_tokens: int) -> int:
+    """The context a reply keeps free after its prompt: ``max_tokens``, at most half the
+    context (and at least 16 tokens). A prompt fits when its tokens and this fit."""
+    return max(16, min(max_tokens, n_ctx // 2))
+
+
+def context_needed(prompt_tokens: int, max_tokens: int) -> int:
+    """The smallest context in which a prompt of ``prompt_tokens`` fits with its
+    :func:`reply_room`."""
+    return prompt_tokens + max(16, min(max_tokens, prompt_tokens - 1))
+
+
 def plan_context(shape: ModelShape, n_ctx_needed: int) -> int:
     """The context a plan proposes for ``n_ctx_needed`` tokens: the next power of two (at
     least :data:`PLAN_MIN_CONTEXT`), within the model's trained context."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from seedchat.events import Done, Reflect, ThinkingEnd, ToolRun
+from seedchat.events import Done, Prefill, Reflect, ThinkingEnd, ToolRun
 
 #: The longest stretch of a reflect line's own text shown when it states no numbers.
 REFLECT_TEXT_CHARS = 60
@@ -93,6 +93,20 @@ def finished_title(end: ThinkingEnd, budget: int, approximate: bool = False) -> 
     return title
 
 
+def prefill_line(event: Prefill) -> str:
+    """A long prompt's evaluation: "Reading the prompt: 12,288 of 100,412 tokens · 610
+    tokens/s · about 2 min 24 s left" (no speed or time left until they are known)."""
+    parts = [f"Reading the prompt: {event.done:,} of {event.total:,} tokens"]
+    if event.tokens_per_second > 0:
+        parts.append(f"{event.tokens_per_second:,.0f} tokens/s")
+    if event.seconds_left and event.done < event.total:
+        left = event.seconds_left
+        parts.append(
+            f"about {format_seconds(left) if left >= 60 else f'{max(1, round(left))} s'} left"
+        )
+    return " · ".join(parts)
+
+
 def prompt_counts(done: Done) -> list[str]:
     """Where the prompt's tokens came from: "restored 9,812", "reused 120", "evaluated 35"
     (restored: from a saved KV state; reused: already in the KV cache)."""
@@ -151,3 +165,25 @@ def tool_run_line(run: ToolRun) -> str:
     if run.preview and run.status != "declined":
         parts.append(run.preview)
     return " · ".join(parts)
+
+
+def context_meter_words(tokens: int, n_ctx: int | None, estimated: bool = False) -> str:
+    """A prompt's size against the loaded context: "41,870 of 65,536 tokens"; estimated
+    (a remote server's tokenizer is not here): "about 1,230 tokens (estimated)"."""
+    about = "about " if estimated else ""
+    size = f"{about}{tokens:,} of {n_ctx:,} tokens" if n_ctx else f"{about}{tokens:,} tokens"
+    return size + (" (estimated)" if estimated else "")
+
+
+def does_not_fit_words(tokens: int, n_ctx: int, needed: int, drops_turns: bool) -> str:
+    """What happens to a prompt that does not fit, before it is sent."""
+    head = (
+        f"Does not fit: {tokens:,} tokens and room for the reply need a context of "
+        f"{needed:,}; {n_ctx:,} is loaded."
+    )
+    if drops_turns:
+        return head + (
+            " Sent as it is, the oldest turns are left out (each is named); or reload with "
+            "a longer context."
+        )
+    return head + " Reload with a longer context, or shorten the message or its files."

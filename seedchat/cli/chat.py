@@ -23,7 +23,9 @@ allowed); ``--yes`` approves every call of the run, ``--no-tools`` turns tools o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import threading
 import time
@@ -44,6 +46,7 @@ from seedchat.cli.options import (
     remote_server,
     with_preset,
 )
+from seedchat.context_meter import prompt_size
 from seedchat.documents import Document, DocumentError, attach, describe, read_document
 from seedchat.engine import Engine
 from seedchat.errors import StoreError
@@ -51,6 +54,7 @@ from seedchat.events import (
     AnswerDelta,
     Done,
     Notice,
+    Prefill,
     Reflect,
     RetrievalNotice,
     ThinkingDelta,
@@ -70,8 +74,11 @@ from seedchat.tool_runner import ApproveAll, Decision, PendingCall
 from seedchat.tools import ToolHost, ToolsConfig
 from seedchat.tools.runner import ChosenTools, McpTools
 from seedchat.wording import (
+    context_meter_words,
+    does_not_fit_words,
     done_footer,
     finished_title,
+    prefill_line,
     reflect_note,
     tool_call_text,
     tool_run_line,
@@ -145,15 +152,20 @@ class EventPrinter:
     """Renders events for a terminal (rich) or as JSON lines, in the page's words
     (:mod:`seedchat.wording`)."""
 
-    def __init__(self, as_json: bool, budget: int, out: Any = None) -> None:
+    def __init__(self, as_json: bool, budget: int, out: Any = None, err: Any = None) -> None:
         self.console, self.json, self.budget = out or console, as_json, budget
         self.approximate = False  # counts estimated from a remote server's chunks
         self.footers: list[str] = []  # retrieval's: said under the answer's statistics
+        self.progress = PrefillLine(err or err_console)
 
     def __call__(self, event) -> None:
         if self.json:
             print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
             return
+        if isinstance(event, Prefill):
+            self.progress.show(event)
+            return
+        self.progress.clear()
         c = self.console
         if isinstance(event, ThinkingStart):
             self.approximate = event.approximate
@@ -183,6 +195,27 @@ class EventPrinter:
             for footer in self.footers:
                 c.print(f"[yellow]{escape(footer)}[/]", soft_wrap=True)
             self.footers = []
+
+
+class PrefillLine:
+    """A long prompt's progress as one live line on stderr (a terminal only), cleared when
+    the reply starts."""
+
+    def __init__(self, out: Any) -> None:
+        self.out, self.shown = out, False
+
+    def show(self, event: Prefill) -> None:
+        if not self.out.is_terminal:
+            return
+        self.out.file.write("\r\x1b[2K" + prefill_line(event))
+        self.out.file.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.out.file.write("\r\x1b[2K")
+            self.out.file.flush()
+            self.shown = False
 
 
 TOOL_STYLES = {"running": "magenta", "done": "green", "failed": "red", "declined": "yellow"}
@@ -463,14 +496,15 @@ def prompt_meter(
     engine = host.engine
     if not isinstance(engine, Engine):
         return None
-    n, n_ctx = len(engine.tokenize(session.prompt(question, files, retrieval))), engine.n_ctx
-    if n < n_ctx * LONG_PROMPT_SHARE:
+    size = prompt_size(engine, session, question, files, retrieval)
+    if size is None or size.n_ctx is None or size.tokens < size.n_ctx * LONG_PROMPT_SHARE:
         return None
-    text = f"{n:,} of {n_ctx:,} tokens"
-    if n >= n_ctx:
+    text = context_meter_words(size.tokens, size.n_ctx)
+    if not size.fits:
+        text += " — " + does_not_fit_words(size.tokens, size.n_ctx, size.needed, size.drops_turns)
         text += (
-            f" — does not fit; 'seedchat plan {engine.path.name} --context {n}' shows the "
-            "ways to load a longer context"
+            f" 'seedchat plan {engine.path.name} --context {size.needed}' shows the ways to "
+            "load a longer context."
         )
     return text
 
@@ -487,14 +521,37 @@ def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace,
             note(meter)
         cancel = threading.Event()
         try:
-            for event in session.turn(text, cancel, attachments=files, retrieval=retrieval):
-                printer(event)
+            with cancel_on_interrupt(cancel):
+                for event in session.turn(text, cancel, attachments=files, retrieval=retrieval):
+                    printer(event)
         except KeyboardInterrupt:
             cancel.set()
+        finally:
+            printer.progress.clear()
         if session.problem and not args.json:
             warn(session.problem)
 
     return ask
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(cancel: threading.Event):
+    """Ctrl+C sets ``cancel`` (the reply or the prompt's reading stops cleanly between two
+    steps, and what was done is kept); a second Ctrl+C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    before = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _raw_turn(host: ModelHost, session: ChatSession, printer: EventPrinter):

@@ -72,7 +72,7 @@ class _Page:
                     self.sidebar = Sidebar(store, store_problem)
                 with gr.Column(scale=4, elem_id="chat-column"):
                     self.first_run = FirstRunPanel(host, downloads)
-                    self.chat = ChatPane()
+                    self.chat = ChatPane(host)
                 with gr.Column(scale=2, min_width=260, elem_id="settings-column"):
                     with gr.Accordion("Settings", elem_id="settings-drawer"):
                         self.panel = SettingsPanel(settings)
@@ -183,7 +183,8 @@ def _wire_model_poll(demo: gr.Blocks, page: _Page, host: ModelHost) -> None:
     outputs = [page.model_status, poll, page.error_box, page.models.picker, page.cancel_load]
     poll.tick(on_poll, None, outputs, queue=False)
     demo.load(on_poll, None, outputs, queue=False)
-    page.models.load_btn.click(lambda: gr.Timer(active=True), None, poll, queue=False)
+    for button in (page.models.load_btn, *page.chat.meter.buttons):  # a load shows its progress
+        button.click(lambda: gr.Timer(active=True), None, poll, queue=False)
 
     def on_cancel() -> tuple[Any, Any]:
         host.cancel_load()

@@ -28,6 +28,7 @@ from typing import Any
 
 import gradio as gr
 
+from seedchat.documents import DocumentError
 from seedchat.errors import SeedchatError
 from seedchat.events import Done, Event, Notice, Reflect, ThinkingEnd, ThinkingStart, ToolRun
 from seedchat.host import ModelHost
@@ -35,6 +36,8 @@ from seedchat.pump import EventPump
 from seedchat.session import ChatSession, OpenThread, Turn
 from seedchat.settings import ToolSettings
 from seedchat.store import Store
+from seedchat.ui.attachments import message_parts, message_value, read_uploads
+from seedchat.ui.context_meter import ContextMeter, MeterTargets, refuse_if_too_long
 from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
 from seedchat.ui.page_tools import PageTools
@@ -139,7 +142,7 @@ def through_last_question(chat: Chat) -> Chat:
 class ChatPane:
     """Lays out the chat (call inside a column); ``wire`` connects it."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: ModelHost) -> None:
         self.chatbot = gr.Chatbot(
             elem_id="chatbot",
             height=560,
@@ -150,24 +153,29 @@ class ChatPane:
             feedback_options=None,
         )
         with gr.Row():
-            self.message = gr.Textbox(
-                placeholder="Message seedchat (Enter sends)",
+            # files: its upload button, dropped on it or pasted (seedchat.ui.attachments)
+            self.message = gr.MultimodalTextbox(
+                placeholder="Message seedchat (Enter sends) · attach files with 📎, drop or paste",
                 show_label=False,
                 lines=1,
                 max_lines=8,
                 scale=6,
                 elem_id="message",
                 autofocus=True,
+                sources=["upload"],
+                file_count="multiple",
+                submit_btn=False,
             )
             self.send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
             self.stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+        self.meter = ContextMeter(host)  # the prompt's size; the plans when it does not fit
         with gr.Row():
             self.regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
             self.edit = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
         self.stats = gr.Markdown("", elem_id="turn-stats")
         # written by BRANCH_JS when a branch control's arrow is clicked
         self.branch = gr.Textbox(visible="hidden", elem_id="branch-switch", show_label=False)
-        self.sent = gr.State("")  # the text just sent, taken out of the box
+        self.sent = gr.State("")  # the message just sent (text and files), taken out of the box
 
     def wire(self, parts: ChatParts) -> None:
         turn = _TurnHandlers(self, parts)
@@ -189,12 +197,16 @@ class ChatPane:
             tab.thread,
             page.listing,
             tab.editing,
+            self.message,
         ]
         for trigger in (self.send.click, self.message.submit):
             # the box empties at once: the text moves to ``sent``, then the turn reads it
             # (a second listener on the same trigger cannot clear the box in gradio 6)
             trigger(
-                lambda text: ("", text), self.message, [self.message, self.sent], queue=False
+                lambda value: (message_value(""), value),
+                self.message,
+                [self.message, self.sent],
+                queue=False,
             ).then(
                 turn.respond,
                 inputs_kwargs={"text": self.sent, **kwargs},
@@ -215,6 +227,11 @@ class ChatPane:
             [self.chatbot, self.message, tab.editing],
             queue=False,
         )
+        self.meter.wire(
+            MeterTargets(
+                self.message, tab.turns, tab.editing, panel, page.model_status, page.error_box
+            )
+        )
         self.chatbot.clear(
             lambda: ([], "", OpenThread(), False),
             None,
@@ -229,7 +246,7 @@ def take_back(chat: Chat, turns: list[Turn], editing: bool) -> tuple[Chat, Any, 
     questions = [t for t in turns if t.role == "user"]
     if not questions or editing:
         return chat, gr.update(), editing
-    return through_last_question(chat)[:-1], questions[-1].content, True
+    return through_last_question(chat)[:-1], message_value(questions[-1].content), True
 
 
 @dataclass
@@ -286,19 +303,31 @@ class _TurnHandlers:
             return (*unchanged, error_update(err))
         return shown.chat, shown.turns, shown.thread, False, "", error_update(None)
 
-    def respond(self, request: gr.Request, text: str, **values: Any) -> Iterator[Updates]:
-        text = (text or "").strip()
-        if not text:
+    def respond(self, request: gr.Request, text: Any, **values: Any) -> Iterator[Updates]:
+        question, paths = message_parts(text)
+        question = question.strip()
+        try:
+            files = read_uploads(self.pane.meter.cache, paths)
+        except DocumentError as err:  # the box gets its message back
+            yield {**self._error(err), self.pane.message: text}
+            return
+        if not question and not files:
             yield self._error(None)
             return
         asked = _Asked.of(values)
+        if asked.editing and files:  # an edited question keeps the files it was asked with
+            problem = "An edited question keeps its files: send new files with a new question."
+            yield {**self._error(problem), self.pane.message: text}
+            return
 
         def run(session: ChatSession) -> Run:
             if asked.editing:
-                return lambda cancel: session.edit_last(text, cancel)
-            return lambda cancel: session.turn(text, cancel)
+                return lambda cancel: session.edit_last(question, cancel)
+            refuse_if_too_long(session, question, files)
+            return lambda cancel: session.turn(question, cancel, attachments=files)
 
-        yield from self._start(request, asked, [*asked.chat, user_message(text)], run)
+        shown = [*asked.chat, user_message(question, files)]
+        yield from self._start(request, asked, shown, run, sent=text)
 
     def regenerate(self, request: gr.Request, **values: Any) -> Iterator[Updates]:
         asked = _Asked.of(values)
@@ -313,16 +342,23 @@ class _TurnHandlers:
         yield from self._start(request, asked, through_last_question(shown), _regenerate)
 
     def _start(
-        self, request: gr.Request, asked: _Asked, chat: Chat, run: Callable[[ChatSession], Run]
+        self,
+        request: gr.Request,
+        asked: _Asked,
+        chat: Chat,
+        run: Callable[[ChatSession], Run],
+        sent: Any = None,
     ) -> Iterator[Updates]:
-        """The tab's session with the panel's settings, then its turn streamed."""
+        """The tab's session with the panel's settings, then its turn streamed; a turn
+        refused before it starts gives the box its message (``sent``) back."""
         try:
             chosen = self.panel.read(**asked.settings)
+            session = make_session(self.host, self.store, chosen, asked.turns, asked.thread)
+            turn = run(session)
         except SeedchatError as err:
-            yield self._error(err)
+            back = {self.pane.message: sent} if sent is not None else {}
+            yield {**self._error(err), **back}
             return
-        session = make_session(self.host, self.store, chosen, asked.turns, asked.thread)
-        turn = run(session)
         if self.tools is not None:
             turn = self._with_tools(session, turn, _tab_key(request))
         yield from self._stream(session, turn, chat, request, asked.query)

@@ -158,7 +158,7 @@ def _opened(conv: Conversation) -> OpenedConversation:
     calls: dict[str, dict[str, Any]] = {}  # the calls of the answers so far, by id
     for msg in conv.messages:
         if msg.role == "user":
-            shown = [user_message(msg.content)]
+            shown = [user_message(msg.content, msg.attachments)]
         elif msg.role == "assistant":
             shown = saved_turn_messages(msg)
             calls.update({str(c.get("id")): c for c in msg.tool_calls or ()})

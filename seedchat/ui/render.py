@@ -24,22 +24,25 @@ to ``#branch-prev-ID`` / ``#branch-next-ID`` that the page turns into a switch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from seedchat.budget import UNLIMITED
+from seedchat.documents import Document, size_words
 from seedchat.events import (
     AnswerDelta,
     Done,
     Event,
     Notice,
+    Prefill,
     Reflect,
     ThinkingDelta,
     ThinkingEnd,
     ThinkingStart,
     ToolCall,
 )
-from seedchat.wording import finished_title, reflect_note, thinking_title
+from seedchat.wording import finished_title, prefill_line, reflect_note, thinking_title
 
 #: A message of the page's chat (Gradio's "messages" format).
 ChatMessage = dict[str, Any]
@@ -69,10 +72,13 @@ class TurnView:
     done: Done | None = None
     error: str | None = None
     approximate: bool = False  # counts estimated from a remote server's chunks
+    prefill: Prefill | None = None  # the latest progress of reading a long prompt
     _started: bool = False
 
     def apply(self, event: Event) -> None:
-        if isinstance(event, ThinkingStart):
+        if isinstance(event, Prefill):
+            self.prefill = event
+        elif isinstance(event, ThinkingStart):
             self._started = True
             self.thinking_open = True
             self.approximate = event.approximate
@@ -111,7 +117,20 @@ class TurnView:
             return False
         return bool(self.thinking_open or self.thinking_text.strip() or self.thinking_tokens)
 
+    @property
+    def reading(self) -> bool:
+        """Whether the model is still reading a long prompt (nothing written yet)."""
+        written = self._started or self.answer or self.done is not None or self.error
+        return self.prefill is not None and not written
+
     def thinking_message(self) -> ChatMessage | None:
+        if self.reading:  # the prompt's progress, where the thinking block will be
+            title = prefill_line(self.prefill)
+            return {
+                "role": "assistant",
+                "content": "…",
+                "metadata": {"title": title, "status": "pending"},
+            }
         if not self.shows_thinking:
             return None
         if self.thinking_end is not None and not self.thinking_open:
@@ -145,7 +164,7 @@ class TurnView:
         if self.error:
             text = (text.rstrip() + f"\n\n**Error:** {self.error}").lstrip()
         if not text and self.done is None:
-            if self.thinking_open or self.shows_thinking:
+            if self.thinking_open or self.shows_thinking or self.reading:
                 return None
             return {"role": "assistant", "content": "…"}
         return {"role": "assistant", "content": text or "*(no answer)*"}
@@ -175,8 +194,25 @@ def render_events(events: list[Event], budget: int = UNLIMITED) -> list[ChatMess
     return view.messages()
 
 
-def user_message(text: str) -> ChatMessage:
-    return {"role": "user", "content": text}
+#: Markdown's and LaTeX's own characters, written as character references in a file's
+#: name (a backslash would make ``\\(`` or ``\\[`` a LaTeX delimiter in the chat).
+_MARKUP_CHARS = set("\\`*_[]#|~!()$<>&{}")
+
+
+def file_chip(document: Document) -> str:
+    """One attached file on its message: ``📎 notes.md · 12,410 bytes``. The name is the
+    user's (untrusted): every character of HTML, Markdown or LaTeX in it is a character
+    reference, so it shows as text and never as markup."""
+    name = "".join(f"&#{ord(c)};" if c in _MARKUP_CHARS else c for c in document.name)
+    return f'<span class="file-chip">📎 {name} · {size_words(document.size)}</span>'
+
+
+def user_message(text: str, files: Sequence[Document] = ()) -> ChatMessage:
+    """A question on the page: its files' chips, then its text."""
+    if not files:
+        return {"role": "user", "content": text}
+    chips = " ".join(file_chip(doc) for doc in files)
+    return {"role": "user", "content": f"{chips}\n\n{text}" if text else chips}
 
 
 def branch_control(message_id: str, index: int, count: int) -> str:

@@ -23,6 +23,9 @@ CSS = """
 #chatbot a[href^="#tool-"] { display: inline-block; padding: 0.1em 0.7em; margin: 0 0.15em;
   border: 1px solid var(--color-accent); border-radius: 6px; text-decoration: none; }
 #budget-help { font-size: 0.85rem; opacity: 0.8; }
+#context-meter { font-size: 0.85rem; opacity: 0.8; min-height: 1.2em; }
+#chatbot .file-chip { display: inline-block; padding: 0.1em 0.6em; margin: 0 0.3em 0.3em 0;
+  border: 1px solid var(--border-color-primary); border-radius: 1em; font-size: 0.85em; }
 /* Unlimited: the slider reads "Budget: unlimited", with no number and no position */
 #budget.unlimited .tab-like-container, #budget.unlimited .slider_input_container { display: none; }
 

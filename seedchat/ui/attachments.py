@@ -1,0 +1,81 @@
+"""Files attached in the page: the message box's uploads read as documents.
+
+The message box (a ``gr.MultimodalTextbox``: its upload button, a file dragged onto it, a
+file pasted into it) holds ``{"text": …, "files": [paths]}``; gradio keeps each upload
+under its own name in a folder of its own, so a path's last part is the name the user's
+file had. :func:`read_uploads` reads each with :func:`seedchat.documents.read_document`
+(as ``--file`` and ``/file`` do in the terminal); a file that cannot be attached raises
+its :class:`~seedchat.documents.DocumentError`, and :func:`refused` splits the files that
+can from the first one that cannot, so the page shows that error and drops that file
+only. A file is read once per upload (:class:`UploadCache`), not at every key typed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from seedchat.documents import Document, DocumentError, read_document
+
+#: Uploads kept read (by path) while they wait in the message box.
+CACHED_UPLOADS = 64
+
+
+class UploadCache:
+    """Documents read from uploads, by path (the newest :data:`CACHED_UPLOADS`)."""
+
+    def __init__(self, size: int = CACHED_UPLOADS) -> None:
+        self.size = size
+        self._docs: OrderedDict[str, Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, path: str) -> Document:
+        """The upload at ``path`` as a document; DocumentError when it cannot be attached."""
+        with self._lock:
+            if path in self._docs:
+                self._docs.move_to_end(path)
+                return self._docs[path]
+        doc = read_document(path, name=Path(path).name)
+        with self._lock:
+            self._docs[path] = doc
+            while len(self._docs) > self.size:
+                self._docs.popitem(last=False)
+        return doc
+
+
+def message_parts(value: Any) -> tuple[str, list[str]]:
+    """The message box's text and its files' paths (a plain string: text alone)."""
+    if isinstance(value, dict):
+        return str(value.get("text") or ""), [str(p) for p in value.get("files") or []]
+    return str(value or ""), []
+
+
+def message_value(text: str, files: Sequence[str] = ()) -> dict[str, Any]:
+    """A value for the message box."""
+    return {"text": text, "files": list(files)}
+
+
+def read_uploads(cache: UploadCache, paths: Sequence[str]) -> list[Document]:
+    """Every upload as a document, in order; the first that cannot be read raises."""
+    return [cache.read(path) for path in paths]
+
+
+def refused(
+    cache: UploadCache, paths: Sequence[str]
+) -> tuple[list[str], list[Document], DocumentError | None]:
+    """The paths that can be attached and their documents, and the error of the first
+    one that cannot (None when all can); the refused files are left out."""
+    kept: list[str] = []
+    docs: list[Document] = []
+    error: DocumentError | None = None
+    for path in paths:
+        try:
+            docs.append(cache.read(path))
+        except DocumentError as err:
+            error = error or err
+            continue
+        kept.append(path)
+    return kept, docs, error
