@@ -12,7 +12,9 @@ short one (where per-token costs that grow with the reply do not show yet).
 
 - decode tokens/s: seedchat's Engine.generate vs Llama.create_completion(stream=True)
   vs a minimal loop of llama_decode + the same C sampler chain;
-- prefill tokens/s for a 512-token prompt, likewise;
+- prefill tokens/s for a 512-token prompt, likewise (saved KV states on, in a temporary
+  seedchat home, each round reading its prompt whole: a state an earlier round saved is
+  deleted first, else only 64 tokens would be evaluated, after a restore);
 - a 10-turn conversation through the engine: time to first token of turn 10 vs turn 1.
 """
 
@@ -20,6 +22,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,6 +70,9 @@ def run_engine(engine: Engine, prompt: list[int], n: int) -> tuple[float, float]
         engine._piece(t, ctypes.create_string_buffer(64)).decode("utf-8", "replace") for t in prompt
     )
     engine._prepare([0])
+    if engine.snapshots is not None:  # the machinery stays on, but the prompt is read whole:
+        engine.snapshots.flush()  # an earlier round's saved state is not restored
+        shutil.rmtree(engine.snapshots.folder, ignore_errors=True)
     opts = GenerationOptions(raw=True, max_tokens=n, temperature=1.1, top_p=0.95, seed=42)
     done = None
     for ev in engine.generate(text, opts):
@@ -151,6 +159,7 @@ def main() -> None:
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     path = bench_model(args.workdir, args.vocab)
+    os.environ["SEEDCHAT_HOME"] = tempfile.mkdtemp()  # saved KV states of this run only
     from llama_cpp import Llama
 
     engine = Engine.load(path, LoadOptions(context_length=N_CTX, threads=THREADS, n_gpu_layers=0))

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 SUPPORTED_ARCHS = ("seed_oss", "llama")
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type values
 DEFAULT_TEMPERATURE, DEFAULT_TOP_P = 1.1, 0.95
+#: the prompt's batch size (n_batch = n_ubatch) on the CPU, from benchmarks/bench_prefill.py
+#: --batches (docs/benchmarks.md); with GPU layers llama.cpp's defaults are kept
+CPU_N_BATCH = 512
 MAX_ROWS = MAX_DRAFT + 1  # a token and its drafts, decoded in one batch
 # llama_token_attr bits of the tokens llama.cpp matches as special text (llama.h)
 _SPECIAL_ATTRS = (1 << 0) | (1 << 3) | (1 << 4)  # UNKNOWN | CONTROL | USER_DEFINED
@@ -144,7 +147,9 @@ class Engine:
             )
         cparams = llama.llama_context_default_params()
         cparams.n_ctx = plan.n_ctx
-        cparams.n_batch = cparams.n_ubatch = options.n_batch
+        n_batch = options.n_batch or (0 if plan.n_gpu_layers else CPU_N_BATCH)
+        if n_batch:  # else llama.cpp's own sizes, which suit its GPU kernels
+            cparams.n_batch = cparams.n_ubatch = n_batch
         cparams.n_threads = cparams.n_threads_batch = options.thread_count
         cparams.flash_attn_type = (
             llama.LLAMA_FLASH_ATTN_TYPE_AUTO
@@ -170,7 +175,7 @@ class Engine:
             _ctx=ctx,
             _vocab=llama.llama_model_get_vocab(model),
             n_ctx=llama.llama_n_ctx(ctx),
-            n_batch=options.n_batch,
+            n_batch=llama.llama_n_batch(ctx),
             snapshots=SnapshotCache.open(
                 path,
                 options.kv_cache_type,
@@ -492,6 +497,7 @@ class Engine:
         limits = LoopLimits(options.max_tokens, budget, cancel)
         drafter = Drafter.over(prompt) if options.lookup_decoding == "auto" else None
         loop = DecodeLoop(self, parser, (chain, answer_chain), limits, drafter)
+        prefill_started = time.monotonic()
         try:
             yield from self._prefill(prompt[len(prompt) - evaluate :], cancel)
             evaluate -= len(prompt) - len(self._tokens)  # less when cancelled
@@ -513,6 +519,7 @@ class Engine:
             thinking_tokens=parser.thinking_tokens,
             first_token_at=loop.first_token_at,
             prefill_done=prefill_done,
+            prefill_started=prefill_started,
             drafted_tokens=loop.drafted,
             accepted_tokens=loop.accepted,
             restored_prompt_tokens=self._restored,

@@ -39,7 +39,9 @@ import contextlib
 import ctypes
 import hashlib
 import logging
+import os
 import struct
+import sys
 import threading
 import time
 import weakref
@@ -126,6 +128,14 @@ def apply_state(llama: Any, ctx: Any, buf: ctypes.Array, keep: int) -> bool:
     if not ok:
         llama.llama_memory_clear(mem, True)
     return ok
+
+
+def lower_priority() -> None:
+    """The calling thread runs at the lowest CPU priority (Linux: threads have their own):
+    writing a saved state never slows the next prompt's evaluation, which needs every core."""
+    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 # -- the engine's cache ------------------------------------------------------------------
@@ -330,6 +340,7 @@ class SnapshotCache:
         return False
 
     def _run(self) -> None:
+        lower_priority()
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:

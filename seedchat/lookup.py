@@ -56,10 +56,12 @@ class Drafter:
     def _catch_up(self, end: int) -> None:
         """Index every n-gram that ends before position ``end``."""
         tokens, index = self.tokens, self._index
-        for last in range(self._indexed, end):
-            for n in range(MIN_N, MAX_N + 1):
-                if last + 1 >= n:
-                    index[tuple(tokens[last + 1 - n : last + 1])] = last
+        for n in range(MIN_N, MAX_N + 1):  # at C speed: a long document's prompt is fast
+            lo = max(self._indexed, n - 1)  # the n-gram ending at ``last`` starts at last+1-n
+            if lo >= end:
+                continue
+            grams = zip(*(tokens[lo + 1 - n + i : end + 1 - n + i] for i in range(n)), strict=True)
+            index.update(zip(grams, range(lo, end), strict=True))  # the latest occurrence wins
         self._indexed = max(self._indexed, end)
 
     def propose(self) -> list[int]:

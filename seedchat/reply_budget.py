@@ -85,15 +85,19 @@ class ReplyBudget:
         thinking_tokens: int,
         first_token_at: float | None,
         prefill_done: float | None = None,
+        prefill_started: float | None = None,
         drafted_tokens: int = 0,
         accepted_tokens: int = 0,
         restored_prompt_tokens: int = 0,
     ) -> Done:
         """The reply's statistics, timed from when this budget was made; ``first_token_at``
-        and ``prefill_done`` are :func:`time.monotonic` times (None: not reached)."""
+        and ``prefill_done`` are :func:`time.monotonic` times (None: not reached); the
+        prefill rate is timed from ``prefill_started`` (the evaluation's start, after the
+        prompt was made and a saved state restored), else from when this budget was made."""
         now = time.monotonic()
         decoding = now - first_token_at if first_token_at else 0.0
-        prefill = prefill_done - self.started if prefill_done is not None else 0.0
+        begun = self.started if prefill_started is None else prefill_started
+        prefill = prefill_done - begun if prefill_done is not None else 0.0
         return Done(
             finish_reason=finish,
             prompt_tokens=prompt_tokens,

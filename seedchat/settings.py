@@ -387,7 +387,9 @@ class LoadOptions:
     flash_attn: bool = FIELDS["flash_attn"].default
     kv_cache_type: str = FIELDS["kv_cache_type"].default
     threads: int = FIELDS["threads"].default  # 0: see thread_count
-    n_batch: int = 512
+    n_batch: int = (
+        0  # the prompt's batch size; 0: the engine's choice (CPU_N_BATCH, or llama.cpp's on GPU)
+    )
     kv_cache_disk_gb: float = FIELDS["kv_cache_disk_gb"].default  # saved KV states; 0: off
     offload_kqv: bool = True  # the KV cache on the GPU with its layers; False: in system RAM
 

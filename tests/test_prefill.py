@@ -5,15 +5,20 @@ restart restoring the saved KV state instead of reading the document again."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from seedchat.cli.chat import EventPrinter, cancel_on_interrupt
 from seedchat.engine import Engine, GenerationOptions, LoadOptions
 from seedchat.events import AnswerDelta, Done, Prefill, ThinkingDelta
 from seedchat.models import demo_model
@@ -157,3 +162,36 @@ def test_chat_json_prints_the_progress_events(cli_env, tmp_path: Path):
     assert len(progress) >= 2
     assert [p["done"] for p in progress] == sorted({p["done"] for p in progress})
     assert progress[-1]["done"] == progress[-1]["total"] == done["evaluated_prompt_tokens"]
+
+
+def test_the_terminal_shows_one_live_line_on_stderr_and_clears_it():
+    out = Console(file=io.StringIO(), width=200, color_system=None)
+    err = Console(file=io.StringIO(), width=200, color_system=None, force_terminal=True)
+    printer = EventPrinter(as_json=False, budget=0, out=out, err=err)
+    for done in (512, 1024, 1536):
+        printer(Prefill(done, 1536, 400.0, (1536 - done) / 400))
+    printer(AnswerDelta("Twelve."))
+    shown = err.file.getvalue()
+    assert shown.count("\r\x1b[2K") == 4 and shown.endswith("\r\x1b[2K")  # 3 lines, cleared
+    assert "Reading the prompt: 512 of 1,536 tokens · 400 tokens/s · about 3 s left" in shown
+    assert "Reading the prompt" not in out.file.getvalue()
+    assert "Twelve." in out.file.getvalue()
+    piped = Console(file=io.StringIO(), width=200)  # not a terminal: no progress line
+    EventPrinter(as_json=False, budget=0, out=out, err=piped)(Prefill(1, 2, 1.0, 1.0))
+    assert piped.file.getvalue() == ""
+
+
+def test_ctrl_c_sets_cancel_then_a_second_one_interrupts():
+    cancel = threading.Event()
+    before = signal.getsignal(signal.SIGINT)
+    with cancel_on_interrupt(cancel):
+        os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl+C: a clean stop
+        for _ in range(100):
+            if cancel.is_set():
+                break
+            time.sleep(0.01)
+        assert cancel.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the second: at once
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is before  # put back
