@@ -145,6 +145,9 @@ FIELDS: dict[str, Field] = {
     ),
     "kv_cache_type": Field("f16", str, choices=("f16", "q8_0", "q4_0"), doc="KV cache precision"),
     "flash_attn": Field(True, bool, doc="flash attention where llama.cpp supports it"),
+    "offload_kqv": Field(
+        True, bool, doc="the KV cache on the GPU with its layers; false: in system RAM"
+    ),
     "threads": Field(0, int, lo=0, hi=1024, doc="0: one per CPU core, at most 8"),
     "kv_cache_disk_gb": Field(
         10,
@@ -373,6 +376,7 @@ _LOAD_KEYS = (
     "context_length",
     "flash_attn",
     "kv_cache_type",
+    "offload_kqv",
     "threads",
     "kv_cache_disk_gb",
 )
@@ -391,7 +395,7 @@ class LoadOptions:
         0  # the prompt's batch size; 0: the engine's choice (CPU_N_BATCH, or llama.cpp's on GPU)
     )
     kv_cache_disk_gb: float = FIELDS["kv_cache_disk_gb"].default  # saved KV states; 0: off
-    offload_kqv: bool = True  # the KV cache on the GPU with its layers; False: in system RAM
+    offload_kqv: bool = FIELDS["offload_kqv"].default  # False: the KV cache in system RAM
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> LoadOptions:

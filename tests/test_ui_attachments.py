@@ -151,3 +151,17 @@ def test_the_prompts_progress_takes_the_thinking_blocks_place():
     direct.apply(AnswerDelta("Hi"))
     direct.apply(Done("stop"))
     assert direct.messages() == [{"role": "assistant", "content": "Hi"}]
+
+
+def test_a_chosen_plan_is_what_the_next_start_loads(tmp_path):
+    from seedchat.settings import LoadOptions, load_settings
+    from seedchat.ui.context_meter import remember_plan
+
+    path = tmp_path / "settings.json"
+    settings = load_settings(path)
+    assert LoadOptions.from_settings(settings).offload_kqv  # by default the KV cache is on the GPU
+    plan = ContextPlan(131072, "q8_0", False, 48, 64, 17 << 30, 20 << 30, 40 << 30, True)
+    remember_plan(settings, plan)
+    again = LoadOptions.from_settings(load_settings(path))  # a new start reads the file
+    assert (again.context_length, again.kv_cache_type) == (131072, "q8_0")
+    assert again.flash_attn and not again.offload_kqv  # the KV cache stays in RAM

@@ -86,10 +86,12 @@ def fitting_plans(engine: Any, size: PromptSize) -> list[ContextPlan]:
 
 
 def remember_plan(settings: Settings, plan: ContextPlan) -> None:
-    """Keep a plan's context and KV cache type in the settings (the next start loads so)."""
+    """Keep a plan's context, KV cache type and place in the settings (the next start loads
+    so)."""
     try:
         settings.set("context_length", plan.n_ctx)
         settings.set("kv_cache_type", plan.kv_type)
+        settings.set("offload_kqv", plan.kv_on_gpu)
         settings.set("flash_attn", True)
         settings.save()
     except (SeedchatError, OSError) as exc:
