@@ -99,6 +99,11 @@ class Turn:
     attachments: tuple[Document, ...] = ()  # a question's files (seedchat.documents)
     retrieval: Retrieval | None = None  # passages of the files stand in for them (this run)
 
+    def __hash__(self) -> int:
+        """By value, though a call's arguments are a dict (the page's state of turns is
+        hashed by gradio to see whether it changed)."""
+        return hash(repr(self))
+
 
 @dataclass(frozen=True)
 class OpenThread:

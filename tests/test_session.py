@@ -214,3 +214,15 @@ def test_a_real_turn_on_the_demo_model_is_saved_with_its_settings(engine, store:
     prompt = session.prompt("And 1 plus 1?")
     assert "<seed:think>" not in prompt.split("What is 12 plus 30?")[1]
     assert prompt.endswith("And 1 plus 1?<seed:eos><seed:bos>assistant\n")
+
+
+def test_a_turn_with_tool_calls_hashes_by_value():
+    """The page keeps its turns in a gradio State that gradio hashes to see changes."""
+    from seedchat.session import Turn
+
+    call = {"name": "get_current_time", "arguments": {"timezone": "Asia/Tokyo"}, "id": "c1"}
+    a = Turn("assistant", "", tool_calls=(call,))
+    same = Turn("assistant", "", tool_calls=(dict(call),))
+    other = Turn("assistant", "", tool_calls=({**call, "arguments": {"timezone": "UTC"}},))
+    assert hash(a) == hash(same) and a == same
+    assert hash(a) != hash(other)
