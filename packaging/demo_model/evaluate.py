@@ -104,7 +104,7 @@ def main() -> None:
 
     from seedchat.prompt import ChatTemplate, Message
 
-    llm = llama_cpp.Llama(str(args.gguf), n_ctx=2048, n_threads=2, verbose=False)
+    llm = llama_cpp.Llama(str(args.gguf), n_ctx=4096, n_threads=2, verbose=False)
     template = ChatTemplate(llm.metadata["tokenizer.chat_template"])
     eos = llm.token_eos()
     total_ok = total = 0
