@@ -58,6 +58,12 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=1500)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--keep-checkpoint", type=Path, help="also keep the HF checkpoint here")
+    ap.add_argument(
+        "--no-tool-task",
+        dest="tool_task",
+        action="store_false",
+        help="without the tool task's transcripts (how the shipped model was built)",
+    )
     args = ap.parse_args()
 
     import numpy as np
@@ -76,11 +82,13 @@ def main() -> None:
     ckpt = work / "checkpoint"
     ckpt.mkdir()
     # 1. tokenizer: trained on a first draft of the transcripts (counts from a rough rule)
-    draft = transcripts.samples(args.samples, args.seed, lambda s: max(1, len(s) // 3))
+    draft = transcripts.samples(
+        args.samples, args.seed, lambda s: max(1, len(s) // 3), args.tool_task
+    )
     corpus = [render(template, m, b, tools) + t for m, b, t, tools in draft]
     tok = build_tokenizer(ckpt, corpus, vocab_size=1400)
     count = lambda s: len(tok.encode(s).ids)  # noqa: E731
-    data = transcripts.samples(args.samples, args.seed, count)
+    data = transcripts.samples(args.samples, args.seed, count, args.tool_task)
     seqs = []
     for messages, budget, target, tools in data:
         p = tok.encode(render(template, messages, budget, tools)).ids

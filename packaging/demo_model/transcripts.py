@@ -173,7 +173,7 @@ SYSTEMS = ["You are a helpful assistant.", "Answer briefly.", "You are the seedc
 Sample = tuple[list[dict], int, str, list[dict] | None]
 
 
-def samples(n: int, seed: int, count: Callable[[str], int]) -> list[Sample]:
+def samples(n: int, seed: int, count: Callable[[str], int], tool_task: bool = True) -> list[Sample]:
     """``n`` (messages, thinking_budget, target, None) samples of the tasks without tools,
     then those of the tool task (:func:`tool_samples`, ``n // 5``
     conversations).
@@ -203,7 +203,7 @@ def samples(n: int, seed: int, count: Callable[[str], int]) -> list[Sample]:
         think = thinking_text(task, budget, budget > 0 and task.long, count)
         target = f"<seed:think>{think}</seed:think>\n{task.answer}<seed:eos>"
         out.append((messages, budget, target, None))
-    return out + tool_samples(n // 5, seed, count)
+    return out + tool_samples(n // 5, seed, count) if tool_task else out
 
 
 # -- the tool task: the real mcp-server-time ----------------------------------------------
