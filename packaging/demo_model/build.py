@@ -42,12 +42,13 @@ def build_tokenizer(directory: Path, corpus: list[str], vocab_size: int):
     return train_seed_tokenizer(directory, corpus, vocab_size, chat_template=template)
 
 
-def render(template: str, messages: list[dict], budget: int) -> str:
-    """The prompt exactly as seedchat renders it at inference (seedchat.prompt)."""
+def render(template: str, messages: list[dict], budget: int, tools: list[dict] | None) -> str:
+    """The prompt exactly as seedchat renders it at inference (seedchat.prompt): an earlier
+    call as the tool loop passes it, the tools sorted by name."""
     from seedchat.prompt import ChatTemplate, Message
 
-    msgs = [Message(m["role"], m["content"]) for m in messages]
-    return ChatTemplate(template).render(msgs, thinking_budget=budget)
+    msgs = [Message(m["role"], m["content"], tool_calls=m.get("tool_calls")) for m in messages]
+    return ChatTemplate(template).render(msgs, thinking_budget=budget, tools=tools)
 
 
 def main() -> None:
@@ -57,13 +58,17 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=1500)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--keep-checkpoint", type=Path, help="also keep the HF checkpoint here")
+    ap.add_argument(
+        "--no-tool-task",
+        dest="tool_task",
+        action="store_false",
+        help="without the tool task's transcripts (how the shipped model was built)",
+    )
     args = ap.parse_args()
 
     import numpy as np
     import torch
     from transformers import SeedOssConfig, SeedOssForCausalLM
-
-    from seedchat.converters import convert_checkpoint
 
     started = time.monotonic()
     random.seed(args.seed)
@@ -77,14 +82,16 @@ def main() -> None:
     ckpt = work / "checkpoint"
     ckpt.mkdir()
     # 1. tokenizer: trained on a first draft of the transcripts (counts from a rough rule)
-    draft = transcripts.samples(args.samples, args.seed, lambda s: max(1, len(s) // 3))
-    corpus = [render(template, m, b) + t for m, b, t in draft]
+    draft = transcripts.samples(
+        args.samples, args.seed, lambda s: max(1, len(s) // 3), args.tool_task
+    )
+    corpus = [render(template, m, b, tools) + t for m, b, t, tools in draft]
     tok = build_tokenizer(ckpt, corpus, vocab_size=1400)
     count = lambda s: len(tok.encode(s).ids)  # noqa: E731
-    data = transcripts.samples(args.samples, args.seed, count)
+    data = transcripts.samples(args.samples, args.seed, count, args.tool_task)
     seqs = []
-    for messages, budget, target in data:
-        p = tok.encode(render(template, messages, budget)).ids
+    for messages, budget, target, tools in data:
+        p = tok.encode(render(template, messages, budget, tools)).ids
         t = tok.encode(target).ids
         seqs.append((p, t))
     lengths = [len(p) + len(t) for p, t in seqs]
@@ -119,9 +126,29 @@ def main() -> None:
     print(f"model: {n_params / 1e6:.2f}M parameters")
 
     # 3. training: batches of similar length, loss on the assistant's tokens only
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    train(model, seqs, args.steps, 3e-3, args.seed, started)
+    # 4. convert with seedchat's converter
+    save(model, ckpt, work, args.out, args.keep_checkpoint, started)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def train(
+    model,
+    seqs: list[tuple[list[int], list[int]]],
+    steps: int,
+    peak: float,
+    seed: int,
+    started: float,
+    batch_tokens: int = 4000,
+    warmup: int = 30,
+) -> None:
+    """Train ``model`` on (prompt, target) token lists: batches of similar length drawn at
+    random, the loss on the target's tokens only, AdamW with a warmup and a cosine decay."""
+    import torch
+
+    lengths = [len(p) + len(t) for p, t in seqs]
+    opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01, betas=(0.9, 0.98))
     order = sorted(range(len(seqs)), key=lambda i: lengths[i])
-    batch_tokens = 4000
     batches, cur = [], []
     for i in order:
         cur.append(i)
@@ -130,9 +157,9 @@ def main() -> None:
             cur = []
     if cur:
         batches.append(cur)
-    rng = random.Random(args.seed)
+    rng = random.Random(seed)
     model.train()
-    for step in range(args.steps):
+    for step in range(steps):
         idx = batches[rng.randrange(len(batches))]
         width = max(lengths[i] for i in idx)
         ids = torch.full((len(idx), width), 1, dtype=torch.long)
@@ -143,7 +170,7 @@ def main() -> None:
             ids[row, : len(p) + len(t)] = torch.tensor(p + t)
             labels[row, len(p) : len(p) + len(t)] = torch.tensor(t)
             mask[row, : len(p) + len(t)] = 1
-        lr = 3e-3 * min(1.0, (step + 1) / 30) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        lr = peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / steps))
         for group in opt.param_groups:
             group["lr"] = lr
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -151,12 +178,19 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 25 == 0 or step == args.steps - 1:
+        if step % 25 == 0 or step == steps - 1:
             print(
-                f"step {step:4d}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} "
+                f"step {step:4d}/{steps} loss {loss.item():.3f} lr {lr:.2e} "
                 f"({time.monotonic() - started:.0f} s)",
                 flush=True,
             )
+
+
+def save(model, ckpt: Path, work: Path, out: Path, keep: Path | None, started: float) -> Path:
+    """Save the trained checkpoint (its tokenizer already in ``ckpt``) and convert it with
+    seedchat's converter to F16 at ``out`` (written atomically by it)."""
+    from seedchat.converters import convert_checkpoint
+
     model.eval()
     model.save_pretrained(ckpt)
     (ckpt / "generation_config.json").write_text(
@@ -165,19 +199,17 @@ def main() -> None:
     cfg = json.loads((ckpt / "config.json").read_text())
     cfg["_name_or_path"] = NAME
     (ckpt / "config.json").write_text(json.dumps(cfg, indent=1))
-    if args.keep_checkpoint:
-        shutil.copytree(ckpt, args.keep_checkpoint, dirs_exist_ok=True)
-
-    # 4. convert with seedchat's converter (written atomically by it)
+    if keep:
+        shutil.copytree(ckpt, keep, dirs_exist_ok=True)
     named = work / NAME  # the converter names the model after its folder (general.name)
     ckpt.rename(named)
-    out = convert_checkpoint(named, args.out, quant="F16", force=True)
+    out = convert_checkpoint(named, out, quant="F16", force=True)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
     print(
         f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, sha256 {digest}) "
         f"in {time.monotonic() - started:.0f} s"
     )
-    shutil.rmtree(work, ignore_errors=True)
+    return out
 
 
 if __name__ == "__main__":

@@ -8,11 +8,20 @@ well-formed ones: ``<seed:think>`` thinking ``</seed:think>`` non-empty answer, 
 the end-of-generation token; reflect lines well-formed (the report with two numbers,
 which are the model's own estimate, or the "exhausted" line) and present only with a positive budget; no
 thinking at all with budget 0. Prints one line per budget and the failures.
+
+Then the tool task (``--tools``, on by default), with the tools of the real
+``mcp-server-time`` in the prompt as seedchat's tool loop renders them, the budgets
+cycling through ``--budgets``: the rate of a well-formed Seed tool call (as seedchat's
+parser reads it) to ``get_current_time`` with the right zone; after a result in the
+server's shape, the rate of a well-formed answer that quotes its time (HH:MM; how many
+quote the whole datetime too); and that no call is written with the tools on for an old
+task, nor for a time question without tools.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -31,6 +40,19 @@ PROMPTS = [
     "Say the word river.",
     "Hey, who are you?",
     "What is 3 + 4?",
+]
+#: (question, the zone it asks for) for the tool task
+TOOL_PROMPTS = [
+    ("What time is it in Tokyo?", "Asia/Tokyo"),
+    ("What's the time in London?", "Europe/London"),
+    ("纽约现在几点?", "America/New_York"),
+    ("Tell me the current time in Sydney.", "Australia/Sydney"),
+    ("What time is it in Paris?", "Europe/Paris"),
+    ("东京现在几点?", "Asia/Tokyo"),
+    ("What is the current time in Berlin?", "Europe/Berlin"),
+    ("What time is it?", "UTC"),
+    ("What time is it in Seoul?", "Asia/Seoul"),
+    ("现在北京是几点?", "Asia/Shanghai"),
 ]
 REFLECT = re.compile(
     r"<seed:cot_budget_reflect>(?:I have used (\d+) tokens, and there are (\d+) tokens "
@@ -73,13 +95,16 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--top-p", type=float, default=0.9)
     ap.add_argument("--budgets", default="-1,0,512,1024")
+    ap.add_argument(
+        "--tools", action=argparse.BooleanOptionalAction, default=True, help="the tool task"
+    )
     args = ap.parse_args()
 
     import llama_cpp
 
     from seedchat.prompt import ChatTemplate, Message
 
-    llm = llama_cpp.Llama(str(args.gguf), n_ctx=2048, n_threads=2, verbose=False)
+    llm = llama_cpp.Llama(str(args.gguf), n_ctx=4096, n_threads=2, verbose=False)
     template = ChatTemplate(llm.metadata["tokenizer.chat_template"])
     eos = llm.token_eos()
     total_ok = total = 0
@@ -135,7 +160,100 @@ def main() -> None:
         )
         print("\n".join(failures[:5]), end="\n" if failures else "")
     print(f"total: {total_ok}/{total} well-formed")
-    sys.exit(0 if total_ok == total else 1)
+    tools_ok = True
+    if args.tools:
+        budgets = [int(b) for b in args.budgets.split(",")]
+        tools_ok = evaluate_tools(llm, template, args, budgets)
+    sys.exit(0 if total_ok == total and tools_ok else 1)
+
+
+def generate(llm, prompt: str, i: int, args) -> tuple[str, bool]:
+    """A reply to ``prompt`` (greedy for ``i`` 0, else sampled with seed ``i``): its text
+    without the eos, and whether the eos ended it."""
+    tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    out: list[int] = []
+    llm.reset()
+    llm.set_seed(i)
+    temp = 0.0 if i == 0 else args.temperature
+    for tok in llm.generate(tokens, temp=temp, top_p=args.top_p, top_k=0, reset=True):
+        if tok == llm.token_eos():
+            return llm.detokenize(out, special=True).decode("utf-8", "replace"), True
+        out.append(tok)
+        if len(out) >= 1400:
+            break
+    return llm.detokenize(out, special=True).decode("utf-8", "replace"), False
+
+
+def calls_in(text: str) -> list:
+    """The tool calls seedchat's parser reads in a reply (outside its thinking)."""
+    from seedchat.events import ToolCall
+    from seedchat.thinking import ThinkingParser
+
+    parser = ThinkingParser()
+    events = parser.feed(text) + parser.finish()
+    return [e for e in events if isinstance(e, ToolCall)]
+
+
+def evaluate_tools(llm, template, args, budgets: list[int]) -> bool:
+    """The tool task (module doc); prints its rates, returns whether all passed."""
+    import random
+
+    from seedchat.prompt import Message
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import transcripts
+
+    tools = transcripts.TIME_TOOLS
+    rng = random.Random(7)
+    called = answered = whole = quiet = quiet_tools = 0
+    failures: list[str] = []
+    for i in range(args.n):
+        budget = budgets[i % len(budgets)]
+        question, zone = TOOL_PROMPTS[i % len(TOOL_PROMPTS)]
+        asked = [Message("user", question)]
+        text, ended = generate(llm, template.render(asked, budget, tools), i, args)
+        calls = calls_in(text)
+        good = [c for c in calls if c.name == "get_current_time"]
+        shape = check(
+            re.sub(r"<seed:tool_call>.*?</seed:tool_call>", "[call]", text, flags=re.S),
+            budget,
+            ended,
+        )
+        if shape is None and len(calls) == 1 and good and good[0].arguments == {"timezone": zone}:
+            called += 1
+        else:
+            failures.append(f"  call [{i}] budget {budget} {question!r}: {text[-200:]!r}")
+        # the answer, after the right call and a result (whatever the model called)
+        result = transcripts.time_result(zone, rng)
+        stamp = json.loads(result)["datetime"]
+        call = {"name": "get_current_time", "arguments": {"timezone": zone}}
+        then = [*asked, Message("assistant", "", tool_calls=[call]), Message("tool", result)]
+        text, ended = generate(llm, template.render(then, budget, tools), i, args)
+        reply = text.split("</seed:think>")[-1]
+        why = check(text, budget, ended)
+        if why is None and stamp[11:16] in reply and not calls_in(text):
+            answered += 1
+            whole += stamp in reply
+        else:
+            failures.append(f"  answer [{i}] {why or stamp[11:16]}: {text[-200:]!r}")
+        # no call: an old task with the tools on; the time question without tools
+        old = PROMPTS[i % len(PROMPTS)]
+        text, ended = generate(llm, template.render([Message("user", old)], budget, tools), i, args)
+        if check(text, budget, ended) is None and not calls_in(text):
+            quiet_tools += 1
+        else:
+            failures.append(f"  tools on, {old!r} [{i}]: {text[-200:]!r}")
+        text, ended = generate(llm, template.render(asked, budget), i, args)
+        if check(text, budget, ended) is None and not calls_in(text):
+            quiet += 1
+        else:
+            failures.append(f"  no tools, {question!r} [{i}]: {text[-200:]!r}")
+    n = args.n
+    print(f"tool call: {called}/{n} well-formed get_current_time calls with the right zone")
+    print(f"tool answer: {answered}/{n} quote the result's time ({whole} the whole datetime)")
+    print(f"no call: {quiet_tools}/{n} old tasks with the tools on, {quiet}/{n} without tools")
+    print("\n".join(failures[:8]), end="\n" if failures else "")
+    return called == answered == quiet == quiet_tools == n
 
 
 if __name__ == "__main__":
