@@ -215,3 +215,50 @@ def test_stop_while_a_long_prompt_is_read(app, page, tmp_path: Path):
     assert (
         app.host.engine.last_turn.evaluated_prompt_tokens < app.host.engine.last_turn.prompt_tokens
     )
+
+
+DROP = """(args) => {
+    const [selector, name, text, how] = args;
+    const data = new DataTransfer();
+    data.items.add(new File([text], name, {type: "text/markdown"}));
+    const target = document.querySelector(selector);
+    const event = how === "paste"
+        ? new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true})
+        : new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true});
+    target.dispatchEvent(event);
+}"""
+
+
+@pytest.mark.parametrize("how", ["drop", "paste"])
+def test_a_file_dropped_or_pasted_on_the_box_is_attached(app, page, how: str):
+    """Besides the 📎 button, a file dropped on the message box or pasted into it (the
+    browser's own events, as a file manager or the clipboard sends them) is attached: the
+    meter counts it and the question carries its chip and its text to the model."""
+    app.host.wait_loaded(120)
+    set_budget(page, 0)
+    page.locator("#message textarea").fill("When is the meeting?")
+    before = tokens_shown(wait_meter(page, "tokens"))
+    name, text = f"{how}-notes.md", f"The {how}ped notes say: the meeting is on Tuesday.\n"
+    target = "#message textarea"  # a drop bubbles up to the box's drop area
+    page.locator(target).wait_for()
+    page.evaluate(DROP, [target, name, text, how])
+    page.wait_for_function(
+        "(before) => { const el = document.querySelector('#context-meter');"
+        " const n = el && parseInt(el.innerText.replace(/,/g, '').match(/\\d+/));"
+        " return n > before; }",
+        arg=before,
+        timeout=60_000,
+    )
+    app.host.engine.script_next_reply("On Tuesday.")
+    send(page, "When is the meeting?")
+    wait_done(page)
+    chip = page.locator("#chatbot .file-chip")
+    chip.wait_for()
+    assert chip.inner_text() == f"📎 {name} · {len(text.encode())} bytes"
+    store = app.running.blocks.seedchat_store
+    conv = store.get_conversation(store.list_conversations(limit=1)[0].id)
+    question = next(m for m in conv.messages if m.role == "user")
+    assert [a.name for a in question.attachments] == [name]
+    engine = app.host.engine
+    read = b"".join(engine.piece(t) for t in engine._tokens).decode("utf-8", "replace")
+    assert f"[file: {name}]" in read and text.strip() in read  # the model read the file

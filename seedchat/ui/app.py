@@ -26,6 +26,7 @@ from seedchat.host import ModelHost
 from seedchat.hub import Downloads
 from seedchat.settings import Settings
 from seedchat.store import Store
+from seedchat.ui.attachments import PASTE_JS
 from seedchat.ui.chat_pane import BRANCH_JS, ChatPane, ChatParts, PageTargets, TabState
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
@@ -152,6 +153,7 @@ def build_app(
         demo.load(None, None, None, js=BRANCH_JS)  # the branch controls' arrows
         demo.load(None, None, None, js=DRAWERS_JS)  # a phone: the drawers start closed
         demo.load(None, None, None, js=APPROVAL_JS)  # a tool card's Allow / Deny links
+        demo.load(None, None, None, js=PASTE_JS)  # a document pasted into the message box
     demo.seedchat_tools = tools
     tools.start()  # in the background: the servers are ready by the first question
     return demo

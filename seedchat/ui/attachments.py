@@ -20,6 +20,30 @@ from typing import Any
 
 from seedchat.documents import Document, DocumentError, read_document
 
+#: The page's script for a file pasted into the message box: gradio's box takes a pasted
+#: image only, so any other pasted file (a document copied in a file manager) is handed
+#: to the box's own upload input, as if chosen with its 📎 button.
+PASTE_JS = """
+() => {
+  if (window.seedchatPaste) return [];
+  window.seedchatPaste = true;
+  document.addEventListener("paste", (event) => {
+    const box = event.target.closest?.("#message");
+    const files = Array.from(event.clipboardData?.files || []);
+    const documents = files.filter((f) => !f.type.startsWith("image/"));
+    const input = box?.querySelector("input[type=file]");
+    if (!documents.length || !input) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const data = new DataTransfer();
+    documents.forEach((f) => data.items.add(f));
+    input.files = data.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  }, true);
+  return [];
+}
+"""
+
 #: Uploads kept read (by path) while they wait in the message box.
 CACHED_UPLOADS = 64
 
