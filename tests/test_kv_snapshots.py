@@ -80,8 +80,15 @@ def load(path: Path, disk_gb: float = 10, kv: str = "f16") -> Engine:
 def turn(engine: Engine, messages, conversation: str | None = "c1") -> tuple[Done, list[int]]:
     """One reply (sampled, fixed seed): its Done and every token the KV cache then holds
     (the prompt's, then the reply's: the random model's tokens are mostly empty text)."""
+    # lookup decoding off: whether it drafts depends on measured timing (a loaded machine),
+    # and a drafted token is checked in a batch, whose kernels give slightly other logits
     options = GenerationOptions(
-        budget=0, max_tokens=40, temperature=0.9, seed=11, conversation=conversation
+        budget=0,
+        max_tokens=40,
+        temperature=0.9,
+        seed=11,
+        conversation=conversation,
+        lookup_decoding="off",
     )
     events = list(engine.generate(messages, options))
     return events[-1], list(engine._tokens)
