@@ -272,8 +272,9 @@ class ChatSettings:
         return settings.save()
 
     def to_record(self) -> dict[str, Any]:
-        """The store's ``settings`` column for a conversation or an answer."""
-        return dataclasses.asdict(self)
+        """The store's ``settings`` column for a conversation or an answer (JSON's shapes:
+        the switched-off tools as a list, as the store gives them back)."""
+        return {**dataclasses.asdict(self), "tools_off": list(self.tools_off)}
 
     @classmethod
     def from_record(

@@ -42,7 +42,9 @@ def build_tokenizer(directory: Path, corpus: list[str], vocab_size: int):
     return train_seed_tokenizer(directory, corpus, vocab_size, chat_template=template)
 
 
-def render(template: str, messages: list[dict], budget: int, tools: list[dict] | None) -> str:
+def render(
+    template: str, messages: list[dict], budget: int, tools: list[dict] | None = None
+) -> str:
     """The prompt exactly as seedchat renders it at inference (seedchat.prompt): an earlier
     call as the tool loop passes it, the tools sorted by name."""
     from seedchat.prompt import ChatTemplate, Message
