@@ -22,8 +22,8 @@ from typing import Any
 
 from seedchat.documents import Document
 from seedchat.engine import Engine
-from seedchat.planner import context_needed, reply_room
-from seedchat.prompt_tokens import prompt_tokens
+from seedchat.fitting import count_prompt
+from seedchat.planner import context_needed, prompt_fits
 from seedchat.remote import RemoteEngine
 from seedchat.retrieval import Retrieval
 from seedchat.session import ChatSession
@@ -49,7 +49,7 @@ class PromptSize:
         """Whether the prompt and the room for its reply fit the context."""
         if self.n_ctx is None:
             return True
-        return self.tokens + reply_room(self.n_ctx, self.max_tokens) <= self.n_ctx
+        return prompt_fits(self.tokens, self.n_ctx, self.max_tokens)
 
     @property
     def needed(self) -> int:
@@ -62,8 +62,8 @@ class PromptSize:
         rather than being refused."""
         if self.fits or self.n_ctx is None or self.question_alone is None:
             return False
-        alone = self.question_alone + reply_room(self.n_ctx, self.max_tokens)
-        return self.question_alone < self.tokens and alone <= self.n_ctx
+        alone = self.question_alone
+        return alone < self.tokens and prompt_fits(alone, self.n_ctx, self.max_tokens)
 
 
 def prompt_size(
@@ -80,7 +80,9 @@ def prompt_size(
     if isinstance(engine, Engine):
         if engine.template is None:
             return None
-        tokens = _count(engine, session, session.messages(question, files, retrieval))
+        tokens = count_prompt(
+            engine, session.messages(question, files, retrieval), session.generation_options()
+        )
         size = PromptSize(tokens, engine.n_ctx, max_tokens)
         if size.fits or not session.turns:
             return size
@@ -89,7 +91,9 @@ def prompt_size(
             tokens,
             engine.n_ctx,
             max_tokens,
-            question_alone=_count(engine, session, alone.messages(question, files, retrieval)),
+            question_alone=count_prompt(
+                engine, alone.messages(question, files, retrieval), session.generation_options()
+            ),
         )
     if isinstance(engine, RemoteEngine):
         text = engine.render(
@@ -97,9 +101,3 @@ def prompt_size(
         )
         return PromptSize(len(text) // CHARS_PER_TOKEN, None, max_tokens, estimated=True)
     return None
-
-
-def _count(engine: Engine, session: ChatSession, messages: list) -> int:
-    options = session.generation_options()
-    rendered = engine.template.render_marked(messages, options.budget, options.tools)
-    return len(prompt_tokens(engine, rendered))

@@ -29,7 +29,14 @@ from seedchat.backend import available_ram_bytes, detect_gpus
 from seedchat.documents import Document, detach
 from seedchat.engine import Engine
 from seedchat.events import Notice
-from seedchat.planner import ContextPlan, context_plans, read_shape, reply_room
+from seedchat.planner import (
+    ContextPlan,
+    context_needed,
+    context_plans,
+    prompt_fits,
+    read_shape,
+    reply_room,
+)
 from seedchat.prompt import Message
 from seedchat.prompt_tokens import prompt_tokens
 from seedchat.retrieval import Retrieval, retrieve
@@ -65,7 +72,7 @@ def choose(
     :func:`context_needed`, None where the model cannot be loaded again."""
     if forced:
         return FitChoice("retrieval", prompt_tokens, n_ctx, reason="retrieval was chosen")
-    if prompt_tokens + reply_room(n_ctx, max_tokens) <= n_ctx:
+    if prompt_fits(prompt_tokens, n_ctx, max_tokens):
         return FitChoice("whole", prompt_tokens, n_ctx)
     reason = f"does not fit in {n_ctx:,} tokens ({prompt_tokens:,} needed)"
     fitting = [p for p in plans or () if p.fits]
@@ -74,11 +81,6 @@ def choose(
     if plans:
         reason += f"; a longer context does not fit: {plans[0].reason}"
     return FitChoice("retrieval", prompt_tokens, n_ctx, reason=reason)
-
-
-def context_needed(prompt_tokens: int, max_tokens: int) -> int:
-    """The least context in which a prompt of ``prompt_tokens`` keeps its reply's room."""
-    return prompt_tokens + min(max_tokens, max(prompt_tokens, 16))
 
 
 def plans_for(path: Path, prompt_tokens: int, max_tokens: int) -> list[ContextPlan]:

@@ -229,6 +229,11 @@ def reply_room(n_ctx: int, max_tokens: int) -> int:
     return max(16, min(max_tokens, n_ctx // 2))
 
 
+def prompt_fits(prompt_tokens: int, n_ctx: int, max_tokens: int) -> bool:
+    """Whether a prompt of ``prompt_tokens`` and its :func:`reply_room` fit ``n_ctx``."""
+    return prompt_tokens + reply_room(n_ctx, max_tokens) <= n_ctx
+
+
 def context_needed(prompt_tokens: int, max_tokens: int) -> int:
     """The smallest context in which a prompt of ``prompt_tokens`` fits with its
     :func:`reply_room`."""
