@@ -53,6 +53,18 @@ def render(
     return ChatTemplate(template).render(msgs, thinking_budget=budget, tools=tools)
 
 
+def reproducible(seed: int) -> None:
+    """Fixed seeds, deterministic algorithms and 2 threads: the same file on each run."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=1800)
@@ -68,16 +80,10 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    import numpy as np
-    import torch
     from transformers import SeedOssConfig, SeedOssForCausalLM
 
     started = time.monotonic()
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(2)
+    reproducible(args.seed)
     template = TEMPLATE.read_text(encoding="utf-8")
 
     work = Path(tempfile.mkdtemp(prefix="seedchat-demo-"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import shutil
 import sys
 import tempfile
@@ -133,15 +132,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import gguf
-    import numpy as np
-    import torch
 
     started = time.monotonic()
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(2)
+    build.reproducible(args.seed)
     reader = gguf.GGUFReader(str(args.source))
     work = Path(tempfile.mkdtemp(prefix="seedchat-demo-"))
     ckpt = work / "checkpoint"
