@@ -174,8 +174,11 @@ class ContextMeter:
             return None
         try:
             chosen = self.targets.panel.read(**settings)
-            session = ChatSession(engine, None, chosen, turns)
-            return prompt_size(engine, session, text, docs)
+            with self.host.turns.held():  # the model is not unloaded while it counts
+                if self.host.engine is not engine:
+                    return None
+                session = ChatSession(engine, None, chosen, turns)
+                return prompt_size(engine, session, text, docs)
         except SeedchatError as err:  # a setting not allowed, a model without a template
             log.info("the prompt was not measured: %s", err)
             return None
