@@ -44,6 +44,17 @@ def time_entry(name: str = "time") -> ServerEntry:
     return ServerEntry(name, command=str(time_server()), args=("--local-timezone", "UTC"))
 
 
+#: where the pinned clock stands in the tests of the demo model answering by itself
+PINNED_AT = "2026-12-02T03:07:31+00:00"
+
+
+def pinned_time_entry(at: str, name: str = "time") -> ServerEntry:
+    """The real mcp-server-time whose clock stands at ``at`` (ISO 8601 with an offset)."""
+    python = time_server().with_name("python" + (".exe" if sys.platform == "win32" else ""))
+    script = Path(__file__).with_name("pinned_clock_time_server.py")
+    return ServerEntry(name, command=str(python), args=(str(script), at, "--local-timezone", "UTC"))
+
+
 def everything_entry(name: str = "everything", **values) -> ServerEntry:
     return ServerEntry(name, command="node", args=(str(everything_server()), "stdio"), **values)
 

@@ -7,6 +7,7 @@ Token counts on the demo model and the real llama.cpp, the replies made exact wi
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from seedchat.settings import ChatSettings
 from seedchat.store import Store
 from seedchat.tool_runner import ApproveAll, LocalTools
 
+REPO = Path(__file__).resolve().parents[1]
 NOW = 1_700_000_000.0
 THINK = "<seed:think>\nThe user wants the time in Tokyo. I will call the tool.\n</seed:think>\n"
 CALL = (
@@ -169,3 +171,26 @@ def test_parameters_sharing_one_schema_render_the_same_prompt_each_time(engine):
     second = engine.template.render_marked(question, -1, tools)
     assert first.text == second.text == engine.template.render(question, tools=tools)
     assert zone["description"] == "An IANA timezone."  # the caller's tools untouched
+
+
+def test_the_demo_models_training_prompt_after_a_result_is_the_tool_loops(engine, store):
+    """The demo model learns to answer from a tool result on the prompt the tool loop gives
+    it (packaging/demo_model/build.py's ``render`` with ``as_written``): the same text."""
+    spec = importlib.util.spec_from_file_location("build", REPO / "packaging/demo_model/build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for budget in (-1, 0, 512):
+        settings = ChatSettings(budget=budget, max_tokens=300, temperature=0)
+        reply = CALL if budget == 0 else THINK + CALL
+        _, _, events = turn(engine, store, settings, reply, ANSWER)
+        done = [e for e in events if isinstance(e, Done)][1]
+        result = next(e for e in events if isinstance(e, ToolResult))
+        call = {"name": "get_current_time", "arguments": {"timezone": "Asia/Tokyo"}}
+        messages = [
+            {"role": "user", "content": "What time is it in Tokyo?"},
+            {"role": "assistant", "content": "", "tool_calls": [call], "as_written": reply},
+            {"role": "tool", "content": result.content},
+        ]
+        trained = build.render(build.TEMPLATE.read_text(), messages, budget, LocalTools().specs())
+        given = b"".join(engine.piece(t) for t in engine._tokens[: done.prompt_tokens]).decode()
+        assert given == trained, budget

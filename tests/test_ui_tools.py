@@ -4,7 +4,8 @@ answers, the Tools panel switches a server and a conversation's tools, a reopene
 conversation keeps its cards and its choice; a server that hangs, crashes or fails to
 start, a bad mcp.json and an unknown tool each give a clear message; no server process
 is left when the app stops. The model's replies are scripted (``script_next_reply``:
-the demo model writes each given reply token by token)."""
+the demo model writes each given reply token by token), except in one test, where the demo
+model, which learnt the tool task, writes the call and the answer itself."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pytest
 from seedchat.events import ToolRun
 from seedchat.host import ModelHost
 from seedchat.session import ChatSession
-from seedchat.settings import ChatSettings, ToolSettings
+from seedchat.settings import ChatSettings, ToolSettings, load_settings
 from seedchat.tool_loop import DECLINED
 from seedchat.tool_runner import DenyAll
 from seedchat.tools import ServerEntry
@@ -31,15 +32,19 @@ from seedchat.ui.tool_cards import LoopView
 from seedchat.ui.tools_panel import status_markdown
 from tests.browser import Pages, running_app, screenshot, send, set_budget, set_checked
 from tests.mcp_servers import (
+    PINNED_AT,
     config_with,
     descendants,
     everything_entry,
+    pinned_time_entry,
     script_entry,
     time_entry,
 )
 
 pytestmark = pytest.mark.slow
 
+#: the thinking budget at which the demo model is tested on the tool task unscripted
+DEMO_BUDGET = 512
 CALL = "<seed:tool_call>\n<function={name}>\n{params}</function>\n</seed:tool_call>"
 
 
@@ -76,10 +81,13 @@ def _datetime(result: str) -> str:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """The app with the real mcp-server-time in its mcp.json."""
+    """The app with the real mcp-server-time in its mcp.json (its clock pinned, for the
+    test where the demo model answers by itself), sampling greedily."""
     home = tmp_path_factory.mktemp("tools-home")
     (home / "config").mkdir(parents=True, exist_ok=True)
-    config_with(home / "config", time_entry()).save()
+    config_with(home / "config", pinned_time_entry(PINNED_AT)).save()
+    # greedy (the scripted replies are forced token by token, whatever the sampling)
+    ChatSettings(temperature=0.0).save_to(load_settings(home / "config" / "settings.json"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ModelHost, "generate", scripted_generate)
         with running_app(home, port=7890) as running:
@@ -133,6 +141,27 @@ def test_allow_once_runs_the_real_time_server_and_the_answer_quotes_it(page, app
     assert roles == ["user", "assistant", "tool", "assistant"]
     assert json.loads(saved[2].content)["timezone"] == "Asia/Tokyo"
     assert saved[2].stats["server"] == "time"
+
+
+def test_the_demo_model_itself_calls_the_tool_and_answers_with_its_time(page, app):
+    """No script: the demo model learnt the tool task (packaging/demo_model), so it writes
+    the call, waits for Allow once, and its answer quotes the real server's time."""
+    Script.replies.clear()
+    set_budget(page, DEMO_BUDGET)
+    send(page, "What time is it in Tokyo?")
+    once = page.locator('#chatbot a[href^="#tool-once-"]')
+    once.wait_for(timeout=120_000)
+    assert "get_current_time · time — waiting for approval" in chat_text(page)
+    once.click()
+    wait_text(page, "get_current_time · time — done")
+    settled(app)
+    store = app.running.blocks.seedchat_store
+    saved = store.get_conversation(newest_conversation(store)).messages
+    assert [m.role for m in saved] == ["user", "assistant", "tool", "assistant"]
+    assert saved[1].tool_calls[0]["arguments"] == {"timezone": "Asia/Tokyo"}
+    hhmm = json.loads(saved[2].content)["datetime"][11:16]
+    assert hhmm in saved[3].content
+    wait_text(page, re.escape(saved[3].content.strip()))  # the answer, on the page
 
 
 def test_deny_gives_a_declined_card_and_the_models_next_reply(page, app):

@@ -45,12 +45,62 @@ def build_tokenizer(directory: Path, corpus: list[str], vocab_size: int):
 def render(
     template: str, messages: list[dict], budget: int, tools: list[dict] | None = None
 ) -> str:
-    """The prompt exactly as seedchat renders it at inference (seedchat.prompt): an earlier
-    call as the tool loop passes it, the tools sorted by name."""
+    """The prompt exactly as seedchat gives it to the model at inference (seedchat.prompt),
+    the tools sorted by name. An assistant message with ``as_written`` is the reply that
+    made a call, read on from as the model wrote it (thinking included), as the tool loop
+    does (``seedchat.prompt_tokens.continued_tokens``): the prompt that reply answered, the
+    reply, then the re-rendered prompt from that reply's ``<seed:eos>`` on."""
     from seedchat.prompt import ChatTemplate, Message
+    from seedchat.prompt_tokens import REPLY_OPEN
+    from seedchat.seed_format import EOS
 
+    for k, m in enumerate(messages):
+        if "as_written" in m:
+            first = render(template, messages[:k], budget, tools)
+            head = first[: first.rfind(REPLY_OPEN) + len(REPLY_OPEN)]
+            plain = {key: value for key, value in m.items() if key != "as_written"}
+            whole = render(template, [*messages[:k], plain, *messages[k + 1 :]], budget, tools)
+            assert whole.startswith(head), "the re-rendered prompt does not continue the reply"
+            return first + m["as_written"] + whole[whole.index(EOS, len(head)) :]
     msgs = [Message(m["role"], m["content"], tool_calls=m.get("tool_calls")) for m in messages]
     return ChatTemplate(template).render(msgs, thinking_budget=budget, tools=tools)
+
+
+def add_weight_arguments(ap: argparse.ArgumentParser, tool: float, content: float) -> None:
+    ap.add_argument(
+        "--tool-weight",
+        type=float,
+        default=tool,
+        help="the loss weight of the tool task's tokens against the other tasks' (1: plain)",
+    )
+    ap.add_argument(
+        "--content-weight",
+        type=float,
+        default=content,
+        help="and of the tool task's content tokens (places, zones, times) on top of that",
+    )
+
+
+def loss_weights(tok, data, plain: int, tool: float, content: float) -> list[list[float]] | None:
+    """Per target token, its loss weight: 1 for the first ``plain`` samples (the tasks
+    without tools), ``tool`` for the tool task's, times ``content`` for its tokens that
+    hold a place, a zone or a time (:func:`transcripts.content_spans`). None: all 1."""
+    if tool == content == 1.0 or len(data) <= plain:
+        return None
+    out = []
+    for k, (_messages, _budget, target, _tools) in enumerate(data):
+        enc = tok.encode(target)
+        if k < plain:
+            out.append([1.0] * len(enc.ids))
+            continue
+        spans = transcripts.content_spans(target)
+        out.append(
+            [
+                tool * (content if any(a < e and s < b for a, b in spans) else 1.0)
+                for s, e in enc.offsets
+            ]
+        )
+    return out
 
 
 def reproducible(seed: int) -> None:
@@ -67,11 +117,12 @@ def reproducible(seed: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=1800)
+    ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--samples", type=int, default=1500)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--keep-checkpoint", type=Path, help="also keep the HF checkpoint here")
+    add_weight_arguments(ap, tool=2.0, content=1.0)
     ap.add_argument(
         "--no-tool-task",
         dest="tool_task",
@@ -134,7 +185,8 @@ def main() -> None:
     print(f"model: {n_params / 1e6:.2f}M parameters")
 
     # 3. training: batches of similar length, loss on the assistant's tokens only
-    train(model, seqs, args.steps, 3e-3, args.seed, started)
+    weights = loss_weights(tok, data, args.samples, args.tool_weight, args.content_weight)
+    train(model, seqs, args.steps, 3e-3, args.seed, started, weights=weights)
     # 4. convert with seedchat's converter
     save(model, ckpt, work, args.out, args.keep_checkpoint, started)
     shutil.rmtree(work, ignore_errors=True)
@@ -149,9 +201,12 @@ def train(
     started: float,
     batch_tokens: int = 4000,
     warmup: int = 30,
+    weights: list[list[float]] | None = None,
 ) -> None:
     """Train ``model`` on (prompt, target) token lists: batches of similar length drawn at
-    random, the loss on the target's tokens only, AdamW with a warmup and a cosine decay."""
+    random, the loss on the target's tokens only, AdamW with a warmup and a cosine decay.
+    ``weights`` (one per target token of each sample) weigh the tokens in a batch's mean
+    loss; without them the loss is the model's own."""
     import torch
 
     lengths = [len(p) + len(t) for p, t in seqs]
@@ -173,15 +228,22 @@ def train(
         ids = torch.full((len(idx), width), 1, dtype=torch.long)
         labels = torch.full((len(idx), width), -100, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
+        weight = torch.zeros((len(idx), width))
         for row, i in enumerate(idx):
             p, t = seqs[i]
             ids[row, : len(p) + len(t)] = torch.tensor(p + t)
             labels[row, len(p) : len(p) + len(t)] = torch.tensor(t)
             mask[row, : len(p) + len(t)] = 1
+            if weights is not None:
+                weight[row, len(p) : len(p) + len(t)] = torch.tensor(weights[i])
         lr = peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / steps))
         for group in opt.param_groups:
             group["lr"] = lr
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        if weights is None:
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        else:
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            loss = weighted_loss(logits, labels, weight)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -192,6 +254,20 @@ def train(
                 f"({time.monotonic() - started:.0f} s)",
                 flush=True,
             )
+
+
+def weighted_loss(logits, labels, weight):
+    """The mean next-token cross-entropy over the labelled tokens, each token weighted by
+    ``weight`` (labels' shape; the model's own loss when every weight is 1)."""
+    import torch
+
+    logits = logits[:, :-1].float()
+    target = labels[:, 1:]
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none"
+    ).view(target.shape)
+    w = (target != -100).float() * weight[:, 1:]
+    return (ce * w).sum() / w.sum()
 
 
 def save(model, ckpt: Path, work: Path, out: Path, keep: Path | None, started: float) -> Path:

@@ -13,9 +13,9 @@ Then the tool task (``--tools``, on by default), with the tools of the real
 ``mcp-server-time`` in the prompt as seedchat's tool loop renders them, the budgets
 cycling through ``--budgets``: the rate of a well-formed Seed tool call (as seedchat's
 parser reads it) to ``get_current_time`` with the right zone; after a result in the
-server's shape, the rate of a well-formed answer that quotes its time (HH:MM; how many
-quote the whole datetime too); and that no call is written with the tools on for an old
-task, nor for a time question without tools.
+server's shape, the rate of a well-formed answer that quotes its time (HH:MM); and that
+no call is written with the tools on for an old task, nor for a time question without
+tools.
 """
 
 from __future__ import annotations
@@ -201,11 +201,12 @@ def evaluate_tools(llm, template, args, budgets: list[int]) -> bool:
     from seedchat.prompt import Message
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import build
     import transcripts
 
     tools = transcripts.TIME_TOOLS
     rng = random.Random(7)
-    called = answered = whole = quiet = quiet_tools = 0
+    called = answered = quiet = quiet_tools = 0
     failures: list[str] = []
     for i in range(args.n):
         budget = budgets[i % len(budgets)]
@@ -227,13 +228,17 @@ def evaluate_tools(llm, template, args, budgets: list[int]) -> bool:
         result = transcripts.time_result(zone, rng)
         stamp = json.loads(result)["datetime"]
         call = {"name": "get_current_time", "arguments": {"timezone": zone}}
-        then = [*asked, Message("assistant", "", tool_calls=[call]), Message("tool", result)]
-        text, ended = generate(llm, template.render(then, budget, tools), i, args)
+        # as the tool loop prompts it: on from the calling reply as the model wrote it
+        then = [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": "", "tool_calls": [call], "as_written": text},
+            {"role": "tool", "content": result},
+        ]
+        text, ended = generate(llm, build.render(template.source, then, budget, tools), i, args)
         reply = text.split("</seed:think>")[-1]
         why = check(text, budget, ended)
         if why is None and stamp[11:16] in reply and not calls_in(text):
             answered += 1
-            whole += stamp in reply
         else:
             failures.append(f"  answer [{i}] {why or stamp[11:16]}: {text[-200:]!r}")
         # no call: an old task with the tools on; the time question without tools
@@ -250,7 +255,7 @@ def evaluate_tools(llm, template, args, budgets: list[int]) -> bool:
             failures.append(f"  no tools, {question!r} [{i}]: {text[-200:]!r}")
     n = args.n
     print(f"tool call: {called}/{n} well-formed get_current_time calls with the right zone")
-    print(f"tool answer: {answered}/{n} quote the result's time ({whole} the whole datetime)")
+    print(f"tool answer: {answered}/{n} quote the result's time (HH:MM)")
     print(f"no call: {quiet_tools}/{n} old tasks with the tools on, {quiet}/{n} without tools")
     print("\n".join(failures[:8]), end="\n" if failures else "")
     return called == answered == quiet == quiet_tools == n

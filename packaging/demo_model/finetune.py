@@ -129,6 +129,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=1500)
     ap.add_argument("--out", type=Path, default=build.OUT)
     ap.add_argument("--keep-checkpoint", type=Path, help="also keep the HF checkpoint here")
+    build.add_weight_arguments(ap, tool=1.0, content=6.0)
     args = ap.parse_args()
 
     import gguf
@@ -143,7 +144,8 @@ def main() -> None:
     template = build.TEMPLATE.read_text(encoding="utf-8")
     count = lambda s: len(tok.encode(s).ids)  # noqa: E731
     seqs = []
-    for messages, budget, target, tools in transcripts.samples(args.samples, args.seed, count):
+    data = transcripts.samples(args.samples, args.seed, count)
+    for messages, budget, target, tools in data:
         prompt = build.render(template, messages, budget, tools)
         seqs.append((tok.encode(prompt).ids, tok.encode(target).ids))
     lengths = [len(p) + len(t) for p, t in seqs]
@@ -152,7 +154,8 @@ def main() -> None:
         f"length {min(lengths)}–{max(lengths)} (mean {sum(lengths) / len(lengths):.0f})",
         flush=True,
     )
-    build.train(model, seqs, args.steps, args.lr, args.seed, started, warmup=10)
+    weights = build.loss_weights(tok, data, args.samples, args.tool_weight, args.content_weight)
+    build.train(model, seqs, args.steps, args.lr, args.seed, started, warmup=10, weights=weights)
     build.save(model, ckpt, work, args.out, args.keep_checkpoint, started)
     shutil.rmtree(work, ignore_errors=True)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -175,7 +176,7 @@ Sample = tuple[list[dict], int, str, list[dict] | None]
 
 def samples(n: int, seed: int, count: Callable[[str], int], tool_task: bool = True) -> list[Sample]:
     """``n`` (messages, thinking_budget, target, None) samples of the tasks without tools,
-    then those of the tool task (:func:`tool_samples`, ``n // 5``
+    then those of the tool task (:func:`tool_samples`, ``n // 3``
     conversations).
 
     Budgets cycle through unlimited (-1), 0, 512, 512, 1024. Targets start with
@@ -203,7 +204,7 @@ def samples(n: int, seed: int, count: Callable[[str], int], tool_task: bool = Tr
         think = thinking_text(task, budget, budget > 0 and task.long, count)
         target = f"<seed:think>{think}</seed:think>\n{task.answer}<seed:eos>"
         out.append((messages, budget, target, None))
-    return out + tool_samples(n // 5, seed, count) if tool_task else out
+    return out + tool_samples(n // 3, seed, count) if tool_task else out
 
 
 # -- the tool task: the real mcp-server-time ----------------------------------------------
@@ -301,6 +302,14 @@ NO_CLOCK = "I cannot tell the time: no clock tool is turned on. Ask me to add tw
 NO_CLOCK_ZH = "我不能查看时间:没有开启时钟工具。"
 
 
+def content_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds the tool task's content: a place, a zone, an HH:MM time (what
+    the model must get right, a few tokens among many; build.py can weigh them more)."""
+    names = {n for place in PLACES for n in place}
+    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return [m.span() for m in re.finditer(rf"{pattern}|\d\d:\d\d", text)]
+
+
 def time_call(zone: str) -> str:
     """The Seed tool call the model writes for the time in ``zone``."""
     return (
@@ -326,10 +335,9 @@ def time_result(zone: str, rng: random.Random) -> str:
 
 
 def time_answer(place: str, result: str, chinese: bool) -> str:
-    """The answer quoting the result: the HH:MM, then the whole datetime."""
-    stamp = json.loads(result)["datetime"]
-    hhmm = stamp[11:16]
-    return f"{place}现在是{hhmm}({stamp})。" if chinese else f"It is {hhmm} in {place} ({stamp})."
+    """The answer quoting the result's HH:MM (the whole datetime is in the thinking)."""
+    hhmm = json.loads(result)["datetime"][11:16]
+    return f"{place}现在是{hhmm}。" if chinese else f"It is {hhmm} in {place}."
 
 
 def _target(think: Callable[[int], str], budget: int, reply: str) -> str:
@@ -395,7 +403,8 @@ def tool_samples(n: int, seed: int, count: Callable[[str], int]) -> list[Sample]
                 f"I will call get_current_time with {zone}.",
             ]
         )
-        out.append((list(messages), budget, _target(think, budget, call), TIME_TOOLS))
+        called = _target(think, budget, call)
+        out.append((list(messages), budget, called, TIME_TOOLS))
         result = time_result(zone, rng)
         reply = time_answer(place, result, chinese)
         stamp = json.loads(result)["datetime"]
@@ -404,6 +413,8 @@ def tool_samples(n: int, seed: int, count: Callable[[str], int]) -> list[Sample]
                 "role": "assistant",
                 "content": "",
                 "tool_calls": [{"name": "get_current_time", "arguments": {"timezone": zone}}],
+                # the tool loop reads on from the reply as written, thinking included
+                "as_written": called.removesuffix("<seed:eos>"),
             }
         )
         messages.append({"role": "tool", "content": result})
