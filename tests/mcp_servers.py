@@ -111,3 +111,10 @@ def descendants() -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             pass
     return alive
+
+
+def running(name: str) -> list[psutil.Process]:
+    """The processes on this machine whose command line holds ``name``."""
+    return [
+        p for p in psutil.process_iter(["cmdline"]) if name in " ".join(p.info["cmdline"] or [])
+    ]

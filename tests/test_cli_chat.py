@@ -10,13 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
 from seedchat.settings import ChatSettings, load_settings
 from seedchat.store import Store
 from seedchat.tools import ToolsConfig
-from tests.mcp_servers import time_entry
+from tests.mcp_servers import running, time_entry
 
 CHOSEN = ChatSettings(
     budget=100,
@@ -361,9 +360,4 @@ def test_tools_are_the_configured_servers_and_no_tools_leaves_them_out(cli_env, 
     assert "def get_current_time(timezone: str)" in with_tools.stdout
     assert "get_current_time" not in without.stdout and "<seed:tool_call>" not in without.stdout
     assert without.stdout == none.stdout
-    left = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if "mcp-server-time" in " ".join(p.info["cmdline"] or [])
-    ]
-    assert left == []  # the server stopped with the chat
+    assert running("mcp-server-time") == []  # the server stopped with the chat

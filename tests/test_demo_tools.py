@@ -14,12 +14,11 @@ import json
 import subprocess
 import sys
 
-import psutil
 import pytest
 
 from seedchat.store import Store
 from seedchat.tools import ToolsConfig
-from tests.mcp_servers import PINNED_AT, pinned_time_entry
+from tests.mcp_servers import PINNED_AT, pinned_time_entry, running
 
 
 @pytest.fixture
@@ -49,11 +48,7 @@ def saved_messages() -> list:
 
 
 def no_time_server_left() -> bool:
-    return not [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if "pinned_clock_time_server" in " ".join(p.info["cmdline"] or [])
-    ]
+    return not running("pinned_clock_time_server")
 
 
 @pytest.mark.parametrize("budget", ["-1", "512", "1024"])

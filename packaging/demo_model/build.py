@@ -81,15 +81,19 @@ def add_weight_arguments(ap: argparse.ArgumentParser, tool: float, content: floa
     )
 
 
-def loss_weights(tok, data, plain: int, tool: float, content: float) -> list[list[float]] | None:
+def loss_weights(
+    targets: list, data, plain: int, tool: float, content: float
+) -> list[list[float]] | None:
     """Per target token, its loss weight: 1 for the first ``plain`` samples (the tasks
     without tools), ``tool`` for the tool task's, times ``content`` for its tokens that
-    hold a place, a zone or a time (:func:`transcripts.content_spans`). None: all 1."""
+    hold a place, a zone or a time (:func:`transcripts.content_spans`). ``targets``: the
+    samples' targets as the tokenizer encoded them (ids and offsets). None: all 1."""
     if tool == content == 1.0 or len(data) <= plain:
         return None
     out = []
-    for k, (_messages, _budget, target, _tools) in enumerate(data):
-        enc = tok.encode(target)
+    for k, ((_messages, _budget, target, _tools), enc) in enumerate(
+        zip(data, targets, strict=True)
+    ):
         if k < plain:
             out.append([1.0] * len(enc.ids))
             continue
@@ -148,11 +152,11 @@ def main() -> None:
     tok = build_tokenizer(ckpt, corpus, vocab_size=1400)
     count = lambda s: len(tok.encode(s).ids)  # noqa: E731
     data = transcripts.samples(args.samples, args.seed, count, args.tool_task)
-    seqs = []
-    for messages, budget, target, tools in data:
-        p = tok.encode(render(template, messages, budget, tools)).ids
-        t = tok.encode(target).ids
-        seqs.append((p, t))
+    targets = [tok.encode(target) for _m, _b, target, _t in data]
+    seqs = [
+        (tok.encode(render(template, messages, budget, tools)).ids, target.ids)
+        for (messages, budget, _target, tools), target in zip(data, targets, strict=True)
+    ]
     lengths = [len(p) + len(t) for p, t in seqs]
     print(
         f"tokenizer: {tok.get_vocab_size()} tokens; {len(seqs)} samples, "
@@ -185,7 +189,7 @@ def main() -> None:
     print(f"model: {n_params / 1e6:.2f}M parameters")
 
     # 3. training: batches of similar length, loss on the assistant's tokens only
-    weights = loss_weights(tok, data, args.samples, args.tool_weight, args.content_weight)
+    weights = loss_weights(targets, data, args.samples, args.tool_weight, args.content_weight)
     train(model, seqs, args.steps, 3e-3, args.seed, started, weights=weights)
     # 4. convert with seedchat's converter
     save(model, ckpt, work, args.out, args.keep_checkpoint, started)

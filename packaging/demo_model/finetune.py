@@ -143,18 +143,19 @@ def main() -> None:
     model = model_from_gguf(reader)
     template = build.TEMPLATE.read_text(encoding="utf-8")
     count = lambda s: len(tok.encode(s).ids)  # noqa: E731
-    seqs = []
     data = transcripts.samples(args.samples, args.seed, count)
-    for messages, budget, target, tools in data:
-        prompt = build.render(template, messages, budget, tools)
-        seqs.append((tok.encode(prompt).ids, tok.encode(target).ids))
+    targets = [tok.encode(target) for _m, _b, target, _t in data]
+    seqs = [
+        (tok.encode(build.render(template, messages, budget, tools)).ids, target.ids)
+        for (messages, budget, _target, tools), target in zip(data, targets, strict=True)
+    ]
     lengths = [len(p) + len(t) for p, t in seqs]
     print(
         f"tokenizer: {tok.get_vocab_size()} tokens (kept); {len(seqs)} samples, "
         f"length {min(lengths)}–{max(lengths)} (mean {sum(lengths) / len(lengths):.0f})",
         flush=True,
     )
-    weights = build.loss_weights(tok, data, args.samples, args.tool_weight, args.content_weight)
+    weights = build.loss_weights(targets, data, args.samples, args.tool_weight, args.content_weight)
     build.train(model, seqs, args.steps, args.lr, args.seed, started, warmup=10, weights=weights)
     build.save(model, ckpt, work, args.out, args.keep_checkpoint, started)
     shutil.rmtree(work, ignore_errors=True)

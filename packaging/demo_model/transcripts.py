@@ -302,12 +302,17 @@ NO_CLOCK = "I cannot tell the time: no clock tool is turned on. Ask me to add tw
 NO_CLOCK_ZH = "我不能查看时间:没有开启时钟工具。"
 
 
+#: the tool task's content: a place (longest names first), a zone, an HH:MM time
+CONTENT = re.compile(
+    "|".join(re.escape(n) for n in sorted({n for p in PLACES for n in p}, key=len, reverse=True))
+    + r"|\d\d:\d\d"
+)
+
+
 def content_spans(text: str) -> list[tuple[int, int]]:
-    """Where ``text`` holds the tool task's content: a place, a zone, an HH:MM time (what
-    the model must get right, a few tokens among many; build.py can weigh them more)."""
-    names = {n for place in PLACES for n in place}
-    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return [m.span() for m in re.finditer(rf"{pattern}|\d\d:\d\d", text)]
+    """Where ``text`` holds the tool task's content (:data:`CONTENT`: what the model must
+    get right, a few tokens among many; build.py can weigh them more)."""
+    return [m.span() for m in CONTENT.finditer(text)]
 
 
 def time_call(zone: str) -> str:
