@@ -17,9 +17,21 @@ from seedchat.models import demo_model
 from seedchat.prompt import Message
 from seedchat.settings import GenerationOptions, LoadOptions
 
-CODE = "\n".join(f"def step_{i}(x, y):\n    return x * {i} + y  # step {i}" for i in range(10))
-COPY = [Message("user", "Repeat this code exactly, then say done:\n" + CODE)]
+GREETING = (
+    "Hello! I am the seedchat demo model, a tiny model that shows how thinking works. "
+    "Ask me to add two numbers."
+)
+# a reply that copies the conversation: greeted again, the demo model greets as it did
+COPY = [
+    Message("user", "Hello!"),
+    Message("assistant", GREETING),
+    Message("user", "Hi there."),
+]
 PROSE = [Message("user", "What is 12 plus 30?")]
+# text the demo model never learned, for sampling: its continuations spread over many
+# tokens, and the drafter still finds the code's n-grams earlier in the prompt
+CODE = "\n".join(f"def step_{i}(x, y):\n    return x * {i} + y  # step {i}" for i in range(10))
+CODE_PROMPT = [Message("user", "Repeat this code exactly, then say done:\n" + CODE)]
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +111,8 @@ def test_the_drafter_proposes_as_many_as_pay_on_this_machine():
 @pytest.mark.parametrize("messages", [COPY, PROSE], ids=["copies", "copies-nothing"])
 @pytest.mark.usefixtures("batches_cost_one_token")
 def test_greedy_replies_are_identical_with_drafting_on_and_off(engine, messages):
-    plain, plain_events = reply(engine, messages, "off", budget=0, max_tokens=300)
-    drafted, events = reply(engine, messages, "auto", budget=0, max_tokens=300)
+    plain, plain_events = reply(engine, messages, "off", budget=-1, max_tokens=300)
+    drafted, events = reply(engine, messages, "auto", budget=-1, max_tokens=300)
     assert drafted == plain
     done, plain_done = events[-1], plain_events[-1]
     assert (done.generated_tokens, done.finish_reason) == (
@@ -109,6 +121,7 @@ def test_greedy_replies_are_identical_with_drafting_on_and_off(engine, messages)
     )
     assert plain_done.drafted_tokens == 0
     if messages is COPY:
+        assert plain.endswith(GREETING)
         assert done.drafted_tokens > 20 and done.accepted_tokens > 10
 
 
@@ -129,11 +142,11 @@ def test_the_hard_budget_cut_lands_on_the_same_token(engine):
 
 @pytest.mark.usefixtures("batches_cost_one_token")
 def test_max_tokens_and_cancel_end_at_the_same_token(engine):
-    short_plain, _ = reply(engine, COPY, "off", budget=0, max_tokens=37)
-    short, events = reply(engine, COPY, "auto", budget=0, max_tokens=37)
+    short_plain, _ = reply(engine, COPY, "off", budget=-1, max_tokens=37)
+    short, events = reply(engine, COPY, "auto", budget=-1, max_tokens=37)
     assert short == short_plain and events[-1].generated_tokens == 37
-    cut_plain, plain_events = reply(engine, COPY, "off", budget=0, max_tokens=300, cancel_after=30)
-    cut, events = reply(engine, COPY, "auto", budget=0, max_tokens=300, cancel_after=30)
+    cut_plain, plain_events = reply(engine, COPY, "off", budget=-1, max_tokens=300, cancel_after=30)
+    cut, events = reply(engine, COPY, "auto", budget=-1, max_tokens=300, cancel_after=30)
     assert events[-1].finish_reason == plain_events[-1].finish_reason == "cancelled"
     # the reply stops within a token of the cancel, drafting or not
     assert abs(events[-1].generated_tokens - plain_events[-1].generated_tokens) <= 1
@@ -198,7 +211,7 @@ def test_sampled_continuations_keep_their_distribution(engine):
     """2,000 continuations of 4 tokens at temperature 1 (1,000 seeds, drafting on and off):
     the same distribution by a chi-square test, and per seed nearly always the same text
     (each token is sampled once, by the same sampler state, from the same logits)."""
-    prompt = engine.render(COPY, GenerationOptions(budget=0)) + CODE[:200]  # mid-answer
+    prompt = engine.render(CODE_PROMPT, GenerationOptions(budget=0)) + CODE[:200]  # mid-answer
     samples: dict[str, Counter] = {"off": Counter(), "auto": Counter()}
     same = drafted = 0
     n = 1000
