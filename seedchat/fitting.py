@@ -91,6 +91,15 @@ def plans_for(path: Path, prompt_tokens: int, max_tokens: int) -> list[ContextPl
     return context_plans(read_shape(path), needed, free_gpu, available_ram_bytes())
 
 
+def local_engine(engine: object) -> Engine | None:
+    """The local model with a chat template behind ``engine`` (an Engine, or the app's host
+    holding one); None for a model on a server, or none loaded."""
+    for candidate in (engine, getattr(engine, "engine", None)):
+        if isinstance(candidate, Engine) and candidate.template is not None:
+            return candidate
+    return None
+
+
 def count_prompt(engine: Engine, messages: Sequence[Message], options: GenerationOptions) -> int:
     """The tokens of the prompt ``messages`` make, as the engine would send it."""
     rendered = engine.template.render_marked(list(messages), options.budget, options.tools)
@@ -109,25 +118,62 @@ def with_passages(
     question: str,
     documents: Sequence[Document],
     options: GenerationOptions,
+    query: str | None = None,
+    most: int | None = None,
 ) -> tuple[list[Message], Retrieval]:
     """``messages`` with ``messages[index]`` the passages of ``documents`` that best match
-    ``question`` (then the question), as many as keep the prompt and its reply's room in
-    the loaded context."""
+    ``query`` (default: ``question``), then the question, as many as keep the prompt and
+    its reply's room in the loaded context, and the message within ``most`` tokens."""
     out = list(messages)
     target = engine.n_ctx - reply_room(engine.n_ctx, options.max_tokens)
     out[index] = replace(out[index], content=question)
     count = text_counter(engine)
     room = target - count_prompt(engine, out, options) + count(question)
-    retrieval = retrieve(documents, question, room, count)
+    if most is not None:
+        room = min(room, most)
+    retrieval = retrieve(documents, question, room, count, query)
     for _ in range(SIZING_TRIES):
         out[index] = replace(out[index], content=retrieval.text)
         over = count_prompt(engine, out, options) - target
         if over <= 0 or not retrieval.passages:
             break
         room -= over + 8
-        retrieval = retrieve(documents, question, room, count)
+        retrieval = retrieve(documents, question, room, count, query)
     out[index] = replace(out[index], content=retrieval.text)
     return out, retrieval
+
+
+def earlier_passages(
+    engine: Engine,
+    messages: Sequence[Message],
+    earlier: Sequence[tuple[int, str, Sequence[Document]]],
+    latest: str,
+    options: GenerationOptions,
+    files_follow: bool = False,
+) -> list[Retrieval]:
+    """Passages for earlier questions' files (``earlier``: each message's index, its
+    question and its files) when the prompt ``messages`` (its last message the question
+    ``latest``) does not fit whole: each file matched against its own question and the
+    latest, the room left shared between them (and the latest question's files,
+    ``files_follow``). Nothing when the prompt fits."""
+    out = list(messages)
+    if not earlier or prompt_fits(
+        count_prompt(engine, out, options), engine.n_ctx, options.max_tokens
+    ):
+        return []
+    for index, question, _ in earlier:
+        out[index] = replace(out[index], content=question)
+    target = engine.n_ctx - reply_room(engine.n_ctx, options.max_tokens)
+    share = max(0, target - count_prompt(engine, out, options)) // (len(earlier) + files_follow)
+    found = []
+    for index, question, documents in earlier:
+        most = share + text_counter(engine)(question)
+        query = f"{question}\n{latest}"
+        out, retrieval = with_passages(
+            engine, out, index, question, documents, options, query, most
+        )
+        found.append(retrieval)
+    return found
 
 
 def fit_request(
@@ -135,8 +181,9 @@ def fit_request(
 ) -> tuple[list[Message], list[Notice]]:
     """An API request's messages as they reach the model: unchanged when they fit the
     loaded context (or the model is not local); else the last message with files holds
-    the passages retrieval chose, and a notice says which (the client cannot have the
-    model loaded again, so there is no plan 3)."""
+    the passages retrieval chose for its question and the request's last question, and a
+    notice says which (the client cannot have the model loaded again, so there is no
+    plan 3)."""
     messages = list(messages)
     if not isinstance(engine, Engine) or engine.template is None:
         return messages, []
@@ -148,8 +195,10 @@ def fit_request(
         return messages, []
     message = messages[index]
     question = detach(message.content, message.attachments)
+    last = next((m for m in reversed(messages) if m.role == "user"), message)
+    query = question if last is message else f"{question}\n{last.content}"
     fitted, retrieval = with_passages(
-        engine, messages, index, question, message.attachments, options
+        engine, messages, index, question, message.attachments, options, query
     )
     names = ", ".join(doc.name for doc in message.attachments)
     log.info("%s %s: using retrieval (%s)", names, choice.reason, retrieval.summary())

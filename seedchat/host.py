@@ -74,17 +74,32 @@ class TurnQueue:
         self._lock = threading.Lock()
         self._held = False
         self._waiters: deque[threading.Event] = deque()
+        # what each holds the turn for: "reply", "hold" (a model swap), "count" (a moment
+        # to count tokens, which a waiting reply does not need to be told about)
+        self._kind: str | None = None
+        self._kinds: dict[threading.Event, str] = {}
 
-    def enter(self, bounded: bool = True) -> threading.Event | None:
+    def enter(self, bounded: bool = True, kind: str = "reply") -> threading.Event | None:
         with self._lock:
             if not self._held and not self._waiters:
-                self._held = True
+                self._held, self._kind = True, kind
                 return None
             if bounded and len(self._waiters) >= self.max_waiting:
                 raise ModelBusy(len(self._waiters))
             place = threading.Event()
             self._waiters.append(place)
+            self._kinds[place] = kind
             return place
+
+    def only_counts_ahead(self, place: threading.Event) -> bool:
+        """Whether everything ahead of ``place`` in the queue only counts tokens."""
+        with self._lock:
+            ahead = [self._kind]
+            for waiter in self._waiters:
+                if waiter is place:
+                    break
+                ahead.append(self._kinds.get(waiter))
+            return all(kind == "count" for kind in ahead)
 
     def wait(self, place: threading.Event | None, cancel: threading.Event | None = None) -> bool:
         """Wait for the turn; False when ``cancel`` was set first (the queue is left)."""
@@ -103,20 +118,24 @@ class TurnQueue:
         with self._lock:
             if not place.is_set():
                 self._waiters.remove(place)
+                self._kinds.pop(place, None)
                 return
         self.leave()
 
     def leave(self) -> None:
         with self._lock:
             if self._waiters:
-                self._waiters.popleft().set()  # handed straight to the next in line
+                place = self._waiters.popleft()
+                self._kind = self._kinds.pop(place, "reply")
+                place.set()  # handed straight to the next in line
             else:
-                self._held = False
+                self._held, self._kind = False, None
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Hold the turn for a block (a model swap waits for the running generation)."""
-        self.wait(self.enter(bounded=False))
+    def held(self, kind: str = "hold") -> Iterator[None]:
+        """Hold the turn for a block (a model swap waits for the running generation);
+        ``kind`` "count" for a moment's token count."""
+        self.wait(self.enter(bounded=False, kind=kind))
         try:
             yield
         finally:
@@ -370,7 +389,10 @@ class ModelHost:
         place = self.turns.enter()
         if place is not None:
             try:
-                yield Notice("The model is busy with another chat; waiting for its turn.", "busy")
+                if not self.turns.only_counts_ahead(place):  # a count is a moment: unsaid
+                    yield Notice(
+                        "The model is busy with another chat; waiting for its turn.", "busy"
+                    )
             except GeneratorExit:  # the reader went away while waiting
                 self.turns.give_up(place)
                 raise

@@ -352,16 +352,17 @@ def retrieve(
     question: str,
     room_tokens: int,
     count_tokens: TokenCounter,
+    query: str | None = None,
 ) -> Retrieval:
-    """The passages of ``documents`` that best match ``question``, as many as fit in
-    ``room_tokens`` (the whole message's tokens, question included, as ``count_tokens``
-    counts them), in the documents' order. With no word of the question in any passage,
-    the first passages are taken."""
+    """The passages of ``documents`` that best match ``query`` (default: ``question``), as
+    many as fit in ``room_tokens`` (the whole message's tokens, question included, as
+    ``count_tokens`` counts them), in the documents' order, then ``question``. With no word
+    of the query in any passage, the first passages are taken."""
     documents = tuple(documents)
     split = [split_passages(doc, i) for i, doc in enumerate(documents)]
     totals = tuple(len(s) for s in split)
     every = [p for s in split for p in s]
-    order = rank(every, question) or list(range(len(every)))
+    order = rank(every, query or question) or list(range(len(every)))
     fixed = count_tokens(question) + 8  # the question, the blank line, rounding
     headers = {
         i: count_tokens(file_header(doc, 999, 999) + f"[end of file: {doc.name}]\n")

@@ -69,6 +69,7 @@ from seedchat.events import (
     ToolCall,
     ToolResult,
 )
+from seedchat.fitting import earlier_passages, local_engine, with_passages
 from seedchat.kv_files import forget_conversation
 from seedchat.prompt import Message
 from seedchat.retrieval import Retrieval
@@ -141,6 +142,7 @@ class ChatSession:
     tools: ToolRunner | None = None  # None: tools off, the model answers alone
     approver: Approver = field(default_factory=DenyAll)  # asked about each call (see tool_loop)
     tool_settings: ToolSettings = field(default_factory=ToolSettings)
+    said: list[Notice] = field(default_factory=list)  # said before the next answer
 
     @classmethod
     def resume(
@@ -197,6 +199,57 @@ class ChatSession:
         messages = self.messages(question, attachments, retrieval)
         return self.engine.render(messages, self.generation_options())
 
+    def whole_earlier_files(self) -> list[int]:
+        """The turns (their indexes) of earlier questions whose files go in whole."""
+        return [
+            i
+            for i, turn in enumerate(self.turns)
+            if turn.role == "user" and turn.attachments and turn.retrieval is None
+        ]
+
+    def passages_for(self, question: str, files: Sequence[Document]) -> Retrieval | None:
+        """The passages of ``files`` that best match ``question``, as many as the context
+        holds after the turns (:func:`seedchat.fitting.with_passages`); None without files
+        or for a model on a server (its context is its server's to judge)."""
+        engine = local_engine(self.engine)
+        if engine is None or not files:
+            return None
+        messages = self.messages(question, files)
+        options = self.generation_options()
+        index = len(messages) - 1
+        return with_passages(engine, messages, index, question, files, options)[1]
+
+    def fit_earlier_files(self, question: str, files: Sequence[Document] = ()) -> None:
+        """When the next prompt does not fit whole, earlier questions' files not already
+        given as passages (a conversation reopened after it was answered from passages:
+        which passages is not saved) go as the passages that match their question and
+        ``question`` (:func:`seedchat.fitting.earlier_passages`), said before the answer.
+        Files that still fit go whole, as the first time."""
+        engine = local_engine(self.engine)
+        whole = self.whole_earlier_files()
+        if engine is None or not whole:
+            return
+        first = len(self.messages()) - len(self.turns)  # the system prompt's message
+        earlier = [(first + i, self.turns[i].content, self.turns[i].attachments) for i in whole]
+        found = earlier_passages(
+            engine,
+            self.messages(question, files),
+            earlier,
+            question,
+            self.generation_options(),
+            files_follow=bool(files),
+        )
+        for i, retrieval in zip(whole, found, strict=False):
+            self.turns[i] = dataclasses.replace(self.turns[i], retrieval=retrieval)
+            names = ", ".join(doc.name for doc in retrieval.documents)
+            self.said.append(
+                Notice(
+                    f"{names} (attached to an earlier question) no longer fits whole beside "
+                    f"this one; using {retrieval.summary()}, matching both questions.",
+                    kind="context",
+                )
+            )
+
     def generation_options(self) -> GenerationOptions:
         """A reply's options: the settings, and the tools' definitions when tools are on."""
         if self.tools is None:
@@ -220,7 +273,8 @@ class ChatSession:
         self.turns.append(
             Turn("user", text, id=question_id, attachments=files, retrieval=retrieval)
         )
-        notices = (retrieval.notice,) if retrieval is not None else ()
+        notices = [*self.said, *([retrieval.notice] if retrieval is not None else [])]
+        self.said.clear()
         yield from self._answer(cancel, self._record_answer, notices)
 
     def regenerate(self, cancel: threading.Event | None = None) -> Iterator[Event]:

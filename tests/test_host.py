@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from seedchat.errors import EngineError, ModelFileError
-from seedchat.events import Done
+from seedchat.events import Done, Notice
 from seedchat.host import ModelHost, initial_model
 from seedchat.models import demo_model
 from seedchat.prompt import Message
@@ -172,3 +172,31 @@ def test_a_reader_that_goes_away_while_waiting_frees_its_place(demo_host):
         demo_host.turns.leave()
     done = [e for e in demo_host.generate(HI, options) if isinstance(e, Done)]
     assert done and not demo_host.busy
+
+
+def test_a_reply_waiting_for_a_token_count_is_not_told_the_model_is_busy(demo_host):
+    """The page's context meter holds the turn a moment while it counts: a reply that
+    waits for it says nothing, but one waiting behind another reply is told."""
+    options = ChatSettings(budget=0, max_tokens=4).generation_options()
+    with demo_host.turns.held("count"):
+        events: list = []
+        reply = threading.Thread(target=lambda: events.extend(demo_host.generate(HI, options)))
+        reply.start()
+        deadline = time.monotonic() + 10
+        while demo_host.turns.waiting == 0:  # it waits for the count
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert events == []
+    reply.join(60)
+    assert isinstance(events[-1], Done)
+    assert not [e for e in events if isinstance(e, Notice) and e.kind == "busy"]
+    demo_host.turns.enter()  # a reply holds the turn, a count waits behind it
+    counting = demo_host.turns.enter(kind="count")
+    try:
+        waiting = demo_host.generate(HI, options)
+        assert next(waiting).kind == "busy"
+        waiting.close()
+    finally:
+        demo_host.turns.give_up(counting)
+        demo_host.turns.leave()
+    assert not demo_host.busy

@@ -21,15 +21,16 @@ from documents_helpers import make_pdf
 from seedchat.api.saving import ApiSaver
 from seedchat.api.serve import ApiServer
 from seedchat.api.server import ApiOptions, create_app
-from seedchat.documents import Document, read_document
+from seedchat.documents import Document, attach, read_document
 from seedchat.events import RetrievalNotice, event_from_dict
-from seedchat.fitting import choose, context_needed
+from seedchat.fitting import choose, context_needed, fit_request
 from seedchat.host import ModelHost
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
 from seedchat.planner import context_plans, read_shape
+from seedchat.prompt import Message
 from seedchat.retrieval import MAX_CHARS, places, retrieve, split_passages
-from seedchat.settings import load_settings
+from seedchat.settings import GenerationOptions, load_settings
 from seedchat.store import Store
 
 WORDS = [
@@ -60,6 +61,17 @@ def filler(lines: int, planted_at: int | None = PLANTED_AT) -> str:
     if planted_at is not None:
         out.insert(planted_at, PLANTED + "\n")
     return "".join(out)
+
+
+SECOND = "The spare key of the lighthouse lies under the blue stone."
+FOLLOW_UP = "Where does the spare key of the lighthouse lie?"
+
+
+def with_second(text: str, at: int = 2500) -> str:
+    """``text`` with a second planted sentence on a line of its own at line ``at``."""
+    lines = text.splitlines(keepends=True)
+    lines.insert(at, SECOND + "\n")
+    return "".join(lines)
 
 
 def chars(text: str) -> int:
@@ -323,6 +335,23 @@ def test_an_api_file_part_that_does_not_fit_is_retrieved_and_saved_apart(host, t
             assert [n["kind"] for n in answer.notices][:2] == ["context", "retrieval"]
 
 
+def test_api_passages_match_the_requests_last_question_too(host):
+    """A file sent with a first question, then asked about again later in the same request:
+    the passages match both questions, not only the one the file came with."""
+    doc = read_document(with_second(filler(3000)).encode(), "contract.txt")
+    messages = [
+        Message("user", attach(QUESTION, [doc]), attachments=(doc,)),
+        Message("assistant", "AZURE-7."),
+        Message("user", FOLLOW_UP),
+    ]
+    options = GenerationOptions(budget=0, max_tokens=8)
+    fitted, notices = fit_request(host.engine, messages, options)
+    assert [m.content for m in fitted[1:]] == ["AZURE-7.", FOLLOW_UP]
+    assert PLANTED in fitted[0].content and SECOND in fitted[0].content
+    assert fitted[0].content.endswith("\n" + QUESTION) and len(fitted[0].content) < 20_000
+    assert notices[-1].text.startswith("Answered from 2 passages of contract.txt (lines ")
+
+
 def test_an_api_file_part_that_fits_goes_whole_and_is_saved_apart(host, tmp_path):
     text = "The meeting moved to Thursday.\n"
     content = [{"type": "text", "text": "When is the meeting?"}, _file_part("n.md", text.encode())]
@@ -439,3 +468,29 @@ def test_retrieval_is_turned_on_in_the_interactive_chat(tmp_path, cli_env):
     assert "retrieval on: files go with a question as passages that match it" in said
     assert "using retrieval (turned on): 1 passage of notes.txt" in said
     assert "Answered from 1 passage of notes.txt" in chat.stdout
+
+
+def test_a_reopened_conversation_retrieves_its_earlier_file_for_both_questions(
+    tmp_path, cli_env
+):
+    """Which passages answered an earlier question is not saved: reopened, its file goes
+    back as the passages matching that question and the new one (not whole, which would
+    push the earlier turns out of the context)."""
+    text = with_second(filler(3000))
+    path = tmp_path / "contract.txt"
+    path.write_text(text)
+    first = ["--context", "4096", "-b", "0", "--max-tokens", "8"]
+    _chat(cli_env, *first, "--file", str(path), QUESTION)
+    shown = _chat(cli_env, "--context", "4096", "-c", "--show-prompt", FOLLOW_UP)
+    prompt = shown.stdout
+    assert prompt.count(QUESTION) == 1 and prompt.count(FOLLOW_UP) == 1  # both turns
+    assert PLANTED in prompt and SECOND in prompt  # passages for each question
+    assert prompt.count("[file: contract.txt, ") == 1
+    assert "(the whole file was not read)]" in prompt and text not in prompt
+    answered = _chat(cli_env, *first, "-c", FOLLOW_UP)
+    said = " ".join((answered.stdout + answered.stderr).split())
+    assert (
+        "contract.txt (attached to an earlier question) no longer fits whole beside this "
+        "one; using 2 passages of contract.txt (lines " in said
+    )
+    assert "matching both questions." in said and "left out" not in said

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from seedchat.cli.console import note
 from seedchat.documents import Document
 from seedchat.engine import Engine
-from seedchat.fitting import choose, count_prompt, plans_for, with_passages
+from seedchat.fitting import choose, count_prompt, plans_for
 from seedchat.host import ModelHost
 from seedchat.planner import ContextPlan
 from seedchat.retrieval import Retrieval
@@ -35,10 +35,13 @@ def fit_files(
 ) -> Retrieval | None:
     """None when ``files`` go in whole (after ``reload`` loaded the model with a longer
     context, if that was needed: a one-shot chat gives it), else the retrieval whose
-    passages stand in for them."""
+    passages stand in for them. Earlier questions' files that no longer fit whole go as
+    passages first (:meth:`ChatSession.fit_earlier_files`)."""
     engine = host.engine
-    if not files or args.raw or not isinstance(engine, Engine) or engine.template is None:
+    if args.raw or not isinstance(engine, Engine) or engine.template is None:
         return None  # a remote model's context is its server's to judge
+    if not files and not session.whole_earlier_files():
+        return None
     forced = bool(getattr(args, "retrieval", False))
     names = ", ".join(doc.name for doc in files)
     options = session.generation_options()
@@ -49,13 +52,23 @@ def fit_files(
         choice = choose(tokens, engine.n_ctx, options.max_tokens, plans=plans)
     if choice.way == "reload" and choice.plan is not None:
         plan = choice.plan
-        note(f"{names} {choice.reason}; loading with {plan.n_ctx:,} tokens (KV {plan.kv_type}) …")
+        what = names or "the conversation's files"
+        note(f"{what} {choice.reason}; loading with {plan.n_ctx:,} tokens (KV {plan.kv_type}) …")
         reload(plan)
         return fit_files(args, host, session, question, files)
     if choice.way == "whole":
         return None
-    messages = session.messages(question, files)
-    _, retrieval = with_passages(host.engine, messages, len(messages) - 1, question, files, options)
+    whole = session.whole_earlier_files()
+    session.fit_earlier_files(question, files)
+    if not files:
+        return None
+    if not forced and session.whole_earlier_files() != whole:  # earlier files now passages
+        tokens = count_prompt(engine, session.messages(question, files), options)
+        if choose(tokens, engine.n_ctx, options.max_tokens).way == "whole":
+            return None
+    retrieval = session.passages_for(question, files)
+    if retrieval is None:  # not reached: a local model, and files
+        return None
     why = "using retrieval (turned on)" if forced else f"{names} {choice.reason}; using retrieval"
     note(f"{why}: {retrieval.summary()} …")
     return retrieval

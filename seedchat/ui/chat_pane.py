@@ -199,7 +199,12 @@ class ChatPane:
             tab.editing,
             self.message,
         ]
-        for trigger in (self.send.click, self.message.submit):
+        sends = [
+            (self.send.click, turn.respond),
+            (self.message.submit, turn.respond),
+            (self.meter.passages.click, turn.respond_from_passages),
+        ]
+        for trigger, respond in sends:
             # the box empties at once: the text moves to ``sent``, then the turn reads it
             # (a second listener on the same trigger cannot clear the box in gradio 6)
             trigger(
@@ -208,7 +213,7 @@ class ChatPane:
                 [self.message, self.sent],
                 queue=False,
             ).then(
-                turn.respond,
+                respond,
                 inputs_kwargs={"text": self.sent, **kwargs},
                 outputs=outputs,
                 **GENERATE,
@@ -304,6 +309,17 @@ class _TurnHandlers:
         return shown.chat, shown.turns, shown.thread, False, "", error_update(None)
 
     def respond(self, request: gr.Request, text: Any, **values: Any) -> Iterator[Updates]:
+        yield from self._respond(request, text, values, from_passages=False)
+
+    def respond_from_passages(
+        self, request: gr.Request, text: Any, **values: Any
+    ) -> Iterator[Updates]:
+        """Send the message with the passages of its files that match the question."""
+        yield from self._respond(request, text, values, from_passages=True)
+
+    def _respond(
+        self, request: gr.Request, text: Any, values: dict[str, Any], from_passages: bool
+    ) -> Iterator[Updates]:
         question, paths = message_parts(text)
         question = question.strip()
         try:
@@ -323,8 +339,13 @@ class _TurnHandlers:
         def run(session: ChatSession) -> Run:
             if asked.editing:
                 return lambda cancel: session.edit_last(question, cancel)
-            refuse_if_too_long(session, question, files)
-            return lambda cancel: session.turn(question, cancel, attachments=files)
+            session.fit_earlier_files(question, files)
+            passages = session.passages_for(question, files) if from_passages else None
+            if passages is None:
+                refuse_if_too_long(session, question, files)
+            return lambda cancel: session.turn(
+                question, cancel, attachments=files, retrieval=passages
+            )
 
         shown = [*asked.chat, user_message(question, files)]
         yield from self._start(request, asked, shown, run, sent=text)

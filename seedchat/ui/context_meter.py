@@ -12,7 +12,12 @@ When the prompt does not fit, a line says so before anything is sent, and the pl
 ("Reload with 8,192 tokens, KV f16 in RAM: +1.0 GiB RAM, CPU only — fits"). A click
 unloads the model, loads it with that plan (the header shows the load's progress), keeps
 the plan's context and KV type in the settings (the next start uses them) and measures
-again. A file that cannot be attached shows its error and leaves the box.
+again. When the message has files, one more button sends it with the passages of them
+that match the question (:mod:`seedchat.retrieval`) instead: the way when no plan fits
+(a file beyond the model's trained context, or this machine's memory). Earlier questions'
+files that no longer fit whole are counted as the send will give them
+(:meth:`ChatSession.fit_earlier_files`). A file that cannot be attached shows its error
+and leaves the box.
 """
 
 from __future__ import annotations
@@ -48,15 +53,27 @@ log = logging.getLogger(__name__)
 MAX_PLAN_BUTTONS = 3
 
 
-def meter_markdown(size: PromptSize | None) -> str:
-    """The meter's line, and the "does not fit" line under it."""
+#: The button that sends the message with the passages of its files that match.
+PASSAGES_BUTTON = "Answer from the passages that match (the whole file is not read)"
+
+
+def meter_markdown(size: PromptSize | None, files: bool = False) -> str:
+    """The meter's line, and the "does not fit" line under it (``files``: the message has
+    files, which may go as passages)."""
     if size is None:
         return ""
     text = context_meter_words(size.tokens, size.n_ctx, size.estimated)
     if size.fits or size.n_ctx is None:
         return text
     words = does_not_fit_words(size.tokens, size.n_ctx, size.needed, size.drops_turns)
+    if files:
+        words += " Or answer from the passages of the files that match the question."
     return f"{text}\n\n**{words}**"
+
+
+def offers_passages(size: PromptSize | None, files: Sequence[Document]) -> bool:
+    """Whether the passages button shows: files that do not fit a local model's context."""
+    return bool(files) and size is not None and not size.fits and not size.estimated
 
 
 def plan_button_text(plan: ContextPlan) -> str:
@@ -115,7 +132,9 @@ def refuse_if_too_long(session: ChatSession, question: str, files: Sequence[Docu
     if size is None or size.fits or size.drops_turns or size.n_ctx is None:
         return
     words = does_not_fit_words(size.tokens, size.n_ctx, size.needed, drops_turns=False)
-    raise ContextLengthError(words, hint="The plans under the message box reload it.")
+    hint = "The plans under the message box reload it"
+    hint += "; or answer from the passages that match (the button there)." if files else "."
+    raise ContextLengthError(words, hint=hint)
 
 
 @dataclass
@@ -142,6 +161,9 @@ class ContextMeter:
                 gr.Button("", visible=False, size="sm", elem_id=f"context-plan-{i}")
                 for i in range(MAX_PLAN_BUTTONS)
             ]
+            self.passages = gr.Button(
+                PASSAGES_BUTTON, visible=False, size="sm", elem_id="context-passages"
+            )
         self.plans = gr.State([])
 
     def measure(
@@ -156,8 +178,9 @@ class ContextMeter:
             updates[self.targets.error_box] = error_update(error)
         size = self.size(text, docs, turns_for(turns, editing), settings)
         plans = fitting_plans(self.host.engine, size) if size is not None else []
-        updates[self.meter] = meter_markdown(size)
+        updates[self.meter] = meter_markdown(size, bool(docs))
         updates[self.plans] = plans
+        updates[self.passages] = gr.update(visible=offers_passages(size, docs))
         for i, button in enumerate(self.buttons):
             shown = i < len(plans)
             label = plan_button_text(plans[i]) if shown else ""
@@ -174,10 +197,11 @@ class ContextMeter:
             return None
         try:
             chosen = self.targets.panel.read(**settings)
-            with self.host.turns.held():  # the model is not unloaded while it counts
+            with self.host.turns.held("count"):  # the model is not unloaded while it counts
                 if self.host.engine is not engine:
                     return None
                 session = ChatSession(engine, None, chosen, turns)
+                session.fit_earlier_files(text, docs)
                 return prompt_size(engine, session, text, docs)
         except SeedchatError as err:  # a setting not allowed, a model without a template
             log.info("the prompt was not measured: %s", err)
@@ -207,7 +231,14 @@ class ContextMeter:
             "editing": targets.editing,
             **targets.panel.kwargs,
         }
-        outputs = [self.meter, self.plans, *self.buttons, targets.message, targets.error_box]
+        outputs = [
+            self.meter,
+            self.plans,
+            *self.buttons,
+            self.passages,
+            targets.message,
+            targets.error_box,
+        ]
         measure = {
             "inputs_kwargs": inputs,
             "outputs": outputs,
@@ -216,10 +247,10 @@ class ContextMeter:
         }
         targets.message.change(self.measure, **measure)
         targets.turns.change(self.measure, **measure)
-        reloading = [self.meter, *self.buttons]
+        reloading = [self.meter, *self.buttons, self.passages]
         for i, button in enumerate(self.buttons):
             button.click(
-                lambda: ("Reloading the model…", *[gr.update(visible=False)] * len(self.buttons)),
+                lambda: ("Reloading the model…", *[gr.update(visible=False)] * len(reloading[1:])),
                 None,
                 reloading,
                 queue=False,
