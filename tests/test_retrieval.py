@@ -470,9 +470,7 @@ def test_retrieval_is_turned_on_in_the_interactive_chat(tmp_path, cli_env):
     assert "Answered from 1 passage of notes.txt" in chat.stdout
 
 
-def test_a_reopened_conversation_retrieves_its_earlier_file_for_both_questions(
-    tmp_path, cli_env
-):
+def test_a_reopened_conversation_retrieves_its_earlier_file_for_both_questions(tmp_path, cli_env):
     """Which passages answered an earlier question is not saved: reopened, its file goes
     back as the passages matching that question and the new one (not whole, which would
     push the earlier turns out of the context)."""
