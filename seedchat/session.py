@@ -219,12 +219,16 @@ class ChatSession:
         index = len(messages) - 1
         return with_passages(engine, messages, index, question, files, options)[1]
 
-    def fit_earlier_files(self, question: str, files: Sequence[Document] = ()) -> None:
-        """When the next prompt does not fit whole, earlier questions' files not already
-        given as passages (a conversation reopened after it was answered from passages:
-        which passages is not saved) go as the passages that match their question and
-        ``question`` (:func:`seedchat.fitting.earlier_passages`), said before the answer.
-        Files that still fit go whole, as the first time."""
+    def fit_earlier_files(
+        self, question: str | None = None, files: Sequence[Document] = ()
+    ) -> None:
+        """When the next prompt (the turns, then ``question`` with ``files``; without one,
+        the turns alone: a regenerated or edited last question) does not fit whole, the
+        questions' files not already given as passages (a conversation reopened after it
+        was answered from passages: which passages is not saved) go as the passages that
+        match their question and ``question`` (:func:`seedchat.fitting.earlier_passages`),
+        an earlier question's said before the answer. Files that fit go whole, as the
+        first time."""
         engine = local_engine(self.engine)
         whole = self.whole_earlier_files()
         if engine is None or not whole:
@@ -235,20 +239,15 @@ class ChatSession:
             engine,
             self.messages(question, files),
             earlier,
-            question,
+            question or "",
             self.generation_options(),
             files_follow=bool(files),
         )
+        answered = len(self.turns) - 1 if question is None else None  # its footer says it
         for i, retrieval in zip(whole, found, strict=False):
             self.turns[i] = dataclasses.replace(self.turns[i], retrieval=retrieval)
-            names = ", ".join(doc.name for doc in retrieval.documents)
-            self.said.append(
-                Notice(
-                    f"{names} (attached to an earlier question) no longer fits whole beside "
-                    f"this one; using {retrieval.summary()}, matching both questions.",
-                    kind="context",
-                )
-            )
+            if i != answered:
+                self.said.append(earlier_notice(retrieval))
 
     def generation_options(self) -> GenerationOptions:
         """A reply's options: the settings, and the tools' definitions when tools are on."""
@@ -273,9 +272,7 @@ class ChatSession:
         self.turns.append(
             Turn("user", text, id=question_id, attachments=files, retrieval=retrieval)
         )
-        notices = [*self.said, *([retrieval.notice] if retrieval is not None else [])]
-        self.said.clear()
-        yield from self._answer(cancel, self._record_answer, notices)
+        yield from self._answer(cancel, self._record_answer, self._notices(retrieval))
 
     def regenerate(self, cancel: threading.Event | None = None) -> Iterator[Event]:
         """A new answer to the last question, beside the old one (which stays saved)."""
@@ -289,8 +286,8 @@ class ChatSession:
         old = after[0] if after and after[0].role == "assistant" else None
         del self.turns[last + 1 :]
         self.thread = self.thread.at(self.turns[-1].id)  # the answer hangs from the question
-        retrieval = self.turns[last].retrieval
-        notices = (retrieval.notice,) if retrieval is not None else ()
+        self.fit_earlier_files()
+        notices = self._notices(self.turns[last].retrieval)
         if old is None or old.id is None:
             yield from self._answer(cancel, self._record_answer, notices)
             return
@@ -316,7 +313,17 @@ class ChatSession:
         else:
             question_id = self._save(lambda: self._edit_question(old.id, text))
         self.turns.append(Turn("user", text, id=question_id, attachments=old.attachments))
-        yield from self._answer(cancel, self._record_answer)
+        self.fit_earlier_files()
+        yield from self._answer(
+            cancel, self._record_answer, self._notices(self.turns[-1].retrieval)
+        )
+
+    def _notices(self, retrieval: Retrieval | None) -> list[Notice]:
+        """Said before the answer: earlier files given as passages, then the question's
+        own passages (``retrieval``); what was said is then taken."""
+        notices = [*self.said, *([retrieval.notice] if retrieval is not None else [])]
+        self.said.clear()
+        return notices
 
     def _answer(
         self,
@@ -461,6 +468,16 @@ class ChatSession:
             settings=self.settings.to_record(),
             model=self.model,
         )
+
+
+def earlier_notice(retrieval: Retrieval) -> Notice:
+    """What is said of an earlier question's files given as passages."""
+    names = ", ".join(doc.name for doc in retrieval.documents)
+    return Notice(
+        f"{names} (attached to an earlier question) no longer fits whole beside this one; "
+        f"using {retrieval.summary()}, matching both questions.",
+        kind="context",
+    )
 
 
 def _with_files(text: str, files: Sequence[Document], retrieval: Retrieval | None) -> str:

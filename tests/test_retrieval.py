@@ -22,7 +22,7 @@ from seedchat.api.saving import ApiSaver
 from seedchat.api.serve import ApiServer
 from seedchat.api.server import ApiOptions, create_app
 from seedchat.documents import Document, attach, read_document
-from seedchat.events import RetrievalNotice, event_from_dict
+from seedchat.events import Notice, RetrievalNotice, event_from_dict
 from seedchat.fitting import choose, context_needed, fit_request
 from seedchat.host import ModelHost
 from seedchat.models import demo_model
@@ -30,7 +30,8 @@ from seedchat.network import find_free_port
 from seedchat.planner import context_plans, read_shape
 from seedchat.prompt import Message
 from seedchat.retrieval import MAX_CHARS, places, retrieve, split_passages
-from seedchat.settings import GenerationOptions, load_settings
+from seedchat.session import ChatSession, Turn
+from seedchat.settings import ChatSettings, GenerationOptions, load_settings
 from seedchat.store import Store
 
 WORDS = [
@@ -350,6 +351,23 @@ def test_api_passages_match_the_requests_last_question_too(host):
     assert PLANTED in fitted[0].content and SECOND in fitted[0].content
     assert fitted[0].content.endswith("\n" + QUESTION) and len(fitted[0].content) < 20_000
     assert notices[-1].text.startswith("Answered from 2 passages of contract.txt (lines ")
+
+
+def test_a_reopened_question_regenerated_or_edited_goes_as_passages(host):
+    """Reopened (no passages saved), a question whose file does not fit is regenerated and
+    edited from the passages matching it, not refused as too long."""
+    doc = read_document(with_second(filler(3000)).encode(), "contract.txt")
+    turns = [Turn("user", QUESTION, attachments=(doc,)), Turn("assistant", "AZURE-7.")]
+    session = ChatSession(host, None, ChatSettings(budget=0, max_tokens=8), turns)
+    events = list(session.regenerate())
+    said = [e.text for e in events if isinstance(e, Notice)]
+    assert said[0].startswith("Answered from 1 passage of contract.txt (lines ")
+    assert not [text for text in said if "left out" in text or "no longer fits" in text]
+    prompt = host.engine._last_reply.head
+    assert PLANTED in prompt and SECOND not in prompt and prompt.count(QUESTION) == 1
+    list(session.edit_last(FOLLOW_UP))  # the edited question keeps its file
+    prompt = host.engine._last_reply.head
+    assert SECOND in prompt and QUESTION not in prompt and prompt.count(FOLLOW_UP) == 1
 
 
 def test_an_api_file_part_that_fits_goes_whole_and_is_saved_apart(host, tmp_path):
