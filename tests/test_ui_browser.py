@@ -66,9 +66,11 @@ def test_generation_settings_survive_a_reload(app, page):
     box = page.locator("#budget input[type=number]")
     box.fill("1024")
     box.press("Enter")
-    page.locator("#enforcement").get_by_text("soft").click()
+    # the page restores the saved settings as it loads: a click before that lands can be
+    # flipped back (seen on a loaded CI machine), so the choice is made until it stays
+    set_checked(page, page.locator("#enforcement input[value=soft]"), True)
     settings_file = app.home / "config" / "settings.json"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     saved: dict = {}
     while time.monotonic() < deadline:
         if settings_file.exists():

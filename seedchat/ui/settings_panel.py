@@ -207,7 +207,15 @@ class SettingsPanel:
                 log.warning("could not save the settings: %s", exc)
 
         for control in self.kwargs.values():
-            control.change(remember, inputs_kwargs={"thread": thread, **self.kwargs}, queue=False)
+            # one at a time, in the order they were made: each save writes every setting,
+            # so two quick changes saved side by side could leave the first one's values
+            control.change(
+                remember,
+                inputs_kwargs={"thread": thread, **self.kwargs},
+                concurrency_id="remember-settings",
+                concurrency_limit=1,
+                show_progress="hidden",
+            )
         self.presets.wire(self)
 
 
