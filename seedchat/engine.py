@@ -17,6 +17,7 @@ Use::
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import threading
 import time
@@ -219,11 +220,18 @@ class Engine:
         )
         if n < 0:
             raise EngineError("Tokenizing the prompt failed.")
-        return list(buf[:n])
+        return buf[:n]  # a list already
 
     def is_special(self, token: int) -> bool:
         """A control or user-defined token (``<seed:eos>``, ``<seed:think>``…)."""
-        return bool(self._llama.llama_vocab_get_attr(self._vocab, token) & _SPECIAL_ATTRS)
+        return token in self.special_ids
+
+    @functools.cached_property
+    def special_ids(self) -> frozenset[int]:
+        """Every control or user-defined token of the vocabulary (read once)."""
+        attr, vocab = self._llama.llama_vocab_get_attr, self._vocab
+        n_vocab = self._llama.llama_vocab_n_tokens(vocab)
+        return frozenset(t for t in range(n_vocab) if attr(vocab, t) & _SPECIAL_ATTRS)
 
     def _piece(self, token: int, buf: ctypes.Array) -> bytes:
         n = self._llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)

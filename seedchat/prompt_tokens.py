@@ -45,6 +45,9 @@ class Vocab(Protocol):
 
     def is_special(self, token: int) -> bool: ...
 
+    @property
+    def special_ids(self) -> frozenset[int]: ...
+
 
 def prompt_tokens(vocab: Vocab, prompt: RenderedPrompt) -> list[int]:
     """The prompt's tokens: only the template's own tags are special (module docstring)."""
@@ -85,8 +88,11 @@ def template_items(vocab: Vocab, text: str) -> list[str | int]:
 
 def text_tokens(vocab: Vocab, text: str) -> list[int]:
     """``text`` as plain text: no token of it is special."""
+    tokens = vocab.tokenize(text, parse_special=False)
+    if vocab.special_ids.isdisjoint(tokens):  # nearly always: a file's text is read once
+        return tokens
     out: list[int] = []
-    for token in vocab.tokenize(text, parse_special=False):
+    for token in tokens:
         if not vocab.is_special(token):
             out.append(token)
             continue

@@ -1,0 +1,76 @@
+"""What deciding whether a long document fits costs: counting its prompt as the engine will.
+
+    .venv/bin/python benchmarks/bench_count.py [--mb 2.5] [--rounds 5]
+
+Before a question with files is sent, seedchat counts the prompt exactly as the engine will
+tokenize it (:func:`seedchat.fitting.count_prompt`: rendered by the model's template, the
+template's tags special, every text as text), to choose whole, a longer context or
+retrieval, and for the page's context meter. The reference is the floor: llama.cpp's
+tokenizer called once on the document's text alone (``llama_tokenize``, no special
+parsing). Rounds interleave the two (the order alternating); medians, and the ratio.
+The demo model's tokenizer (Seed's pre-tokenizer, a small vocabulary). Results:
+docs/benchmarks.md ("Counting a long prompt").
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+from seedchat.documents import attach, read_document
+from seedchat.engine import Engine
+from seedchat.fitting import count_prompt
+from seedchat.models import demo_model
+from seedchat.prompt import Message
+from seedchat.settings import GenerationOptions, LoadOptions
+
+WORDS = "the contract term party shall notice payment within days clause section agree".split()
+
+
+def document_text(megabytes: float) -> str:
+    """Numbered lines of contract words, ``megabytes`` long."""
+    rng = random.Random(7)
+    lines, size, i = [], 0, 0
+    while size < megabytes * 1e6:
+        line = f"{i:06d} " + " ".join(rng.choice(WORDS) for _ in range(12)) + ".\n"
+        lines.append(line)
+        size, i = size + len(line), i + 1
+    return "".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=2.5, help="the document's size")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    text = document_text(args.mb)
+    doc = read_document(text.encode(), "contract.txt")
+    messages = [Message("user", attach("Which clause sets the notice?", [doc]), attachments=(doc,))]
+    options = GenerationOptions(budget=0)
+    load = LoadOptions(context_length=4096, threads=2, kv_cache_disk_gb=0)
+    with Engine.load(demo_model(), load) as engine:
+        runs = {
+            "seedchat count_prompt": lambda: count_prompt(engine, messages, options),
+            "llama_tokenize (text)": lambda: len(engine.tokenize(text, parse_special=False)),
+        }
+        count_prompt(engine, messages, options)  # the template compiled, the vocabulary read
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        tokens: dict[str, int] = {}
+        for r in range(args.rounds):
+            order = list(runs) if r % 2 == 0 else list(reversed(runs))
+            for name in order:
+                start = time.perf_counter()
+                tokens[name] = runs[name]()
+                times[name].append(time.perf_counter() - start)
+    print(f"document: {len(text.encode()) / 1e6:.2f} MB, rounds: {args.rounds}")
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    for name, median in medians.items():
+        print(f"{name:24s} {tokens[name]:>10,} tokens  median {median:.3f} s")
+    ours, floor = medians["seedchat count_prompt"], medians["llama_tokenize (text)"]
+    print(f"ratio (seedchat / tokenizer alone): {ours / floor:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
