@@ -26,7 +26,20 @@ from seedchat.models import demo_model
 from seedchat.prompt import Message
 from seedchat.settings import GenerationOptions, LoadOptions
 
-WORDS = "the contract term party shall notice payment within days clause section agree".split()
+WORDS = [
+    "the",
+    "contract",
+    "term",
+    "party",
+    "shall",
+    "notice",
+    "payment",
+    "within",
+    "days",
+    "clause",
+    "section",
+    "agree",
+]
 
 
 def document_text(megabytes: float) -> str:
