@@ -152,15 +152,10 @@ def earlier_passages(
     files_follow: bool = False,
 ) -> list[Retrieval]:
     """Passages for earlier questions' files (``earlier``: each message's index, its
-    question and its files) when the prompt ``messages`` (its last message the question
-    ``latest``) does not fit whole: each file matched against its own question and the
-    latest, the room left shared between them (and the latest question's files,
-    ``files_follow``). Nothing when the prompt fits."""
+    question and its files) in a prompt that does not fit whole: each file matched against
+    its own question and the ``latest``, the room left shared between them (and the latest
+    question's files, ``files_follow``: left out of ``messages``, to go in after these)."""
     out = list(messages)
-    if not earlier or prompt_fits(
-        count_prompt(engine, out, options), engine.n_ctx, options.max_tokens
-    ):
-        return []
     for index, question, _ in earlier:
         out[index] = replace(out[index], content=question)
     target = engine.n_ctx - reply_room(engine.n_ctx, options.max_tokens)
@@ -181,22 +176,35 @@ def fit_request(
 ) -> tuple[list[Message], list[Notice]]:
     """An API request's messages as they reach the model: unchanged when they fit the
     loaded context (or the model is not local); else the last message with files holds
-    the passages retrieval chose for its question and the request's last question, and a
-    notice says which (the client cannot have the model loaded again, so there is no
-    plan 3)."""
+    the passages retrieval chose for its question and the request's last question,
+    earlier messages with files the passages matching theirs and the last
+    (:func:`earlier_passages`), and notices say which (the client cannot have the model
+    loaded again, so there is no plan 3)."""
     messages = list(messages)
     if not isinstance(engine, Engine) or engine.template is None:
         return messages, []
-    index = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].attachments), None)
-    if index is None:
+    with_files = [i for i, m in enumerate(messages) if m.attachments]
+    if not with_files:
         return messages, []
     choice = choose(count_prompt(engine, messages, options), engine.n_ctx, options.max_tokens)
     if choice.way == "whole":
         return messages, []
-    message = messages[index]
+    index, message = with_files[-1], messages[with_files[-1]]
     question = detach(message.content, message.attachments)
     last = next((m for m in reversed(messages) if m.role == "user"), message)
-    query = question if last is message else f"{question}\n{last.content}"
+    latest = last.content if last is not message else question
+    earlier = [
+        (i, detach(messages[i].content, messages[i].attachments), messages[i].attachments)
+        for i in with_files[:-1]
+    ]
+    bare = [*messages[:index], replace(message, content=question), *messages[index + 1 :]]
+    notices = []
+    for (i, _, _), found in zip(
+        earlier, earlier_passages(engine, bare, earlier, latest, options, True), strict=False
+    ):
+        messages[i] = replace(messages[i], content=found.text)
+        notices.append(earlier_notice(found))
+    query = question if last is message else f"{question}\n{latest}"
     fitted, retrieval = with_passages(
         engine, messages, index, question, message.attachments, options, query
     )
@@ -205,4 +213,14 @@ def fit_request(
     said = Notice(
         f"{names} {choice.reason}; using retrieval: {retrieval.summary()}.", kind="context"
     )
-    return fitted, [said, retrieval.notice]
+    return fitted, [said, *notices, retrieval.notice]
+
+
+def earlier_notice(retrieval: Retrieval) -> Notice:
+    """What is said of an earlier question's files given as passages."""
+    names = ", ".join(doc.name for doc in retrieval.documents)
+    return Notice(
+        f"{names} (attached to an earlier question) no longer fits whole beside this one; "
+        f"using {retrieval.summary()}, matching both questions.",
+        kind="context",
+    )

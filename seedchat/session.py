@@ -69,8 +69,15 @@ from seedchat.events import (
     ToolCall,
     ToolResult,
 )
-from seedchat.fitting import earlier_passages, local_engine, with_passages
+from seedchat.fitting import (
+    count_prompt,
+    earlier_notice,
+    earlier_passages,
+    local_engine,
+    with_passages,
+)
 from seedchat.kv_files import forget_conversation
+from seedchat.planner import prompt_fits
 from seedchat.prompt import Message
 from seedchat.retrieval import Retrieval
 from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
@@ -233,14 +240,18 @@ class ChatSession:
         whole = self.whole_earlier_files()
         if engine is None or not whole:
             return
+        options = self.generation_options()
+        tokens = count_prompt(engine, self.messages(question, files), options)
+        if prompt_fits(tokens, engine.n_ctx, options.max_tokens):
+            return
         first = len(self.messages()) - len(self.turns)  # the system prompt's message
         earlier = [(first + i, self.turns[i].content, self.turns[i].attachments) for i in whole]
         found = earlier_passages(
             engine,
-            self.messages(question, files),
+            self.messages(question),  # the question's own files go in after, in their room
             earlier,
             question or "",
-            self.generation_options(),
+            options,
             files_follow=bool(files),
         )
         answered = len(self.turns) - 1 if question is None else None  # its footer says it
@@ -468,16 +479,6 @@ class ChatSession:
             settings=self.settings.to_record(),
             model=self.model,
         )
-
-
-def earlier_notice(retrieval: Retrieval) -> Notice:
-    """What is said of an earlier question's files given as passages."""
-    names = ", ".join(doc.name for doc in retrieval.documents)
-    return Notice(
-        f"{names} (attached to an earlier question) no longer fits whole beside this one; "
-        f"using {retrieval.summary()}, matching both questions.",
-        kind="context",
-    )
 
 
 def _with_files(text: str, files: Sequence[Document], retrieval: Retrieval | None) -> str:

@@ -23,7 +23,7 @@ from seedchat.api.serve import ApiServer
 from seedchat.api.server import ApiOptions, create_app
 from seedchat.documents import Document, attach, read_document
 from seedchat.events import Notice, RetrievalNotice, event_from_dict
-from seedchat.fitting import choose, context_needed, fit_request
+from seedchat.fitting import choose, context_needed, count_prompt, fit_request
 from seedchat.host import ModelHost
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
@@ -351,6 +351,31 @@ def test_api_passages_match_the_requests_last_question_too(host):
     assert PLANTED in fitted[0].content and SECOND in fitted[0].content
     assert fitted[0].content.endswith("\n" + QUESTION) and len(fitted[0].content) < 20_000
     assert notices[-1].text.startswith("Answered from 2 passages of contract.txt (lines ")
+
+
+def test_api_files_in_two_messages_both_go_as_passages(host):
+    """A client sends the whole conversation each time: a file with the first question and
+    another with the last. Both go as passages (the earlier one's said), and the prompt fits
+    without leaving the first turn out."""
+    first = read_document(filler(3000).encode(), "contract.txt")
+    second = read_document(with_second(filler(2000, planted_at=None), at=900).encode(), "lease.txt")
+    messages = [
+        Message("user", attach(QUESTION, [first]), attachments=(first,)),
+        Message("assistant", "AZURE-7."),
+        Message("user", attach(FOLLOW_UP, [second]), attachments=(second,)),
+    ]
+    options = GenerationOptions(budget=0, max_tokens=8)
+    fitted, notices = fit_request(host.engine, messages, options)
+    assert PLANTED in fitted[0].content and fitted[0].content.endswith("\n" + QUESTION)
+    assert SECOND in fitted[2].content and fitted[2].content.endswith("\n" + FOLLOW_UP)
+    assert fitted[1].content == "AZURE-7."
+    assert count_prompt(host.engine, fitted, options) <= host.engine.n_ctx
+    said = [n.text for n in notices]
+    assert said[0].startswith("lease.txt does not fit in 4,096 tokens")
+    assert said[1].startswith("contract.txt (attached to an earlier question) no longer fits")
+    assert said[2].startswith("Answered from 1 passage of lease.txt (lines ")
+    first_line, last_line = (int(n) for n in said[2].split("lines ")[1].split(")")[0].split("–"))
+    assert first_line <= 901 <= last_line  # the passage holding the planted sentence
 
 
 def test_a_reopened_question_regenerated_or_edited_goes_as_passages(host):
