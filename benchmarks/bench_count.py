@@ -1,6 +1,6 @@
 """What deciding whether a long document fits costs: counting its prompt as the engine will.
 
-    .venv/bin/python benchmarks/bench_count.py [--mb 2.5] [--rounds 5]
+    .venv/bin/python benchmarks/bench_count.py [--tokens 1000000] [--rounds 5]
 
 Before a question with files is sent, seedchat counts the prompt exactly as the engine will
 tokenize it (:func:`seedchat.fitting.count_prompt`: rendered by the model's template, the
@@ -15,9 +15,10 @@ docs/benchmarks.md ("Counting a long prompt").
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import time
+
+from bench_prefill import document
 
 from seedchat.documents import attach, read_document
 from seedchat.engine import Engine
@@ -26,44 +27,19 @@ from seedchat.models import demo_model
 from seedchat.prompt import Message
 from seedchat.settings import GenerationOptions, LoadOptions
 
-WORDS = [
-    "the",
-    "contract",
-    "term",
-    "party",
-    "shall",
-    "notice",
-    "payment",
-    "within",
-    "days",
-    "clause",
-    "section",
-    "agree",
-]
-
-
-def document_text(megabytes: float) -> str:
-    """Numbered lines of contract words, ``megabytes`` long."""
-    rng = random.Random(7)
-    lines, size, i = [], 0, 0
-    while size < megabytes * 1e6:
-        line = f"{i:06d} " + " ".join(rng.choice(WORDS) for _ in range(12)) + ".\n"
-        lines.append(line)
-        size, i = size + len(line), i + 1
-    return "".join(lines)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=2.5, help="the document's size")
+    parser.add_argument("--tokens", type=int, default=1_000_000, help="the document's size")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    text = document_text(args.mb)
-    doc = read_document(text.encode(), "contract.txt")
-    messages = [Message("user", attach("Which clause sets the notice?", [doc]), attachments=(doc,))]
     options = GenerationOptions(budget=0)
     load = LoadOptions(context_length=4096, threads=2, kv_cache_disk_gb=0)
     with Engine.load(demo_model(), load) as engine:
+        text = document(engine, args.tokens, "A")  # bench_prefill's generated document
+        doc = read_document(text.encode(), "report.txt")
+        question = "Which clause sets the notice?"
+        messages = [Message("user", attach(question, [doc]), attachments=(doc,))]
         runs = {
             "seedchat count_prompt": lambda: count_prompt(engine, messages, options),
             "llama_tokenize (text)": lambda: len(engine.tokenize(text, parse_special=False)),
