@@ -20,6 +20,8 @@ engine does (:func:`seedchat.prompt_tokens.prompt_tokens`).
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,7 +39,7 @@ from seedchat.planner import (
     read_shape,
     reply_room,
 )
-from seedchat.prompt import Message
+from seedchat.prompt import Message, RenderedPrompt
 from seedchat.prompt_tokens import prompt_tokens
 from seedchat.retrieval import Retrieval, retrieve
 from seedchat.settings import GenerationOptions
@@ -100,10 +102,29 @@ def local_engine(engine: object) -> Engine | None:
     return None
 
 
+#: How many prompt counts are kept: one send counts the same prompt more than once (the
+#: page's meter, then the send's own checks; the terminal's choice, then its meter), and a
+#: long document's count takes about the tokenizer's time (a second a million tokens).
+KEPT_COUNTS = 4
+_counts: OrderedDict[tuple[int, str, RenderedPrompt], int] = OrderedDict()
+_counts_lock = threading.Lock()
+
+
 def count_prompt(engine: Engine, messages: Sequence[Message], options: GenerationOptions) -> int:
-    """The tokens of the prompt ``messages`` make, as the engine would send it."""
+    """The tokens of the prompt ``messages`` make, as the engine would send it (the last
+    few counts kept, by loaded model and rendered prompt: tokens depend on nothing else)."""
     rendered = engine.template.render_marked(list(messages), options.budget, options.tools)
-    return len(prompt_tokens(engine, rendered))
+    key = (id(engine), str(engine.path), rendered)
+    with _counts_lock:
+        if key in _counts:
+            _counts.move_to_end(key)
+            return _counts[key]
+    tokens = len(prompt_tokens(engine, rendered))
+    with _counts_lock:
+        _counts[key] = tokens
+        while len(_counts) > KEPT_COUNTS:
+            _counts.popitem(last=False)
+    return tokens
 
 
 def text_counter(engine: Engine):

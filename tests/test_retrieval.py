@@ -22,6 +22,7 @@ from seedchat.api.saving import ApiSaver
 from seedchat.api.serve import ApiServer
 from seedchat.api.server import ApiOptions, create_app
 from seedchat.documents import Document, attach, read_document
+from seedchat.engine import Engine
 from seedchat.events import Notice, RetrievalNotice, event_from_dict
 from seedchat.fitting import choose, context_needed, count_prompt, fit_request
 from seedchat.host import ModelHost
@@ -31,7 +32,7 @@ from seedchat.planner import context_plans, read_shape
 from seedchat.prompt import Message
 from seedchat.retrieval import MAX_CHARS, places, retrieve, split_passages
 from seedchat.session import ChatSession, Turn
-from seedchat.settings import ChatSettings, GenerationOptions, load_settings
+from seedchat.settings import ChatSettings, GenerationOptions, LoadOptions, load_settings
 from seedchat.store import Store
 
 WORDS = [
@@ -376,6 +377,40 @@ def test_api_files_in_two_messages_both_go_as_passages(host):
     assert said[2].startswith("Answered from 1 passage of lease.txt (lines ")
     first_line, last_line = (int(n) for n in said[2].split("lines ")[1].split(")")[0].split("–"))
     assert first_line <= 901 <= last_line  # the passage holding the planted sentence
+
+
+def test_a_prompt_counted_again_is_not_tokenized_again(host, monkeypatch):
+    """The meter, the send's checks and the terminal count one prompt several times: a long
+    document is tokenized once; another prompt, or another loaded model, is counted anew."""
+    engine = host.engine
+    calls: list[int] = []
+    tokenize = engine.tokenize
+    monkeypatch.setattr(
+        engine,
+        "tokenize",
+        lambda text, parse_special=True: calls.append(1) or tokenize(text, parse_special),
+    )
+    doc = read_document(filler(300).encode(), "contract.txt")
+    options = GenerationOptions(budget=0, max_tokens=8)
+    ask = [Message("user", attach(QUESTION, [doc]), attachments=(doc,))]
+    first = count_prompt(engine, ask, options)
+    counted = len(calls)
+    assert counted > 0 and count_prompt(engine, ask, options) == first and len(calls) == counted
+    other = [Message("user", attach(FOLLOW_UP, [doc]), attachments=(doc,))]
+    assert count_prompt(engine, other, options) != first and len(calls) > counted
+    # the same prompt on another loaded model (here the same file): counted again
+    load = LoadOptions(n_gpu_layers=0, context_length=4096, kv_cache_disk_gb=0)
+    with Engine.load(demo_model(), load) as again:
+        again_calls: list[int] = []
+        again_tokenize = again.tokenize
+        monkeypatch.setattr(
+            again,
+            "tokenize",
+            lambda text, parse_special=True: (
+                again_calls.append(1) or again_tokenize(text, parse_special)
+            ),
+        )
+        assert count_prompt(again, ask, options) == first and again_calls
 
 
 def test_a_reopened_question_regenerated_or_edited_goes_as_passages(host):
