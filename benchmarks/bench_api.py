@@ -6,7 +6,7 @@
 `seedchat serve` runs in its own process (as a user runs it); this script is its client
 (minimal httpx readers of the server-sent events of ``/v1`` and of the newline-delimited
 JSON of Ollama's ``/api`` for the timings, the official ``openai`` SDK for the many clients)
-and, in between, runs the same requests on an :class:`~seedchat.engine.Engine` loaded in
+and, in between, runs the same requests on an :class:`~seedchat.engine.local.Engine` loaded in
 this process, so all read the same GGUF on the same machine. Rounds interleave the engine
 and one API (their order alternates); each round's prompt is new (and each API has prompts of
 its own), so no side reuses a cached prefix; medians are reported.
@@ -44,11 +44,11 @@ from pathlib import Path
 import httpx
 import openai
 
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.events import AnswerDelta, Done, ThinkingDelta
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 
 CONTEXT = 4096
 TEXT = "the quick brown fox jumps over the lazy dog and keeps running far away "

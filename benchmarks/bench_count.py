@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_count.py [--tokens 1000000] [--rounds 5]
 
 Before a question with files is sent, seedchat counts the prompt exactly as the engine will
-tokenize it (:func:`seedchat.fitting.count_prompt`: rendered by the model's template, the
+tokenize it (:func:`seedchat.chat.fitting.count_prompt`: rendered by the model's template, the
 template's tags special, every text as text), to choose whole, a longer context or
 retrieval, and for the page's context meter. The reference is the floor: llama.cpp's
 tokenizer called once on the document's text alone (``llama_tokenize``, no special
@@ -22,11 +22,11 @@ import time
 
 from bench_prefill import document
 
-from seedchat.documents import attach, read_document
-from seedchat.engine import Engine
-from seedchat.fitting import count_prompt
+from seedchat.chat.fitting import count_prompt
+from seedchat.documents.read import attach, read_document
+from seedchat.engine.local import Engine
 from seedchat.models import demo_model
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 from seedchat.settings import GenerationOptions, LoadOptions
 
 

@@ -31,9 +31,9 @@ from pathlib import Path
 from _synth import write_checkpoint
 
 from seedchat.converters import convert_checkpoint
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.events import AnswerDelta, Done
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 
 THREADS = 2
 N_CTX = 4096

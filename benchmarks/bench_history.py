@@ -5,7 +5,7 @@
 The same five-question conversation on the bundled demo model (a tiny Seed-OSS model that
 thinks with reflect reports), run twice per round: once giving the template each earlier
 answer's thinking (``reasoning_content``), once leaving it out (what
-``seedchat.session.ChatSession`` does). For each, over the whole conversation: prompt
+``seedchat.chat.session.ChatSession`` does). For each, over the whole conversation: prompt
 tokens (the context the history takes), prompt tokens the engine had to evaluate (what
 the KV cache could not reuse), and the time to first token. Rounds alternate the two
 policies; medians are reported, with the ratio kept/left-out.
@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.events import AnswerDelta, Done, ThinkingDelta
 from seedchat.models import demo_model
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 
 QUESTIONS = [
     "What is 12 plus 30?",

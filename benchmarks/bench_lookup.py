@@ -23,9 +23,9 @@ from pathlib import Path
 
 from bench_api import smollm2
 
-from seedchat.engine import Engine
+from seedchat.engine.local import Engine
 from seedchat.events import AnswerDelta, Done, ThinkingDelta
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 from seedchat.settings import GenerationOptions, LoadOptions
 
 FUNCTION = "\n".join(

@@ -35,9 +35,9 @@ from pathlib import Path
 from _synth import write_checkpoint
 
 from seedchat.converters import convert_checkpoint
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.events import Done, Prefill
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 
 SENTENCES = (
     "The {n}th ledger of the harbour office lists {k} crates of copper wire and {m} barrels "

@@ -25,10 +25,10 @@ import httpx
 import openai
 from bench_api import TEXT, smollm2
 
+from seedchat.engine.remote import RemoteEngine
+from seedchat.engine.remote_servers import RemoteServer
 from seedchat.events import AnswerDelta, Done, ThinkingDelta
 from seedchat.network import find_free_port
-from seedchat.remote import RemoteEngine
-from seedchat.servers import RemoteServer
 from seedchat.settings import GenerationOptions
 
 

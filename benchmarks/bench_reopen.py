@@ -31,10 +31,10 @@ from pathlib import Path
 
 from bench_engine import SEED_OSS_VOCAB, bench_model
 
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine.kv_files import cache_root
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.events import Done
-from seedchat.kv_files import cache_root
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 
 THREADS = 2
 TEXT = (

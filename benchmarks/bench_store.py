@@ -273,7 +273,7 @@ def bench_stream(path: Path, runs: int, n_tokens: int, engine_tokens: int, size:
         lambda: synthetic_events(n_tokens, work),
     )
     if DEMO.exists() and engine_tokens:
-        from seedchat.engine import Engine, GenerationOptions, LoadOptions
+        from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 
         engine = Engine.load(DEMO, LoadOptions(context_length=4096, n_gpu_layers=0))
 

@@ -13,10 +13,10 @@ reports whether it wrote a ``<seed:tool_call>``. Results: docs/seed-format.md.
 
 from __future__ import annotations
 
-from seedchat.engine import Engine
+from seedchat.engine.local import Engine
 from seedchat.events import ToolCall
 from seedchat.models import demo_model
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 from seedchat.settings import GenerationOptions, LoadOptions
 
 

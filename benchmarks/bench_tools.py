@@ -44,14 +44,14 @@ from pathlib import Path
 from _synth import write_checkpoint
 from bench_tool_prompt import QUESTION, TOOLS, tool
 
+from seedchat.chat.session import ChatSession
 from seedchat.converters import convert_checkpoint
-from seedchat.engine import Engine
+from seedchat.engine.local import Engine
 from seedchat.events import Done, ToolResult
 from seedchat.models import demo_model
-from seedchat.session import ChatSession
 from seedchat.settings import ChatSettings, LoadOptions
 from seedchat.store import Store
-from seedchat.tool_runner import GET_CURRENT_TIME, ApproveAll, LocalTools, ToolOutcome
+from seedchat.tools.protocol import GET_CURRENT_TIME, ApproveAll, LocalTools, ToolOutcome
 
 THREADS = 2
 NOW = 1_700_000_000.0
@@ -279,8 +279,9 @@ class DirectSdk:
 
 
 def bench_calls(calls: int) -> None:
-    from seedchat.tools import ServerEntry, ToolHost, ToolsConfig
-    from seedchat.tools.runner import McpTools
+    from seedchat.tools.config import ServerEntry, ToolsConfig
+    from seedchat.tools.mcp_tools import McpTools
+    from seedchat.tools.servers import ToolHost
 
     command = time_server()
     with tempfile.TemporaryDirectory() as tmp:

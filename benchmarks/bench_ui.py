@@ -153,9 +153,9 @@ def bench_stream(runs: int, max_tokens: int = 2048, model: str | None = None) ->
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(REPO))
-    from seedchat.engine import GenerationOptions
+    from seedchat.engine.local import GenerationOptions
     from seedchat.events import Done
-    from seedchat.prompt import Message
+    from seedchat.seed.template import Message
     from seedchat.ui.launch import LaunchOptions, start
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 

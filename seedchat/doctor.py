@@ -157,7 +157,7 @@ def _check_settings_and_models(report: Report) -> None:
 def _check_what_fits(report: Report) -> None:
     """Which of the catalog's Seed models fit this machine, and how (no network: the
     catalog's sizes, the GPUs and memory read above, the offload planner)."""
-    from seedchat.catalog import load_catalog
+    from seedchat.hub.catalog import load_catalog
     from seedchat.hub.recommend import Machine, context_for, recommend
 
     settings = load_settings()
@@ -216,7 +216,7 @@ def _check_conversations(report: Report) -> None:
 
 def _check_kv_snapshots(report: Report) -> None:
     """The saved KV states (instant reopen): cache, not data; how much disk they take."""
-    from seedchat.kv_files import cache_usage
+    from seedchat.engine.kv_files import cache_usage
 
     budget = load_settings().get("kv_cache_disk_gb")
     usage = cache_usage()

@@ -7,7 +7,7 @@ A generation is a stream of these dataclasses, in order::
 A long prompt is evaluated in batches; each batch sends a :class:`Prefill` (tokens done of
 the total, speed, time left), the last with ``done == total``.
 
-With tools on (:mod:`seedchat.tool_loop`) a turn is several such replies, each call of
+With tools on (:mod:`seedchat.chat.tool_loop`) a turn is several such replies, each call of
 a reply followed by its :class:`ToolRun` status changes and its :class:`ToolResult`::
 
     reply (ToolRun* ToolResult)+ reply … reply
@@ -40,7 +40,7 @@ class Notice(Event):
 @dataclass(frozen=True)
 class RetrievalNotice(Notice):
     """An answer written from passages of the attached files, not the whole of them: its
-    footer (:mod:`seedchat.retrieval`). ``passages``: each one used, e.g.
+    footer (:mod:`seedchat.documents.retrieval`). ``passages``: each one used, e.g.
     ``"report.pdf, page 3"``, in the files' order."""
 
     kind: str = "retrieval"

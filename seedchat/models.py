@@ -1,6 +1,6 @@
 """The local models: which GGUF files seedchat finds on this machine, and what they are.
 
-(The Seed models one can download are :mod:`seedchat.catalog`'s.)
+(The Seed models one can download are :mod:`seedchat.hub.catalog`'s.)
 
 Metadata is read with gguf-py's :class:`gguf.GGUFReader` (memory-mapped, so a
 large model is not read into memory). A file that is not a valid GGUF shows up as

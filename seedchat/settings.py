@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedchat import budget as budgets
-from seedchat.budget import Enforcement
 from seedchat.errors import SettingsError
 from seedchat.paths import atomic_write_text, get_paths
+from seedchat.seed import budget as budgets
+from seedchat.seed.budget import Enforcement
 
 log = logging.getLogger(__name__)
 
@@ -348,13 +348,13 @@ class GenerationOptions:
     conversation: str | None = None  # the saved conversation, named with its KV snapshots
     lookup_decoding: str = FIELDS["lookup_decoding"].default  # "auto" | "off"
     # the messages continue the engine's last reply (the tool loop's results after it):
-    # that reply is read as the model wrote it (seedchat.prompt_tokens.continued_tokens)
+    # that reply is read as the model wrote it (seedchat.seed.prompt_tokens.continued_tokens)
     continue_reply: bool = False
 
 
 @dataclass(frozen=True)
 class ToolSettings:
-    """How the tool loop (:mod:`seedchat.tool_loop`) runs: whether calls wait for the
+    """How the tool loop (:mod:`seedchat.chat.tool_loop`) runs: whether calls wait for the
     user's approval, how many rounds of calls one answer may make, how long a result
     may be (in tokens) before it is cut."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from seedchat.tools import ServerEntry, ToolsConfig
+from seedchat.tools.config import ServerEntry, ToolsConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS_VENV = Path(os.environ.get("SEEDCHAT_TOOLS_VENV", REPO / ".venv-tools"))

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from seedchat.events import AnswerDelta, Done, Event, ThinkingDelta, ThinkingEnd, ThinkingStart
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 from seedchat.settings import GenerationOptions
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 
 from seedchat.cli import main
-from seedchat.host import ModelHost
+from seedchat.engine.host import ModelHost
 
 REPLIES: list[str] = json.loads(os.environ.get("SCRIPTED_REPLIES", "[]"))
 _generate = ModelHost.generate

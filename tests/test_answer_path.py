@@ -20,18 +20,19 @@ from collections.abc import Iterator, Sequence
 import openai
 import pytest
 
-from seedchat.answer import answer
+from seedchat.api.app import create_app
+from seedchat.api.calls import api_error
 from seedchat.api.saving import ApiSaver
 from seedchat.api.serve import ApiServer
-from seedchat.api.server import api_error, create_app
+from seedchat.chat.answer import answer
+from seedchat.chat.pump import EventPump
+from seedchat.chat.session import ChatSession, OpenThread
+from seedchat.engine.host import ModelHost, NoModelLoaded
 from seedchat.errors import ContextLengthError
 from seedchat.events import AnswerDelta, Done, Event, Reflect, ThinkingDelta, ThinkingEnd
-from seedchat.host import ModelHost, NoModelLoaded
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
-from seedchat.prompt import Message
-from seedchat.pump import EventPump
-from seedchat.session import ChatSession, OpenThread
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings, GenerationOptions, load_settings
 from seedchat.store import Store
 from seedchat.ui.chat_pane import make_session

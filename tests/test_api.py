@@ -16,14 +16,15 @@ import httpx
 import openai
 import pytest
 
+from seedchat.api.app import create_app
+from seedchat.api.calls import ApiOptions
 from seedchat.api.serve import ApiServer, check_exposure
-from seedchat.api.server import ApiOptions, create_app
+from seedchat.engine.host import ModelHost
 from seedchat.errors import SeedchatError
-from seedchat.host import ModelHost
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
+from seedchat.seed.tool_calls import prompt_messages
 from seedchat.settings import ChatSettings, load_settings
-from seedchat.tool_calls import prompt_messages
 
 pytestmark = pytest.mark.slow
 
@@ -685,7 +686,7 @@ def test_a_file_part_reaches_the_prompt_as_the_terminal_attaches_it(client, mode
 
     from documents_helpers import make_pdf
 
-    from seedchat.documents import attach, read_document
+    from seedchat.documents.read import attach, read_document
 
     pdf = make_pdf(["Revenue was 12 million.", "Costs were 9 million."])
     data = "data:application/pdf;base64," + base64.b64encode(pdf).decode()

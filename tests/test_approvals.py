@@ -1,4 +1,4 @@
-"""seedchat/approvals.py: "always allow" has one place per tool — an MCP tool in its
+"""seedchat/tools/approvals.py: "always allow" has one place per tool — an MCP tool in its
 server's ``alwaysAllow`` in mcp.json (what `seedchat tools` reads and the peers write), a
 built-in tool in tool_approvals.json — and the tool loop reads and writes it there."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from seedchat import approvals
+from seedchat.chat.session import ChatSession
 from seedchat.events import Done, ToolCall, ToolRun
-from seedchat.session import ChatSession
-from seedchat.tool_runner import LocalTools, PendingCall
-from seedchat.tools import ServerEntry, ToolsConfig, config_file
+from seedchat.tools import approvals
+from seedchat.tools.config import ServerEntry, ToolsConfig, config_file
+from seedchat.tools.protocol import LocalTools, PendingCall
 from tests.replay import Replay, answer
 
 

@@ -29,11 +29,13 @@ STORE_LAYERS = [
 # What the store and the other lower layers must never reach for.
 ENGINE_SIDE = (
     "seedchat.engine",
-    "seedchat.host",
     "seedchat.backend",
-    "seedchat.session",
+    "seedchat.chat",
     "llama_cpp",
 )
+# At most this many modules at the top of seedchat/ (besides __init__ and __main__):
+# families of modules live in packages.
+MAX_TOP_MODULES = 12
 
 
 @dataclass
@@ -265,7 +267,7 @@ LAYER_OF = {name: found[0] for name, m in MODULES.items() if len(found := _layer
 
 def _internal_imports(module: Module) -> set[str]:
     """The modules of the package it imports, each import resolved to its module
-    (`seedchat.budget.MAX_BUDGET` → `seedchat.budget`)."""
+    (`seedchat.seed.budget.MAX_BUDGET` → `seedchat.seed.budget`)."""
     found = set()
     for imported in module.imports:
         parts = imported.split(".")
@@ -382,3 +384,105 @@ def test_every_arrow_of_the_picture_is_an_import_that_goes_down_the_layers():
                         f"{other.name} in {_describe(low)}"
                     )
     assert wrong == [], "docs/architecture.md's picture:\n" + "\n".join(sorted(set(wrong)))
+
+
+# -- circles ---------------------------------------------------------------------------
+
+
+def import_graph(modules: dict[str, Module]) -> dict[str, set[str]]:
+    """Each module → the modules of the package it imports, anywhere in it (a function's
+    own imports included: a circle hidden in a function is still a circle). A module's own
+    packages are left out: Python runs a package's ``__init__`` before any module of it, so
+    ``from seedchat.converters import one_pass`` inside the package is no edge back to it."""
+    return {
+        name: {t for t in _internal_imports(m) & modules.keys() if not name.startswith(t + ".")}
+        for name, m in modules.items()
+    }
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected parts of more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def unit_of(name: str) -> str:
+    """A module's unit: its package below seedchat/ (`seedchat.engine`), or the module
+    itself at the top (`seedchat.settings`)."""
+    parts = name.split(".")
+    path = REPO.joinpath(*parts)
+    return ".".join(parts[:2]) if len(parts) > 2 or path.is_dir() else name
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    units: dict[str, set[str]] = {}
+    for name, targets in graph.items():
+        mine = unit_of(name)
+        units.setdefault(mine, set()).update(u for t in targets if (u := unit_of(t)) != mine)
+    return units
+
+
+def test_no_import_circle_between_modules():
+    assert circles(import_graph(MODULES)) == []
+
+
+def test_no_import_circle_between_packages():
+    assert circles(package_graph(import_graph(MODULES))) == []
+
+
+def test_a_circle_added_on_purpose_is_found():
+    graph = import_graph(MODULES)
+    graph["seedchat.events"] = graph["seedchat.events"] | {"seedchat.chat.session"}
+    found = circles(graph)
+    assert any({"seedchat.events", "seedchat.chat.session"} <= set(c) for c in found)
+    # and between packages: the store reaching for the chat it serves
+    graph = import_graph(MODULES)
+    graph["seedchat.store.db"] = graph["seedchat.store.db"] | {"seedchat.chat.answer"}
+    assert ["seedchat.chat", "seedchat.store"] in circles(package_graph(graph))
+
+
+def test_few_modules_stay_at_the_top():
+    top = [p.name for p in (REPO / "seedchat").glob("*.py")]
+    top = sorted(set(top) - {"__init__.py", "__main__.py"})
+    assert len(top) <= MAX_TOP_MODULES, f"{len(top)} modules at the top of seedchat/: {top}"
+
+
+def test_the_layers_name_packages_whole():
+    """A package is placed as one (`seedchat/engine/`), never module by module."""
+    named = {e for layer in LAYERS for e in layer.entries}
+    packages = sorted(
+        f"seedchat/{p.parent.name}/" for p in (REPO / "seedchat").glob("*/__init__.py")
+    )
+    missing = [p for p in packages if p not in named]
+    split = sorted(e for e in named if e.endswith(".py") and e.count("/") > 1)
+    assert missing == [], f"docs/architecture.md's layers do not name the packages {missing}"
+    assert split == [], f"docs/architecture.md's layers place package modules alone: {split}"

@@ -2,7 +2,10 @@ import time
 
 import pytest
 
-from seedchat.budget import (
+from seedchat.engine.reply_budget import ReplyBudget
+from seedchat.errors import SettingsError
+from seedchat.events import Reflect, ThinkingEnd
+from seedchat.seed.budget import (
     ENFORCEMENTS,
     default_enforcement,
     is_hard,
@@ -10,12 +13,9 @@ from seedchat.budget import (
     reflect_interval,
     should_force_end,
 )
-from seedchat.errors import SettingsError
-from seedchat.events import Reflect, ThinkingEnd
-from seedchat.reply_budget import ReplyBudget
-from seedchat.seed_format import REFLECT_CLOSE, forced_end_text, reflect_text
+from seedchat.seed.tags import REFLECT_CLOSE, forced_end_text, reflect_text
+from seedchat.seed.thinking import ThinkingParser
 from seedchat.settings import GenerationOptions
-from seedchat.thinking import ThinkingParser
 
 
 @pytest.mark.parametrize(

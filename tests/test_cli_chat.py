@@ -14,7 +14,7 @@ import pytest
 
 from seedchat.settings import ChatSettings, load_settings
 from seedchat.store import Store
-from seedchat.tools import ToolsConfig
+from seedchat.tools.config import ToolsConfig
 from tests.mcp_servers import running, time_entry
 
 CHOSEN = ChatSettings(

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from seedchat.cli.chat import EventPrinter, reflect_line
 from seedchat.events import Done, Reflect, ThinkingEnd
-from seedchat.thinking import ThinkingParser
+from seedchat.seed.thinking import ThinkingParser
 from seedchat.ui.render import TurnView, reflect_marker
 from seedchat.wording import done_footer, finished_title, reflect_note, reflect_summary
 

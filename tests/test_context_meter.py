@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from seedchat.context_meter import prompt_size
-from seedchat.documents import read_document
-from seedchat.engine import Engine, LoadOptions
+from seedchat.chat.prompt_size import prompt_size
+from seedchat.chat.session import ChatSession, Turn
+from seedchat.documents.read import read_document
+from seedchat.engine.local import Engine, LoadOptions
+from seedchat.engine.remote import RemoteEngine
 from seedchat.errors import ContextLengthError
 from seedchat.events import Notice
 from seedchat.models import demo_model
-from seedchat.remote import RemoteEngine
-from seedchat.session import ChatSession, Turn
 from seedchat.settings import ChatSettings
 from seedchat.ui.context_meter import meter_markdown, refuse_if_too_long
 from tests.test_remote import seedchat_server  # noqa: F401 (a fixture: seedchat's API)

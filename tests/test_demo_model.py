@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from seedchat.models import DEMO_DIR, demo_model, read_gguf_info
-from seedchat.prompt import ChatTemplate, Message
-from seedchat.thinking import ThinkingParser
+from seedchat.seed.template import ChatTemplate, Message
+from seedchat.seed.thinking import ThinkingParser
 
 DEMO = DEMO_DIR / "seedchat-demo-seed-oss.gguf"
 REFLECT = re.compile(

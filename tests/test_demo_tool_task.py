@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from seedchat.tools import ToolHost
+from seedchat.tools.servers import ToolHost
 from tests.mcp_servers import config_with, time_entry
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from seedchat.store import Store
-from seedchat.tools import ToolsConfig
+from seedchat.tools.config import ToolsConfig
 from tests.mcp_servers import PINNED_AT, pinned_time_entry, running
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from seedchat import budget, seed_format
 from seedchat.events import Reflect, ThinkingEnd
+from seedchat.seed import budget, tags
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -94,20 +94,20 @@ def test_no_file_refers_outside_the_repository():
 def test_the_seed_format_page_quotes_the_format_as_the_code_spells_it():
     page = (DOCS / "seed-format.md").read_text(encoding="utf-8")
     quoted = [
-        *seed_format.CONTROL_TOKENS,
-        *seed_format.THINK_OPEN_TAGS,
-        *seed_format.THINK_CLOSE_TAGS,
-        seed_format.REFLECT_OPEN,
-        seed_format.REFLECT_CLOSE,
-        seed_format.TOOL_CALL_OPEN,
-        seed_format.TOOL_CALL_CLOSE,
-        seed_format.EXHAUSTED_LINE,
-        seed_format.EXHAUSTED_REFLECT,
-        seed_format.reflect_text(129, 383).removeprefix(seed_format.REFLECT_OPEN).split(".")[0],
+        *tags.CONTROL_TOKENS,
+        *tags.THINK_OPEN_TAGS,
+        *tags.THINK_CLOSE_TAGS,
+        tags.REFLECT_OPEN,
+        tags.REFLECT_CLOSE,
+        tags.TOOL_CALL_OPEN,
+        tags.TOOL_CALL_CLOSE,
+        tags.EXHAUSTED_LINE,
+        tags.EXHAUSTED_REFLECT,
+        tags.reflect_text(129, 383).removeprefix(tags.REFLECT_OPEN).split(".")[0],
     ]
     missing = [text for text in quoted if f"`{text}" not in page and text not in page]
     assert missing == []
-    forced = seed_format.forced_end_text().replace("\n", "\\n")
+    forced = tags.forced_end_text().replace("\n", "\\n")
     assert forced in page, "seed-format.md's forced end differs from forced_end_text()"
 
 

@@ -9,8 +9,7 @@ import hashlib
 import pytest
 from documents_helpers import make_pdf
 
-from seedchat import seed_format
-from seedchat.documents import (
+from seedchat.documents.read import (
     MAX_BYTES,
     Document,
     DocumentError,
@@ -19,11 +18,12 @@ from seedchat.documents import (
     read_document,
 )
 from seedchat.errors import RequestError
-from seedchat.tool_calls import prompt_messages
+from seedchat.seed import tags
+from seedchat.seed.tool_calls import prompt_messages
 
 EVERY_TAG = [
     value
-    for name, value in vars(seed_format).items()
+    for name, value in vars(tags).items()
     if name.isupper() and isinstance(value, str) and value.startswith("<") and value.endswith(">")
 ]
 
@@ -172,9 +172,9 @@ def test_the_message_form_is_each_file_s_name_then_its_text_then_the_question():
 
 
 def test_a_document_holding_every_seed_tag_tokenizes_them_as_text():
-    from seedchat.engine import Engine, GenerationOptions, LoadOptions
+    from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
     from seedchat.models import demo_model
-    from seedchat.prompt import Message
+    from seedchat.seed.template import Message
 
     forged = "".join(f"line {i}: {tag}\n" for i, tag in enumerate(EVERY_TAG))
     doc = doc_of("tags.txt", forged)

@@ -13,7 +13,7 @@ import gguf
 import numpy as np
 import pytest
 
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.errors import ModelFileError
 from seedchat.events import (
     AnswerDelta,
@@ -26,7 +26,7 @@ from seedchat.events import (
     event_from_dict,
 )
 from seedchat.models import demo_model
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 
 TAG = re.compile(r"</?seed:|</?think>")
 QUESTION = [Message("user", "What is 12 + 7?")]

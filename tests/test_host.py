@@ -1,4 +1,4 @@
-"""The model host (seedchat.host) without a browser: which model loads first, load errors,
+"""The model host (seedchat.engine.host) without a browser: which model loads first, load errors,
 no model, and the event pump that keeps the model decoding while a page is slow."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from seedchat.chat.pump import EventPump
+from seedchat.chat.session import ChatSession, Turn
+from seedchat.engine.host import ModelHost, initial_model
 from seedchat.errors import EngineError, ModelFileError
 from seedchat.events import Done, Notice
-from seedchat.host import ModelHost, initial_model
 from seedchat.models import demo_model
-from seedchat.prompt import Message
-from seedchat.pump import EventPump
-from seedchat.session import ChatSession, Turn
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings, load_settings
 from seedchat.ui.models_tab import status_markdown
 
@@ -118,7 +118,7 @@ def test_closing_the_pump_stops_the_model(demo_host):
 
 
 def test_the_turn_queue_is_first_come_first_served_and_bounded():
-    from seedchat.host import ModelBusy, TurnQueue
+    from seedchat.engine.host import ModelBusy, TurnQueue
 
     queue = TurnQueue(max_waiting=3)
     assert queue.enter() is None and queue.busy  # the first takes the turn at once
@@ -144,7 +144,7 @@ def test_the_turn_queue_is_first_come_first_served_and_bounded():
 
 
 def test_a_waiter_that_gives_up_leaves_the_queue():
-    from seedchat.host import TurnQueue
+    from seedchat.engine.host import TurnQueue
 
     queue = TurnQueue(max_waiting=2)
     queue.enter()

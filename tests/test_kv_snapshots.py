@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from seedchat.chat.session import ChatSession, delete_conversation
 from seedchat.doctor import run_doctor
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine.kv_files import INDEX, SUFFIX, cache_root, forget_conversation
+from seedchat.engine.kv_snapshots import BLOCK, TAIL, restore_point
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.events import AnswerDelta, Done
-from seedchat.kv_files import INDEX, SUFFIX, cache_root, forget_conversation
-from seedchat.kv_snapshots import BLOCK, TAIL, restore_point
 from seedchat.models import demo_model
-from seedchat.prompt import Message
-from seedchat.prompt_tokens import prompt_tokens
-from seedchat.session import ChatSession, delete_conversation
+from seedchat.seed.prompt_tokens import prompt_tokens
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings
 from seedchat.store import Store
 from seedchat.wording import done_footer
@@ -40,7 +40,7 @@ LONG = (
     + " How many items are there?"
 )
 FOLLOW_UP = "Now tell me about item 7 and item 8, and count the apples for me, one by one."
-LOG = "seedchat.kv_snapshots"
+LOG = "seedchat.engine.kv_snapshots"
 
 
 @pytest.fixture(scope="module")
@@ -299,11 +299,11 @@ def test_deleting_a_conversation_deletes_its_snapshots(seedchat_home):
 
 CRASHING_WRITER = """
 import os, signal, sys
-from seedchat import kv_files
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine import kv_files
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.models import demo_model
-from seedchat.prompt import Message
-from seedchat.prompt_tokens import prompt_tokens
+from seedchat.seed.template import Message
+from seedchat.seed.prompt_tokens import prompt_tokens
 
 def crash(fh, payload):  # the process dies half-way through the state
     view = memoryview(payload).cast("B")
@@ -367,7 +367,7 @@ def test_footer_says_where_the_prompt_came_from():
 
 
 def test_capture_copies_the_state_llama_cpp_gives(seed_oss_model):
-    from seedchat.kv_snapshots import capture_state
+    from seedchat.engine.kv_snapshots import capture_state
 
     with load(seed_oss_model) as engine:
         turn(engine, [Message("user", LONG)])

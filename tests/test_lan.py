@@ -19,7 +19,8 @@ from urllib.parse import urlparse
 import pytest
 
 from seedchat.errors import SeedchatError
-from seedchat.lan import (
+from seedchat.network import is_loopback, lan_address, lan_url
+from seedchat.ui.lan import (
     ALPHABET,
     MAX_FAILURES,
     LoginLimiter,
@@ -28,7 +29,6 @@ from seedchat.lan import (
     qr_data_uri,
     qr_terminal,
 )
-from seedchat.network import is_loopback, lan_address, lan_url
 from seedchat.ui.launch import AUTH_USER, LaunchOptions, launch
 from tests.browser import screenshot
 from tests.test_ui_launch import free_run
@@ -40,7 +40,7 @@ HALVES = {"█": (1, 1), "▀": (1, 0), "▄": (0, 1), " ": (0, 0)}
 
 
 def decode_terminal_qr(lines: list[str]) -> str:
-    """The text of a QR code drawn by :func:`seedchat.lan.qr_terminal`."""
+    """The text of a QR code drawn by :func:`seedchat.ui.lan.qr_terminal`."""
     from PIL import Image
 
     rows: list[list[int]] = []

@@ -9,9 +9,9 @@ import pytest
 from rich.console import Console
 
 from seedchat.cli.chat import LoadBar
-from seedchat.engine import Engine, LoadOptions
-from seedchat.host import ModelHost
-from seedchat.load_progress import LoadCancelled
+from seedchat.engine.host import ModelHost
+from seedchat.engine.load_progress import LoadCancelled
+from seedchat.engine.local import Engine, LoadOptions
 from seedchat.models import demo_model
 from seedchat.settings import Settings
 from seedchat.ui.models_tab import status_markdown

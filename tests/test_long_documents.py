@@ -12,10 +12,10 @@ import pytest
 from tiny_checkpoints import make_checkpoint
 
 from seedchat.converters import convert_checkpoint
-from seedchat.documents import attach, read_document
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.documents.read import attach, read_document
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.models import read_gguf_info
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 
 TRAINED = 131_072
 DOC_TOKENS = 100_000

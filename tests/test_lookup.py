@@ -10,11 +10,11 @@ from collections import Counter
 
 import pytest
 
-from seedchat.engine import Engine
+from seedchat.engine.local import Engine
+from seedchat.engine.lookup import MAX_DRAFT, PAUSE, Drafter
 from seedchat.events import AnswerDelta, ThinkingDelta, ThinkingEnd
-from seedchat.lookup import MAX_DRAFT, PAUSE, Drafter
 from seedchat.models import demo_model
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 from seedchat.settings import GenerationOptions, LoadOptions
 
 GREETING = (

@@ -17,16 +17,17 @@ import httpx
 import ollama
 import pytest
 
+from seedchat.api.app import create_app
+from seedchat.api.calls import ApiOptions
 from seedchat.api.ollama_shapes import OllamaChatRequest, ollama_settings
 from seedchat.api.requests import EFFORT_BUDGETS, ChatRequest, chat_settings
 from seedchat.api.serve import ApiServer
-from seedchat.api.server import ApiOptions, create_app
-from seedchat.budget import UNLIMITED
-from seedchat.host import ModelHost
+from seedchat.engine.host import ModelHost
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
+from seedchat.seed.budget import UNLIMITED
+from seedchat.seed.tool_calls import prompt_messages
 from seedchat.settings import ChatSettings, load_settings
-from seedchat.tool_calls import prompt_messages
 
 pytestmark = pytest.mark.slow
 

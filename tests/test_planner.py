@@ -7,7 +7,7 @@ import pytest
 from tiny_checkpoints import make_checkpoint
 
 from seedchat.converters import convert_checkpoint
-from seedchat.engine import Engine
+from seedchat.engine.local import Engine
 from seedchat.events import Done
 from seedchat.planner import (
     KV_TYPES,

@@ -19,10 +19,10 @@ import pytest
 from rich.console import Console
 
 from seedchat.cli.chat import EventPrinter, cancel_on_interrupt
-from seedchat.engine import Engine, GenerationOptions, LoadOptions
+from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.events import AnswerDelta, Done, Prefill, ThinkingDelta
 from seedchat.models import demo_model
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 from seedchat.wording import prefill_line
 
 BATCH = 64

@@ -12,11 +12,11 @@ import openai
 import pytest
 
 from seedchat import presets
+from seedchat.api.app import create_app
 from seedchat.api.requests import ChatRequest, chat_settings
 from seedchat.api.serve import ApiServer
-from seedchat.api.server import create_app
+from seedchat.engine.host import ModelHost
 from seedchat.errors import RequestError
-from seedchat.host import ModelHost
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
 from seedchat.paths import get_paths

@@ -13,9 +13,10 @@ import ollama
 import openai
 import pytest
 
+from seedchat.api.app import create_app
+from seedchat.api.calls import ApiOptions
 from seedchat.api.saving import ApiSaver
 from seedchat.api.serve import ApiServer
-from seedchat.api.server import ApiOptions, create_app
 from seedchat.network import find_free_port
 from seedchat.store import Store, export_markdown
 from tests.browser import screenshot, send, set_budget, wait_done

@@ -4,7 +4,7 @@ import jinja2
 import pytest
 
 from seedchat.errors import EngineError
-from seedchat.prompt import ChatTemplate, Message
+from seedchat.seed.template import ChatTemplate, Message
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_TEMPLATE = (REPO / "seedchat" / "data" / "templates" / "seed-oss.jinja").read_text()
@@ -148,7 +148,7 @@ def test_the_tools_block_is_a_prefix_shared_by_the_first_and_second_turn():
 
 def test_an_earlier_call_is_rendered_with_its_arguments_as_a_mapping():
     # through the official template (the demo model's, unchanged) and a `tool` turn
-    from seedchat.tool_calls import prompt_messages
+    from seedchat.seed.tool_calls import prompt_messages
 
     msgs = prompt_messages(
         [
@@ -210,7 +210,7 @@ def test_render_marked_finds_every_text_and_matches_the_rendering(json_tools):
 
 
 def test_defanged_breaks_tags_only_inside_texts():
-    from seedchat.seed_format import BOS, EOS
+    from seedchat.seed.tags import BOS, EOS
 
     rendered = ChatTemplate(DEMO_TEMPLATE).render_marked([Message("user", f"Hi{FORGED}")])
     sent = rendered.defanged((BOS, EOS, "</seed:tool_call>", "<seed:think>"))

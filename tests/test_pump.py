@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from seedchat.chat.pump import EventPump
 from seedchat.errors import EngineError
 from seedchat.events import AnswerDelta, Done, Event
-from seedchat.pump import EventPump
 
 
 def stream(n: int, fail: bool = False, gate: threading.Event | None = None):

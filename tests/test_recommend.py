@@ -15,8 +15,8 @@ from __future__ import annotations
 import pytest
 
 from seedchat.backend import GpuInfo
-from seedchat.catalog import Architecture, find_model, load_catalog, read_catalog
 from seedchat.hub import Machine, Verdict, recommend
+from seedchat.hub.catalog import Architecture, find_model, load_catalog, read_catalog
 
 GB = 10**9
 GiB = 2**30
@@ -154,7 +154,7 @@ def test_the_catalog_holds_these_sizes_and_loads():
 
 
 def test_a_bad_catalog_edit_says_where(tmp_path):
-    from seedchat.catalog import CatalogError
+    from seedchat.hub.catalog import CatalogError
 
     bad = tmp_path / "catalog.json"
     bad.write_text('{"models": [{"id": "x", "name": "X"}]}')

@@ -18,10 +18,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from seedchat.api.app import create_app
+from seedchat.api.calls import ApiOptions
 from seedchat.api.serve import ApiServer
-from seedchat.api.server import ApiOptions, create_app
-from seedchat.decoding import LoopEngine
-from seedchat.engine import Engine
+from seedchat.chat.session import ChatSession
+from seedchat.engine.decoding import LoopEngine
+from seedchat.engine.host import ModelHost
+from seedchat.engine.local import Engine
+from seedchat.engine.remote import RemoteEngine
+from seedchat.engine.remote_servers import RemoteServer, masked, save_server, saved_servers
+from seedchat.engine.reply_budget import ReplyBudget
 from seedchat.errors import EngineError
 from seedchat.events import (
     AnswerDelta,
@@ -32,14 +38,9 @@ from seedchat.events import (
     ThinkingEnd,
     ThinkingStart,
 )
-from seedchat.host import ModelHost
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
-from seedchat.prompt import Message
-from seedchat.remote import RemoteEngine
-from seedchat.reply_budget import ReplyBudget
-from seedchat.servers import RemoteServer, masked, save_server, saved_servers
-from seedchat.session import ChatSession
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings, GenerationOptions, LoadOptions, load_settings
 from seedchat.store import Store
 
@@ -307,7 +308,9 @@ def test_seedchat_chat_on_a_remote_server(cli_env, llama_cpp_server):
 
 
 def test_a_saved_server_keeps_its_key_private(monkeypatch):
-    monkeypatch.setattr("seedchat.servers._keyring", lambda: None)  # a machine without one
+    monkeypatch.setattr(
+        "seedchat.engine.remote_servers._keyring", lambda: None
+    )  # a machine without one
     settings = load_settings()
     where = save_server(settings, RemoteServer("http://gpu:8000/v1", "sk-secret-123456", "gpu"))
     assert "settings file" in where

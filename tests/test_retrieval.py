@@ -18,20 +18,21 @@ import openai
 import pytest
 from documents_helpers import make_pdf
 
+from seedchat.api.app import create_app
+from seedchat.api.calls import ApiOptions
 from seedchat.api.saving import ApiSaver
 from seedchat.api.serve import ApiServer
-from seedchat.api.server import ApiOptions, create_app
-from seedchat.documents import Document, attach, read_document
-from seedchat.engine import Engine
+from seedchat.chat.fitting import choose, context_needed, count_prompt, fit_request
+from seedchat.chat.session import ChatSession, Turn
+from seedchat.documents.read import Document, attach, read_document
+from seedchat.documents.retrieval import MAX_CHARS, places, retrieve, split_passages
+from seedchat.engine.host import ModelHost
+from seedchat.engine.local import Engine
 from seedchat.events import Notice, RetrievalNotice, event_from_dict
-from seedchat.fitting import choose, context_needed, count_prompt, fit_request
-from seedchat.host import ModelHost
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
 from seedchat.planner import context_plans, read_shape
-from seedchat.prompt import Message
-from seedchat.retrieval import MAX_CHARS, places, retrieve, split_passages
-from seedchat.session import ChatSession, Turn
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings, GenerationOptions, LoadOptions, load_settings
 from seedchat.store import Store
 
@@ -473,8 +474,8 @@ def test_an_api_file_part_that_fits_goes_whole_and_is_saved_apart(host, tmp_path
 def test_history_show_lists_an_api_attachment(tmp_path, cli_env, seedchat_home: Path):
     with Store() as store:
         saver = ApiSaver(store)
+        from seedchat.seed.tool_calls import prompt_messages
         from seedchat.settings import ChatSettings
-        from seedchat.tool_calls import prompt_messages
 
         part = _file_part("n.md", b"The meeting moved to Thursday.\n")
         messages = prompt_messages(

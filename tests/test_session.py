@@ -1,4 +1,4 @@
-"""The chat session (seedchat.session): one turn saved as it happens, regenerate and edit
+"""The chat session (seedchat.chat.session): one turn saved as it happens, regenerate and edit
 as branches of the store, the prompt every front end sends, a failing store.
 
 A real SQLite file throughout. The model is the bundled demo on the real llama.cpp where
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from seedchat.engine import Engine, LoadOptions
+from seedchat.chat.session import HISTORY_THINKING, ChatSession, OpenThread, Turn, turns_of
+from seedchat.engine.local import Engine, LoadOptions
 from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import AnswerDelta, Done, ThinkingDelta
 from seedchat.models import demo_model
-from seedchat.prompt import Message
-from seedchat.session import HISTORY_THINKING, ChatSession, OpenThread, Turn, turns_of
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings
 from seedchat.store import Store, export_json
 from seedchat.ui.conversations import open_conversation
@@ -218,7 +218,7 @@ def test_a_real_turn_on_the_demo_model_is_saved_with_its_settings(engine, store:
 
 def test_a_turn_with_tool_calls_hashes_by_value():
     """The page keeps its turns in a gradio State that gradio hashes to see changes."""
-    from seedchat.session import Turn
+    from seedchat.chat.session import Turn
 
     call = {"name": "get_current_time", "arguments": {"timezone": "Asia/Tokyo"}, "id": "c1"}
     a = Turn("assistant", "", tool_calls=(call,))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from documents_helpers import make_pdf
 
-from seedchat.documents import read_document
+from seedchat.documents.read import read_document
 from seedchat.errors import StoreError
 from seedchat.store import Store, conversation_markdown, export_json, import_json
 from seedchat.store.attachments import stored_attachment_count

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from seedchat.documents import read_document
+from seedchat.documents.read import read_document
 from seedchat.errors import StoreError
 from seedchat.events import AnswerDelta, Done
 from seedchat.store import DatabaseCorruptError, Store, move_aside

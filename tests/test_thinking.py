@@ -19,8 +19,8 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.seed_format import forced_end_text
-from seedchat.thinking import ThinkingParser, initial_state, parse_reflect
+from seedchat.seed.tags import forced_end_text
+from seedchat.seed.thinking import ThinkingParser, initial_state, parse_reflect
 
 DATA = Path(__file__).parent / "data"
 TAG = re.compile(r"</?(?:seed:)?(?:think|cot_budget_reflect|tool_call|eos|bos|pad)>")

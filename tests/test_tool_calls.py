@@ -11,9 +11,9 @@ import pytest
 
 from seedchat.errors import RequestError, SeedchatError
 from seedchat.events import AnswerDelta, Notice, ThinkingDelta, ToolCall
-from seedchat.prompt import ChatTemplate, Message
-from seedchat.thinking import ThinkingParser, initial_state
-from seedchat.tool_calls import openai_tool_call, prompt_messages, typed_arguments
+from seedchat.seed.template import ChatTemplate, Message
+from seedchat.seed.thinking import ThinkingParser, initial_state
+from seedchat.seed.tool_calls import openai_tool_call, prompt_messages, typed_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = ChatTemplate((REPO / "seedchat" / "data" / "templates" / "seed-oss.jinja").read_text())

@@ -1,4 +1,4 @@
-"""The tool loop (seedchat.tool_loop) through the chat session: calls, approval, results
+"""The tool loop (seedchat.chat.tool_loop) through the chat session: calls, approval, results
 as tool turns, the budget per reply, every way a call can go wrong, and the saved
 conversation (a real SQLite file) reopened with the same prompt.
 
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from seedchat import approvals
-from seedchat.engine import Engine, LoadOptions
+from seedchat.chat.session import ChatSession
+from seedchat.chat.tool_loop import DECLINED, cut_result, token_counter
+from seedchat.engine.local import Engine, LoadOptions
 from seedchat.events import (
     AnswerDelta,
     Done,
@@ -31,11 +32,10 @@ from seedchat.events import (
     ToolRun,
 )
 from seedchat.models import demo_model
-from seedchat.session import ChatSession
 from seedchat.settings import ChatSettings, ToolSettings
 from seedchat.store import Store, export_json, export_markdown, import_json
-from seedchat.tool_loop import DECLINED, cut_result, token_counter
-from seedchat.tool_runner import ApproveAll, LocalTools, PendingCall, ToolOutcome
+from seedchat.tools import approvals
+from seedchat.tools.protocol import ApproveAll, LocalTools, PendingCall, ToolOutcome
 from tests.replay import Replay, answer
 
 CALL = (

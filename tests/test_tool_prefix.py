@@ -1,6 +1,6 @@
 """The reply after a tool result evaluates only what is new (issue 22): the KV cache holds
 the calling reply as the model wrote it (its thinking, a forced budget cut, its call), and
-the next prompt is that, then the results (seedchat.prompt_tokens.continued_tokens).
+the next prompt is that, then the results (seedchat.seed.prompt_tokens.continued_tokens).
 Token counts on the demo model and the real llama.cpp, the replies made exact with
 ``Engine.script_next_reply``; the speed is benchmarks/bench_tools.py's."""
 
@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from seedchat.engine import Engine, LoadOptions
+from seedchat.chat.session import ChatSession
+from seedchat.engine.local import Engine, LoadOptions
 from seedchat.events import Done, ToolResult
 from seedchat.models import demo_model
-from seedchat.prompt import Message, RenderedPrompt
-from seedchat.prompt_tokens import LastReply, continued_tokens, prompt_tokens
-from seedchat.session import ChatSession
+from seedchat.seed.prompt_tokens import LastReply, continued_tokens, prompt_tokens
+from seedchat.seed.template import Message, RenderedPrompt
 from seedchat.settings import ChatSettings
 from seedchat.store import Store
-from seedchat.tool_runner import ApproveAll, LocalTools
+from seedchat.tools.protocol import ApproveAll, LocalTools
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = 1_700_000_000.0

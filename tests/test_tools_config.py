@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from seedchat.prompt import ChatTemplate, Message
-from seedchat.tools import ServerEntry, ToolConfigError, ToolInfo, ToolsConfig, config_file
-from seedchat.tools.config import peer_config_files, read_peer_file
+from seedchat.seed.template import ChatTemplate, Message
+from seedchat.tools.config import (
+    ServerEntry,
+    ToolConfigError,
+    ToolsConfig,
+    config_file,
+    peer_config_files,
+    read_peer_file,
+)
 from seedchat.tools.cost import VocabCounter, estimate_tokens, tool_costs
+from seedchat.tools.results import ToolInfo
 from tests.mcp_servers import REPO, everything_server, time_server
 
 CLAUDE_DESKTOP = {

@@ -11,7 +11,8 @@ import time
 import psutil
 import pytest
 
-from seedchat.tools import ServerEntry, ToolHost, ToolsConfig
+from seedchat.tools.config import ServerEntry, ToolsConfig
+from seedchat.tools.servers import ToolHost
 from tests.mcp_servers import (
     config_with,
     descendants,

@@ -10,11 +10,11 @@ import re
 
 import pytest
 
-from seedchat.context_meter import PromptSize
-from seedchat.documents import Document, DocumentError, read_document
+from seedchat.chat.prompt_size import PromptSize
+from seedchat.chat.session import Turn
+from seedchat.documents.read import Document, DocumentError, read_document
 from seedchat.events import AnswerDelta, Done, Prefill, ThinkingStart
 from seedchat.planner import ContextPlan, context_needed, reply_room
-from seedchat.session import Turn
 from seedchat.ui.attachments import UploadCache, message_parts, message_value, refused
 from seedchat.ui.context_meter import meter_markdown, plan_button_text, turns_for
 from seedchat.ui.render import TurnView, file_chip, user_message

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from seedchat.chat.session import ChatSession, Turn
 from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import AnswerDelta, Done, Reflect, ThinkingDelta, ThinkingEnd, ThinkingStart
 from seedchat.models import demo_model
-from seedchat.session import ChatSession, Turn
 from seedchat.settings import ChatSettings
 from seedchat.store import Store
 from seedchat.ui.conversations import (
@@ -33,7 +33,7 @@ def store(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def engine():
-    from seedchat.engine import Engine, LoadOptions
+    from seedchat.engine.local import Engine, LoadOptions
 
     path = demo_model()
     assert path is not None, "the demo model is missing: run packaging/demo_model/build.py"

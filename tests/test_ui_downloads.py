@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from hub_standin import StandInHub, write_model_gguf
 
-from seedchat.catalog import find_model
+from seedchat.hub.catalog import find_model
 from seedchat.hub.download import PartInfo, part_paths
 from seedchat.models import demo_model
 from tests.browser import Pages, running_app, screenshot, send, wait_done

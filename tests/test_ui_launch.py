@@ -155,7 +155,7 @@ def test_beyond_localhost_warns_and_asks_for_the_password(cli_env):
 def test_a_second_seedchat_opens_the_running_one(cli_env):
     """A second `seedchat ui` finds the first by its record, says where it runs and exits
     (one model in memory); a stale record (nothing answers there) is dropped."""
-    from seedchat.instance import instance_file, running_instance
+    from seedchat.ui.instance import instance_file, running_instance
 
     port = free_run()
     with seedchat_ui(cli_env, "--port", str(port)) as (_proc, url, _):
@@ -230,7 +230,7 @@ def test_the_instance_record_never_sends_a_request_off_the_machine(monkeypatch):
     leaves the machine; it counts as stale and is dropped."""
     import urllib.request
 
-    from seedchat import instance
+    from seedchat.ui import instance
 
     asked = []
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: asked.append(a) or 1 / 0)

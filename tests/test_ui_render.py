@@ -15,7 +15,7 @@ from seedchat.events import (
     ThinkingEnd,
     ThinkingStart,
 )
-from seedchat.thinking import ThinkingParser
+from seedchat.seed.thinking import ThinkingParser
 from seedchat.ui.render import TurnView, branch_control, render_events, with_branch_control
 from seedchat.wording import budget_label, done_footer, finished_title, thinking_title
 

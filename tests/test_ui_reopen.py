@@ -8,8 +8,8 @@ import json
 import threading
 from pathlib import Path
 
-from seedchat.kv_files import SUFFIX
-from seedchat.load_progress import LoadCancelled
+from seedchat.engine.kv_files import SUFFIX
+from seedchat.engine.load_progress import LoadCancelled
 from tests.browser import Pages, running_app, screenshot, send, wait_done
 
 LONG = (

@@ -150,7 +150,7 @@ def test_a_saved_tool_turn_is_drawn_as_its_live_card():
 def test_a_call_waits_for_its_own_tabs_decision():
     import threading
 
-    from seedchat.tool_runner import PendingCall
+    from seedchat.tools.protocol import PendingCall
     from seedchat.ui.page_tools import Approvals
 
     approvals = Approvals()
@@ -175,7 +175,7 @@ def test_a_call_waits_for_its_own_tabs_decision():
 def test_stop_while_a_call_waits_ends_the_wait():
     import threading
 
-    from seedchat.tool_runner import PendingCall
+    from seedchat.tools.protocol import PendingCall
     from seedchat.ui.page_tools import Approvals
 
     approvals = Approvals()

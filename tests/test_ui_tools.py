@@ -19,13 +19,13 @@ from typing import ClassVar
 import psutil
 import pytest
 
+from seedchat.chat.session import ChatSession
+from seedchat.chat.tool_loop import DECLINED
+from seedchat.engine.host import ModelHost
 from seedchat.events import ToolRun
-from seedchat.host import ModelHost
-from seedchat.session import ChatSession
 from seedchat.settings import ChatSettings, ToolSettings, load_settings
-from seedchat.tool_loop import DECLINED
-from seedchat.tool_runner import DenyAll
-from seedchat.tools import ServerEntry
+from seedchat.tools.config import ServerEntry
+from seedchat.tools.protocol import DenyAll
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.tool_cards import LoopView

@@ -45,14 +45,14 @@ def build_tokenizer(directory: Path, corpus: list[str], vocab_size: int):
 def render(
     template: str, messages: list[dict], budget: int, tools: list[dict] | None = None
 ) -> str:
-    """The prompt exactly as seedchat gives it to the model at inference (seedchat.prompt),
+    """The prompt exactly as seedchat gives it to the model at inference (seedchat.seed.template),
     the tools sorted by name. An assistant message with ``as_written`` is the reply that
     made a call, read on from as the model wrote it (thinking included), as the tool loop
-    does (``seedchat.prompt_tokens.continued_tokens``): the prompt that reply answered, the
+    does (``seedchat.seed.prompt_tokens.continued_tokens``): the prompt that reply answered, the
     reply, then the re-rendered prompt from that reply's ``<seed:eos>`` on."""
-    from seedchat.prompt import ChatTemplate, Message
-    from seedchat.prompt_tokens import REPLY_OPEN
-    from seedchat.seed_format import EOS
+    from seedchat.seed.prompt_tokens import REPLY_OPEN
+    from seedchat.seed.tags import EOS
+    from seedchat.seed.template import ChatTemplate, Message
 
     for k, m in enumerate(messages):
         if "as_written" in m:

@@ -102,7 +102,7 @@ def main() -> None:
 
     import llama_cpp
 
-    from seedchat.prompt import ChatTemplate, Message
+    from seedchat.seed.template import ChatTemplate, Message
 
     llm = llama_cpp.Llama(str(args.gguf), n_ctx=4096, n_threads=2, verbose=False)
     template = ChatTemplate(llm.metadata["tokenizer.chat_template"])
@@ -187,7 +187,7 @@ def generate(llm, prompt: str, i: int, args) -> tuple[str, bool]:
 def calls_in(text: str) -> list:
     """The tool calls seedchat's parser reads in a reply (outside its thinking)."""
     from seedchat.events import ToolCall
-    from seedchat.thinking import ThinkingParser
+    from seedchat.seed.thinking import ThinkingParser
 
     parser = ThinkingParser()
     events = parser.feed(text) + parser.finish()
@@ -198,7 +198,7 @@ def evaluate_tools(llm, template, args, budgets: list[int]) -> bool:
     """The tool task (module doc); prints its rates, returns whether all passed."""
     import random
 
-    from seedchat.prompt import Message
+    from seedchat.seed.template import Message
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import build

@@ -4,9 +4,9 @@
 ``POST /api/show``, ``GET /api/ps``, ``POST /api/chat`` and ``POST /api/generate``, for the
 tools that speak Ollama's API (VS Code's Ollama provider, Open WebUI, the ``ollama``
 clients). It is a second face of the same machinery as ``/v1``
-(:mod:`seedchat.api.server`): a request becomes a :class:`~seedchat.settings.ChatSettings`
+(:mod:`seedchat.api.calls`): a request becomes a :class:`~seedchat.settings.ChatSettings`
 (:mod:`seedchat.api.ollama_shapes`), its reply runs through the one answer path in an
-:class:`~seedchat.pump.EventPump` (:func:`~seedchat.api.server.respond`), in the host's
+:class:`~seedchat.chat.pump.EventPump` (:func:`~seedchat.api.calls.respond`), in the host's
 one-model queue (past it a 429 with ``Retry-After``), saved by the same saver and behind
 the same key. Replies stream as newline-delimited JSON (Ollama's default) or come whole
 with ``stream: false``; a client that goes away stops its reply. Every error is Ollama's
@@ -23,6 +23,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from seedchat.api.calls import (
+    ApiError,
+    ApiOptions,
+    Call,
+    Wire,
+    allow_origins,
+    api_error,
+    loaded_model,
+    require_key,
+    respond,
+)
 from seedchat.api.ollama_shapes import (
     OLLAMA_VERSION,
     OllamaChatRequest,
@@ -41,20 +52,9 @@ from seedchat.api.ollama_shapes import (
     show,
 )
 from seedchat.api.requests import preset_system_first
-from seedchat.api.server import (
-    ApiError,
-    ApiOptions,
-    Call,
-    Wire,
-    allow_origins,
-    api_error,
-    loaded_model,
-    require_key,
-    respond,
-)
-from seedchat.engine import Engine
+from seedchat.engine.host import ModelHost
+from seedchat.engine.local import Engine
 from seedchat.errors import RequestError, SeedchatError
-from seedchat.host import ModelHost
 from seedchat.settings import ChatSettings
 
 

@@ -33,7 +33,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from seedchat import budget as budgets
 from seedchat.api.requests import (
     ToolSpec,
     checked_stop,
@@ -55,9 +54,10 @@ from seedchat.events import (
     ToolCall,
 )
 from seedchat.models import ModelInfo
-from seedchat.prompt import Message
+from seedchat.seed import budget as budgets
+from seedchat.seed.template import Message
+from seedchat.seed.tool_calls import prompt_messages, typed_arguments
 from seedchat.settings import ChatSettings
-from seedchat.tool_calls import prompt_messages, typed_arguments
 
 #: The Ollama API version these routes follow (clients such as VS Code's check a minimum).
 OLLAMA_VERSION = "0.12.6"

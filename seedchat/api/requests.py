@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from seedchat import budget as budgets
 from seedchat.errors import RequestError, SettingsError
 from seedchat.presets import PresetError, api_system_prompt, load_presets
+from seedchat.seed import budget as budgets
 from seedchat.settings import ChatSettings
 
 #: reasoning_effort → thinking budget (tokens); "minimal"/"none" answer directly.

@@ -12,7 +12,7 @@ reason, then usage when asked), :meth:`Reply.completion` the non-streamed answer
 - Tool calls become OpenAI ``tool_calls`` (arguments typed by the tool's JSON schema) and
   the finish reason ``tool_calls``, also when written after the answer began or with a
   budget of 0. Without tools in the request a call stays answer text. One written inside
-  the thinking is thinking text already (the parser, :mod:`seedchat.thinking`, reads calls
+  the thinking is thinking text already (the parser, :mod:`seedchat.seed.thinking`, reads calls
   only outside thinking, as vLLM's Seed-OSS parser does).
 - ``stop`` sequences end the answer where they begin (their text is not sent): a piece
   that could be the start of one is held back until it is known. :attr:`Reply.stopped`
@@ -40,7 +40,7 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.tool_calls import openai_tool_call
+from seedchat.seed.tool_calls import openai_tool_call
 
 Chunk = dict[str, Any]
 

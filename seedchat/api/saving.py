@@ -4,7 +4,7 @@ An API client sends the whole conversation with every request. The saver finds t
 API conversation whose active branch the request continues (``Store.find_continued``), adds
 the messages it does not have yet (a message's ``file`` parts as its attachments, apart from
 its text, as ``seedchat chat --file`` saves them), and records the answer as it streams (the one answer
-path's :class:`~seedchat.answer.AnswerRecording`, as the page's answers are). A request that continues nothing starts a new
+path's :class:`~seedchat.chat.answer.AnswerRecording`, as the page's answers are). A request that continues nothing starts a new
 conversation. A store that fails never fails the request: it is logged and the answer is
 sent anyway.
 """
@@ -16,11 +16,11 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from seedchat.answer import AnswerRecording
-from seedchat.api.server import ApiOptions
-from seedchat.documents import detach
-from seedchat.prompt import Message
-from seedchat.session import open_store
+from seedchat.api.calls import ApiOptions
+from seedchat.chat.answer import AnswerRecording
+from seedchat.chat.session import open_store
+from seedchat.documents.read import detach
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings
 from seedchat.store import Store, StreamRecorder
 

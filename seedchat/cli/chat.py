@@ -2,20 +2,20 @@
 
 Thinking is shown dimmed, with a counter line at each of the model's reports (its own
 count beside the true one); the answer is plain. ``--json`` prints one event per line.
-Each turn is a :class:`~seedchat.session.ChatSession` turn, as in the web UI: the same
+Each turn is a :class:`~seedchat.chat.session.ChatSession` turn, as in the web UI: the same
 settings (the settings file's, then the flags), the same prompt, saved the same way.
 ``-c`` continues the most recent conversation, ``-c ID`` the one named.
 
 ``--file PATH`` (repeatable) attaches files to the question (the first one, in the
 interactive chat), and ``/file PATH`` in the interactive chat attaches one to the next
-question: each is read (:func:`seedchat.documents.read_document`) before anything else
+question: each is read (:func:`seedchat.documents.read.read_document`) before anything else
 happens, so a file that cannot be attached is refused with nothing changed. Files that
 do not fit the context, or all of them with ``--retrieval``, go in as the passages that
 best match the question (:mod:`seedchat.cli.chat_files`: a one-shot chat first loads a
 longer context when this machine can hold it).
 
 Tools are on when MCP servers are configured (``seedchat tools``): the model may call
-them in the tool loop (:mod:`seedchat.tool_loop`). Each call asks ``[y]es / [a]lways /
+them in the tool loop (:mod:`seedchat.chat.tool_loop`). Each call asks ``[y]es / [a]lways /
 [n]o`` on the terminal (unless ``tool_approval`` is ``auto`` or the tool is always
 allowed); ``--yes`` approves every call of the run, ``--no-tools`` turns tools off.
 """
@@ -29,14 +29,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from rich.markup import escape
 
-from seedchat.answer import answer
-from seedchat.budget import ENFORCEMENTS
-from seedchat.cli.chat_files import fit_files
+from seedchat.chat.answer import answer
+from seedchat.chat.session import ChatSession, open_store
+from seedchat.cli.chat_files import fit_files, prompt_meter
 from seedchat.cli.console import console, err_console, note, print_error, warn
 from seedchat.cli.options import (
     add_engine_options,
@@ -46,9 +46,8 @@ from seedchat.cli.options import (
     remote_server,
     with_preset,
 )
-from seedchat.context_meter import prompt_size
-from seedchat.documents import Document, DocumentError, attach, describe, read_document
-from seedchat.engine import Engine
+from seedchat.documents.read import Document, DocumentError, attach, describe, read_document
+from seedchat.engine.host import ModelHost
 from seedchat.errors import StoreError
 from seedchat.events import (
     AnswerDelta,
@@ -63,19 +62,16 @@ from seedchat.events import (
     ToolCall,
     ToolRun,
 )
-from seedchat.host import ModelHost
 from seedchat.models import resolve_model
 from seedchat.planner import ContextPlan
-from seedchat.retrieval import Retrieval
-from seedchat.session import ChatSession, open_store
+from seedchat.seed.budget import ENFORCEMENTS
 from seedchat.settings import ChatSettings, Settings, ToolSettings, load_settings
 from seedchat.store import Store
-from seedchat.tool_runner import ApproveAll, Decision, PendingCall
-from seedchat.tools import ToolHost, ToolsConfig
-from seedchat.tools.runner import ChosenTools, McpTools
+from seedchat.tools.config import ToolsConfig
+from seedchat.tools.mcp_tools import ChosenTools, McpTools
+from seedchat.tools.protocol import ApproveAll, Decision, PendingCall
+from seedchat.tools.servers import ToolHost
 from seedchat.wording import (
-    context_meter_words,
-    does_not_fit_words,
     done_footer,
     finished_title,
     prefill_line,
@@ -477,36 +473,6 @@ def chat_tools(args: argparse.Namespace, settings: Settings) -> McpTools | None:
     if not any(entry.enabled for entry in config.servers.values()):
         return None
     return McpTools(ToolHost.from_settings(settings, config))
-
-
-#: a prompt is long, and its size is printed before it is sent, from this share of the
-#: loaded context up
-LONG_PROMPT_SHARE = 0.25
-
-
-def prompt_meter(
-    host: ModelHost,
-    session: ChatSession,
-    question: str,
-    files: Sequence[Document] = (),
-    retrieval: Retrieval | None = None,
-) -> str | None:
-    """ "41,870 of 65,536 tokens" for a long prompt (a quarter of the context or more) on a
-    local model, with what to do when it does not fit; None for a short one."""
-    engine = host.engine
-    if not isinstance(engine, Engine):
-        return None
-    size = prompt_size(engine, session, question, files, retrieval)
-    if size is None or size.n_ctx is None or size.tokens < size.n_ctx * LONG_PROMPT_SHARE:
-        return None
-    text = context_meter_words(size.tokens, size.n_ctx)
-    if not size.fits:
-        text += " — " + does_not_fit_words(size.tokens, size.n_ctx, size.needed, size.drops_turns)
-        text += (
-            f" 'seedchat plan {engine.path.name} --context {size.needed}' shows the ways to "
-            "load a longer context."
-        )
-    return text
 
 
 def _turn(session: ChatSession, printer: EventPrinter, args: argparse.Namespace, host: ModelHost):

@@ -1,9 +1,9 @@
-"""How ``seedchat chat``'s attached files reach the model (:mod:`seedchat.fitting`'s rule).
+"""How ``seedchat chat``'s attached files reach the model (:mod:`seedchat.chat.fitting`'s rule).
 
 Whole when they fit the loaded context. When they do not, a one-shot chat (nobody else
 uses the model) loads it again with a context plan that fits this machine and the model's
 trained context; otherwise, or with ``--retrieval``, the passages that best match the
-question go in (:mod:`seedchat.retrieval`). Each choice is said on stderr::
+question go in (:mod:`seedchat.documents.retrieval`). Each choice is said on stderr::
 
     report.pdf does not fit in 8,192 tokens (23,410 needed); loading with 32,768 tokens (KV f16) …
     report.pdf does not fit in 8,192 tokens (…); a longer context does not fit: …; using
@@ -15,14 +15,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+from seedchat.chat.fitting import choose, count_prompt, plans_for
+from seedchat.chat.prompt_size import prompt_size
+from seedchat.chat.session import ChatSession
 from seedchat.cli.console import note
-from seedchat.documents import Document
-from seedchat.engine import Engine
-from seedchat.fitting import choose, count_prompt, plans_for
-from seedchat.host import ModelHost
+from seedchat.documents.read import Document
+from seedchat.documents.retrieval import Retrieval
+from seedchat.engine.host import ModelHost
+from seedchat.engine.local import Engine
 from seedchat.planner import ContextPlan
-from seedchat.retrieval import Retrieval
-from seedchat.session import ChatSession
+from seedchat.wording import context_meter_words, does_not_fit_words
 
 
 def fit_files(
@@ -72,3 +74,33 @@ def fit_files(
     why = "using retrieval (turned on)" if forced else f"{names} {choice.reason}; using retrieval"
     note(f"{why}: {retrieval.summary()} …")
     return retrieval
+
+
+#: a prompt is long, and its size is printed before it is sent, from this share of the
+#: loaded context up
+LONG_PROMPT_SHARE = 0.25
+
+
+def prompt_meter(
+    host: ModelHost,
+    session: ChatSession,
+    question: str,
+    files: Sequence[Document] = (),
+    retrieval: Retrieval | None = None,
+) -> str | None:
+    """ "41,870 of 65,536 tokens" for a long prompt (a quarter of the context or more) on a
+    local model, with what to do when it does not fit; None for a short one."""
+    engine = host.engine
+    if not isinstance(engine, Engine):
+        return None
+    size = prompt_size(engine, session, question, files, retrieval)
+    if size is None or size.n_ctx is None or size.tokens < size.n_ctx * LONG_PROMPT_SHARE:
+        return None
+    text = context_meter_words(size.tokens, size.n_ctx)
+    if not size.fits:
+        text += " — " + does_not_fit_words(size.tokens, size.n_ctx, size.needed, size.drops_turns)
+        text += (
+            f" 'seedchat plan {engine.path.name} --context {size.needed}' shows the ways to "
+            "load a longer context."
+        )
+    return text

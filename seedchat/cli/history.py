@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from seedchat.cli.console import console, err_console
-from seedchat.documents import describe
+from seedchat.documents.read import describe
 from seedchat.errors import StoreError
 from seedchat.paths import get_paths
 from seedchat.store import (

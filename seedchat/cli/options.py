@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from seedchat.engine.remote_servers import ENGINE_KEY_ENV, RemoteServer
 from seedchat.presets import load_presets
-from seedchat.servers import ENGINE_KEY_ENV, RemoteServer
 from seedchat.settings import ChatSettings
 
 

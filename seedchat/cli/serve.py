@@ -63,9 +63,10 @@ def use_preset(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seedchat.api.app import create_app
+    from seedchat.api.calls import ApiOptions
     from seedchat.api.serve import ApiServer, api_key_from, check_exposure
-    from seedchat.api.server import ApiOptions, create_app
-    from seedchat.host import ModelHost
+    from seedchat.engine.host import ModelHost
     from seedchat.models import resolve_model
     from seedchat.settings import load_settings
 

@@ -15,15 +15,22 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from seedchat.approvals import is_always_allowed
 from seedchat.cli.console import console, err_console, note
 from seedchat.errors import ModelFileError, SeedchatError
 from seedchat.models import DEMO_DIR, resolve_model
-from seedchat.prompt import ChatTemplate
+from seedchat.seed.template import ChatTemplate
 from seedchat.settings import load_settings
-from seedchat.tools import ToolConfigError, ToolHost, ToolInfo, ToolsConfig
-from seedchat.tools.config import parse_entry, peer_config_files, read_peer_file
+from seedchat.tools.approvals import is_always_allowed
+from seedchat.tools.config import (
+    ToolConfigError,
+    ToolsConfig,
+    parse_entry,
+    peer_config_files,
+    read_peer_file,
+)
 from seedchat.tools.cost import ToolCosts, VocabCounter, estimate_tokens, tool_costs
+from seedchat.tools.results import ToolInfo
+from seedchat.tools.servers import ToolHost
 
 _BUNDLED_TEMPLATE = Path(__file__).parent.parent / "data" / "templates" / "seed-oss.jinja"
 _STATE_STYLE = {"ready": "green", "failed": "red", "crashed": "red", "off": "dim"}

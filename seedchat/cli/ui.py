@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     import webbrowser
 
     from seedchat.api.serve import api_key_from
-    from seedchat.instance import claim, release, running_instance
-    from seedchat.lan import lan_password
     from seedchat.paths import get_paths
     from seedchat.settings import load_settings
+    from seedchat.ui.instance import claim, release, running_instance
+    from seedchat.ui.lan import lan_password
     from seedchat.ui.launch import (
         LAN_HOST,
         PASSWORD_ENV,
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 def announce_lan(url: str, made, same_key: bool) -> None:
     """The address a phone opens, its QR code, and the password the one time it is made."""
-    from seedchat.lan import qr_terminal
+    from seedchat.ui.lan import qr_terminal
 
     console.print(f"On a phone on this network: [bold]{url}[/]  (user 'seedchat')")
     console.out(qr_terminal(url), highlight=False)

@@ -17,8 +17,8 @@ from typing import Any
 
 import gguf
 
-from seedchat import seed_format as fmt
 from seedchat.errors import ConversionError
+from seedchat.seed import tags as fmt
 
 log = logging.getLogger(__name__)
 

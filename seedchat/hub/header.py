@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from seedchat.catalog import Architecture
+from seedchat.hub.catalog import Architecture
 from seedchat.hub.errors import PullError
 from seedchat.hub.repo import GgufOption, RepoListing, hub_endpoint, hub_errors, hub_token
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from seedchat.catalog import Architecture, find_model
+from seedchat.hub.catalog import Architecture, find_model
 from seedchat.hub.download import (
     Locate,
     PartInfo,

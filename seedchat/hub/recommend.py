@@ -20,7 +20,7 @@ from enum import Enum
 
 from seedchat import backend
 from seedchat.backend import GpuInfo
-from seedchat.catalog import Architecture
+from seedchat.hub.catalog import Architecture
 from seedchat.models import human_size
 from seedchat.planner import plan_offload
 from seedchat.settings import Settings

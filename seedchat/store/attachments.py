@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from seedchat.documents import Document
+from seedchat.documents.read import Document
 from seedchat.store.db import Db
 from seedchat.store.records import StoredMessage
 

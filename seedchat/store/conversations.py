@@ -67,7 +67,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from seedchat.documents import Document
+from seedchat.documents.read import Document
 from seedchat.errors import StoreError
 from seedchat.paths import get_paths
 from seedchat.store.attachments import fill_attachments, link_attachments

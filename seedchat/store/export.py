@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seedchat.documents import size_words
+from seedchat.documents.read import size_words
 from seedchat.errors import StoreError
 from seedchat.paths import atomic_write_text
 from seedchat.settings import ChatSettings

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from seedchat.documents import Document
+from seedchat.documents.read import Document
 from seedchat.errors import StoreError
 from seedchat.store.db import Db
 
@@ -38,7 +38,7 @@ ORIGINS = ("app", "api")
 
 @dataclass
 class StoredMessage:
-    """One saved message (the engine's chat turn is :class:`seedchat.prompt.Message`)."""
+    """One saved message (the engine's chat turn is :class:`seedchat.seed.template.Message`)."""
 
     id: str
     conversation_id: str

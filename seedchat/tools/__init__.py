@@ -1,22 +1,13 @@
-"""Tools from MCP servers: the configured servers (:mod:`~seedchat.tools.config`), their
-lifecycle and calls (:class:`ToolHost`), what a call returns (:mod:`~seedchat.tools.results`)
-and what the tools cost in a prompt (:mod:`~seedchat.tools.cost`). Only
-:mod:`seedchat.tools.mcp_client` imports the MCP SDK."""
+"""Tools the model may call: MCP servers' and what the tool loop needs of any tool.
 
-from seedchat.tools.config import ServerEntry, ToolConfigError, ToolsConfig, config_file
-from seedchat.tools.host import ToolHost, child_environment, log_file
-from seedchat.tools.results import ContentPart, ServerStatus, ToolInfo, ToolResult
+- :mod:`~seedchat.tools.protocol`: what the tool loop needs of tools and of the user
+  (`ToolRunner`, `Approver`);
+- :mod:`~seedchat.tools.approvals`: the one rule for the tools the user always allows;
+- :mod:`~seedchat.tools.config`: the configured MCP servers (`mcp.json`);
+- :mod:`~seedchat.tools.servers`: their lifecycle and calls (`ToolHost`);
+- :mod:`~seedchat.tools.mcp_tools`: their tools as the tool loop's runner;
+- :mod:`~seedchat.tools.results`: what a call returns;
+- :mod:`~seedchat.tools.cost`: what the tools cost in a prompt.
 
-__all__ = [
-    "ContentPart",
-    "ServerEntry",
-    "ServerStatus",
-    "ToolConfigError",
-    "ToolHost",
-    "ToolInfo",
-    "ToolResult",
-    "ToolsConfig",
-    "child_environment",
-    "config_file",
-    "log_file",
-]
+Only :mod:`seedchat.tools.mcp_client` imports the MCP SDK (importing this package does not).
+"""

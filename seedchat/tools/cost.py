@@ -21,7 +21,7 @@ from pathlib import Path
 from seedchat.backend import load_backend
 from seedchat.errors import EngineError
 from seedchat.models import read_gguf_info
-from seedchat.prompt import ChatTemplate, Message, template_from_metadata
+from seedchat.seed.template import ChatTemplate, Message, template_from_metadata
 from seedchat.tools.results import ToolInfo
 
 #: The conversation a tool's cost is measured on.

@@ -30,7 +30,7 @@ class ToolInfo:
 
     def to_template(self) -> dict[str, Any]:
         """The tool in the OpenAI shape the chat template reads (``tools`` of
-        :meth:`seedchat.prompt.ChatTemplate.render`)."""
+        :meth:`seedchat.seed.template.ChatTemplate.render`)."""
         schema = self.input_schema or {"type": "object", "properties": {}}
         return {
             "type": "function",

@@ -5,8 +5,8 @@ A thin adapter: each part lays out its components and wires its own events —
 :class:`~seedchat.ui.chat_pane.ChatPane` (the chat and its turns),
 :class:`~seedchat.ui.settings_panel.SettingsPanel` (budget, sampling, system prompt),
 :class:`~seedchat.ui.models_tab.ModelsTab` and :class:`~seedchat.ui.convert_tab.ConvertTab`.
-What happens in a turn lives in :mod:`seedchat.session`; the model in
-:mod:`seedchat.host`. This module only places the parts and connects them.
+What happens in a turn lives in :mod:`seedchat.chat.session`; the model in
+:mod:`seedchat.engine.host`. This module only places the parts and connects them.
 
 Per tab state (:class:`~seedchat.ui.chat_pane.TabState`): the turns on screen, where they
 are in the store, and whether the last question is being edited. The model is shared;
@@ -21,8 +21,8 @@ from typing import Any
 
 import gradio as gr
 
+from seedchat.engine.host import ModelHost
 from seedchat.errors import SeedchatError
-from seedchat.host import ModelHost
 from seedchat.hub import Downloads
 from seedchat.settings import Settings
 from seedchat.store import Store

@@ -3,9 +3,9 @@
 The message box (a ``gr.MultimodalTextbox``: its upload button, a file dragged onto it, a
 file pasted into it) holds ``{"text": …, "files": [paths]}``; gradio keeps each upload
 under its own name in a folder of its own, so a path's last part is the name the user's
-file had. :func:`read_uploads` reads each with :func:`seedchat.documents.read_document`
+file had. :func:`read_uploads` reads each with :func:`seedchat.documents.read.read_document`
 (as ``--file`` and ``/file`` do in the terminal); a file that cannot be attached raises
-its :class:`~seedchat.documents.DocumentError`, and :func:`refused` splits the files that
+its :class:`~seedchat.documents.read.DocumentError`, and :func:`refused` splits the files that
 can from the first one that cannot, so the page shows that error and drops that file
 only. A file is read once per upload (:class:`UploadCache`), not at every key typed.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from seedchat.documents import Document, DocumentError, read_document
+from seedchat.documents.read import Document, DocumentError, read_document
 
 #: The page's script for a file pasted into the message box: gradio's box takes a pasted
 #: image only, so any other pasted file (a document copied in a file manager) is handed

@@ -1,9 +1,9 @@
 """The chat pane: the conversation, the message box, send, stop, regenerate, edit.
 
-Every turn is a :class:`~seedchat.session.ChatSession` turn (the same as in
+Every turn is a :class:`~seedchat.chat.session.ChatSession` turn (the same as in
 ``seedchat chat``), built from the tab's state: the turns on screen, where they are in the
-store (:class:`~seedchat.session.OpenThread`) and the settings panel's values. The model
-decodes in its own thread (:class:`~seedchat.pump.EventPump`) and each page update takes
+store (:class:`~seedchat.chat.session.OpenThread`) and the settings panel's values. The model
+decodes in its own thread (:class:`~seedchat.chat.pump.EventPump`) and each page update takes
 everything that arrived meanwhile, so drawing never slows the model down; a page that
 goes away stops the model.
 
@@ -28,12 +28,12 @@ from typing import Any
 
 import gradio as gr
 
-from seedchat.documents import DocumentError
+from seedchat.chat.pump import EventPump
+from seedchat.chat.session import ChatSession, OpenThread, Turn
+from seedchat.documents.read import DocumentError
+from seedchat.engine.host import ModelHost
 from seedchat.errors import SeedchatError
 from seedchat.events import Done, Event, Notice, Reflect, ThinkingEnd, ThinkingStart, ToolRun
-from seedchat.host import ModelHost
-from seedchat.pump import EventPump
-from seedchat.session import ChatSession, OpenThread, Turn
 from seedchat.settings import ToolSettings
 from seedchat.store import Store
 from seedchat.ui.attachments import message_parts, message_value, read_uploads

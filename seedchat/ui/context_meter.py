@@ -2,7 +2,7 @@
 attaches, and, when it does not fit, the planner's ways to load a longer context, each a
 button that reloads the model with it.
 
-The meter counts what the next send would render (:func:`seedchat.context_meter.
+The meter counts what the next send would render (:func:`seedchat.chat.prompt_size.
 prompt_size`, the terminal's count): "41,870 of 65,536 tokens", estimated and labelled so
 for a remote model. It is measured again when the message box changes (a key typed, a
 file attached: gradio runs only the latest pending count) and when the turns do.
@@ -13,7 +13,7 @@ When the prompt does not fit, a line says so before anything is sent, and the pl
 unloads the model, loads it with that plan (the header shows the load's progress), keeps
 the plan's context and KV type in the settings (the next start uses them) and measures
 again. When the message has files, one more button sends it with the passages of them
-that match the question (:mod:`seedchat.retrieval`) instead: the way when no plan fits
+that match the question (:mod:`seedchat.documents.retrieval`) instead: the way when no plan fits
 (a file beyond the model's trained context, or this machine's memory). Earlier questions'
 files that no longer fit whole are counted as the send will give them
 (:meth:`ChatSession.fit_earlier_files`). A file that cannot be attached shows its error
@@ -32,14 +32,14 @@ from typing import Any
 import gradio as gr
 
 from seedchat.backend import available_ram_bytes, detect_gpus
-from seedchat.context_meter import PromptSize, prompt_size
-from seedchat.documents import Document
-from seedchat.engine import Engine
+from seedchat.chat.prompt_size import PromptSize, prompt_size
+from seedchat.chat.session import ChatSession, Turn
+from seedchat.documents.read import Document
+from seedchat.engine.host import ModelHost
+from seedchat.engine.load_progress import LoadCancelled
+from seedchat.engine.local import Engine
 from seedchat.errors import ContextLengthError, SeedchatError
-from seedchat.host import ModelHost
-from seedchat.load_progress import LoadCancelled
 from seedchat.planner import ContextPlan, ModelShape, context_plans, read_shape
-from seedchat.session import ChatSession, Turn
 from seedchat.settings import LoadOptions, Settings
 from seedchat.ui.attachments import UploadCache, message_parts, message_value, refused
 from seedchat.ui.models_tab import status_markdown

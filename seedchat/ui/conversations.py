@@ -1,13 +1,13 @@
 """Saved conversations for the page, without gradio.
 
-The page keeps, per browser tab, an :class:`~seedchat.session.OpenThread`: which saved
+The page keeps, per browser tab, an :class:`~seedchat.chat.session.OpenThread`: which saved
 conversation is on screen and which of its messages is the end of the branch shown. Each
-turn is saved as it happens by :class:`seedchat.session.ChatSession`.
+turn is saved as it happens by :class:`seedchat.chat.session.ChatSession`.
 
 This module turns stored records into what the page shows and back:
 
 - :func:`open_conversation`: a saved conversation → chat messages, the turns the model
-  is given (:func:`seedchat.session.turns_of`, as ``seedchat chat`` resumes them), the
+  is given (:func:`seedchat.chat.session.turns_of`, as ``seedchat chat`` resumes them), the
   settings it was last used with;
 - :func:`saved_turn_events`: a stored answer → the events that rebuild its thinking
   block and answer exactly as they were drawn while streaming (one renderer for both);
@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
+from seedchat.chat.session import OpenThread, Turn, turns_of
 from seedchat.errors import StoreError
 from seedchat.events import (
     AnswerDelta,
@@ -38,7 +39,6 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.session import OpenThread, Turn, turns_of
 from seedchat.settings import ChatSettings
 from seedchat.store import Conversation, Store, StoredMessage
 from seedchat.ui.render import (

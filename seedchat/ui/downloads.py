@@ -24,9 +24,8 @@ from typing import Any
 
 import gradio as gr
 
-from seedchat.catalog import CatalogModel, load_catalog
+from seedchat.engine.host import ModelHost
 from seedchat.errors import SeedchatError
-from seedchat.host import ModelHost
 from seedchat.hub import (
     DownloadJob,
     Downloads,
@@ -40,6 +39,7 @@ from seedchat.hub import (
     recommend,
     recommend_listing,
 )
+from seedchat.hub.catalog import CatalogModel, load_catalog
 from seedchat.hub.repo import quant_of
 from seedchat.models import demo_model, human_size
 from seedchat.ui.convert_tab import progress_html

@@ -5,12 +5,12 @@
 - Listening beyond localhost prints a warning, and a password (user ``seedchat``)
   can be set; it is strongly advised then.
 - ``lan`` (``seedchat ui --lan``): listening on the local network for a phone; the password
-  is required (:mod:`seedchat.lan` makes and keeps it), it is also the API's key unless
+  is required (:mod:`seedchat.ui.lan` makes and keeps it), it is also the API's key unless
   another is given, and the address others open (:attr:`Running.lan_url`) is printed and
   shown in the Models tab with its QR code. With a loopback ``host`` the same code path
   listens on this machine only (how the tests run it).
 - Whenever a password is asked, failed logins are rate-limited per client address and
-  logged (:class:`seedchat.lan.LoginGuard`).
+  logged (:class:`seedchat.ui.lan.LoginGuard`).
 - Gradio's analytics are switched off before gradio is imported, and the theme uses
   only local system fonts, so the page makes no request outside the machine.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from seedchat.errors import SeedchatError
-from seedchat.lan import LoginGuard, LoginLimiter
 from seedchat.network import browser_url, find_free_port, is_loopback, lan_url
+from seedchat.ui.lan import LoginGuard, LoginLimiter
 
 log = logging.getLogger(__name__)
 
@@ -75,23 +75,14 @@ class PhoneAddress:
 
 @dataclass
 class ApiMount:
-    """The OpenAI-compatible API (seedchat.api) served on the page's own port under /v1,
-    over the page's model host: the page and an editor share one loaded model."""
+    """The APIs (seedchat.api) served on the page's own port beside it, over the page's
+    model host: the page and an editor share one loaded model."""
 
-    app: Any  # the /v1 application (seedchat.api.server.create_api)
-    health: Any = None  # GET /health
-    ollama: Any = None  # Ollama's /api (seedchat.api.ollama.create_ollama_api)
+    routes: list[Any]  # seedchat.api.app.routes: /health, /v1, /api
     url: str | None = None  # set once the server answers
 
     def attach(self, server_app: Any, base_url: str) -> None:
-        from starlette.routing import Mount, Route
-
-        routes = server_app.router.routes
-        routes.insert(0, Mount("/v1", app=self.app))  # before gradio's own catch-alls
-        if self.ollama is not None:
-            routes.insert(0, Mount("/api", app=self.ollama))
-        if self.health is not None:
-            routes.insert(0, Route("/health", self.health))
+        server_app.router.routes[0:0] = self.routes  # before gradio's own catch-alls
         self.url = base_url + "v1"
 
 
@@ -243,27 +234,22 @@ def api_mount(host: Any, options: LaunchOptions) -> ApiMount | None:
     """The APIs served beside the page (/v1 and Ollama's /api), or None when off."""
     if not options.serves_api:
         return None
-    from seedchat.api.ollama import create_ollama_api
-    from seedchat.api.server import ApiOptions, create_api, health
+    from seedchat.api.app import routes
+    from seedchat.api.calls import ApiOptions
 
-    api_options = ApiOptions(api_key=options.key)
-    return ApiMount(
-        create_api(host, api_options),
-        health=lambda _request: health(host),
-        ollama=create_ollama_api(host, api_options),
-    )
+    return ApiMount(routes(host, ApiOptions(api_key=options.key)))
 
 
 def start(
     options: LaunchOptions, model: str | None = None, block: bool = True, remote: Any = None
 ) -> Running:
     """Everything ``seedchat ui`` does: settings, the model (in the background), the page.
-    ``remote`` (a seedchat.servers.RemoteServer) runs ``model`` on that server instead."""
+    ``remote`` (a seedchat.engine.remote_servers.RemoteServer) runs ``model`` on that server instead."""
     from seedchat.ui.gradio_import import prepare
 
     prepare()  # analytics off, and gradio's import-time stub writing skipped
-    from seedchat.host import ModelHost, initial_model
-    from seedchat.session import open_store
+    from seedchat.chat.session import open_store
+    from seedchat.engine.host import ModelHost, initial_model
     from seedchat.settings import load_settings
     from seedchat.ui.app import build_app
 

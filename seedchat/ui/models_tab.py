@@ -7,9 +7,9 @@ from typing import Any
 
 import gradio as gr
 
+from seedchat.engine.host import ModelHost
+from seedchat.engine.load_progress import LoadCancelled
 from seedchat.errors import SeedchatError
-from seedchat.host import ModelHost
-from seedchat.load_progress import LoadCancelled
 from seedchat.models import ModelInfo, human_count, human_size, list_models
 from seedchat.settings import Settings
 from seedchat.ui.servers_box import REMOTE, ServersBox, parse_remote
@@ -56,7 +56,7 @@ def phone_note(phone: Any) -> Any:
         return gr.update(value="", visible=False)
     from html import escape
 
-    from seedchat.lan import qr_data_uri
+    from seedchat.ui.lan import qr_data_uri
 
     url = escape(phone.url)
     return gr.update(

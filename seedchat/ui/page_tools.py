@@ -5,10 +5,10 @@ page waits for. No gradio.
 start in the background when the app starts, as ``seedchat chat``'s do when first
 needed; :meth:`PageTools.close` stops them with the app, so no server process outlives
 it). :meth:`PageTools.for_turn` gives a turn its tools: the enabled servers' tools less
-those its conversation switched off (:class:`~seedchat.tools.runner.ChosenTools`), or
+those its conversation switched off (:class:`~seedchat.tools.mcp_tools.ChosenTools`), or
 none with a reason a user can act on (a bad ``mcp.json``).
 
-:class:`Approvals` is the page's :class:`~seedchat.tool_runner.Approver` side: the tool
+:class:`Approvals` is the page's :class:`~seedchat.tools.protocol.Approver` side: the tool
 loop runs in the model's thread, and :meth:`Approvals.approver` gives it an approver
 that blocks that thread on a ``threading.Event`` until the tab's user clicks *Allow
 once*, *Always allow* or *Deny* on the card (:meth:`Approvals.decide`), or stops the
@@ -25,19 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from seedchat.errors import SeedchatError
-from seedchat.prompt import ChatTemplate
+from seedchat.seed.template import ChatTemplate
 from seedchat.settings import Settings
-from seedchat.tool_runner import DECISIONS, Decision, PendingCall, ToolRunner
-from seedchat.tools import (
-    ServerStatus,
-    ToolConfigError,
-    ToolHost,
-    ToolInfo,
-    ToolsConfig,
-    config_file,
-)
+from seedchat.tools.config import ToolConfigError, ToolsConfig, config_file
 from seedchat.tools.cost import ToolCosts, estimate_tokens, tool_costs
-from seedchat.tools.runner import ChosenTools, McpTools
+from seedchat.tools.mcp_tools import ChosenTools, McpTools
+from seedchat.tools.protocol import DECISIONS, Decision, PendingCall, ToolRunner
+from seedchat.tools.results import ServerStatus, ToolInfo
+from seedchat.tools.servers import ToolHost
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from seedchat.budget import UNLIMITED
-from seedchat.documents import Document, size_words
+from seedchat.documents.read import Document, size_words
 from seedchat.events import (
     AnswerDelta,
     Done,
@@ -42,6 +41,7 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
+from seedchat.seed.budget import UNLIMITED
 from seedchat.wording import finished_title, prefill_line, reflect_note, thinking_title
 
 #: A message of the page's chat (Gradio's "messages" format).

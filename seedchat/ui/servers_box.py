@@ -14,14 +14,14 @@ from typing import Any
 
 import gradio as gr
 
-from seedchat.errors import SeedchatError
-from seedchat.servers import (
+from seedchat.engine.remote_servers import (
     RemoteServer,
     list_server_models,
     masked,
     save_server,
     saved_servers,
 )
+from seedchat.errors import SeedchatError
 from seedchat.settings import Settings
 from seedchat.ui.updates import error_update
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import gradio as gr
 
-from seedchat.budget import ENFORCEMENTS, RECOMMENDED, UNLIMITED
+from seedchat.chat.session import OpenThread
 from seedchat.errors import SeedchatError
 from seedchat.paths import get_paths
 from seedchat.presets import Presets, load_presets
-from seedchat.session import OpenThread
+from seedchat.seed.budget import ENFORCEMENTS, RECOMMENDED, UNLIMITED
 from seedchat.settings import ChatSettings, Settings
 from seedchat.store import Store
 from seedchat.wording import budget_label
@@ -33,7 +33,7 @@ from seedchat.wording import budget_label
 log = logging.getLogger(__name__)
 
 #: The slider spans the budgets the model was trained on; the settings file and the CLI
-#: take larger ones (up to seedchat.budget.MAX_BUDGET).
+#: take larger ones (up to seedchat.seed.budget.MAX_BUDGET).
 SLIDER_MAX = RECOMMENDED[-1]
 SLIDER_STEP = 512
 BUDGET_HELP = (

@@ -17,8 +17,8 @@ from typing import Any
 
 import gradio as gr
 
+from seedchat.chat.session import OpenThread, delete_conversation
 from seedchat.errors import SeedchatError, StoreError
-from seedchat.session import OpenThread, delete_conversation
 from seedchat.store import DatabaseCorruptError, Store, import_json, move_aside, write_export
 from seedchat.ui.conversations import (
     conversation_choices,

@@ -26,7 +26,6 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from seedchat.budget import UNLIMITED
 from seedchat.events import (
     AnswerDelta,
     Done,
@@ -38,11 +37,12 @@ from seedchat.events import (
     ToolResult,
     ToolRun,
 )
+from seedchat.seed.budget import UNLIMITED
 from seedchat.ui.render import ChatMessage, TurnView
 
 #: The start of a waiting card's links: ``#tool-once-ID``, ``#tool-always-ID``, ``#tool-deny-ID``.
 APPROVAL_LINK = "#tool-"
-DECLINED = "The user declined this call."  # the loop's words (seedchat.tool_loop.DECLINED)
+DECLINED = "The user declined this call."  # the loop's words (seedchat.chat.tool_loop.DECLINED)
 STATUS_WORDS = {
     "waiting": "waiting for approval",
     "running": "running",

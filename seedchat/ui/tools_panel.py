@@ -24,9 +24,9 @@ from typing import Any
 import gradio as gr
 
 from seedchat.errors import SeedchatError
-from seedchat.tools import ServerStatus
 from seedchat.tools.cost import ToolCosts
-from seedchat.tools.runner import tool_key
+from seedchat.tools.mcp_tools import tool_key
+from seedchat.tools.results import ServerStatus
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.tool_cards import APPROVAL_LINK, code_block, escape_markdown
 from seedchat.ui.updates import error_update

@@ -1,4 +1,4 @@
-"""What the tool loop (:mod:`seedchat.tool_loop`) needs of tools and of the user.
+"""What the tool loop (:mod:`seedchat.chat.tool_loop`) needs of tools and of the user.
 
 - :class:`ToolRunner`: the tools the model may call. ``specs()`` are OpenAI-style
   function definitions, sorted by name (the model's template renders them into the
@@ -6,7 +6,7 @@
   and returns a :class:`ToolOutcome` (an error is an outcome with ``is_error``, never
   an exception the loop has to guess at).
 - :class:`Approver`: asks the user about one call: ``"once"``, ``"always"`` (remembered
-  by :mod:`seedchat.approvals`: an MCP tool in its server's ``alwaysAllow`` in
+  by :mod:`seedchat.tools.approvals`: an MCP tool in its server's ``alwaysAllow`` in
   ``mcp.json``) or ``"deny"``. The terminal asks
   ``[y]es / [a]lways / [n]o``; ``seedchat chat --yes`` is :class:`ApproveAll`.
 - :class:`LocalTools`: the tools seedchat has built in, for users without MCP servers

@@ -3,7 +3,7 @@
 It loads a GGUF, renders prompts with the model's own template, evaluates only what
 follows the longest common prefix with what is already in the KV cache, samples with
 llama.cpp's C sampler chain, and turns the output into the typed events of
-:mod:`seedchat.events` through :class:`~seedchat.thinking.ThinkingParser`. With a hard
+:mod:`seedchat.events` through :class:`~seedchat.seed.thinking.ThinkingParser`. With a hard
 thinking budget it injects the "exhausted" report and ``</seed:think>`` as tokens when
 the true count reaches the budget, then lets the model answer.
 
@@ -25,19 +25,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seedchat import seed_format
 from seedchat.backend import available_ram_bytes, detect_gpus, load_backend
-from seedchat.decoding import DecodeLoop, LoopLimits
+from seedchat.engine.decoding import DecodeLoop, LoopLimits
+from seedchat.engine.kv_snapshots import SnapshotCache
+from seedchat.engine.load_progress import LoadProgressFn, LoadWatch
+from seedchat.engine.lookup import MAX_DRAFT, Drafter
+from seedchat.engine.reply_budget import ReplyBudget
 from seedchat.errors import ContextLengthError, EngineError, ModelFileError
 from seedchat.events import Event, Notice, Prefill
-from seedchat.kv_snapshots import SnapshotCache
-from seedchat.load_progress import LoadProgressFn, LoadWatch
-from seedchat.lookup import MAX_DRAFT, Drafter
 from seedchat.models import ModelInfo, human_size, read_gguf_info
 from seedchat.planner import OffloadPlan, plan_offload, read_shape, reply_room
-from seedchat.prompt import ChatTemplate, Message, RenderedPrompt, template_from_metadata
-from seedchat.prompt_tokens import LastReply, continued_tokens, prompt_tokens
-from seedchat.reply_budget import ReplyBudget
+from seedchat.seed import tags
+from seedchat.seed.prompt_tokens import LastReply, continued_tokens, prompt_tokens
+from seedchat.seed.template import ChatTemplate, Message, RenderedPrompt, template_from_metadata
 from seedchat.settings import GenerationOptions, LoadOptions
 
 __all__ = ["Engine", "GenerationOptions", "LoadOptions", "Sampling", "TurnStats", "make_plan"]
@@ -72,7 +72,7 @@ class TurnStats:
     reused_tokens: int = 0
     dropped_messages: int = 0
     sampling: Sampling | None = None
-    restored_tokens: int = 0  # put back from a saved KV state (seedchat.kv_snapshots)
+    restored_tokens: int = 0  # put back from a saved KV state (seedchat.engine.kv_snapshots)
 
 
 @dataclass
@@ -108,7 +108,7 @@ class Engine:
     ) -> Engine:
         """Load a GGUF; every failure is an :class:`EngineError`/:class:`ModelFileError`.
         ``progress`` is told the share loaded (0 to 1); returning False cancels the load
-        (:class:`~seedchat.load_progress.LoadCancelled`)."""
+        (:class:`~seedchat.engine.load_progress.LoadCancelled`)."""
         options = options or LoadOptions()
         path = Path(path)
         info = read_gguf_info(path)  # rejects non-GGUF and truncated files before llama.cpp
@@ -211,7 +211,7 @@ class Engine:
     def tokenize(self, text: str, parse_special: bool = True) -> list[int]:
         """``text``'s tokens; ``parse_special``: its control-token text becomes those tokens
         (for seedchat's own text only: a rendered conversation goes through
-        :func:`~seedchat.prompt_tokens.prompt_tokens`)."""
+        :func:`~seedchat.seed.prompt_tokens.prompt_tokens`)."""
         data = text.encode("utf-8")
         n_max = len(data) + 16
         buf = (ctypes.c_int32 * n_max)()
@@ -241,7 +241,7 @@ class Engine:
             return big.raw[:n]
         return buf.raw[:n]
 
-    # -- the decode loop's calls (seedchat.decoding) -----------------------------------
+    # -- the decode loop's calls (seedchat.engine.decoding) -----------------------------------
 
     @property
     def cached_tokens(self) -> int:
@@ -434,7 +434,7 @@ class Engine:
     def _banned_after_thinking(self) -> list[int]:
         """Single-token opening tags the answer must not start (think, budget report)."""
         ids = []
-        for tag in (seed_format.THINK_OPEN, seed_format.REFLECT_OPEN):
+        for tag in (tags.THINK_OPEN, tags.REFLECT_OPEN):
             tokens = self.tokenize(tag)
             if len(tokens) == 1:
                 ids.append(tokens[0])

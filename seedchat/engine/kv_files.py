@@ -1,6 +1,6 @@
 """Saved KV state files: their format, the index of each model's folder, the disk budget.
 
-The files of :mod:`seedchat.kv_snapshots` (which saves and restores them for the engine),
+The files of :mod:`seedchat.engine.kv_snapshots` (which saves and restores them for the engine),
 kept apart from llama.cpp: this module reads and writes bytes, tokens and JSON only, so the
 front ends can delete a conversation's states (:func:`forget_conversation`) and
 ``seedchat doctor`` can measure them (:func:`cache_usage`) without a model.

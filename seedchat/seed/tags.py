@@ -8,7 +8,7 @@ name (``docs/seed-format.md`` describes the format, with its sources)::
     tokens remaining for use.</seed:cot_budget_reflect>…</seed:think>answer<seed:eos>
 
 A name holds one string; the ``*_TAGS`` tuples hold every spelling the parser accepts
-(Seed-Coder-Reasoning may write ``<think>``). :mod:`seedchat.budget` decides *when* to
+(Seed-Coder-Reasoning may write ``<think>``). :mod:`seedchat.seed.budget` decides *when* to
 cut thinking; this module says *what* is written then (:func:`forced_end_text`).
 """
 

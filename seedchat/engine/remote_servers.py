@@ -26,12 +26,12 @@ from urllib.parse import urlparse
 import httpx
 
 from seedchat.errors import EngineError, SettingsError
-from seedchat.prompt import ChatTemplate
+from seedchat.seed.template import ChatTemplate
 from seedchat.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).parent / "data" / "templates" / "seed-oss.jinja"
+TEMPLATE = Path(__file__).parent.parent / "data" / "templates" / "seed-oss.jinja"
 KEYRING_SERVICE = "seedchat"
 ENGINE_KEY_ENV = "SEEDCHAT_ENGINE_KEY"  # a remote server's key, for --engine-url
 PROBE_TIMEOUT = httpx.Timeout(10.0)

@@ -1,6 +1,6 @@
 """One seedchat per user: a second ``seedchat`` opens the page of the one running.
 
-A running UI records its address in ``seedchat.instance.json`` in the data directory.
+A running UI records its address in ``seedchat.ui.instance.json`` in the data directory.
 Starting again first asks that address for its page: when seedchat answers there, the
 new process opens the browser on it and exits instead of loading a second copy of the
 model into memory. A record whose address does not answer (the app was killed) is stale
@@ -22,7 +22,7 @@ from seedchat.paths import atomic_write_text, get_paths
 
 log = logging.getLogger(__name__)
 
-FILE_NAME = "seedchat.instance.json"
+FILE_NAME = "seedchat.ui.instance.json"
 PROBE_TIMEOUT = 1.5  # seconds to wait for a running instance's page
 TITLE = "seedchat"  # the page's title, in its Gradio config
 

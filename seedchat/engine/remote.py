@@ -2,12 +2,12 @@
 
 vLLM (Seed-OSS on one or several GPUs), llama.cpp's ``llama-server``, llama-cpp-python's
 server or another seedchat: :class:`RemoteEngine` speaks the same ``generate``/``render``
-as the local :class:`~seedchat.engine.Engine` and yields the same typed events, so the
+as the local :class:`~seedchat.engine.local.Engine` and yields the same typed events, so the
 session, the UI, the store and ``seedchat chat`` do not know which one runs.
 
 - **Thinking** comes as ``reasoning_content`` or ``reasoning`` deltas (servers that split
   it with their Seed-OSS reasoning parser) or as raw ``<seed:think>`` text in ``content``;
-  either way it goes through seedchat's own :class:`~seedchat.thinking.ThinkingParser`, so
+  either way it goes through seedchat's own :class:`~seedchat.seed.thinking.ThinkingParser`, so
   the model's reflect reports become :class:`~seedchat.events.Reflect` events and the
   counters work. A seedchat server's structured ``seedchat_reflect`` is taken as it is.
 - **Counts**: the true thinking count is the server's
@@ -18,14 +18,14 @@ session, the UI, the store and ``seedchat chat`` do not know which one runs.
   seedchat read it). Where the server does not render it (llama-cpp-python's server), the
   prompt is rendered here with Seed's own template and sent to ``/v1/completions``. A hard
   budget that the server does not keep itself is kept here, by the same rule as the local
-  engine's (:class:`~seedchat.reply_budget.ReplyBudget`): when the thinking reaches it,
+  engine's (:class:`~seedchat.engine.reply_budget.ReplyBudget`): when the thinking reaches it,
   the stream is closed and the reply continues from the thinking so far closed by the same
   exhausted line and ``</seed:think>`` the local engine injects (a raw completion of the
   rendered prompt). Where that is not possible, a notice says enforcement is soft there.
 - **Text stays text**: a server tokenizes the prompt text it is sent itself, Seed's tags
   included. Where seedchat renders the prompt (``/completions`` and the continuation after
   a cut), every Seed tag inside a message's text is broken by a word joiner after its
-  ``<`` (:meth:`~seedchat.prompt.RenderedPrompt.defanged`), so no user message, tool result
+  ``<`` (:meth:`~seedchat.seed.template.RenderedPrompt.defanged`), so no user message, tool result
   or file can forge a turn there; with ``/chat/completions`` the server renders and
   tokenizes the messages as it does.
 - **Errors** (a server that is down, a wrong key, an unknown model, a timeout) are
@@ -44,7 +44,13 @@ from typing import Any
 
 import httpx
 
-from seedchat import seed_format
+from seedchat.engine.remote_servers import (
+    RemoteServer,
+    ServerModel,
+    list_server_models,
+    seed_template,
+)
+from seedchat.engine.reply_budget import ReplyBudget
 from seedchat.errors import EngineError
 from seedchat.events import (
     Done,
@@ -56,23 +62,22 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.prompt import ChatTemplate, Message
-from seedchat.reply_budget import ReplyBudget
-from seedchat.servers import RemoteServer, ServerModel, list_server_models, seed_template
+from seedchat.seed import tags
+from seedchat.seed.template import ChatTemplate, Message
+from seedchat.seed.thinking import ThinkingParser
 from seedchat.settings import GenerationOptions
-from seedchat.thinking import ThinkingParser
 
 log = logging.getLogger(__name__)
 
 #: Every tag of Seed's format: never written as such inside a message's text.
 _SEED_TAGS = (
-    *seed_format.CONTROL_TOKENS,
-    *seed_format.THINK_OPEN_TAGS,
-    *seed_format.THINK_CLOSE_TAGS,
-    seed_format.REFLECT_OPEN,
-    seed_format.REFLECT_CLOSE,
-    seed_format.TOOL_CALL_OPEN,
-    seed_format.TOOL_CALL_CLOSE,
+    *tags.CONTROL_TOKENS,
+    *tags.THINK_OPEN_TAGS,
+    *tags.THINK_CLOSE_TAGS,
+    tags.REFLECT_OPEN,
+    tags.REFLECT_CLOSE,
+    tags.TOOL_CALL_OPEN,
+    tags.TOOL_CALL_CLOSE,
 )
 
 TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=30.0, pool=10.0)
@@ -101,8 +106,8 @@ class _Turn:
     def text(self, piece: str, tokens: int = 1) -> list[Event]:
         if self.opened_by_reasoning:  # a reasoning stream ended: the answer begins
             self.opened_by_reasoning = False
-            self.raw.append(seed_format.THINK_CLOSE)
-            return self._fix(self.parser.feed(seed_format.THINK_CLOSE, tokens=0)) + self.text(
+            self.raw.append(tags.THINK_CLOSE)
+            return self._fix(self.parser.feed(tags.THINK_CLOSE, tokens=0)) + self.text(
                 piece, tokens
             )
         self.raw.append(piece)
@@ -113,8 +118,8 @@ class _Turn:
         events: list[Event] = []
         if not self.parser.in_thinking and not self.parser.thinking_done:
             self.opened_by_reasoning = True
-            self.raw.append(seed_format.THINK_OPEN)
-            events += self._fix(self.parser.feed(seed_format.THINK_OPEN, tokens=0))
+            self.raw.append(tags.THINK_OPEN)
+            events += self._fix(self.parser.feed(tags.THINK_OPEN, tokens=0))
         self.raw.append(piece)
         self.chunks += 1
         return events + self._fix(self.parser.feed(piece))

@@ -4,8 +4,8 @@
 another, unloads it, and runs one generation at a time for everyone who uses it (the
 page's tabs; later the API): a second caller that asks while the model is busy gets a
 :class:`~seedchat.events.Notice` and waits its turn. It speaks the same two calls as an
-:class:`~seedchat.engine.Engine` (``generate`` and ``render``), so a
-:class:`~seedchat.session.ChatSession` runs on either.
+:class:`~seedchat.engine.local.Engine` (``generate`` and ``render``), so a
+:class:`~seedchat.chat.session.ChatSession` runs on either.
 
 :class:`NoModelLoaded` is what a caller gets when there is no model to answer with.
 """
@@ -19,14 +19,14 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from seedchat.engine import Engine
+from seedchat.engine.load_progress import LoadCancelled, LoadProgressFn
+from seedchat.engine.local import Engine
+from seedchat.engine.remote import RemoteEngine
+from seedchat.engine.remote_servers import RemoteServer
 from seedchat.errors import EngineError, SeedchatError
 from seedchat.events import Event, Notice
-from seedchat.load_progress import LoadCancelled, LoadProgressFn
 from seedchat.models import ModelInfo, demo_model, read_gguf_info
-from seedchat.prompt import Message
-from seedchat.remote import RemoteEngine
-from seedchat.servers import RemoteServer
+from seedchat.seed.template import Message
 from seedchat.settings import GenerationOptions, LoadOptions, Settings
 
 log = logging.getLogger(__name__)

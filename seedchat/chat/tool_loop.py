@@ -1,12 +1,12 @@
 """The tool loop: an answer that may call tools, the same for the page and the terminal.
 
-:func:`answer_with_tools` runs beside :func:`seedchat.answer.answer` (which stays the one
-reply) and is what :class:`~seedchat.session.ChatSession` uses when tools are on::
+:func:`answer_with_tools` runs beside :func:`seedchat.chat.answer.answer` (which stays the one
+reply) and is what :class:`~seedchat.chat.session.ChatSession` uses when tools are on::
 
     reply → its calls → approval → each call run in order → its result as a tool turn
           → the next reply … until a reply calls nothing, or ``max_tool_rounds``
 
-Each reply is a whole :func:`~seedchat.answer.answer`: its own recording (a message of
+Each reply is a whole :func:`~seedchat.chat.answer.answer`: its own recording (a message of
 its own in the store), its own thinking budget, kept and enforced as for any reply, its
 own reflect counters and its own ``Done`` with its statistics. Why a budget per reply
 and not one for the loop: docs/tool-loop.md.
@@ -21,9 +21,9 @@ stopped, or the rounds ran out) says so. A result longer than ``tool_result_max_
 is cut, counted with the engine's tokenizer when it has one, and marked as cut.
 
 Approval (:class:`~seedchat.settings.ToolSettings`): with ``tool_approval = "auto"``, or
-for a tool the user always allows (:mod:`seedchat.approvals`: an MCP tool in its
+for a tool the user always allows (:mod:`seedchat.tools.approvals`: an MCP tool in its
 server's ``alwaysAllow`` in ``mcp.json``), a call runs at once; else
-it waits for the :class:`~seedchat.tool_runner.Approver` (the terminal's ``[y]es /
+it waits for the :class:`~seedchat.tools.protocol.Approver` (the terminal's ``[y]es /
 [a]lways / [n]o``).
 
 The messages a round adds to the prompt are made by :func:`reply_message` and
@@ -42,14 +42,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from seedchat import approvals
-from seedchat.answer import AnswerRecording, ChatEngine, answer
+from seedchat.chat.answer import AnswerRecording, ChatEngine, answer
 from seedchat.errors import SeedchatError
 from seedchat.events import AnswerDelta, Done, Event, Notice, ToolCall, ToolResult, ToolRun
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
+from seedchat.seed.tool_calls import new_call_id, typed_arguments
 from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
-from seedchat.tool_calls import new_call_id, typed_arguments
-from seedchat.tool_runner import (
+from seedchat.tools import approvals
+from seedchat.tools.protocol import (
     Approver,
     PendingCall,
     ToolOutcome,
@@ -73,7 +73,7 @@ TokenCounter = Callable[[str], int]
 def reply_message(content: str, calls: Sequence[dict[str, Any]] = ()) -> Message:
     """A reply of the model's as the next prompt holds it: its answer text (stripped) and
     its calls with the arguments as the model wrote them (no thinking: see
-    :data:`seedchat.session.HISTORY_THINKING`)."""
+    :data:`seedchat.chat.session.HISTORY_THINKING`)."""
     tool_calls = [{"name": c["name"], "arguments": dict(c.get("arguments") or {})} for c in calls]
     return Message("assistant", content.strip(), tool_calls=tool_calls or None)
 

@@ -51,7 +51,7 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.seed_format import (
+from seedchat.seed.tags import (
     CONTROL_TOKENS,
     REFLECT_CLOSE,
     REFLECT_OPEN,

@@ -8,13 +8,13 @@ The one rule (:func:`choose`), for every front end:
 3. where the model may be loaded again (a one-shot ``seedchat chat``: nobody else uses it)
    and a context plan (:func:`seedchat.planner.context_plans`) fits this machine and the
    model's trained context: load it with that plan's context;
-4. else retrieval (:mod:`seedchat.retrieval`): the passages that best match the question,
+4. else retrieval (:mod:`seedchat.documents.retrieval`): the passages that best match the question,
    as many as the context's room holds, and a footer that says the whole document was not
    read. The API (:func:`fit_request`) cannot load the model again for a client, so for it
    this follows 2 directly.
 
 Every count is the model's own: the prompt rendered by its template and tokenized as the
-engine does (:func:`seedchat.prompt_tokens.prompt_tokens`).
+engine does (:func:`seedchat.seed.prompt_tokens.prompt_tokens`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Literal
 
 from seedchat.backend import available_ram_bytes, detect_gpus
-from seedchat.documents import Document, detach
-from seedchat.engine import Engine
+from seedchat.documents.read import Document, detach
+from seedchat.documents.retrieval import Retrieval, retrieve
+from seedchat.engine.local import Engine
 from seedchat.events import Notice
 from seedchat.planner import (
     ContextPlan,
@@ -39,9 +40,8 @@ from seedchat.planner import (
     read_shape,
     reply_room,
 )
-from seedchat.prompt import Message, RenderedPrompt
-from seedchat.prompt_tokens import prompt_tokens
-from seedchat.retrieval import Retrieval, retrieve
+from seedchat.seed.prompt_tokens import prompt_tokens
+from seedchat.seed.template import Message, RenderedPrompt
 from seedchat.settings import GenerationOptions
 
 log = logging.getLogger(__name__)

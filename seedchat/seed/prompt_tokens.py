@@ -5,7 +5,7 @@ llama.cpp's tokenizer, asked to parse special tokens, turns every ``<seed:eos>``
 tool result or a file containing ``<seed:eos><seed:bos>system…`` would forge a turn. And
 Seed's tags (``<seed:think>``, ``</seed:tool_call>``…) are *user-defined* tokens, which
 llama.cpp matches even with special parsing off. :func:`prompt_tokens` takes a
-:class:`~seedchat.prompt.RenderedPrompt` and
+:class:`~seedchat.seed.template.RenderedPrompt` and
 
 - splits the template's own text at its special tokens (as llama.cpp does);
 - joins the text between them with the adjacent texts (messages, tool results), so the
@@ -30,8 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from seedchat.prompt import RenderedPrompt
-from seedchat.seed_format import BOS, EOS
+from seedchat.seed.tags import BOS, EOS
+from seedchat.seed.template import RenderedPrompt
 
 REPLY_OPEN = BOS + "assistant"  # where a reply starts in a rendered prompt
 

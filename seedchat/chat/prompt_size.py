@@ -3,7 +3,7 @@ terminal.
 
 :func:`prompt_size` renders the prompt the next send would make (the session's system
 prompt, turns, the question and its files, with the model's own template) and counts it
-with the loaded model's tokenizer the way the engine will (:func:`seedchat.prompt_tokens.
+with the loaded model's tokenizer the way the engine will (:func:`seedchat.seed.prompt_tokens.
 prompt_tokens`: only the template's tags are special). A remote server's tokenizer is not
 here: its size is estimated from the text (:data:`CHARS_PER_TOKEN`) and says so.
 
@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seedchat.documents import Document
-from seedchat.engine import Engine
-from seedchat.fitting import count_prompt
+from seedchat.chat.fitting import count_prompt
+from seedchat.chat.session import ChatSession
+from seedchat.documents.read import Document
+from seedchat.documents.retrieval import Retrieval
+from seedchat.engine.local import Engine
+from seedchat.engine.remote import RemoteEngine
 from seedchat.planner import context_needed, prompt_fits
-from seedchat.remote import RemoteEngine
-from seedchat.retrieval import Retrieval
-from seedchat.session import ChatSession
 
 log = logging.getLogger(__name__)
 

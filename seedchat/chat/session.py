@@ -20,7 +20,7 @@ One turn, in order:
 5. ``Done`` saves the answer whole with its statistics; a stop, a closed page or an error
    saves it as ``cancelled``/``error`` instead. The answer joins the turns.
 
-Steps 2, 4 and 5 are :func:`seedchat.answer.answer`, the one answer path: the API runs
+Steps 2, 4 and 5 are :func:`seedchat.chat.answer.answer`, the one answer path: the API runs
 its requests through it too, without a session (a request's messages are its history).
 
 :meth:`ChatSession.regenerate` writes a new answer beside the last one and
@@ -37,7 +37,7 @@ longer than its answer). Every front end makes the same prompt of the same
 conversation (``seedchat chat --conversation ID --show-prompt`` prints it).
 
 With tools on (:attr:`ChatSession.tools`), the answer is the tool loop
-(:func:`seedchat.tool_loop.answer_with_tools`): each reply of the model is an assistant
+(:func:`seedchat.chat.tool_loop.answer_with_tools`): each reply of the model is an assistant
 message of its own (its calls in ``tool_calls``), each result a ``tool`` message after
 it, all on the branch in order; the turns hold them too, so the next prompt, and the
 prompt of the conversation reopened, has them (the same bytes).
@@ -57,8 +57,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from seedchat.answer import AnswerRecording, ChatEngine, answer
-from seedchat.documents import Document, attach
+from seedchat.chat.answer import AnswerRecording, ChatEngine, answer
+from seedchat.chat.fitting import (
+    count_prompt,
+    earlier_notice,
+    earlier_passages,
+    local_engine,
+    with_passages,
+)
+from seedchat.chat.tool_loop import answer_with_tools, reply_message, tool_message
+from seedchat.documents.read import Document, attach
+from seedchat.documents.retrieval import Retrieval
+from seedchat.engine.kv_files import forget_conversation
 from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import (
     AnswerDelta,
@@ -69,21 +79,11 @@ from seedchat.events import (
     ToolCall,
     ToolResult,
 )
-from seedchat.fitting import (
-    count_prompt,
-    earlier_notice,
-    earlier_passages,
-    local_engine,
-    with_passages,
-)
-from seedchat.kv_files import forget_conversation
 from seedchat.planner import prompt_fits
-from seedchat.prompt import Message
-from seedchat.retrieval import Retrieval
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
 from seedchat.store import Store, StreamRecorder
-from seedchat.tool_loop import answer_with_tools, reply_message, tool_message
-from seedchat.tool_runner import Approver, DenyAll, ToolRunner
+from seedchat.tools.protocol import Approver, DenyAll, ToolRunner
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Turn:
     tool_calls: tuple[dict[str, Any], ...] = ()
     call_id: str | None = None
     name: str | None = None
-    attachments: tuple[Document, ...] = ()  # a question's files (seedchat.documents)
+    attachments: tuple[Document, ...] = ()  # a question's files (seedchat.documents.read)
     retrieval: Retrieval | None = None  # passages of the files stand in for them (this run)
 
     def __hash__(self) -> int:
@@ -177,8 +177,8 @@ class ChatSession:
         retrieval: Retrieval | None = None,
     ) -> list[Message]:
         """What the engine is given: the system prompt, the turns, then ``question``; a
-        question's files go into its message (:func:`seedchat.documents.attach`), or the
-        passages of them a ``retrieval`` chose (:mod:`seedchat.retrieval`)."""
+        question's files go into its message (:func:`seedchat.documents.read.attach`), or the
+        passages of them a ``retrieval`` chose (:mod:`seedchat.documents.retrieval`)."""
         out: list[Message] = []
         system = self.settings.system_prompt.strip()
         if system:
@@ -216,7 +216,7 @@ class ChatSession:
 
     def passages_for(self, question: str, files: Sequence[Document]) -> Retrieval | None:
         """The passages of ``files`` that best match ``question``, as many as the context
-        holds after the turns (:func:`seedchat.fitting.with_passages`); None without files
+        holds after the turns (:func:`seedchat.chat.fitting.with_passages`); None without files
         or for a model on a server (its context is its server's to judge)."""
         engine = local_engine(self.engine)
         if engine is None or not files:
@@ -233,7 +233,7 @@ class ChatSession:
         the turns alone: a regenerated or edited last question) does not fit whole, the
         questions' files not already given as passages (a conversation reopened after it
         was answered from passages: which passages is not saved) go as the passages that
-        match their question and ``question`` (:func:`seedchat.fitting.earlier_passages`),
+        match their question and ``question`` (:func:`seedchat.chat.fitting.earlier_passages`),
         an earlier question's said before the answer. Files that fit go whole, as the
         first time."""
         engine = local_engine(self.engine)

@@ -1,18 +1,18 @@
 """One reply's thinking budget, kept the same way by every engine.
 
 :class:`ReplyBudget` is made once per reply from its :class:`GenerationOptions`, before
-anything else happens, by the local :class:`~seedchat.engine.Engine` (through
-:class:`~seedchat.decoding.DecodeLoop`) and by :class:`~seedchat.remote.RemoteEngine`:
+anything else happens, by the local :class:`~seedchat.engine.local.Engine` (through
+:class:`~seedchat.engine.decoding.DecodeLoop`) and by :class:`~seedchat.engine.remote.RemoteEngine`:
 
-1. the prelude: the budget checked (:func:`~seedchat.budget.normalize_budget`, with its
-   notices), the enforcement (:func:`~seedchat.budget.default_enforcement` when none is
+1. the prelude: the budget checked (:func:`~seedchat.seed.budget.normalize_budget`, with its
+   notices), the enforcement (:func:`~seedchat.seed.budget.default_enforcement` when none is
    asked for), the clock started, and the thinking parser in the state the rendered
    prompt leaves it (:meth:`ReplyBudget.parser`);
 2. the cut: :meth:`ReplyBudget.must_cut` is the one place that decides when thinking is
-   cut (:func:`~seedchat.budget.should_force_end`: hard, a positive budget, the true count
+   cut (:func:`~seedchat.seed.budget.should_force_end`: hard, a positive budget, the true count
    at the budget; thinking still open; not a raw completion; at most once), and
    :meth:`ReplyBudget.cut` gives the text that ends it
-   (:func:`~seedchat.seed_format.forced_end_text`), which each engine puts after the
+   (:func:`~seedchat.seed.tags.forced_end_text`), which each engine puts after the
    thinking its own way (tokens into the KV cache, or a continued completion);
 3. the statistics: :meth:`ReplyBudget.done` builds the reply's :class:`Done` from the
    counts and times each engine measured.
@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import time
 
-from seedchat import budget as budgets
-from seedchat import seed_format
-from seedchat.budget import Enforcement
 from seedchat.events import Done, FinishReason, Notice
+from seedchat.seed import budget as budgets
+from seedchat.seed import tags
+from seedchat.seed.budget import Enforcement
+from seedchat.seed.thinking import ThinkingParser, initial_state
 from seedchat.settings import GenerationOptions
-from seedchat.thinking import ThinkingParser, initial_state
 
 
 class ReplyBudget:
@@ -73,7 +73,7 @@ class ReplyBudget:
         report, closed, and the think block's end). The engine puts it after the thinking
         and feeds it to ``parser`` as injected."""
         self.forced = True
-        return seed_format.forced_end_text(in_reflect=parser.in_reflect)
+        return tags.forced_end_text(in_reflect=parser.in_reflect)
 
     def done(
         self,

@@ -1,7 +1,7 @@
 """Retrieval: the passages of attached files that best match a question, when the files
 cannot go into the prompt whole.
 
-:func:`retrieve` splits each :class:`~seedchat.documents.Document` into passages
+:func:`retrieve` splits each :class:`~seedchat.documents.read.Document` into passages
 (:func:`split_passages`: paragraph-sized, at most :data:`MAX_CHARS` characters, never across
 a PDF page), each with where it is (the PDF page from the ``[page N]`` lines, else the
 lines of the file), indexes them in SQLite's FTS5 and ranks them by BM25 against the
@@ -20,7 +20,7 @@ files' order::
     What changed since the last quarter?
 
 A file that is not a PDF names lines instead: ``[lines 120–164]``. The text is tokenized
-as text like the rest of the message (:mod:`seedchat.prompt_tokens`).
+as text like the rest of the message (:mod:`seedchat.seed.prompt_tokens`).
 
 The index is an in-memory SQLite database, built for the question and dropped after it:
 the passages depend on the question's room (so nothing in it is worth keeping), building
@@ -39,7 +39,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from seedchat.documents import Document
+from seedchat.documents.read import Document
 from seedchat.events import RetrievalNotice
 
 #: A passage ends at a paragraph break once it holds this many characters…

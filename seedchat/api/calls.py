@@ -1,18 +1,15 @@
-"""The OpenAI-compatible HTTP API over the app's one loaded model (FastAPI, no gradio).
+"""What both API faces share: one reply asked by a client (:class:`Call`), run through
+the one answer path (:func:`seedchat.chat.answer.answer`, as the page's turns are) in the
+model's own thread and sent streamed in a :class:`Wire`'s framing or whole
+(:func:`respond`); errors in OpenAI's shape (:class:`ApiError`, :func:`api_error`), the
+key (:func:`require_key`) and the origins a browser page may call from
+(:func:`allow_origins`).
 
-:func:`create_api` makes the ``/v1`` application (``/v1/models``,
-``/v1/chat/completions``, ``/v1/completions``); :func:`create_app` wraps it with
-``/health`` for ``seedchat serve``, and the web UI mounts the same ``/v1`` application
-beside its page, so both share one :class:`~seedchat.host.ModelHost`.
-
-Each request is turned into seedchat's own types (:mod:`seedchat.api.requests`), runs
-through the one answer path (:func:`seedchat.answer.answer`, as the page's turns do) on the
-host (first come, first served, a bounded queue: past it a 429 with ``Retry-After``),
-and its events go out in OpenAI's shapes (:mod:`seedchat.api.responses`), streamed as
-server-sent events or whole (:func:`respond`, over one :class:`Call`; Ollama's routes,
-:mod:`seedchat.api.ollama`, use the same with their own :class:`Wire`). The model decodes
-in its own thread; a client that goes away stops its generation within a token. Every error is a 4xx/5xx in OpenAI's shape
-``{"error": {"message", "type", "param", "code"}}``, and the server keeps serving.
+OpenAI's routes (:mod:`seedchat.api.openai`) and Ollama's (:mod:`seedchat.api.ollama`)
+build on this module and never on each other; :mod:`seedchat.api.app` puts them
+together. The host serves first come, first served, with a bounded queue (past it a 429
+with ``Retry-After``); a client that goes away stops its generation within a token; every
+error is a 4xx/5xx and the server keeps serving.
 """
 
 from __future__ import annotations
@@ -25,29 +22,18 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.exceptions import HTTPException
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from seedchat.answer import AnswerRecording, answer
-from seedchat.api.requests import (
-    ChatRequest,
-    CompletionRequest,
-    chat_settings,
-    stop_sequences,
-    tools_of,
-)
-from seedchat.api.responses import Reply
+from seedchat.chat.answer import AnswerRecording, answer
+from seedchat.chat.fitting import fit_request
+from seedchat.chat.pump import EventPump
+from seedchat.engine.host import ModelBusy, ModelHost, NoModelLoaded
 from seedchat.errors import ContextLengthError, RequestError, SeedchatError
 from seedchat.events import Event
-from seedchat.fitting import fit_request
-from seedchat.host import ModelBusy, ModelHost, NoModelLoaded
-from seedchat.prompt import Message
-from seedchat.pump import EventPump
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings
-from seedchat.tool_calls import prompt_messages
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +157,7 @@ class Call:
 
         def events() -> Iterator[Event]:
             messages, notices = self.messages, []
-            if not self.raw:  # files that do not fit: passages of them (seedchat.fitting)
+            if not self.raw:  # files that do not fit: passages of them (seedchat.chat.fitting)
                 options = self.settings.generation_options(tools=self.reply.tools)
                 messages, notices = fit_request(self.host.engine, messages, options)
             for notice in notices:
@@ -271,118 +257,10 @@ def loaded_model(host: ModelHost, name: str) -> str:
     return loaded
 
 
-# -- the application ---------------------------------------------------------------------
-
-
-class _Routes:
-    """The handlers of ``/v1``, over one host."""
-
-    def __init__(self, host: ModelHost, options: ApiOptions) -> None:
-        self.host, self.options = host, options
-
-    def check_model(self, name: str) -> str:
-        return loaded_model(self.host, name)
-
-    def models(self) -> dict[str, Any]:
-        host, info = self.host, self.host.info
-        if host.model_id is None:
-            return {"object": "list", "data": []}
-        about: dict[str, Any] = {"name": host.display_name}
-        if info is not None:
-            about.update(
-                file=info.path.name,
-                architecture=info.architecture,
-                quantization=info.quantization,
-                context_length=info.context_length,
-            )
-        entry = {
-            "id": host.model_id,
-            "object": "model",
-            "created": 0,
-            "owned_by": "seedchat",
-            "seedchat": about,
-        }
-        return {"object": "list", "data": [entry]}
-
-    def settings(self, body: ChatRequest | CompletionRequest) -> ChatSettings:
-        try:
-            return chat_settings(body, ChatSettings.from_settings(self.host.settings))
-        except RequestError as err:
-            raise api_error(err) from err
-
-    async def chat(self, body: ChatRequest, request: Request) -> Any:
-        model = self.check_model(body.model)
-        settings = self.settings(body)
-        try:
-            messages = prompt_messages(body.messages)
-            include = bool(body.stream_options and body.stream_options.include_usage)
-            reply = Reply(model, tools_of(body), stop_sequences(body), include_usage=include)
-        except RequestError as err:
-            raise api_error(err) from err
-        call = Call(self.host, messages, settings, reply)
-        if self.options.saver is not None:
-            call.recording = self.options.saver.start(messages, settings, model)
-        return await respond(call, body.stream, request)
-
-    async def complete(self, body: CompletionRequest, request: Request) -> Any:
-        model = self.check_model(body.model)
-        settings = self.settings(body)
-        prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
-        if not prompt:
-            raise ApiError(400, "The prompt is empty.", param="prompt")
-        try:
-            include = bool(body.stream_options and body.stream_options.include_usage)
-            reply = Reply(model, stop=stop_sequences(body), chat=False, include_usage=include)
-        except RequestError as err:
-            raise api_error(err) from err
-        call = Call(self.host, prompt, settings, reply, raw=True)
-        return await respond(call, body.stream, request)
-
-
 async def _chain(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
     yield first
     async for part in rest:
         yield part
-
-
-def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    where = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(where) or None
-    kind = first.get("type", "")
-    if kind == "json_invalid":
-        message = "The request body is not valid JSON."
-    elif kind == "missing":
-        message = f"The request lacks the required field {param!r}."
-    else:
-        message = f"Invalid value for {param!r}: {first.get('msg', 'not allowed')}."
-    return ApiError(400, message, param=param, code=kind or None).response()
-
-
-def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-    return ApiError(exc.status_code, str(exc.detail), kind).response()
-
-
-def create_api(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
-    """The ``/v1`` application (its routes named without the prefix): mount it at /v1."""
-    options = options or ApiOptions()
-    routes = _Routes(host, options)
-    api = FastAPI(
-        title="seedchat API",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        dependencies=[Depends(require_key(options.api_key))],
-    )
-    api.add_exception_handler(ApiError, lambda _r, exc: exc.response())
-    api.add_exception_handler(RequestValidationError, _validation_error)
-    api.add_exception_handler(HTTPException, _http_error)
-    api.add_api_route("/models", routes.models, methods=["GET"])
-    api.add_api_route("/chat/completions", routes.chat, methods=["POST"])
-    api.add_api_route("/completions", routes.complete, methods=["POST"])
-    allow_origins(api, options.cors_origins)
-    return api
 
 
 def allow_origins(api: FastAPI, origins: tuple[str, ...]) -> None:
@@ -410,37 +288,3 @@ def require_key(key: str | None) -> Callable[[Request], None]:
             )
 
     return check
-
-
-def health(host: ModelHost) -> JSONResponse:
-    """``GET /health``: 200 with the model once it is loaded, else 503 and why."""
-    if host.loading is not None:
-        loading = getattr(host.loading, "name", host.loading)
-        return JSONResponse({"status": "loading", "model": str(loading)}, status_code=503)
-    if host.model_id is None:
-        return JSONResponse({"status": "no model", "error": host.error}, status_code=503)
-    return JSONResponse(
-        {
-            "status": "ok",
-            "model": host.model_id,
-            "busy": host.busy,
-            "waiting": host.turns.waiting,
-        }
-    )
-
-
-def create_app(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
-    """The whole API server (``seedchat serve``): ``/health``, ``/v1`` and Ollama's ``/api``."""
-    from seedchat.api.ollama import create_ollama_api  # it builds on this module
-
-    app = FastAPI(title="seedchat", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_api_route("/health", lambda: health(host), methods=["GET"])
-    app.add_api_route("/", running, methods=["GET", "HEAD"])
-    app.mount("/v1", create_api(host, options))
-    app.mount("/api", create_ollama_api(host, options))
-    return app
-
-
-def running() -> PlainTextResponse:
-    """``GET /``: what Ollama's clients probe for before they use ``/api``."""
-    return PlainTextResponse("Ollama is running (seedchat: Ollama's API at /api, OpenAI's at /v1)")

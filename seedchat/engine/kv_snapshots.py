@@ -3,7 +3,7 @@
 The engine keeps one KV cache, so reusing a prompt's prefix helps only the conversation
 that is in it. At the end of each reply the engine copies its KV state
 (``llama_state_seq_get_data``: a memory copy under the engine's lock, after the ``Done``
-event) and a background thread writes it to seedchat's cache (:mod:`seedchat.kv_files`:
+event) and a background thread writes it to seedchat's cache (:mod:`seedchat.engine.kv_files`:
 the format, the index, the budget). When a later prompt starts with the tokens of a saved
 one (after a restart, after another conversation used the cache, from any front end:
 matching is by tokens, not by conversation), :meth:`SnapshotCache.restore` puts the state
@@ -14,15 +14,15 @@ cache type, and flash attention (it decides whether llama.cpp stores V transpose
 offload does not matter: llama.cpp writes the state from its tensors in one host format.
 Everything is bounded by one budget (``kv_cache_disk_gb``): the least recently used files
 go first, across models. A snapshot is cache, not data: deleting a conversation deletes the
-files made from it (:func:`seedchat.kv_files.forget_conversation`).
+files made from it (:func:`seedchat.engine.kv_files.forget_conversation`).
 
-A file that fails a check (:func:`seedchat.kv_files.read_snapshot`: magic, CRCs, size,
+A file that fails a check (:func:`seedchat.engine.kv_files.read_snapshot`: magic, CRCs, size,
 llama.cpp's version, the model file, the KV type, the tokens) or that llama.cpp refuses is
 ignored with a debug log and deleted, and the prompt is evaluated as usual; one longer than
 the context is skipped, not deleted.
 
 What is restored: only the reply's *prompt* (``exact`` tokens), not the tokens generated
-one at a time after it, at a multiple of :data:`~seedchat.kv_files.BLOCK` tokens, leaving
+one at a time after it, at a multiple of :data:`~seedchat.engine.kv_files.BLOCK` tokens, leaving
 at least :data:`TAIL` to evaluate. llama.cpp's kernels depend on the batch size (on the
 CPU, flash attention switches from one query row at a time to 64-row tiles at 64 tokens),
 so a one-token step writes slightly different KV values than a batch does. Restoring only
@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from seedchat.backend import available_ram_bytes
-from seedchat.kv_files import (
+from seedchat.engine.kv_files import (
     BLOCK,
     SUFFIX,
     Entry,

@@ -8,13 +8,13 @@ and :func:`openai_tool_call` wraps the call in OpenAI's shape, arguments a JSON 
 Model output never makes these raise: a value that does not convert stays its raw text.
 
 Client → model: :func:`prompt_messages` checks the ``messages`` of a request and turns them
-into :class:`~seedchat.prompt.Message` objects for the model's own template, which writes
+into :class:`~seedchat.seed.template.Message` objects for the model's own template, which writes
 earlier calls back as ``<seed:tool_call>`` blocks and tool results as a ``tool`` turn.
 A message's content may be a string or a list of parts: ``text`` parts, and ``file`` parts
 as OpenAI sends them (``{"type": "file", "file": {"filename": …, "file_data": BASE64}}``,
 ``file_data`` plain base64 or a ``data:…;base64,`` URL), read by
-:func:`seedchat.documents.read_document` and written into the message by
-:func:`seedchat.documents.attach` (the files first, then the text), as the terminal and the
+:func:`seedchat.documents.read.read_document` and written into the message by
+:func:`seedchat.documents.read.attach` (the files first, then the text), as the terminal and the
 page attach files. Earlier reasoning (``reasoning_content``/``reasoning``) is dropped, as the chat session
 drops earlier thinking. Each problem is a :class:`~seedchat.errors.RequestError` whose
 ``param`` names the field, e.g. ``messages[2].tool_calls[0].function.arguments``.
@@ -31,10 +31,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from seedchat.documents import Document, DocumentError, attach, read_document
+from seedchat.documents.read import Document, DocumentError, attach, read_document
 from seedchat.errors import RequestError
 from seedchat.events import ToolCall
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 
 #: OpenAI roles → the roles Seed's template knows.
 ROLES = {
@@ -181,7 +181,7 @@ def _message(message: Any, where: str) -> Message:
 
 def _content(content: Any, where: str) -> tuple[str | None, tuple[Document, ...]]:
     """A string, None, or the text of a list of parts: text parts joined by newlines,
-    after the files of file parts (:func:`seedchat.documents.attach`); and those files."""
+    after the files of file parts (:func:`seedchat.documents.read.attach`); and those files."""
     if content is None or isinstance(content, str):
         return content, ()
     if not isinstance(content, list):

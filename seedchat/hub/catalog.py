@@ -20,7 +20,7 @@ from typing import Any
 from seedchat.errors import SeedchatError
 from seedchat.planner import ModelShape
 
-CATALOG_FILE = Path(__file__).parent / "data" / "catalog.json"
+CATALOG_FILE = Path(__file__).parent.parent / "data" / "catalog.json"
 
 
 class CatalogError(SeedchatError):

@@ -2,7 +2,7 @@
 
 :class:`DecodeLoop` runs after the prompt is in the KV cache. Each step samples the next
 token from the logits row it belongs to, gives it to the thinking parser (whose events it
-yields) and puts it in the cache. With drafting on (:mod:`seedchat.lookup`), the tokens
+yields) and puts it in the cache. With drafting on (:mod:`seedchat.engine.lookup`), the tokens
 the context predicts are decoded in the same batch as the token, each with its logits:
 the next samples are then taken from those rows, and a draft is accepted only when the
 sample equals it. Every token is still sampled once, in order, from the same logits and
@@ -13,7 +13,7 @@ the same distribution. Drafts not accepted are removed from the cache at once: i
 holds exactly the reply's tokens.
 
 Whether to cut the thinking is asked of the reply's
-:class:`~seedchat.reply_budget.ReplyBudget`, the rule the remote engine keeps too; what
+:class:`~seedchat.engine.reply_budget.ReplyBudget`, the rule the remote engine keeps too; what
 the loop needs of an engine is :class:`LoopEngine`.
 """
 
@@ -26,16 +26,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from seedchat.engine.lookup import Drafter
+from seedchat.engine.reply_budget import ReplyBudget
 from seedchat.events import Event, FinishReason
-from seedchat.lookup import Drafter
-from seedchat.reply_budget import ReplyBudget
-from seedchat.thinking import ThinkingParser
+from seedchat.seed.thinking import ThinkingParser
 
 
 @runtime_checkable
 class LoopEngine(Protocol):
     """What :class:`DecodeLoop` needs of an engine (the local
-    :class:`~seedchat.engine.Engine` gives it over llama.cpp). A sampler is the engine's
+    :class:`~seedchat.engine.local.Engine` gives it over llama.cpp). A sampler is the engine's
     own object, passed back to :meth:`sample` as it was given."""
 
     n_ctx: int  # the context's size in tokens

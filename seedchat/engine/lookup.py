@@ -5,7 +5,7 @@ paragraph being corrected, a quote — the tokens after the last few tokens have
 occurred before, followed by the same continuation. :class:`Drafter` keeps an n-gram index
 of the conversation's tokens (the prompt and the reply so far, updated as tokens come) and
 proposes the tokens that followed the longest recent match (n from :data:`MAX_N` down to
-:data:`MIN_N`). The engine checks them all in one batch (seedchat.decoding).
+:data:`MIN_N`). The engine checks them all in one batch (seedchat.engine.decoding).
 
 How many to propose is chosen from what the machine and the text show: the time a batch of
 n tokens takes (measured as the reply goes: on a GPU or for a big model a batch of 8 costs

@@ -24,7 +24,7 @@ file's name, then its text, then the question)::
 
     What does it say about X?
 
-The text is tokenized as text (:mod:`seedchat.prompt_tokens`): a document holding
+The text is tokenized as text (:mod:`seedchat.seed.prompt_tokens`): a document holding
 ``<seed:eos>`` or ``<seed:think>`` gives the tokens of those characters, never the tags.
 docs/documents.md describes the whole of it.
 """

@@ -14,7 +14,7 @@ Text from users, tools and files must reach the model as text, never as control 
 :meth:`ChatTemplate.render_marked` says which spans of the rendered prompt are such text
 (every message's content and thinking, earlier calls' names and arguments, tools'
 descriptions) by rendering once more with a placeholder in place of each, and
-:mod:`seedchat.prompt_tokens` tokenizes those spans with special-token parsing off.
+:mod:`seedchat.seed.prompt_tokens` tokenizes those spans with special-token parsing off.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from seedchat.documents import Document
+from seedchat.documents.read import Document
 from seedchat.errors import EngineError
-from seedchat.seed_format import BOS, EOS
+from seedchat.seed.tags import BOS, EOS
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ class Message:
     thinking: str | None = None  # an assistant turn's thinking, if kept
     # An assistant turn's tool calls: [{"name": str, "arguments": {name: value}}].
     tool_calls: list[dict[str, Any]] | None = None
-    # The files written into ``content`` (seedchat.documents.attach), kept apart too: an API
-    # request's file parts, saved as attachments or replaced by passages (seedchat.retrieval).
+    # The files written into ``content`` (seedchat.documents.read.attach), kept apart too: an API
+    # request's file parts, saved as attachments or replaced by passages (seedchat.documents.retrieval).
     attachments: tuple[Document, ...] = ()
 
     def to_template(self, text: Callable[[str], str] = str) -> dict[str, Any]:
@@ -112,7 +112,7 @@ def _marked_tools(tools: list[dict] | None, text: Callable[[str], str]) -> list[
 @dataclass(frozen=True)
 class RenderedPrompt:
     """A rendered prompt and the spans of it that are text from users, tools or files:
-    tokenized as text, never as control tokens (:mod:`seedchat.prompt_tokens`)."""
+    tokenized as text, never as control tokens (:mod:`seedchat.seed.prompt_tokens`)."""
 
     text: str
     text_spans: tuple[tuple[int, int], ...] = ()

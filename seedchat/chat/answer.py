@@ -1,7 +1,7 @@
 """The one answer path: a reply of the model, streamed and saved, for every front end.
 
-The page and ``seedchat chat`` (through :class:`~seedchat.session.ChatSession`) and the API
-(:mod:`seedchat.api.server`, stateless: a request's messages are the history) all call
+The page and ``seedchat chat`` (through :class:`~seedchat.chat.session.ChatSession`) and the API
+(:mod:`seedchat.api.calls`, stateless: a request's messages are the history) all call
 :func:`answer`::
 
     recording = AnswerRecording.begin(lambda: store.record_stream(...))
@@ -9,7 +9,7 @@ The page and ``seedchat chat`` (through :class:`~seedchat.session.ChatSession`) 
         draw(event)
 
 It renders nothing and decides nothing of its own: the engine renders the messages with
-the model's template, keeps the thinking budget (:mod:`seedchat.reply_budget`) and streams
+the model's template, keeps the thinking budget (:mod:`seedchat.engine.reply_budget`) and streams
 typed events. :func:`answer` hands each event to the recording before the front end sees
 it, and ends the recording with the reply: ``Done`` saves it whole with its statistics; a
 stop, a closed page or client, or an error saves it as ``cancelled``/``error``.
@@ -29,7 +29,7 @@ from typing import Protocol
 
 from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import Done, Event
-from seedchat.prompt import Message
+from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings, GenerationOptions
 from seedchat.store import StreamRecorder, status_for
 
@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 
 
 class ChatEngine(Protocol):
-    """What an answer needs of an engine: a local :class:`~seedchat.engine.Engine`, a
-    :class:`~seedchat.remote.RemoteEngine` or the app's :class:`~seedchat.host.ModelHost`."""
+    """What an answer needs of an engine: a local :class:`~seedchat.engine.local.Engine`, a
+    :class:`~seedchat.engine.remote.RemoteEngine` or the app's :class:`~seedchat.engine.host.ModelHost`."""
 
     def generate(
         self,

@@ -1,5 +1,5 @@
 """The configured MCP servers' tools as the tool loop's runner
-(:class:`seedchat.tool_runner.ToolRunner`): their definitions for the prompt, each call
+(:class:`seedchat.tools.protocol.ToolRunner`): their definitions for the prompt, each call
 sent to the server that has the tool. A result's images and resources go to the front
 end as :class:`~seedchat.events.ToolMedia` (an image over :data:`MAX_IMAGE_BYTES` only
 named); :class:`ChosenTools` leaves out the tools a conversation switched off."""
@@ -12,9 +12,9 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from seedchat.events import ToolMedia
-from seedchat.tool_runner import ToolOutcome, ToolRunner, server_of, tool_names
-from seedchat.tools.host import ToolHost
+from seedchat.tools.protocol import ToolOutcome, ToolRunner, server_of, tool_names
 from seedchat.tools.results import ContentPart
+from seedchat.tools.servers import ToolHost
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@
 
 Enforcement: ``soft`` leaves the budget to the model's own reflect reports; ``hard`` (the
 default when a budget is set) makes the engine cut thinking when the true count reaches
-the budget, by injecting :func:`seedchat.seed_format.forced_end_text` and continuing to
-the answer. This module is policy only; the format's text is in :mod:`seedchat.seed_format`.
+the budget, by injecting :func:`seedchat.seed.tags.forced_end_text` and continuing to
+the answer. This module is policy only; the format's text is in :mod:`seedchat.seed.tags`.
 """
 
 from __future__ import annotations
@@ -91,5 +91,5 @@ def is_hard(budget: int, enforcement: Enforcement) -> bool:
 
 def should_force_end(budget: int, enforcement: Enforcement, thinking_tokens: int) -> bool:
     """Whether the engine must cut thinking now (hard mode, budget reached). One reply's
-    engine asks :meth:`seedchat.reply_budget.ReplyBudget.must_cut`, which applies this."""
+    engine asks :meth:`seedchat.engine.reply_budget.ReplyBudget.must_cut`, which applies this."""
     return is_hard(budget, enforcement) and thinking_tokens >= budget
