@@ -145,7 +145,7 @@ class Call:
     server saves)."""
 
     host: ModelHost
-    messages: Any  # a list of prompt.Message, or the text of a plain completion
+    messages: Any  # a list of template.Message, or the text of a plain completion
     settings: ChatSettings
     reply: ReplyShape
     raw: bool = False
