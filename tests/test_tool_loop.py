@@ -11,6 +11,7 @@ the model, a replay (tests/replay.py) plays the model's events.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from seedchat.events import (
     ToolRun,
 )
 from seedchat.models import demo_model
-from seedchat.settings import ChatSettings, ToolSettings
+from seedchat.settings import ChatSettings, Settings, ToolSettings
 from seedchat.store import Store, export_json, export_markdown, import_json
 from seedchat.tools import approvals
 from seedchat.tools.config import config_file
@@ -203,6 +204,42 @@ def test_auto_approval_asks_nothing(store: Store):
     )
     events = list(session.turn("Time in Tokyo?"))
     assert not asking.asked and of(events, ToolResult)[0].is_error is False
+
+
+def test_a_calls_server_is_looked_up_once_and_travels_with_the_call(store: Store):
+    class Counting(LocalTools):
+        looked_up = 0
+
+        def server_of(self, name):
+            self.looked_up += 1
+            return super().server_of(name)
+
+        def call(self, call, cancel):
+            self.called.append(call)
+            return super().call(call, cancel)
+
+    runner = Counting(now=lambda: NOW, server="time")
+    runner.called = []
+    auto = ToolSettings(approval="auto")
+    session = ChatSession(
+        Replay(tokyo(), answer("7 am.")), store, tools=SessionTools(runner, Asking(), auto)
+    )
+    events = list(session.turn("Time in Tokyo?"))
+    assert runner.looked_up == 1
+    assert [(c.name, c.server) for c in runner.called] == [("get_current_time", "time")]
+    assert {e.server for e in of(events, ToolRun)} == {"time"}
+
+
+def test_the_session_takes_its_tools_whole_and_leaves_out_the_switched_off(store: Store):
+    settings = Settings()
+    settings.set("tool_approval", "auto")
+    assert SessionTools.of(None, ApproveAll(), settings) is None  # no runner: tools off
+    tools = SessionTools.of(LocalTools(), Asking(), settings)
+    assert tools.settings.approval == "auto"
+    session = ChatSession(Replay(), store, tools=tools)
+    assert LocalTools().specs() == session.generation_options().tools
+    session.settings = dataclasses.replace(session.settings, tools_off=("get_current_time",))
+    assert not session.generation_options().tools  # a conversation's choice, every front end
 
 
 class Broken:
