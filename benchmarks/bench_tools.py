@@ -44,14 +44,17 @@ from pathlib import Path
 from _synth import write_checkpoint
 from bench_tool_prompt import QUESTION, TOOLS, tool
 
-from seedchat.chat.session import ChatSession
+from seedchat.chat.session import ChatSession, SessionTools
 from seedchat.converters import convert_checkpoint
 from seedchat.engine.local import Engine
 from seedchat.events import Done, ToolResult
 from seedchat.models import demo_model
 from seedchat.settings import ChatSettings, LoadOptions
 from seedchat.store import Store
-from seedchat.tools.protocol import GET_CURRENT_TIME, ApproveAll, LocalTools, ToolOutcome
+from seedchat.tools.protocol import ApproveAll, PendingCall, ToolOutcome
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' tool runner
+from tests.local_tools import GET_CURRENT_TIME, LocalTools
 
 THREADS = 2
 NOW = 1_700_000_000.0
@@ -122,8 +125,11 @@ class Twenty:
     def specs(self) -> list[dict]:
         return TWENTY
 
-    def call(self, name: str, arguments: dict, cancel: threading.Event) -> ToolOutcome:
-        return self.local.call(name, arguments, cancel)
+    def server_of(self, name: str) -> str | None:
+        return None
+
+    def call(self, call: PendingCall, cancel: threading.Event) -> ToolOutcome:
+        return self.local.call(call, cancel)
 
 
 class Scripted:
@@ -148,7 +154,7 @@ def session_round(engine: Engine, store: Store) -> dict[str, float]:
     engine._prepare([0])  # empty the KV cache: the first reply is cold
     scripted = Scripted(engine, CALL_REPLY, ANSWER, SECOND)
     settings = ChatSettings(max_tokens=200, temperature=0)
-    session = ChatSession(scripted, store, settings, tools=Twenty(), approver=ApproveAll())
+    session = ChatSession(scripted, store, settings, tools=SessionTools(Twenty(), ApproveAll()))
     first = list(session.turn("What time is it in Tokyo?"))
     second = list(session.turn("Thank you!"))
     dones = [e for e in first + second if isinstance(e, Done)]

@@ -1,4 +1,4 @@
-"""Where seedchat keeps its files.
+"""Where seedchat keeps its files, and how it writes them (atomically).
 
 Data (models, the conversation database), config (settings) and cache (wheels,
 downloads) come from platformdirs. When ``SEEDCHAT_HOME`` is set, all three live
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import platformdirs
 
-from seedchat.errors import PathsError
+from seedchat.errors import PathsError, SeedchatError
 
 APP_NAME = "seedchat"
 HOME_ENV = "SEEDCHAT_HOME"
@@ -99,3 +99,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_text(
+    path: Path,
+    text: str,
+    failure: str,
+    hint: str,
+    error: type[SeedchatError] = PathsError,
+) -> None:
+    """:func:`atomic_write_text`, a failure raised as ``error`` that says
+    "``failure`` ``path``: why" with ``hint`` (the old file, if any, is left whole)."""
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise error(f"{failure} {path}: {exc.strerror or exc}", hint=hint) from exc

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from seedchat.errors import SettingsError
-from seedchat.paths import atomic_write_text, get_paths
+from seedchat.paths import get_paths, save_text
 from seedchat.settings import CHAT_KEYS, FIELDS, ChatSettings
 
 log = logging.getLogger(__name__)
@@ -274,13 +274,9 @@ class Presets:
         if self.problem is not None:
             raise PresetError(f"The presets cannot be saved: {self.problem.message}", _FIX_FILE)
         data = {"version": FILE_VERSION, "presets": [p.to_dict() for p in user]}
-        try:
-            atomic_write_text(self.path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        except OSError as exc:
-            raise PresetError(
-                f"Cannot write the presets file {self.path}: {exc.strerror or exc}",
-                hint="Check the config folder's permissions and the free disk space.",
-            ) from exc
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        hint = "Check the config folder's permissions and the free disk space."
+        save_text(self.path, text, "Cannot write the presets file", hint, PresetError)
         self.user = user
 
 

@@ -1,25 +1,19 @@
-"""seedchat/tools/approvals.py: "always allow" has one place per tool — an MCP tool in its
-server's ``alwaysAllow`` in mcp.json (what `seedchat tools` reads and the peers write), a
-built-in tool in tool_approvals.json — and the tool loop reads and writes it there."""
+"""seedchat/tools/approvals.py: "always allow" has one place — an MCP tool in its server's
+``alwaysAllow`` in mcp.json (what `seedchat tools` reads and the peers write) — and the
+tool loop reads and writes it there."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from seedchat.chat.session import ChatSession
+from seedchat.chat.session import ChatSession, SessionTools
 from seedchat.events import Done, ToolCall, ToolRun
 from seedchat.tools import approvals
 from seedchat.tools.config import ServerEntry, ToolsConfig, config_file
-from seedchat.tools.protocol import LocalTools, PendingCall
+from seedchat.tools.protocol import PendingCall
+from tests.local_tools import LocalTools
 from tests.replay import Replay, answer
-
-
-class TimeServer(LocalTools):
-    """The built-in clock, as if the MCP server "time" served it."""
-
-    def server_of(self, name: str) -> str | None:
-        return "time"
 
 
 class Asking:
@@ -48,8 +42,8 @@ def test_an_mcp_tools_always_is_its_servers_always_allow_in_mcp_json():
     assert json.loads(path.read_text())["mcpServers"]["time"]["alwaysAllow"] == ["get_current_time"]
     assert ToolsConfig.load().is_always_allowed("time", "get_current_time")
     assert approvals.is_always_allowed("get_current_time", "time")
-    assert not approvals.is_always_allowed("get_current_time")  # the built-in one: not
-    assert not approvals.approvals_file().exists()
+    assert not approvals.is_always_allowed("get_current_time", None)  # of no server: not
+    assert [p.name for p in path.parent.glob("*.json")] == ["mcp.json"]  # the one file
     approvals.forget("get_current_time", "time")
     assert "alwaysAllow" not in json.loads(path.read_text())["mcpServers"]["time"]
 
@@ -58,7 +52,7 @@ def test_the_loop_remembers_always_in_mcp_json_and_asks_no_more(tmp_path):
     path = configured()
     asking = Asking("always")
     replay = Replay(tokyo(), answer("7 am."), tokyo(), answer("Still 7 am."))
-    session = ChatSession(replay, None, tools=TimeServer(), approver=asking)
+    session = ChatSession(replay, None, tools=SessionTools(LocalTools(server="time"), asking))
     first = list(session.turn("Time in Tokyo?"))
     assert next(e.server for e in first if isinstance(e, ToolRun)) == "time"  # waiting
     assert asking.asked[0].server == "time"

@@ -4,11 +4,14 @@ exactly when the engine would refuse (the bundled demo model on the real llama.c
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from seedchat.chat.prompt_size import prompt_size
 from seedchat.chat.session import ChatSession, Turn
 from seedchat.documents.read import read_document
+from seedchat.engine.host import CHARS_PER_TOKEN
 from seedchat.engine.local import Engine, LoadOptions
 from seedchat.engine.remote import RemoteEngine
 from seedchat.errors import ContextLengthError
@@ -79,7 +82,7 @@ def test_a_remote_models_size_is_estimated_and_says_so(seedchat_server):  # noqa
         size = prompt_size(remote, chat, "Hello there. " * 40)
         rendered = remote.render(chat.messages("Hello there. " * 40), _opts(chat))
     assert size.estimated and size.n_ctx is None and size.fits
-    assert size.tokens == len(rendered) // 4 > 100
+    assert size.tokens == math.ceil(len(rendered) / CHARS_PER_TOKEN) > 100
     assert meter_markdown(size) == f"about {size.tokens:,} tokens (estimated)"
 
 

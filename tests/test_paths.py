@@ -1,7 +1,8 @@
 import pytest
 
 from seedchat.errors import PathsError
-from seedchat.paths import atomic_write_text, check_writable, free_bytes, get_paths
+from seedchat.paths import atomic_write_text, check_writable, free_bytes, get_paths, save_text
+from seedchat.presets import PresetError
 
 
 def test_ensure_creates_directories_under_unicode_home(tmp_path, monkeypatch):
@@ -29,3 +30,17 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_text(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_a_write_that_fails_says_what_with_its_hint_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "presets.json"
+    target.mkdir()  # a folder where the file should go: the rename fails
+    (target / "kept").write_text("x")
+    with pytest.raises(PresetError) as err:
+        save_text(target, "{}", "Cannot write the presets file", "Check the folder.", PresetError)
+    assert err.value.message.startswith(f"Cannot write the presets file {target}: ")
+    assert err.value.hint == "Check the folder."
+    assert [p.name for p in tmp_path.iterdir()] == ["presets.json"]  # no temporary file left
+    assert (target / "kept").read_text() == "x"
+    save_text(tmp_path / "ok.json", "{}", "Cannot write", "")
+    assert (tmp_path / "ok.json").read_text() == "{}"

@@ -11,14 +11,15 @@ the model, a replay (tests/replay.py) plays the model's events.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import threading
 from pathlib import Path
 
 import pytest
 
-from seedchat.chat.session import ChatSession
-from seedchat.chat.tool_loop import DECLINED, cut_result, token_counter
+from seedchat.chat.session import ChatSession, SessionTools
+from seedchat.chat.tool_loop import DECLINED, cut_result
+from seedchat.engine.host import count_text
 from seedchat.engine.local import Engine, LoadOptions
 from seedchat.events import (
     AnswerDelta,
@@ -32,10 +33,12 @@ from seedchat.events import (
     ToolRun,
 )
 from seedchat.models import demo_model
-from seedchat.settings import ChatSettings, ToolSettings
+from seedchat.settings import ChatSettings, Settings, ToolSettings
 from seedchat.store import Store, export_json, export_markdown, import_json
 from seedchat.tools import approvals
-from seedchat.tools.protocol import ApproveAll, LocalTools, PendingCall, ToolOutcome
+from seedchat.tools.config import config_file
+from seedchat.tools.protocol import ApproveAll, PendingCall, ToolOutcome
+from tests.local_tools import LocalTools
 from tests.replay import Replay, answer
 
 CALL = (
@@ -97,7 +100,7 @@ def test_a_hard_budget_cuts_each_replys_thinking_at_exactly_n_across_three_round
     )
     settings = ChatSettings(budget=budget, enforcement="hard", max_tokens=300, temperature=0)
     session = ChatSession(
-        scripted, store, settings, tools=LocalTools(now=lambda: NOW), approver=ApproveAll()
+        scripted, store, settings, tools=SessionTools(LocalTools(now=lambda: NOW), ApproveAll())
     )
     events = list(session.turn("What time is it in Tokyo and in Paris?"))
 
@@ -129,8 +132,7 @@ def test_a_hard_budget_cuts_each_replys_thinking_at_exactly_n_across_three_round
     assert scripted.prompts[2].startswith(scripted.prompts[1])
 
     # reopened: the same turns and the prompt of the next question byte for byte
-    resumed = ChatSession.resume(engine, store, conv.id, model=None)
-    resumed.tools = LocalTools()
+    resumed = ChatSession.resume(engine, store, conv.id, tools=SessionTools(LocalTools()))
     assert resumed.turns == session.turns
     assert resumed.prompt("And in Lima?") == session.prompt("And in Lima?")
     # …and the third reply's prompt, made again from the saved turns before it
@@ -170,7 +172,7 @@ def saved_roles(store: Store, session: ChatSession) -> list[str]:
 def test_a_declined_call_goes_back_to_the_model_and_is_saved(store: Store):
     replay = Replay(tokyo(), answer("Then I cannot tell."))
     asking = Asking("deny")
-    session = ChatSession(replay, store, tools=LocalTools(), approver=asking)
+    session = ChatSession(replay, store, tools=SessionTools(LocalTools(), asking))
     events = list(session.turn("Time in Tokyo?"))
     assert [e.status for e in of(events, ToolRun)] == ["waiting", "declined"]
     assert asking.asked[0].arguments == {"timezone": "Asia/Tokyo"}
@@ -179,16 +181,18 @@ def test_a_declined_call_goes_back_to_the_model_and_is_saved(store: Store):
     assert saved_roles(store, session) == ["user", "assistant", "tool", "assistant"]
 
 
-def test_always_is_remembered_and_not_asked_again(store: Store):
-    asking = Asking("always")
+def test_always_for_a_tool_of_no_mcp_server_runs_it_once(store: Store):
+    asking = Asking("always", "always")
     replay = Replay(tokyo(), answer("7 am."), tokyo(), answer("Still 7 am."))
-    session = ChatSession(replay, store, tools=LocalTools(), approver=asking)
-    list(session.turn("Time in Tokyo?"))
-    assert approvals.is_always_allowed("get_current_time")
-    assert json.loads(approvals.approvals_file().read_text()) == {"always": ["get_current_time"]}
+    session = ChatSession(replay, store, tools=SessionTools(LocalTools(), asking))
+    first = list(session.turn("Time in Tokyo?"))
+    assert [e.status for e in of(first, ToolRun)] == ["waiting", "running", "done"]
+    assert not approvals.is_always_allowed("get_current_time", None)  # nowhere to keep it
+    assert not config_file().exists()  # nothing written (no tool_approvals.json either)
+    assert not (config_file().parent / "tool_approvals.json").exists()
     events = list(session.turn("And now?"))
-    assert len(asking.asked) == 1  # not asked the second time
-    assert [e.status for e in of(events, ToolRun)] == ["running", "done"]
+    assert len(asking.asked) == 2  # asked again: test_approvals has the MCP tool's "always"
+    assert [e.status for e in of(events, ToolRun)] == ["waiting", "running", "done"]
 
 
 def test_auto_approval_asks_nothing(store: Store):
@@ -196,12 +200,46 @@ def test_auto_approval_asks_nothing(store: Store):
     session = ChatSession(
         Replay(tokyo(), answer("7 am.")),
         store,
-        tools=LocalTools(),
-        approver=asking,
-        tool_settings=ToolSettings(approval="auto"),
+        tools=SessionTools(LocalTools(), asking, ToolSettings(approval="auto")),
     )
     events = list(session.turn("Time in Tokyo?"))
     assert not asking.asked and of(events, ToolResult)[0].is_error is False
+
+
+def test_a_calls_server_is_looked_up_once_and_travels_with_the_call(store: Store):
+    class Counting(LocalTools):
+        looked_up = 0
+
+        def server_of(self, name):
+            self.looked_up += 1
+            return super().server_of(name)
+
+        def call(self, call, cancel):
+            self.called.append(call)
+            return super().call(call, cancel)
+
+    runner = Counting(now=lambda: NOW, server="time")
+    runner.called = []
+    auto = ToolSettings(approval="auto")
+    session = ChatSession(
+        Replay(tokyo(), answer("7 am.")), store, tools=SessionTools(runner, Asking(), auto)
+    )
+    events = list(session.turn("Time in Tokyo?"))
+    assert runner.looked_up == 1
+    assert [(c.name, c.server) for c in runner.called] == [("get_current_time", "time")]
+    assert {e.server for e in of(events, ToolRun)} == {"time"}
+
+
+def test_the_session_takes_its_tools_whole_and_leaves_out_the_switched_off(store: Store):
+    settings = Settings()
+    settings.set("tool_approval", "auto")
+    assert SessionTools.of(None, ApproveAll(), settings) is None  # no runner: tools off
+    tools = SessionTools.of(LocalTools(), Asking(), settings)
+    assert tools.settings.approval == "auto"
+    session = ChatSession(Replay(), store, tools=tools)
+    assert LocalTools().specs() == session.generation_options().tools
+    session.settings = dataclasses.replace(session.settings, tools_off=("get_current_time",))
+    assert not session.generation_options().tools  # a conversation's choice, every front end
 
 
 class Broken:
@@ -213,7 +251,10 @@ class Broken:
     def specs(self):
         return LocalTools().specs()
 
-    def call(self, name, arguments, cancel):
+    def server_of(self, name):
+        return None
+
+    def call(self, call, cancel):
         if isinstance(self.failure, ToolOutcome):
             return self.failure
         raise self.failure
@@ -245,7 +286,7 @@ def test_a_failing_call_is_a_clear_result_and_the_conversation_is_saved_intact(
     store: Store, runner, reply, said
 ):
     replay = Replay(reply, answer("Sorry, that did not work."))
-    session = ChatSession(replay, store, tools=runner, approver=ApproveAll())
+    session = ChatSession(replay, store, tools=SessionTools(runner, ApproveAll()))
     events = list(session.turn("Time?"))
     runs, (result,) = of(events, ToolRun), of(events, ToolResult)
     assert runs[-1].status == "failed" and runs[-1].is_error and said in runs[-1].preview
@@ -263,9 +304,7 @@ def test_the_rounds_end_at_max_tool_rounds_with_a_notice(store: Store):
     session = ChatSession(
         replay,
         store,
-        tools=LocalTools(),
-        approver=ApproveAll(),
-        tool_settings=ToolSettings(max_rounds=2),
+        tools=SessionTools(LocalTools(), ApproveAll(), ToolSettings(max_rounds=2)),
     )
     events = list(session.turn("Time, again and again?"))
     assert len(of(events, Done)) == 3 and not replay.replies
@@ -282,16 +321,16 @@ def test_a_stop_during_the_loop_runs_no_more_calls_and_saves_why(store: Store):
     cancel = threading.Event()
 
     class Stopping(LocalTools):
-        def call(self, name, arguments, stop):
+        def call(self, call, stop):
             cancel.set()  # the user pressed stop while the first call ran
-            return super().call(name, arguments, stop)
+            return super().call(call, stop)
 
     two = call_reply(
         ("get_current_time", {"timezone": "Asia/Tokyo"}),
         ("get_current_time", {"timezone": "Europe/Paris"}),
     )
     replay = Replay(two, answer("never asked"))
-    session = ChatSession(replay, store, tools=Stopping(), approver=ApproveAll())
+    session = ChatSession(replay, store, tools=SessionTools(Stopping(), ApproveAll()))
     results = of(list(session.turn("Both?", cancel)), ToolResult)
     assert not results[0].is_error and results[1].content == "Not run: the answer was stopped."
     assert len(replay.replies) == 1  # the model was not asked again
@@ -304,7 +343,7 @@ def test_ctrl_c_at_the_question_stops_the_answer_and_keeps_the_conversation_whol
             raise KeyboardInterrupt
 
     replay = Replay(tokyo(), answer("never asked"))
-    session = ChatSession(replay, store, tools=LocalTools(), approver=Interrupted())
+    session = ChatSession(replay, store, tools=SessionTools(LocalTools(), Interrupted()))
     events = list(session.turn("Time in Tokyo?"))
     assert [e.status for e in of(events, ToolRun)] == ["waiting", "failed"]
     assert of(events, ToolResult)[0].content == "Not run: the answer was stopped."
@@ -314,7 +353,7 @@ def test_ctrl_c_at_the_question_stops_the_answer_and_keeps_the_conversation_whol
 
 def test_a_long_result_is_cut_to_the_limit_and_marked():
     text = "word " * 1000
-    count = token_counter(object())  # no tokenizer: the estimate
+    count = count_text(object())  # no tokenizer: the estimate
     kept, cut = cut_result(text, 100, count)
     assert cut and "cut by seedchat" in kept and "only its first 100" in kept
     body = kept.split("\n\n[cut by seedchat")[0]
@@ -324,7 +363,7 @@ def test_a_long_result_is_cut_to_the_limit_and_marked():
 
 def test_a_long_result_is_counted_with_the_models_tokenizer(engine, store: Store):
     class Long(LocalTools):
-        def call(self, name, arguments, cancel):
+        def call(self, call, cancel):
             return ToolOutcome("tick tock " * 500)
 
     replay = Replay(tokyo(), answer("Long."))
@@ -332,9 +371,7 @@ def test_a_long_result_is_counted_with_the_models_tokenizer(engine, store: Store
     session = ChatSession(
         replay,
         store,
-        tools=Long(),
-        approver=ApproveAll(),
-        tool_settings=ToolSettings(result_max_tokens=64),
+        tools=SessionTools(Long(), ApproveAll(), ToolSettings(result_max_tokens=64)),
     )
     (result,) = of(list(session.turn("Long?")), ToolResult)
     assert result.cut
@@ -345,7 +382,7 @@ def test_a_long_result_is_counted_with_the_models_tokenizer(engine, store: Store
 
 def test_regenerate_makes_a_new_first_reply_beside_the_old_loop(store: Store):
     replay = Replay(tokyo(), answer("7 am."), answer("I will not look it up."))
-    session = ChatSession(replay, store, tools=LocalTools(), approver=ApproveAll())
+    session = ChatSession(replay, store, tools=SessionTools(LocalTools(), ApproveAll()))
     list(session.turn("Time in Tokyo?"))
     first = session.turns[1]
     list(session.regenerate())
@@ -359,7 +396,9 @@ def test_regenerate_makes_a_new_first_reply_beside_the_old_loop(store: Store):
 
 def test_tool_turns_export_import_and_search(store: Store, tmp_path: Path):
     replay = Replay(tokyo(), answer("It is 7:13 in Tokyo."))
-    session = ChatSession(replay, store, tools=LocalTools(now=lambda: NOW), approver=ApproveAll())
+    session = ChatSession(
+        replay, store, tools=SessionTools(LocalTools(now=lambda: NOW), ApproveAll())
+    )
     list(session.turn("Time in Tokyo?"))
     conv_id = session.thread.conversation_id
     data = export_json(store)
@@ -370,8 +409,7 @@ def test_tool_turns_export_import_and_search(store: Store, tmp_path: Path):
         again = export_json(other)
         data.pop("exported_at"), again.pop("exported_at")
         assert again == data  # lossless
-        reopened = ChatSession.resume(Replay(), other, conv_id)
-        reopened.tools = LocalTools()
+        reopened = ChatSession.resume(Replay(), other, conv_id, tools=SessionTools(LocalTools()))
         session_prompt = session.messages("next")
         assert reopened.messages("next") == session_prompt
     markdown = export_markdown(store)

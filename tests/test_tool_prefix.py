@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from seedchat.chat.session import ChatSession
+from seedchat.chat.session import ChatSession, SessionTools
 from seedchat.engine.local import Engine, LoadOptions
 from seedchat.events import Done, ToolResult
 from seedchat.models import demo_model
@@ -20,7 +20,8 @@ from seedchat.seed.prompt_tokens import LastReply, continued_tokens, prompt_toke
 from seedchat.seed.template import Message, RenderedPrompt
 from seedchat.settings import ChatSettings
 from seedchat.store import Store
-from seedchat.tools.protocol import ApproveAll, LocalTools
+from seedchat.tools.protocol import ApproveAll
+from tests.local_tools import LocalTools
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = 1_700_000_000.0
@@ -66,7 +67,7 @@ def turn(engine, store, settings, *replies, question="What time is it in Tokyo?"
     engine._prepare([0])  # an empty cache: what is reused comes from this turn
     spy = Spy(engine, *replies)
     session = ChatSession(
-        spy, store, settings, tools=LocalTools(now=lambda: NOW), approver=ApproveAll()
+        spy, store, settings, tools=SessionTools(LocalTools(now=lambda: NOW), ApproveAll())
     )
     return spy, session, list(session.turn(question))
 
@@ -130,7 +131,7 @@ def test_a_changed_cache_is_not_continued(engine, store):
     spy = Interleaved(engine, THINK + CALL, ANSWER)
     settings = ChatSettings(max_tokens=300, temperature=0)
     session = ChatSession(
-        spy, store, settings, tools=LocalTools(now=lambda: NOW), approver=ApproveAll()
+        spy, store, settings, tools=SessionTools(LocalTools(now=lambda: NOW), ApproveAll())
     )
     events = list(session.turn("What time is it in Tokyo?"))
     dones = [e for e in events if isinstance(e, Done)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from seedchat.engine.host import count_text
 from seedchat.seed.template import ChatTemplate, Message
 from seedchat.tools.config import (
     ServerEntry,
@@ -18,7 +19,7 @@ from seedchat.tools.config import (
     peer_config_files,
     read_peer_file,
 )
-from seedchat.tools.cost import VocabCounter, estimate_tokens, tool_costs
+from seedchat.tools.cost import VocabCounter, tool_costs
 from seedchat.tools.results import ToolInfo
 from tests.mcp_servers import REPO, everything_server, time_server
 
@@ -160,7 +161,7 @@ def test_prompt_cost_is_counted_with_the_models_tokenizer_and_template():
     assert 0 < costs.per_tool[("s", "ping")] < costs.per_tool[("s", "search")]
     assert costs.total < costs.per_tool[("s", "ping")] + costs.per_tool[("s", "search")]
     template = ChatTemplate((REPO / "seedchat/data/templates/seed-oss.jinja").read_text())
-    estimate = tool_costs([big], template, estimate_tokens)
+    estimate = tool_costs([big], template, count_text(None))
     assert estimate.per_tool[("s", "search")] > 40
 
 

@@ -19,7 +19,7 @@ from typing import ClassVar
 import psutil
 import pytest
 
-from seedchat.chat.session import ChatSession
+from seedchat.chat.session import ChatSession, SessionTools
 from seedchat.chat.tool_loop import DECLINED
 from seedchat.engine.host import ModelHost
 from seedchat.events import ToolRun
@@ -291,9 +291,7 @@ def loop_turn(app, tools: PageTools, *replies: str, kill: int | None = None) -> 
         app.host,
         None,
         ChatSettings(budget=0, max_tokens=200, temperature=0),
-        tools=tools.for_turn(()),
-        approver=DenyAll(),
-        tool_settings=ToolSettings(approval="auto"),
+        tools=SessionTools(tools.runner(), DenyAll(), ToolSettings(approval="auto")),
     )
     view = LoopView(budget=0)
     for event in session.turn("Go."):
@@ -340,7 +338,7 @@ def test_a_bad_mcp_json_turns_tools_off_and_says_where(tmp_path, app):
     path = tmp_path / "mcp.json"
     path.write_text('{"mcpServers": {"time": ', encoding="utf-8")
     tools = PageTools(app.host.settings, path)
-    assert tools.for_turn(()) is None
+    assert tools.runner() is None
     assert "Tools are off" in tools.problem and str(path) in tools.problem
     assert "not valid JSON" in tools.problem
     assert "not valid JSON" in status_markdown([], tools.costs(None), tools.problem)

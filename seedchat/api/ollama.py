@@ -52,8 +52,7 @@ from seedchat.api.ollama_shapes import (
     show,
 )
 from seedchat.api.requests import preset_system_first
-from seedchat.engine.host import ModelHost
-from seedchat.engine.local import Engine
+from seedchat.engine.host import ModelHost, local_engine
 from seedchat.errors import RequestError, SeedchatError
 from seedchat.settings import ChatSettings
 
@@ -82,12 +81,12 @@ class _OllamaRoutes:
         return loaded_model(self.host, plain_name(name))
 
     def context(self) -> int | None:
-        engine = self.host.engine
-        return engine.n_ctx if isinstance(engine, Engine) else None
+        engine = local_engine(self.host)
+        return engine.n_ctx if engine is not None else None
 
     def memory(self) -> tuple[int, int]:
-        engine = self.host.engine
-        if not isinstance(engine, Engine):
+        engine = local_engine(self.host)
+        if engine is None:
             return 0, 0
         plan = engine.plan
         gpu = plan.gpu_bytes if plan.n_gpu_layers else 0

@@ -30,6 +30,7 @@ from typing import Literal
 from seedchat.backend import available_ram_bytes, detect_gpus
 from seedchat.documents.read import Document, detach
 from seedchat.documents.retrieval import Retrieval, retrieve
+from seedchat.engine.host import count_text, local_engine
 from seedchat.engine.local import Engine
 from seedchat.events import Notice
 from seedchat.planner import (
@@ -93,15 +94,6 @@ def plans_for(path: Path, prompt_tokens: int, max_tokens: int) -> list[ContextPl
     return context_plans(read_shape(path), needed, free_gpu, available_ram_bytes())
 
 
-def local_engine(engine: object) -> Engine | None:
-    """The local model with a chat template behind ``engine`` (an Engine, or the app's host
-    holding one); None for a model on a server, or none loaded."""
-    for candidate in (engine, getattr(engine, "engine", None)):
-        if isinstance(candidate, Engine) and candidate.template is not None:
-            return candidate
-    return None
-
-
 #: How many prompt counts are kept: one send counts the same prompt more than once (the
 #: page's meter, then the send's own checks; the terminal's choice, then its meter), and a
 #: long document's count takes about the tokenizer's time (a second a million tokens).
@@ -127,11 +119,6 @@ def count_prompt(engine: Engine, messages: Sequence[Message], options: Generatio
     return tokens
 
 
-def text_counter(engine: Engine):
-    """Counts a text's tokens as text (never as tags)."""
-    return lambda text: len(engine.tokenize(text, parse_special=False))
-
-
 def with_passages(
     engine: Engine,
     messages: Sequence[Message],
@@ -148,7 +135,7 @@ def with_passages(
     out = list(messages)
     target = engine.n_ctx - reply_room(engine.n_ctx, options.max_tokens)
     out[index] = replace(out[index], content=question)
-    count = text_counter(engine)
+    count = count_text(engine)
     room = target - count_prompt(engine, out, options) + count(question)
     if most is not None:
         room = min(room, most)
@@ -183,7 +170,7 @@ def earlier_passages(
     share = max(0, target - count_prompt(engine, out, options)) // (len(earlier) + files_follow)
     found = []
     for index, question, documents in earlier:
-        most = share + text_counter(engine)(question)
+        most = share + count_text(engine)(question)
         query = f"{question}\n{latest}"
         out, retrieval = with_passages(
             engine, out, index, question, documents, options, query, most
@@ -202,12 +189,13 @@ def fit_request(
     (:func:`earlier_passages`), and notices say which (the client cannot have the model
     loaded again, so there is no plan 3)."""
     messages = list(messages)
-    if not isinstance(engine, Engine) or engine.template is None:
+    local = local_engine(engine, templated=True)
+    if local is None:
         return messages, []
     with_files = [i for i, m in enumerate(messages) if m.attachments]
     if not with_files:
         return messages, []
-    choice = choose(count_prompt(engine, messages, options), engine.n_ctx, options.max_tokens)
+    choice = choose(count_prompt(local, messages, options), local.n_ctx, options.max_tokens)
     if choice.way == "whole":
         return messages, []
     index, message = with_files[-1], messages[with_files[-1]]
@@ -221,13 +209,13 @@ def fit_request(
     bare = [*messages[:index], replace(message, content=question), *messages[index + 1 :]]
     notices = []
     for (i, _, _), found in zip(
-        earlier, earlier_passages(engine, bare, earlier, latest, options, True), strict=False
+        earlier, earlier_passages(local, bare, earlier, latest, options, True), strict=False
     ):
         messages[i] = replace(messages[i], content=found.text)
         notices.append(earlier_notice(found))
     query = question if last is message else f"{question}\n{latest}"
     fitted, retrieval = with_passages(
-        engine, messages, index, question, message.attachments, options, query
+        local, messages, index, question, message.attachments, options, query
     )
     names = ", ".join(doc.name for doc in message.attachments)
     log.info("%s %s: using retrieval (%s)", names, choice.reason, retrieval.summary())

@@ -5,7 +5,8 @@ terminal.
 prompt, turns, the question and its files, with the model's own template) and counts it
 with the loaded model's tokenizer the way the engine will (:func:`seedchat.seed.prompt_tokens.
 prompt_tokens`: only the template's tags are special). A remote server's tokenizer is not
-here: its size is estimated from the text (:data:`CHARS_PER_TOKEN`) and says so.
+here: its size is estimated from the text (:func:`seedchat.engine.host.count_text`) and
+says so.
 
 :class:`PromptSize` knows whether the prompt fits with room for the reply
 (:func:`seedchat.planner.reply_room`, the engine's rule) and the context it needs
@@ -24,14 +25,11 @@ from seedchat.chat.fitting import count_prompt
 from seedchat.chat.session import ChatSession
 from seedchat.documents.read import Document
 from seedchat.documents.retrieval import Retrieval
-from seedchat.engine.local import Engine
+from seedchat.engine.host import count_text, local_engine
 from seedchat.engine.remote import RemoteEngine
 from seedchat.planner import context_needed, prompt_fits
 
 log = logging.getLogger(__name__)
-
-#: A remote model's prompt size is estimated as its characters over this.
-CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
@@ -77,27 +75,19 @@ def prompt_size(
     retrieval=retrieval)`` would send to ``engine`` (an Engine or a RemoteEngine); None when
     there is none to count with."""
     max_tokens = session.settings.max_tokens
-    if isinstance(engine, Engine):
-        if engine.template is None:
+    options = session.generation_options()
+    local = local_engine(engine)
+    if local is not None:
+        if local.template is None:
             return None
-        tokens = count_prompt(
-            engine, session.messages(question, files, retrieval), session.generation_options()
-        )
-        size = PromptSize(tokens, engine.n_ctx, max_tokens)
+        tokens = count_prompt(local, session.messages(question, files, retrieval), options)
+        size = PromptSize(tokens, local.n_ctx, max_tokens)
         if size.fits or not session.turns:
             return size
-        alone = ChatSession(engine, None, session.settings)
-        return PromptSize(
-            tokens,
-            engine.n_ctx,
-            max_tokens,
-            question_alone=count_prompt(
-                engine, alone.messages(question, files, retrieval), session.generation_options()
-            ),
-        )
+        alone = ChatSession(local, None, session.settings).messages(question, files, retrieval)
+        alone_tokens = count_prompt(local, alone, options)
+        return PromptSize(tokens, local.n_ctx, max_tokens, question_alone=alone_tokens)
     if isinstance(engine, RemoteEngine):
-        text = engine.render(
-            session.messages(question, files, retrieval), session.generation_options()
-        )
-        return PromptSize(len(text) // CHARS_PER_TOKEN, None, max_tokens, estimated=True)
+        text = engine.render(session.messages(question, files, retrieval), options)
+        return PromptSize(count_text(engine)(text), None, max_tokens, estimated=True)
     return None

@@ -36,11 +36,13 @@ and it would spend context on every later turn (Seed-OSS's thinking is often man
 longer than its answer). Every front end makes the same prompt of the same
 conversation (``seedchat chat --conversation ID --show-prompt`` prints it).
 
-With tools on (:attr:`ChatSession.tools`), the answer is the tool loop
+With tools on (:attr:`ChatSession.tools`, a :class:`SessionTools` given at construction:
+the page and the terminal build it with :meth:`SessionTools.of`), the answer is the tool loop
 (:func:`seedchat.chat.tool_loop.answer_with_tools`): each reply of the model is an assistant
 message of its own (its calls in ``tool_calls``), each result a ``tool`` message after
 it, all on the branch in order; the turns hold them too, so the next prompt, and the
-prompt of the conversation reopened, has them (the same bytes).
+prompt of the conversation reopened, has them (the same bytes). The tools the conversation
+switched off (``ChatSettings.tools_off``) are left out here, for every front end.
 
 A store that fails (a full disk) never stops the chat: :attr:`ChatSession.problem` says,
 in words for the user, what was not saved, and the answer is saved whole at its end if
@@ -62,12 +64,12 @@ from seedchat.chat.fitting import (
     count_prompt,
     earlier_notice,
     earlier_passages,
-    local_engine,
     with_passages,
 )
 from seedchat.chat.tool_loop import answer_with_tools, reply_message, tool_message
 from seedchat.documents.read import Document, attach
 from seedchat.documents.retrieval import Retrieval
+from seedchat.engine.host import local_engine
 from seedchat.engine.kv_files import forget_conversation
 from seedchat.errors import SeedchatError, StoreError
 from seedchat.events import (
@@ -81,8 +83,9 @@ from seedchat.events import (
 )
 from seedchat.planner import prompt_fits
 from seedchat.seed.template import Message
-from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
+from seedchat.settings import ChatSettings, GenerationOptions, Settings, ToolSettings
 from seedchat.store import Store, StreamRecorder
+from seedchat.tools.mcp_tools import ChosenTools
 from seedchat.tools.protocol import Approver, DenyAll, ToolRunner
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,26 @@ class OpenThread:
         return OpenThread(self.conversation_id, leaf_id)
 
 
+@dataclass(frozen=True)
+class SessionTools:
+    """A session's tools: the runner the model may call, who approves each call (see
+    :mod:`seedchat.chat.tool_loop`), the loop's settings."""
+
+    runner: ToolRunner
+    approver: Approver = field(default_factory=DenyAll)
+    settings: ToolSettings = field(default_factory=ToolSettings)
+
+    @classmethod
+    def of(
+        cls, runner: ToolRunner | None, approver: Approver, settings: Settings
+    ) -> SessionTools | None:
+        """The tools of a session of the page or the terminal: ``runner`` (None: tools
+        off), asked about by ``approver``, with the settings file's tool settings."""
+        if runner is None:
+            return None
+        return cls(runner, approver, ToolSettings.from_settings(settings))
+
+
 def open_store() -> tuple[Store | None, SeedchatError | None]:
     """The conversation store, or None and why it could not be opened: a chat then goes
     on without saving (and says so) rather than not starting."""
@@ -146,9 +169,7 @@ class ChatSession:
     thread: OpenThread = field(default_factory=OpenThread)
     model: str | None = None  # the model's name, recorded with each saved answer
     problem: str | None = None  # what the last turn could not save, in words for the user
-    tools: ToolRunner | None = None  # None: tools off, the model answers alone
-    approver: Approver = field(default_factory=DenyAll)  # asked about each call (see tool_loop)
-    tool_settings: ToolSettings = field(default_factory=ToolSettings)
+    tools: SessionTools | None = None  # None: tools off, the model answers alone
     said: list[Notice] = field(default_factory=list)  # said before the next answer
 
     @classmethod
@@ -159,6 +180,7 @@ class ChatSession:
         conversation_id: str,
         default: ChatSettings | None = None,
         model: str | None = None,
+        tools: SessionTools | None = None,
     ) -> ChatSession:
         """A saved conversation's active branch, with the settings it was last used with
         (over ``default``). Raises StoreError when it cannot be read."""
@@ -166,7 +188,16 @@ class ChatSession:
         turns = turns_of(conv.messages)
         leaf = conv.messages[-1].id if conv.messages else None
         settings = ChatSettings.from_record(conv.settings, default)
-        return cls(engine, store, settings, turns, OpenThread(conv.id, leaf), model)
+        thread = OpenThread(conv.id, leaf)
+        return cls(engine, store, settings, turns, thread, model, tools=tools)
+
+    def runner(self) -> ToolRunner | None:
+        """The tools of the next reply: the session's, less those its conversation switched
+        off (``settings.tools_off``); None: tools off."""
+        if self.tools is None:
+            return None
+        off = self.settings.tools_off
+        return ChosenTools(self.tools.runner, off) if off else self.tools.runner
 
     # -- the prompt ------------------------------------------------------------------
 
@@ -218,7 +249,7 @@ class ChatSession:
         """The passages of ``files`` that best match ``question``, as many as the context
         holds after the turns (:func:`seedchat.chat.fitting.with_passages`); None without files
         or for a model on a server (its context is its server's to judge)."""
-        engine = local_engine(self.engine)
+        engine = local_engine(self.engine, templated=True)
         if engine is None or not files:
             return None
         messages = self.messages(question, files)
@@ -236,7 +267,7 @@ class ChatSession:
         match their question and ``question`` (:func:`seedchat.chat.fitting.earlier_passages`),
         an earlier question's said before the answer. Files that fit go whole, as the
         first time."""
-        engine = local_engine(self.engine)
+        engine = local_engine(self.engine, templated=True)
         whole = self.whole_earlier_files()
         if engine is None or not whole:
             return
@@ -262,9 +293,10 @@ class ChatSession:
 
     def generation_options(self) -> GenerationOptions:
         """A reply's options: the settings, and the tools' definitions when tools are on."""
-        if self.tools is None:
+        runner = self.runner()
+        if runner is None:
             return self.settings.generation_options()
-        return self.settings.generation_options(tools=self.tools.specs())
+        return self.settings.generation_options(tools=runner.specs())
 
     # -- turns -----------------------------------------------------------------------
 
@@ -363,7 +395,8 @@ class ChatSession:
 
         # the engine names its saved KV state after the conversation (deleted with it)
         conversation = self.thread.conversation_id
-        if self.tools is None:
+        runner = self.runner()
+        if self.tools is None or runner is None:
             events = answer(
                 self.engine,
                 self.messages(),
@@ -379,9 +412,9 @@ class ChatSession:
                 self.settings,
                 cancel,
                 begin,
-                self.tools,
-                self.approver,
-                self.tool_settings,
+                runner,
+                self.tools.approver,
+                self.tools.settings,
                 conversation=conversation,
             )
         reply = _Reply()

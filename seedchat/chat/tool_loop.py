@@ -18,7 +18,8 @@ saves it as a ``tool`` message). Every call gets a result, so the saved conversa
 always well formed: a declined call's is "The user declined this call.", an unknown
 tool's, a failure's or a timeout's says what went wrong, a call not run (the answer was
 stopped, or the rounds ran out) says so. A result longer than ``tool_result_max_tokens``
-is cut, counted with the engine's tokenizer when it has one, and marked as cut.
+is cut, counted as :func:`seedchat.engine.host.count_text` counts (the engine's tokenizer
+when it has one), and marked as cut.
 
 Approval (:class:`~seedchat.settings.ToolSettings`): with ``tool_approval = "auto"``, or
 for a tool the user always allows (:mod:`seedchat.tools.approvals`: an MCP tool in its
@@ -43,31 +44,23 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from seedchat.chat.answer import AnswerRecording, ChatEngine, answer
+from seedchat.engine.host import TokenCounter, count_text
 from seedchat.errors import SeedchatError
 from seedchat.events import AnswerDelta, Done, Event, Notice, ToolCall, ToolResult, ToolRun
 from seedchat.seed.template import Message
 from seedchat.seed.tool_calls import new_call_id, typed_arguments
 from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
 from seedchat.tools import approvals
-from seedchat.tools.protocol import (
-    Approver,
-    PendingCall,
-    ToolOutcome,
-    ToolRunner,
-    server_of,
-    tool_names,
-)
+from seedchat.tools.protocol import Approver, PendingCall, ToolOutcome, ToolRunner, tool_names
 
 log = logging.getLogger(__name__)
 
 DECLINED = "The user declined this call."
 PREVIEW_CHARS = 200  # the start of a result shown on a card or a terminal line
-CHARS_PER_TOKEN = 3  # the estimate when the engine has no tokenizer (a remote model)
 LONGEST_TOKEN = 16  # characters; a cut never needs to look further than this per token
 
 #: Makes the recording of each reply of the loop (its message in the store).
 RecordingFactory = Callable[[], AnswerRecording]
-TokenCounter = Callable[[str], int]
 
 
 def reply_message(content: str, calls: Sequence[dict[str, Any]] = ()) -> Message:
@@ -113,7 +106,7 @@ class _Loop:
     ) -> Iterator[Event]:
         config = self.tool_settings or ToolSettings()
         specs = self.tools.specs()
-        count = token_counter(self.engine)
+        count = count_text(self.engine)
         engine = _CallIds(self.engine)
         rounds = 0
         while True:
@@ -171,7 +164,7 @@ class _Loop:
     def _one(
         self, call: ToolCall, specs: list[dict], config: ToolSettings, count: TokenCounter
     ) -> Iterator[Event]:
-        server = server_of(self.tools, call.name)
+        server = self.tools.server_of(call.name)  # once per call: the pending call holds it
         pending = PendingCall(call.id, call.name, typed_arguments(call, specs), server)
         run = ToolRun(pending.call_id, pending.name, pending.arguments, server=server)
         if call.name not in tool_names(specs):
@@ -202,7 +195,7 @@ class _Loop:
     def _call(self, pending: PendingCall) -> ToolOutcome:
         started = time.monotonic()
         try:
-            outcome = self.tools.call(pending.name, pending.arguments, self.cancel)
+            outcome = self.tools.call(pending, self.cancel)
         except SeedchatError as err:
             outcome = ToolOutcome(f"Error: {err.message}", is_error=True)
         except Exception as exc:  # a tool's failure is the model's to read, not a crash
@@ -244,7 +237,7 @@ class _Loop:
     ) -> Iterator[Event]:
         text = f"Not run: {why}."
         arguments = typed_arguments(call, specs)
-        server = server_of(self.tools, call.name)
+        server = self.tools.server_of(call.name)
         yield ToolRun(call.id, call.name, arguments, "failed", 0.0, text, True, server)
         result = ToolResult(call.id, call.name, text, is_error=True, server=server)
         yield result
@@ -275,16 +268,6 @@ class _CallIds:
 
 
 # -- long results -----------------------------------------------------------------------
-
-
-def token_counter(engine: object) -> TokenCounter:
-    """Counts tokens with the engine's tokenizer (a local model's, also behind the app's
-    host), else estimates them (``CHARS_PER_TOKEN`` characters a token)."""
-    for candidate in (engine, getattr(engine, "engine", None)):
-        tokenize = getattr(candidate, "tokenize", None)
-        if callable(tokenize):
-            return lambda text: len(tokenize(text, parse_special=False))
-    return lambda text: -(-len(text) // CHARS_PER_TOKEN)
 
 
 def cut_result(text: str, max_tokens: int, count: TokenCounter) -> tuple[str, bool]:

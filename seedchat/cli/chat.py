@@ -30,12 +30,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 
 from seedchat.chat.answer import answer
-from seedchat.chat.session import ChatSession, open_store
+from seedchat.chat.session import ChatSession, SessionTools, open_store
 from seedchat.cli.chat_files import fit_files, prompt_meter
 from seedchat.cli.console import console, err_console, note, print_error, warn
 from seedchat.cli.options import (
@@ -65,10 +66,10 @@ from seedchat.events import (
 from seedchat.models import resolve_model
 from seedchat.planner import ContextPlan
 from seedchat.seed.budget import ENFORCEMENTS
-from seedchat.settings import ChatSettings, Settings, ToolSettings, load_settings
+from seedchat.settings import ChatSettings, Settings, load_settings
 from seedchat.store import Store
 from seedchat.tools.config import ToolsConfig
-from seedchat.tools.mcp_tools import ChosenTools, McpTools
+from seedchat.tools.mcp_tools import McpTools
 from seedchat.tools.protocol import ApproveAll, Decision, PendingCall
 from seedchat.tools.servers import ToolHost
 from seedchat.wording import (
@@ -293,11 +294,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         conv_id = conversation_id(store, args.conversation) if args.conversation else None
         _load(args, host, settings)
-        session = _session(args, host, store, conv_id, ChatSettings.from_settings(settings))
-        # the tools the conversation switched off in the page stay off here too
-        off = session.settings.tools_off
-        session.tools = ChosenTools(tools, off) if tools is not None and off else tools
-        session.tool_settings = ToolSettings.from_settings(settings)
+        approver = ApproveAll() if args.yes else TerminalApprover()
+        with_tools = SessionTools.of(tools, approver, settings)
+        base = ChatSettings.from_settings(settings)
+        session = _session(args, host, store, conv_id, base, with_tools)
         if args.show_prompt:
             question = args.prompt or ""
             retrieval = fit_files(args, host, session, question, files, reloader(args, host))
@@ -323,14 +323,14 @@ def _load(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None
         host.connect(remote, args.model)
         return
     path = resolve_model(args.model, settings)
-    with LoadBar(path.name) as bar:  # Ctrl+C stops the load
-        host.load(
-            path,
-            remember=False,
-            n_gpu_layers=args.gpu_layers,
-            context_length=args.context,
-            progress=bar,
-        )
+    _load_local(args, host, path, context_length=args.context)
+
+
+def _load_local(args: argparse.Namespace, host: ModelHost, path: Path, **options: Any) -> None:
+    """Load the GGUF ``path`` with the flags and ``options``, a bar showing the load (Ctrl+C
+    stops it)."""
+    with LoadBar(path.name) as bar:
+        host.load(path, remember=False, n_gpu_layers=args.gpu_layers, progress=bar, **options)
 
 
 def reloader(args: argparse.Namespace, host: ModelHost) -> Callable[[ContextPlan], None]:
@@ -338,17 +338,15 @@ def reloader(args: argparse.Namespace, host: ModelHost) -> Callable[[ContextPlan
 
     def reload(plan: ContextPlan) -> None:
         load, path = plan.load_options(), host.engine.path
-        with LoadBar(path.name) as bar:
-            host.load(
-                path,
-                remember=False,
-                n_gpu_layers=args.gpu_layers,
-                context_length=load.context_length,
-                progress=bar,
-                kv_cache_type=load.kv_cache_type,
-                flash_attn=load.flash_attn,
-                offload_kqv=load.offload_kqv,
-            )
+        _load_local(
+            args,
+            host,
+            path,
+            context_length=load.context_length,
+            kv_cache_type=load.kv_cache_type,
+            flash_attn=load.flash_attn,
+            offload_kqv=load.offload_kqv,
+        )
 
     return reload
 
@@ -431,14 +429,16 @@ def _session(
     store: Store | None,
     conv_id: str | None,
     base: ChatSettings,
+    tools: SessionTools | None,
 ) -> ChatSession:
-    """A new chat, or the saved conversation ``conv_id`` continued, with the flags."""
+    """A new chat, or the saved conversation ``conv_id`` continued, with the flags and
+    ``tools`` (those the conversation switched off in the page stay off here too)."""
+    model = host.model_name
     if conv_id is not None:
-        session = ChatSession.resume(host, store, conv_id, base, model=host.model_name)
+        session = ChatSession.resume(host, store, conv_id, base, model=model, tools=tools)
     else:
-        session = ChatSession(host, store, base, model=host.model_name)
+        session = ChatSession(host, store, base, model=model, tools=tools)
     session.settings = chat_settings(args, session.settings)
-    session.approver = ApproveAll() if args.yes else TerminalApprover()
     if args.show_prompt:
         session.store = None  # printing a prompt saves nothing
     return session

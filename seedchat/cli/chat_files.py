@@ -21,8 +21,7 @@ from seedchat.chat.session import ChatSession
 from seedchat.cli.console import note
 from seedchat.documents.read import Document
 from seedchat.documents.retrieval import Retrieval
-from seedchat.engine.host import ModelHost
-from seedchat.engine.local import Engine
+from seedchat.engine.host import ModelHost, local_engine
 from seedchat.planner import ContextPlan
 from seedchat.wording import context_meter_words, does_not_fit_words
 
@@ -39,8 +38,8 @@ def fit_files(
     context, if that was needed: a one-shot chat gives it), else the retrieval whose
     passages stand in for them. Earlier questions' files that no longer fit whole go as
     passages first (:meth:`ChatSession.fit_earlier_files`)."""
-    engine = host.engine
-    if args.raw or not isinstance(engine, Engine) or engine.template is None:
+    engine = local_engine(host, templated=True)
+    if args.raw or engine is None:
         return None  # a remote model's context is its server's to judge
     if not files and not session.whole_earlier_files():
         return None
@@ -90,8 +89,8 @@ def prompt_meter(
 ) -> str | None:
     """ "41,870 of 65,536 tokens" for a long prompt (a quarter of the context or more) on a
     local model, with what to do when it does not fit; None for a short one."""
-    engine = host.engine
-    if not isinstance(engine, Engine):
+    engine = local_engine(host)
+    if engine is None:
         return None
     size = prompt_size(engine, session, question, files, retrieval)
     if size is None or size.n_ctx is None or size.tokens < size.n_ctx * LONG_PROMPT_SHARE:

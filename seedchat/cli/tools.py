@@ -16,9 +16,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from seedchat.cli.console import console, err_console, note
+from seedchat.engine.host import CHARS_PER_TOKEN, count_text
 from seedchat.errors import ModelFileError, SeedchatError
 from seedchat.models import DEMO_DIR, resolve_model
-from seedchat.seed.template import ChatTemplate
+from seedchat.seed.template import seed_template
 from seedchat.settings import load_settings
 from seedchat.tools.approvals import is_always_allowed
 from seedchat.tools.config import (
@@ -28,11 +29,10 @@ from seedchat.tools.config import (
     peer_config_files,
     read_peer_file,
 )
-from seedchat.tools.cost import ToolCosts, VocabCounter, estimate_tokens, tool_costs
+from seedchat.tools.cost import ToolCosts, VocabCounter, tool_costs
 from seedchat.tools.results import ToolInfo
 from seedchat.tools.servers import ToolHost
 
-_BUNDLED_TEMPLATE = Path(__file__).parent.parent / "data" / "templates" / "seed-oss.jinja"
 _STATE_STYLE = {"ready": "green", "failed": "red", "crashed": "red", "off": "dim"}
 
 
@@ -53,11 +53,12 @@ def _costs(tools: list[ToolInfo], model: str | None) -> ToolCosts:
     except ModelFileError:
         if model:
             raise
-        template = ChatTemplate(_BUNDLED_TEMPLATE.read_text(encoding="utf-8"))
-        basis = "estimated: no model here to count with (about 4 characters a token)"
-        return tool_costs(tools, template, estimate_tokens, basis)
+        basis = (
+            f"estimated: no model here to count with (about {CHARS_PER_TOKEN} characters a token)"
+        )
+        return tool_costs(tools, seed_template(), count_text(None), basis)
     with VocabCounter(path) as counter:
-        template = counter.template or ChatTemplate(_BUNDLED_TEMPLATE.read_text("utf-8"))
+        template = counter.template or seed_template()
         basis = f"counted with {path.name}'s tokenizer and chat template"
         if path.parent == DEMO_DIR:
             basis += "; the demo's vocabulary is tiny, a real Seed model needs fewer"

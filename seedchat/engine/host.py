@@ -8,15 +8,21 @@ page's tabs; later the API): a second caller that asks while the model is busy g
 :class:`~seedchat.chat.session.ChatSession` runs on either.
 
 :class:`NoModelLoaded` is what a caller gets when there is no model to answer with.
+
+Two questions every front end asks of its model, answered here once: is it a model on this
+machine (:func:`local_engine`: the llama.cpp engine, or None for a model on a server or
+none), and how many tokens is a text for it (:func:`count_text`: its tokenizer, else an
+estimate of :data:`CHARS_PER_TOKEN` characters a token)?
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from seedchat.engine.load_progress import LoadCancelled, LoadProgressFn
@@ -30,6 +36,36 @@ from seedchat.seed.template import Message
 from seedchat.settings import GenerationOptions, LoadOptions, Settings
 
 log = logging.getLogger(__name__)
+
+#: A text's tokens are estimated as its characters over this, for a model whose tokenizer
+#: is not here (on a server) or when there is no model.
+CHARS_PER_TOKEN = 4
+
+TokenCounter = Callable[[str], int]
+
+
+def local_engine(engine: object, templated: bool = False) -> Engine | None:
+    """The model on this machine behind ``engine`` (an :class:`Engine`, or a
+    :class:`ModelHost` or wrapper holding one in ``.engine``); None for a model on a server
+    or none loaded (``templated``: also for a model without a chat template)."""
+    for candidate in (engine, getattr(engine, "engine", None)):
+        if isinstance(candidate, Engine):
+            return None if templated and candidate.template is None else candidate
+    return None
+
+
+def estimate_tokens(text: str) -> int:
+    """About :data:`CHARS_PER_TOKEN` characters a token (a non-empty text is one at least)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def count_text(engine: object) -> TokenCounter:
+    """Counts a text's tokens (plain text: no control tokens) with the tokenizer of the
+    model on this machine behind ``engine``, else estimates them (:func:`estimate_tokens`)."""
+    local = local_engine(engine)
+    if local is None:
+        return estimate_tokens
+    return lambda text: len(local.tokenize(text, parse_special=False))
 
 
 def initial_model(settings: Settings) -> Path | None:
@@ -314,8 +350,8 @@ class ModelHost:
 
     def plan_text(self) -> str:
         """The offload plan of the loaded model, in words ("" when none or a remote one)."""
-        engine, info = self.engine, self.info
-        if not isinstance(engine, Engine) or info is None:
+        engine, info = local_engine(self), self.info
+        if engine is None or info is None:
             return ""
         return engine.plan.explain(info.block_count or 0)
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from seedchat.backend import available_ram_bytes, detect_gpus, load_backend
 from seedchat.engine.decoding import DecodeLoop, LoopLimits
@@ -111,61 +112,11 @@ class Engine:
         (:class:`~seedchat.engine.load_progress.LoadCancelled`)."""
         options = options or LoadOptions()
         path = Path(path)
-        info = read_gguf_info(path)  # rejects non-GGUF and truncated files before llama.cpp
-        if info.architecture not in SUPPORTED_ARCHS:
-            raise ModelFileError(
-                f"{path.name} is a '{info.architecture}' model; seedchat runs Seed models "
-                f"({', '.join(SUPPORTED_ARCHS)}).",
-                hint="Convert a Seed-OSS or Seed-Coder checkpoint with 'seedchat convert'.",
-            )
-        if options.kv_cache_type not in _KV_TYPES:
-            raise EngineError(
-                f"Unknown KV cache type {options.kv_cache_type!r}.",
-                hint=f"Use one of {', '.join(_KV_TYPES)}.",
-            )
+        info = _runnable(path, options)
         llama = load_backend()
-        plan = make_plan(path, options, bool(llama.llama_supports_gpu_offload()))
-        ram = available_ram_bytes()
-        if ram is not None and plan.ram_bytes > ram * 1.1:
-            raise EngineError(
-                f"{path.name} needs about {human_size(plan.ram_bytes)} of memory but "
-                f"{human_size(ram)} is available.",
-                hint="Use a smaller quantization (e.g. Q4_K_M), a shorter context, or close "
-                "other programs.",
-            )
-        log.info("offload plan: %s", plan.explain(info.block_count or 0))
-        mparams = llama.llama_model_default_params()
-        mparams.n_gpu_layers = plan.n_gpu_layers
-        watch = LoadWatch(llama, progress)  # kept alive until the load returns
-        watch.attach(mparams)
-        model = llama.llama_model_load_from_file(str(path).encode("utf-8"), mparams)
-        if not model:
-            watch.raise_if_stopped(path.name)
-            raise EngineError(
-                f"llama.cpp could not load {path.name}.",
-                hint="The file may be damaged or made for a newer llama.cpp; run "
-                "'seedchat --debug ...' to see llama.cpp's log.",
-            )
-        cparams = llama.llama_context_default_params()
-        cparams.n_ctx = plan.n_ctx
-        n_batch = options.n_batch or (0 if plan.n_gpu_layers else CPU_N_BATCH)
-        if n_batch:  # else llama.cpp's own sizes, which suit its GPU kernels
-            cparams.n_batch = cparams.n_ubatch = n_batch
-        cparams.n_threads = cparams.n_threads_batch = options.thread_count
-        cparams.flash_attn_type = (
-            llama.LLAMA_FLASH_ATTN_TYPE_AUTO
-            if options.flash_attn
-            else llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
-        cparams.type_k = cparams.type_v = _KV_TYPES[options.kv_cache_type]
-        cparams.offload_kqv = options.offload_kqv
-        ctx = llama.llama_init_from_model(model, cparams)
-        if not ctx:
-            llama.llama_model_free(model)
-            raise EngineError(
-                f"llama.cpp could not create a context of {plan.n_ctx} tokens for {path.name}.",
-                hint="Try a shorter context length or the f16 KV cache type.",
-            )
+        plan = _memory_plan(llama, path, options, info)
+        model = _load_model(llama, path, plan, progress)
+        ctx = _new_context(llama, model, path, plan, options)
         return cls(
             path=path,
             info=info,
@@ -568,3 +519,79 @@ def make_plan(path: Path, options: LoadOptions, gpu_offload: bool) -> OffloadPla
         manual_layers=manual,
         offload_kqv=options.offload_kqv,
     )
+
+
+# -- loading (Engine.load) ----------------------------------------------------------------
+
+
+def _runnable(path: Path, options: LoadOptions) -> ModelInfo:
+    """The model's metadata, when seedchat can run it with ``options``."""
+    info = read_gguf_info(path)  # rejects non-GGUF and truncated files before llama.cpp
+    if info.architecture not in SUPPORTED_ARCHS:
+        raise ModelFileError(
+            f"{path.name} is a '{info.architecture}' model; seedchat runs Seed models "
+            f"({', '.join(SUPPORTED_ARCHS)}).",
+            hint="Convert a Seed-OSS or Seed-Coder checkpoint with 'seedchat convert'.",
+        )
+    if options.kv_cache_type not in _KV_TYPES:
+        raise EngineError(
+            f"Unknown KV cache type {options.kv_cache_type!r}.",
+            hint=f"Use one of {', '.join(_KV_TYPES)}.",
+        )
+    return info
+
+
+def _memory_plan(llama: Any, path: Path, options: LoadOptions, info: ModelInfo) -> OffloadPlan:
+    """Where the model goes (GPU layers, KV cache); refused when RAM cannot hold it."""
+    plan = make_plan(path, options, bool(llama.llama_supports_gpu_offload()))
+    ram = available_ram_bytes()
+    if ram is not None and plan.ram_bytes > ram * 1.1:
+        raise EngineError(
+            f"{path.name} needs about {human_size(plan.ram_bytes)} of memory but "
+            f"{human_size(ram)} is available.",
+            hint="Use a smaller quantization (e.g. Q4_K_M), a shorter context, or close "
+            "other programs.",
+        )
+    log.info("offload plan: %s", plan.explain(info.block_count or 0))
+    return plan
+
+
+def _load_model(llama: Any, path: Path, plan: OffloadPlan, progress: LoadProgressFn | None) -> Any:
+    """llama.cpp's model with ``plan``'s GPU layers; ``progress`` may cancel it."""
+    mparams = llama.llama_model_default_params()
+    mparams.n_gpu_layers = plan.n_gpu_layers
+    watch = LoadWatch(llama, progress)  # kept alive until the load returns
+    watch.attach(mparams)
+    model = llama.llama_model_load_from_file(str(path).encode("utf-8"), mparams)
+    if not model:
+        watch.raise_if_stopped(path.name)
+        raise EngineError(
+            f"llama.cpp could not load {path.name}.",
+            hint="The file may be damaged or made for a newer llama.cpp; run "
+            "'seedchat --debug ...' to see llama.cpp's log.",
+        )
+    return model
+
+
+def _new_context(
+    llama: Any, model: Any, path: Path, plan: OffloadPlan, options: LoadOptions
+) -> Any:
+    """The model's context (KV cache, batch, threads); the model is freed if it fails."""
+    cparams = llama.llama_context_default_params()
+    cparams.n_ctx = plan.n_ctx
+    n_batch = options.n_batch or (0 if plan.n_gpu_layers else CPU_N_BATCH)
+    if n_batch:  # else llama.cpp's own sizes, which suit its GPU kernels
+        cparams.n_batch = cparams.n_ubatch = n_batch
+    cparams.n_threads = cparams.n_threads_batch = options.thread_count
+    auto, off = llama.LLAMA_FLASH_ATTN_TYPE_AUTO, llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    cparams.flash_attn_type = auto if options.flash_attn else off
+    cparams.type_k = cparams.type_v = _KV_TYPES[options.kv_cache_type]
+    cparams.offload_kqv = options.offload_kqv
+    ctx = llama.llama_init_from_model(model, cparams)
+    if not ctx:
+        llama.llama_model_free(model)
+        raise EngineError(
+            f"llama.cpp could not create a context of {plan.n_ctx} tokens for {path.name}.",
+            hint="Try a shorter context length or the f16 KV cache type.",
+        )
+    return ctx

@@ -44,12 +44,7 @@ from typing import Any
 
 import httpx
 
-from seedchat.engine.remote_servers import (
-    RemoteServer,
-    ServerModel,
-    list_server_models,
-    seed_template,
-)
+from seedchat.engine.remote_servers import RemoteServer, ServerModel, list_server_models
 from seedchat.engine.reply_budget import ReplyBudget
 from seedchat.errors import EngineError
 from seedchat.events import (
@@ -63,7 +58,7 @@ from seedchat.events import (
     ToolCall,
 )
 from seedchat.seed import tags
-from seedchat.seed.template import ChatTemplate, Message
+from seedchat.seed.template import ChatTemplate, Message, seed_template
 from seedchat.seed.thinking import ThinkingParser
 from seedchat.settings import GenerationOptions
 

@@ -15,23 +15,19 @@ readable by its owner only (0600); a key is never shown back in full (:func:`mas
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 
 from seedchat.errors import EngineError, SettingsError
-from seedchat.seed.template import ChatTemplate
 from seedchat.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).parent.parent / "data" / "templates" / "seed-oss.jinja"
 KEYRING_SERVICE = "seedchat"
 ENGINE_KEY_ENV = "SEEDCHAT_ENGINE_KEY"  # a remote server's key, for --engine-url
 PROBE_TIMEOUT = httpx.Timeout(10.0)
@@ -113,12 +109,6 @@ def list_server_models(server: RemoteServer) -> list[ServerModel]:
     except (ValueError, AttributeError) as exc:
         raise EngineError(f"{server.base_url}/models did not answer in JSON.") from exc
     return [ServerModel(str(e.get("id")), _kind(e)) for e in data if e.get("id")]
-
-
-@functools.cache
-def seed_template() -> ChatTemplate:
-    """The official Seed-OSS chat template that seedchat ships."""
-    return ChatTemplate(TEMPLATE.read_text(encoding="utf-8"))
 
 
 # -- saved servers -------------------------------------------------------------------------

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import json
 import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -293,6 +295,17 @@ def _environment() -> ImmutableSandboxedEnvironment:
         v, indent=indent, ensure_ascii=ensure_ascii
     )
     return env
+
+
+#: The official Seed-OSS chat template that seedchat ships.
+SEED_TEMPLATE_FILE = Path(__file__).parent.parent / "data" / "templates" / "seed-oss.jinja"
+
+
+@functools.cache
+def seed_template() -> ChatTemplate:
+    """The official Seed-OSS chat template that seedchat ships (for a model whose own is not
+    here: on a server, or none loaded)."""
+    return ChatTemplate(SEED_TEMPLATE_FILE.read_text(encoding="utf-8"))
 
 
 def template_from_metadata(metadata: dict[str, Any]) -> ChatTemplate | None:

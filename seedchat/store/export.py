@@ -34,7 +34,7 @@ from typing import Any
 
 from seedchat.documents.read import size_words
 from seedchat.errors import StoreError
-from seedchat.paths import atomic_write_text
+from seedchat.paths import save_text
 from seedchat.settings import ChatSettings
 from seedchat.store.attachments import (
     ATTACHMENT_FIELDS,
@@ -233,13 +233,8 @@ def write_export(
         text = export_markdown(store, ids)
     else:
         raise StoreError(f"Unknown export format {fmt!r}.", hint="Use json or md.")
-    try:
-        atomic_write_text(path, text)
-    except OSError as exc:
-        raise StoreError(
-            f"Cannot write {path}: {exc.strerror or exc}",
-            hint="Check the folder and the free disk space; nothing was overwritten.",
-        ) from exc
+    hint = "Check the folder and the free disk space; nothing was overwritten."
+    save_text(path, text, "Cannot write", hint, StoreError)
     return path
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from seedchat.errors import SeedchatError
-from seedchat.paths import atomic_write_text, get_paths
+from seedchat.paths import get_paths, save_text
 
 CONFIG_NAME = "mcp.json"
 
@@ -211,9 +211,14 @@ class ToolsConfig:
         extra = {k: v for k, v in raw.items() if k not in ("mcpServers", "servers")}
         return cls(path=path, servers=servers, extra=extra)
 
-    def save(self) -> Path:
+    def text(self) -> str:
+        """The file as seedchat writes it."""
         data = {"mcpServers": {n: e.to_json() for n, e in self.servers.items()}, **self.extra}
-        atomic_write_text(self.path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    def save(self) -> Path:
+        hint = "Check that seedchat's config folder is writable and the disk has room."
+        save_text(self.path, self.text(), "Cannot write", hint, ToolConfigError)
         return self.path
 
     def entry(self, name: str) -> ServerEntry:

@@ -6,14 +6,13 @@ and a question) rendered with the template, ``count(with the tool) - count(witho
 tools)``; the block's cost is the same for all of them together (less than the sum: the
 tools' heading is paid once). Counting needs a tokenizer: a loaded engine's
 ``tokenize``, or :class:`VocabCounter` (a GGUF's vocabulary alone, loaded by llama.cpp in
-milliseconds with no weights). With no model at all, :func:`estimate_tokens` says about
-four characters a token, and the callers say that it is an estimate.
+milliseconds with no weights). With no model at all, the callers count with
+:func:`seedchat.engine.host.count_text`'s estimate and say that it is one.
 """
 
 from __future__ import annotations
 
 import ctypes
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +25,8 @@ from seedchat.tools.results import ToolInfo
 
 #: The conversation a tool's cost is measured on.
 PROBE = (Message("system", "You are a helpful assistant."), Message("user", "Hello."))
-CHARS_PER_TOKEN = 4
 
 Counter = Callable[[str], int]
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters a token (used only when there is no model to count with)."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from seedchat.events import ToolMedia
-from seedchat.tools.protocol import ToolOutcome, ToolRunner, server_of, tool_names
+from seedchat.tools.protocol import PendingCall, ToolOutcome, ToolRunner, tool_names
 from seedchat.tools.results import ContentPart
 from seedchat.tools.servers import ToolHost
 
@@ -63,12 +63,13 @@ class McpTools:
             self.specs()  # a server started since, or none was asked yet
         return self._servers.get(name)
 
-    def call(self, name: str, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutcome:
-        server = self.server_of(name)
+    def call(self, call: PendingCall, cancel: threading.Event) -> ToolOutcome:
+        """``call`` sent to its server (``call.server``, found by :meth:`server_of`)."""
+        server = call.server
         if server is None:
             known = ", ".join(sorted(self._servers)) or "none"
-            return ToolOutcome(f"There is no tool named {name!r} (tools: {known}).", True)
-        result = self.host.call(server, name, arguments, cancel=cancel)
+            return ToolOutcome(f"There is no tool named {call.name!r} (tools: {known}).", True)
+        result = self.host.call(server, call.name, call.arguments, cancel=cancel)
         text = result.text if not result.error else f"{result.error}\n{result.text}".strip()
         return ToolOutcome(text, result.is_error, result.duration_s, server, media_of(result.parts))
 
@@ -85,17 +86,21 @@ class ChosenTools:
     def __init__(self, runner: ToolRunner, off: Collection[str]) -> None:
         self.runner, self.off = runner, set(off)
 
-    def _on(self, name: str) -> bool:
-        server = server_of(self.runner, name)
+    def _on(self, name: str, server: str | None) -> bool:
         return server not in self.off and tool_key(server, name) not in self.off
 
     def specs(self) -> list[dict[str, Any]]:
-        return [s for s in self.runner.specs() if all(self._on(n) for n in tool_names([s]))]
+        return [
+            spec
+            for spec in self.runner.specs()
+            if all(self._on(n, self.runner.server_of(n)) for n in tool_names([spec]))
+        ]
 
     def server_of(self, name: str) -> str | None:
-        return server_of(self.runner, name)
+        return self.runner.server_of(name)
 
-    def call(self, name: str, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutcome:
-        if not self._on(name):
-            return ToolOutcome(f"The tool {name!r} is switched off in this conversation.", True)
-        return self.runner.call(name, arguments, cancel)
+    def call(self, call: PendingCall, cancel: threading.Event) -> ToolOutcome:
+        if not self._on(call.name, call.server):
+            text = f"The tool {call.name!r} is switched off in this conversation."
+            return ToolOutcome(text, True)
+        return self.runner.call(call, cancel)

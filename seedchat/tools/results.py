@@ -1,6 +1,6 @@
 """What the tool host hands out: tools, a call's result, a server's state (no MCP types).
 
-A :class:`ToolResult` is returned for every call, whatever happened: the server's own
+A :class:`McpResult` is returned for every call, whatever happened: the server's own
 error (``isError``) is ``status="error"``; seedchat's side — a server that did not start,
 crashed, took longer than the timeout, or a call the user cancelled — is ``"failed"``,
 ``"timeout"`` or ``"cancelled"`` with ``error`` saying what happened and what to do. So a
@@ -62,7 +62,7 @@ class ContentPart:
 
 
 @dataclass(frozen=True)
-class ToolResult:
+class McpResult:
     server: str
     tool: str
     status: Status

@@ -10,7 +10,7 @@ end calls the host from any thread with plain functions:
   the next call starts it again after a backoff (1 s, doubling up to 60 s, reset by a
   call that gets an answer);
 - each call has a timeout (the entry's ``timeout``, else the host's, default 60 s) and
-  can be cancelled with a ``threading.Event``; every outcome is a :class:`ToolResult`;
+  can be cancelled with a ``threading.Event``; every outcome is a :class:`McpResult`;
 - :meth:`close` (also run at exit) stops every server: stdin closed, then SIGTERM, then
   SIGKILL to the child's process group, so no server outlives seedchat.
 
@@ -37,7 +37,7 @@ import anyio
 from seedchat.paths import get_paths
 from seedchat.settings import Settings
 from seedchat.tools.config import ServerEntry, ToolConfigError, ToolsConfig
-from seedchat.tools.results import ServerState, ServerStatus, ToolInfo, ToolResult
+from seedchat.tools.results import McpResult, ServerState, ServerStatus, ToolInfo
 
 log = logging.getLogger(__name__)
 
@@ -187,16 +187,6 @@ class ToolHost:
                 hint="See 'seedchat tools list', or add one with 'seedchat tools add'.",
             )
         return srv
-
-    def is_always_allowed(self, server: str, tool: str) -> bool:
-        return self.config.is_always_allowed(server, tool)
-
-    def allow_always(self, server: str, tool: str) -> None:
-        """Remember in ``mcp.json`` that ``tool`` of ``server`` runs without asking."""
-        self.config.allow_always(server, tool)
-        self.config.save()
-        if server in self._servers:
-            self._servers[server].entry = self.config.servers[server]
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Switch a server on or off, in ``mcp.json`` too; switching it off stops it."""
@@ -351,15 +341,15 @@ class ToolHost:
         arguments: dict[str, Any] | None = None,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
-    ) -> ToolResult:
+    ) -> McpResult:
         """Call ``tool`` of ``server``: starts the server if need be; never raises for
-        the server's or the call's trouble (see :class:`ToolResult`)."""
+        the server's or the call's trouble (see :class:`McpResult`)."""
         started = time.monotonic()
         srv = self._servers.get(server)
 
-        def result(status: str, error: str | None = None, **values: Any) -> ToolResult:
+        def result(status: str, error: str | None = None, **values: Any) -> McpResult:
             took = time.monotonic() - started
-            return ToolResult(server, tool, status, error=error, duration_s=took, **values)  # type: ignore[arg-type]
+            return McpResult(server, tool, status, error=error, duration_s=took, **values)  # type: ignore[arg-type]
 
         if srv is None:
             known = ", ".join(self._servers) or "none"

@@ -29,12 +29,11 @@ from typing import Any
 import gradio as gr
 
 from seedchat.chat.pump import EventPump
-from seedchat.chat.session import ChatSession, OpenThread, Turn
+from seedchat.chat.session import ChatSession, OpenThread, SessionTools, Turn
 from seedchat.documents.read import DocumentError
 from seedchat.engine.host import ModelHost
 from seedchat.errors import SeedchatError
 from seedchat.events import Done, Event, Notice, Reflect, ThinkingEnd, ThinkingStart, ToolRun
-from seedchat.settings import ToolSettings
 from seedchat.store import Store
 from seedchat.ui.attachments import message_parts, message_value, read_uploads
 from seedchat.ui.context_meter import ContextMeter, MeterTargets, refuse_if_too_long
@@ -128,9 +127,12 @@ def make_session(
     settings: Any,
     turns: list[Turn],
     thread: OpenThread,
+    tools: SessionTools | None = None,
 ) -> ChatSession:
-    """The tab's session: its turns and place in the store, with ``settings``."""
-    return ChatSession(host, store, settings, list(turns), thread, model=host.model_name)
+    """The tab's session: its turns and place in the store, with ``settings`` and
+    ``tools``."""
+    model = host.model_name
+    return ChatSession(host, store, settings, list(turns), thread, model, tools=tools)
 
 
 def through_last_question(chat: Chat) -> Chat:
@@ -374,27 +376,28 @@ class _TurnHandlers:
         refused before it starts gives the box its message (``sent``) back."""
         try:
             chosen = self.panel.read(**asked.settings)
-            session = make_session(self.host, self.store, chosen, asked.turns, asked.thread)
+            tools = self._session_tools(_tab_key(request))
+            session = make_session(self.host, self.store, chosen, asked.turns, asked.thread, tools)
             turn = run(session)
         except SeedchatError as err:
             back = {self.pane.message: sent} if sent is not None else {}
             yield {**self._error(err), **back}
             return
-        if self.tools is not None:
-            turn = self._with_tools(session, turn, _tab_key(request))
-        yield from self._stream(session, turn, chat, request, asked.query)
+        yield from self._stream(session, self._tools_said(turn), chat, request, asked.query)
 
-    def _with_tools(self, session: ChatSession, turn: Run, tab: str) -> Run:
-        """The turn with the page's tools (an approval waits for this tab's user); a bad
-        ``mcp.json`` is said first and the turn goes on without tools."""
-        tools = self.tools
-        assert tools is not None
-        session.tools = tools.for_turn(session.settings.tools_off)
-        session.approver = tools.approvals.approver(tab, self.host.cancel_event(tab))
-        session.tool_settings = ToolSettings.from_settings(self.panel.settings)
-        if tools.problem is None:
+    def _session_tools(self, tab: str) -> SessionTools | None:
+        """The page's tools for a turn of the tab ``tab`` (an approval waits for its user)."""
+        if self.tools is None:
+            return None
+        approver = self.tools.approvals.approver(tab, self.host.cancel_event(tab))
+        return SessionTools.of(self.tools.runner(), approver, self.panel.settings)
+
+    def _tools_said(self, turn: Run) -> Run:
+        """The turn, after what is wrong with the tools (a bad ``mcp.json``: the turn goes
+        on without tools)."""
+        problem = self.tools.problem if self.tools is not None else None
+        if problem is None:
             return turn
-        problem = tools.problem
 
         def said_first(cancel: threading.Event) -> Iterator[Event]:
             yield Notice(problem, "tools")

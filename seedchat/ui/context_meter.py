@@ -35,9 +35,8 @@ from seedchat.backend import available_ram_bytes, detect_gpus
 from seedchat.chat.prompt_size import PromptSize, prompt_size
 from seedchat.chat.session import ChatSession, Turn
 from seedchat.documents.read import Document
-from seedchat.engine.host import ModelHost
+from seedchat.engine.host import ModelHost, local_engine
 from seedchat.engine.load_progress import LoadCancelled
-from seedchat.engine.local import Engine
 from seedchat.errors import ContextLengthError, SeedchatError
 from seedchat.planner import ContextPlan, ModelShape, context_plans, read_shape
 from seedchat.settings import LoadOptions, Settings
@@ -89,7 +88,8 @@ def _shape(path: str, mtime: float) -> ModelShape:
 def fitting_plans(engine: Any, size: PromptSize) -> list[ContextPlan]:
     """The plans that fit this machine for ``size``'s prompt on the loaded local model (the
     memory it holds now counted as free: a plan reloads it)."""
-    if not isinstance(engine, Engine) or size.fits:
+    engine = local_engine(engine)
+    if engine is None or size.fits:
         return []
     path = Path(engine.path)
     shape = _shape(str(path), path.stat().st_mtime)
@@ -209,8 +209,8 @@ class ContextMeter:
 
     def reload(self, index: int, plans: list[ContextPlan]) -> tuple[Any, Any]:
         """Load the model again with ``plans[index]``: (the header, the error box)."""
-        host, engine = self.host, self.host.engine
-        if index >= len(plans) or not isinstance(engine, Engine):
+        host, engine = self.host, local_engine(self.host)
+        if index >= len(plans) or engine is None:
             return status_markdown(host), error_update(None)
         plan, path = plans[index], Path(engine.path)
         host.unload()  # its memory is part of what the plan was priced with

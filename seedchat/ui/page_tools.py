@@ -4,9 +4,9 @@ page waits for. No gradio.
 :class:`PageTools` holds the app's one :class:`~seedchat.tools.ToolHost` (the servers
 start in the background when the app starts, as ``seedchat chat``'s do when first
 needed; :meth:`PageTools.close` stops them with the app, so no server process outlives
-it). :meth:`PageTools.for_turn` gives a turn its tools: the enabled servers' tools less
-those its conversation switched off (:class:`~seedchat.tools.mcp_tools.ChosenTools`), or
-none with a reason a user can act on (a bad ``mcp.json``).
+it). :meth:`PageTools.runner` gives a turn its tools: the enabled servers' tools (the
+session leaves out those its conversation switched off), or none with a reason a user can
+act on (a bad ``mcp.json``).
 
 :class:`Approvals` is the page's :class:`~seedchat.tools.protocol.Approver` side: the tool
 loop runs in the model's thread, and :meth:`Approvals.approver` gives it an approver
@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedchat.engine.host import count_text, local_engine
 from seedchat.errors import SeedchatError
-from seedchat.seed.template import ChatTemplate
+from seedchat.seed.template import seed_template
 from seedchat.settings import Settings
 from seedchat.tools.config import ToolConfigError, ToolsConfig, config_file
-from seedchat.tools.cost import ToolCosts, estimate_tokens, tool_costs
-from seedchat.tools.mcp_tools import ChosenTools, McpTools
+from seedchat.tools.cost import ToolCosts, tool_costs
+from seedchat.tools.mcp_tools import McpTools
 from seedchat.tools.protocol import DECISIONS, Decision, PendingCall, ToolRunner
 from seedchat.tools.results import ServerStatus, ToolInfo
 from seedchat.tools.servers import ToolHost
@@ -37,7 +37,6 @@ from seedchat.tools.servers import ToolHost
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1  # how often a waiting call looks at the Stop button
-BUNDLED_TEMPLATE = Path(__file__).parent.parent / "data" / "templates" / "seed-oss.jinja"
 
 
 @dataclass
@@ -141,12 +140,12 @@ class PageTools:
                 return None
             return self._host
 
-    def for_turn(self, off: Collection[str]) -> ToolRunner | None:
+    def runner(self) -> ToolRunner | None:
         """The tools of one turn (None: no server is on)."""
         host = self.host()
         if host is None or not any(host.status(n).state != "off" for n in host.servers):
             return None
-        return ChosenTools(McpTools(host), off)
+        return McpTools(host)
 
     def statuses(self) -> list[ServerStatus]:
         host = self.host()
@@ -173,12 +172,11 @@ class PageTools:
         return self._costs[1]
 
     def _count(self, tools: list[ToolInfo], engine: Any) -> ToolCosts:
-        template = getattr(engine, "template", None)
-        tokenize = getattr(engine, "tokenize", None)
-        if isinstance(template, ChatTemplate) and callable(tokenize):
-            return tool_costs(tools, template, lambda t: len(tokenize(t)), "the model's tokens")
-        bundled = ChatTemplate(BUNDLED_TEMPLATE.read_text(encoding="utf-8"))
-        return tool_costs(tools, bundled, estimate_tokens, "estimated: no model loaded")
+        local = local_engine(engine, templated=True)
+        if local is not None:  # a prompt's tokens: its template's tags are special
+            tokens = local.tokenize
+            return tool_costs(tools, local.template, lambda t: len(tokens(t)), "the model's tokens")
+        return tool_costs(tools, seed_template(), count_text(engine), "estimated: no model loaded")
 
     def close(self) -> None:
         """Stop every server (the app's end)."""
