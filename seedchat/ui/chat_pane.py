@@ -40,7 +40,7 @@ from seedchat.ui.attachments import message_parts, message_value, read_uploads
 from seedchat.ui.context_meter import ContextMeter, MeterTargets, refuse_if_too_long
 from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
-from seedchat.ui.outside_images import without_outside_images
+from seedchat.ui.outside_images import LATEX
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.render import BRANCH_LINK, ChatMessage, user_message
 from seedchat.ui.settings_panel import SettingsPanel
@@ -54,11 +54,6 @@ log = logging.getLogger(__name__)
 # and tells the others, in their own chat, that the model is busy.
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
 UPDATE_INTERVAL = 0.025  # seconds between streamed page updates (text is batched, never dropped)
-LATEX = [
-    {"left": "$$", "right": "$$", "display": True},
-    {"left": "\\(", "right": "\\)", "display": False},
-    {"left": "\\[", "right": "\\]", "display": True},
-]
 
 # The page's script (run once when it loads): a click on a branch control's arrow in the
 # chat becomes the hidden #branch-switch box's new value ("branch-next-ID <time>": always
@@ -140,30 +135,11 @@ def through_last_question(chat: Chat) -> Chat:
     return chat[: last + 1]
 
 
-class PageChatbot(gr.Chatbot):
-    """The chat's component: whatever reaches the page (an answer streamed or saved, its
-    thinking, a tool card, a question, an imported conversation) has its outside images
-    made into links first (:func:`seedchat.ui.outside_images.without_outside_images`)."""
-
-    is_template = True  # drawn by gradio's own Chatbot (not a custom component's files)
-
-    def postprocess(self, value: Any) -> Any:
-        shown = super().postprocess(value)
-        for message in shown.root:
-            for part in message.content:
-                if isinstance(getattr(part, "text", None), str):
-                    part.text = without_outside_images(part.text)
-            title = (message.metadata or {}).get("title")
-            if isinstance(title, str):
-                message.metadata["title"] = without_outside_images(title)
-        return shown
-
-
 class ChatPane:
     """Lays out the chat (call inside a column); ``wire`` connects it."""
 
     def __init__(self, host: ModelHost) -> None:
-        self.chatbot = PageChatbot(
+        self.chatbot = gr.Chatbot(
             elem_id="chatbot",
             height=560,
             show_label=False,

@@ -3,7 +3,9 @@
 A model that a document or a tool result can steer may write ``![](https://x.example/?q=…)``
 or ``<img src=…>``: drawn as an image, the browser would send the conversation out. So
 :func:`without_outside_images` rewrites the text of every chat message before it reaches
-the page (:class:`seedchat.ui.chat_pane.PageChatbot`): each image or other fetched thing
+the page (:func:`shown_text`, through :func:`seedchat.ui.render.shown_message`, which the
+builders of the chat's messages apply: the answer and thinking of :class:`~seedchat.ui.render.TurnView`
+live or saved, a question with its files, a tool's card): each image or other fetched thing
 whose address is outside the page (``http:``/``https:`` to any host, ``//host/x``, any
 scheme but ``data:`` and ``blob:``) becomes a small link naming its host,
 ``🖼 image from x.example — open``, that opens in a new tab only when clicked
@@ -21,17 +23,24 @@ What is rewritten, read as the page reads it (gradio's marked, then the browser'
   ``url(…)``, ``image-set("…")`` or ``@import`` (comments and CSS escapes read); a
   ``<style>`` element's content; ``<meta content="0;url=…">``; ``srcdoc``.
 
+Raw HTML is otherwise left to gradio's sanitizer, which takes out scripts, frames,
+objects, event handlers and ``javascript:`` links, but keeps forms: a ``<form>``'s own tags
+are dropped here (tests/test_ui_outside_images.py checks both in Chromium).
+
 Code stays as written: a fenced or indented code block (found by markdown-it, as marked
 finds them) and an inline code span on one line are shown as text by the page, so nothing
-in them is fetched. Where the page could read the text differently (a LaTeX block, which
-gradio takes out before Markdown), code is rewritten too: a changed code sample is the
-price of never guessing wrong. The page's Content-Security-Policy (:mod:`seedchat.ui.csp`)
-blocks whatever this would miss.
+in them is fetched. They are found in the text as gradio hands it to marked: dedented
+(:func:`shown_text`) and with its LaTeX blocks taken out (:func:`without_latex`), which
+can hide a fence or a backtick. Where a reading could differ, the text is rewritten: a
+changed code sample is the price of never guessing wrong. The page's
+Content-Security-Policy (:mod:`seedchat.ui.csp`) blocks whatever this would miss.
 """
 
 from __future__ import annotations
 
+import functools
 import html
+import inspect
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -79,13 +88,20 @@ KINDS = {
     "meta": "redirect",
     "source": "media",
 }
-# gradio's LaTeX delimiters (seedchat.ui.chat_pane.LATEX): gradio cuts these out first
-_LATEX = re.compile(r"\$\$[\s\S]+?\$\$|\\\([\s\S]+?\\\)|\\\[[\s\S]+?\\\]")
+#: The chat's LaTeX delimiters (``gr.Chatbot(latex_delimiters=…)``): gradio takes these
+#: blocks out of a message before its Markdown is read, and gives them to KaTeX as text.
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+    {"left": "\\[", "right": "\\]", "display": True},
+]
+_LATEX_BLOCK = "\ue000"  # one character where gradio puts "%%%LATEX_BLOCK_n%%%"
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _TAG_START = re.compile(r"<([A-Za-z][^\s/>\x00]*)")
 _ATTRIBUTE = re.compile(r"([^\s/>][^\s/>=]*)")
 _EQUALS = re.compile(r"\s*=\s*")
 _VALUE = re.compile(r"\"([^\"]*)\"?|'([^']*)'?|([^\s>]*)")
+_FORM_END = re.compile(r"(?i)</form(?=[\s/>])[^>]*>")
 _BACKTICKS = re.compile(r"`+")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))  # what the URL parser trims off both ends
 _BLANK_LINE = re.compile(r"\n[ \t]*(\n|$)")
@@ -93,7 +109,9 @@ _NEWLINE = re.compile(r"\r\n?|\n")  # lines as markdown-it (and marked) split th
 _DEFINITION = re.compile(
     r"^[ \t>*+\-0-9.)]*\[((?:\\.|[^\\\[\]])+)\]:[ \t]*\n?[ \t]*(<[^>\n]*>|\S+)", re.MULTILINE
 )
-_MARKDOWN = MarkdownIt("commonmark").enable("table")
+# blocks only: what is code is known before inline text is read
+_MARKDOWN = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
+_SPECIAL = re.compile(r"[\\`<!\]]")
 
 
 # -- addresses ---------------------------------------------------------------------------
@@ -132,16 +150,17 @@ def host_of(url: str) -> str:
 
 
 def placeholder(url: str, kind: str = "image") -> str:
-    """What stands for an outside image: a link naming its host (only an ``http``/``https``
-    address is a link: ``javascript:`` never becomes one)."""
+    """What stands for an outside image: a link naming its host, in a ``<span>`` (an HTML
+    element that ends an SVG or MathML around it, so the link is an HTML one: drawn, and
+    opened in a new tab). Only an ``http``/``https`` address is a link (never ``javascript:``)."""
     if not re.match(r"(?i)(https?:)?//", url):
         words = html.escape(f"🖼 {kind} not shown", quote=False)
         return f'<span class="outside-image">{words}</span>'
     words = html.escape(f"🖼 {kind} from {host_of(url)} — open", quote=False)
     href = html.escape(url.replace("|", "%7C").replace("`", "%60"), quote=True)
     return (
-        f'<a class="outside-image" href="{href}" target="_blank" '
-        f'rel="noopener noreferrer" referrerpolicy="no-referrer">{words}</a>'
+        f'<span class="outside-image"><a href="{href}" target="_blank" '
+        f'rel="noopener noreferrer" referrerpolicy="no-referrer">{words}</a></span>'
     )
 
 
@@ -240,9 +259,14 @@ def fetched_urls(tag: Tag) -> list[str]:
 
 def _tag_replacement(text: str, start: int) -> tuple[int, str | None]:
     """Where the tag at ``start`` ends, and what stands for it (None: it stays)."""
+    end_tag = _FORM_END.match(text, start)
+    if end_tag is not None:
+        return end_tag.end(), ""
     tag = read_tag(text, start)
     if tag is None:
         return start + 1, None
+    if tag.name == "form":  # gradio's sanitizer keeps forms: their controls stay, inert
+        return tag.end, ""
     urls = fetched_urls(tag)
     end = tag.end
     if tag.name == "style":  # the element whole: its content is CSS
@@ -354,18 +378,36 @@ def _image_replacement(
     return start + 2, None
 
 
-def _rewrite_inline(text: str, definitions: dict[str, str], spans: bool) -> str:
-    """``text`` (no code block in it) with its outside images replaced, scanned from left
-    to right as marked reads it: escapes, code spans, tags, images, whichever starts first.
-    A backtick inside a tag or a link's address opens no code span (``literal``)."""
-    out, pos, done, literal = [], 0, 0, 0
+Region = tuple[int, int]  # (start, end) offsets in a text
+
+
+def _scan(
+    text: str, definitions: dict[str, str], spans: bool, skip: list[Region] = ()
+) -> tuple[list[tuple[int, int, str]], list[Region]]:
+    """Outside images to replace in ``text`` (start, end, what stands for it), and its code
+    spans when ``spans``; read from left to right as marked reads it: escapes, code spans,
+    tags, images, whichever starts first. A backtick inside a tag or a link's address opens
+    no code span (``literal``). The ``skip`` regions (code) are passed over."""
+    out, found, pos, literal = [], [], 0, 0
+    skips = iter(sorted(skip))
+    region = next(skips, None)
     while pos < len(text):
+        special = _SPECIAL.search(text, pos)  # the characters that can start something
+        if special is None:
+            break
+        pos = special.start()
+        while region is not None and region[1] <= pos:
+            region = next(skips, None)
+        if region is not None and region[0] <= pos:
+            pos = region[1]
+            continue
         char, end, replacement = text[pos], pos + 1, None
         if char == "\\":
             end = pos + 2
         elif char == "`":
             span = _code_span_end(text, pos) if spans and pos >= literal else None
             end = span or _run_end(text, pos)
+            found += [(pos, span)] if span else []
         elif char == "<":
             tag_end, replacement = _tag_replacement(text, pos)
             if replacement is None:  # a tag that stays: its inside is read for images too
@@ -377,14 +419,32 @@ def _rewrite_inline(text: str, definitions: dict[str, str], spans: bool) -> str:
         elif text.startswith("](", pos):
             literal = max(literal, _closing(text, pos + 2, "(", ")", spans=False) or pos)
         if replacement is not None:
-            out += [text[done:pos], replacement]
-            done = end
+            out.append((pos, end, replacement))
         pos = end
-    out.append(text[done:])
-    return "".join(out)
+    return out, found
 
 
-def code_blocks(text: str) -> list[tuple[int, int]]:
+def without_latex(text: str) -> tuple[str, list[Region]]:
+    """``text`` as gradio hands it to marked: each LaTeX block (:data:`LATEX`'s delimiters,
+    one after the other) taken out, here one character in its place; and for each character
+    of that, the region of ``text`` it stands for (none when there is no LaTeX)."""
+    if not any(d["left"] in text for d in LATEX):
+        return text, []  # (no block: each character stands for itself)
+    regions = [(i, i + 1) for i in range(len(text))]
+    for delimiters in LATEX:
+        left, right = re.escape(delimiters["left"]), re.escape(delimiters["right"])
+        cut, kept, done = [], [], 0
+        for match in re.finditer(f"{left}([\\s\\S]+?){right}", text):
+            cut.append(text[done : match.start()])
+            kept += regions[done : match.start()]
+            cut.append(_LATEX_BLOCK)
+            kept.append((regions[match.start()][0], regions[match.end() - 1][1]))
+            done = match.end()
+        text, regions = "".join(cut) + text[done:], kept + regions[done:]
+    return text, regions
+
+
+def code_blocks(text: str) -> list[Region]:
     """The fenced and indented code blocks of ``text`` as (start, end) offsets, as
     markdown-it (CommonMark, like marked) reads them."""
     starts = [0] + [m.end() for m in _NEWLINE.finditer(text)] + [len(text)]
@@ -396,16 +456,46 @@ def code_blocks(text: str) -> list[tuple[int, int]]:
     return blocks
 
 
+def code_regions(text: str) -> list[Region]:
+    """What the page shows as code in ``text`` (blocks, and spans on one line), read as
+    gradio reads it (its LaTeX taken out first), as regions of ``text``."""
+    plain, regions = without_latex(text)
+    blocks = [b for b in code_blocks(plain) if b[1] > b[0]]
+    code = blocks + _scan(plain, {}, spans=True, skip=blocks)[1]
+    if not regions:
+        return code
+    return [(regions[start][0], regions[end - 1][1]) for start, end in code]
+
+
 def without_outside_images(text: str) -> str:
     """``text`` (a chat message's Markdown) with every outside image replaced by a link
     naming its host (see the module doc); text with none comes back as it was."""
     if "<" not in text and "![" not in text:
         return text
-    spans = not _LATEX.search(text)  # gradio takes LaTeX out before Markdown: no guessing
-    definitions = outside_definitions(text)
+    code = code_regions(text)
+    replacements, _ = _scan(text, outside_definitions(text), spans=False, skip=code)
     out, done = [], 0
-    for start, end in code_blocks(text) if spans else []:
-        out += [_rewrite_inline(text[done:start], definitions, spans), text[start:end]]
+    for start, end, replacement in replacements:
+        out += [text[done:start], replacement]
         done = end
-    out.append(_rewrite_inline(text[done:], definitions, spans))
+    out.append(text[done:])
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=256)  # a streamed turn shows its earlier parts again and again
+def shown_text(text: str) -> str:
+    """``text`` as the page's Chatbot may be given it: no outside image in what it will
+    show. gradio first dedents a message (``inspect.cleandoc``), which can change what is
+    code; so a text whose dedented form holds none is given as it is, and another one is
+    dedented and rewritten until both leave it as it is."""
+    if "<" not in text and "![" not in text:
+        return text
+    clean = inspect.cleandoc(text)
+    if without_outside_images(clean) == clean:
+        return text
+    for _ in range(4):
+        text = without_outside_images(clean)
+        if text == clean:
+            break
+        clean = inspect.cleandoc(text)
+    return text
