@@ -39,6 +39,7 @@ from seedchat.ui.attachments import message_parts, message_value, read_uploads
 from seedchat.ui.context_meter import ContextMeter, MeterTargets, refuse_if_too_long
 from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
+from seedchat.ui.outside_images import LATEX
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.render import BRANCH_LINK, ChatMessage, user_message
 from seedchat.ui.settings_panel import SettingsPanel
@@ -52,11 +53,6 @@ log = logging.getLogger(__name__)
 # and tells the others, in their own chat, that the model is busy.
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
 UPDATE_INTERVAL = 0.025  # seconds between streamed page updates (text is batched, never dropped)
-LATEX = [
-    {"left": "$$", "right": "$$", "display": True},
-    {"left": "\\(", "right": "\\)", "display": False},
-    {"left": "\\[", "right": "\\]", "display": True},
-]
 
 # The page's script (run once when it loads): a click on a branch control's arrow in the
 # chat becomes the hidden #branch-switch box's new value ("branch-next-ID <time>": always

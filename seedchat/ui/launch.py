@@ -206,11 +206,13 @@ def _finish(running: Running, block: bool) -> Running:
 def _serve(blocks: Any, options: LaunchOptions, port: int, auth: Any) -> None:
     from starlette.middleware import Middleware
 
+    from seedchat.ui.csp import ContentSecurityPolicy
     from seedchat.ui.theme import CSS, HEAD, theme
 
     # failed logins limited per address from the first request on (a middleware given to
     # the app gradio makes, not added once it runs)
     guard = [Middleware(LoginGuard, limiter=LoginLimiter())] if auth else []
+    guard.append(Middleware(ContentSecurityPolicy))  # the page fetches only from itself
     blocks.launch(
         server_name=options.host,
         server_port=port,

@@ -42,6 +42,7 @@ from seedchat.events import (
     ToolCall,
 )
 from seedchat.seed.budget import UNLIMITED
+from seedchat.ui.outside_images import shown_text
 from seedchat.wording import finished_title, prefill_line, reflect_note, thinking_title
 
 #: A message of the page's chat (Gradio's "messages" format).
@@ -49,6 +50,17 @@ ChatMessage = dict[str, Any]
 
 #: The start of a branch control's links: ``#branch-prev-ID``, ``#branch-next-ID``.
 BRANCH_LINK = "#branch-"
+
+
+def shown_message(message: ChatMessage) -> ChatMessage:
+    """``message`` as the page may show it: its outside images made into links
+    (:func:`seedchat.ui.outside_images.shown_text`). Every builder of the chat's messages
+    ends with it (a turn's thinking, answer and notices; a question; a tool's card), so
+    whatever reaches the chat, streamed, saved, imported or switched to, went through it."""
+    content = message.get("content")
+    if not isinstance(content, str):
+        return message
+    return {**message, "content": shown_text(content)}
 
 
 def reflect_marker(event: Reflect) -> str:
@@ -183,7 +195,7 @@ class TurnView:
         for text, n in counts.items():
             times = f" (×{n})" if n > 1 else ""
             out.append({"role": "assistant", "content": f"ℹ️ *{text}*{times}"})
-        return out
+        return [shown_message(message) for message in out]
 
 
 def render_events(events: list[Event], budget: int = UNLIMITED) -> list[ChatMessage]:
@@ -210,9 +222,9 @@ def file_chip(document: Document) -> str:
 def user_message(text: str, files: Sequence[Document] = ()) -> ChatMessage:
     """A question on the page: its files' chips, then its text."""
     if not files:
-        return {"role": "user", "content": text}
+        return shown_message({"role": "user", "content": text})
     chips = " ".join(file_chip(doc) for doc in files)
-    return {"role": "user", "content": f"{chips}\n\n{text}" if text else chips}
+    return shown_message({"role": "user", "content": f"{chips}\n\n{text}" if text else chips})
 
 
 def branch_control(message_id: str, index: int, count: int) -> str:

@@ -20,6 +20,8 @@ CSS = """
   padding: 0.1em 0.6em; font-size: 0.88em; opacity: 0.9; }
 #error-box, #error-box * { color: #b91c1c !important; }
 #chatbot img[alt="tool image"] { max-width: min(100%, 320px); max-height: 320px; }
+#chatbot .outside-image { display: inline-block; padding: 0.05em 0.5em; font-size: 0.85em;
+  border: 1px dashed var(--border-color-primary); border-radius: 6px; opacity: 0.85; }
 #chatbot a[href^="#tool-"] { display: inline-block; padding: 0.1em 0.7em; margin: 0 0.15em;
   border: 1px solid var(--color-accent); border-radius: 6px; text-decoration: none; }
 #budget-help { font-size: 0.85rem; opacity: 0.8; }

@@ -38,7 +38,7 @@ from seedchat.events import (
     ToolRun,
 )
 from seedchat.seed.budget import UNLIMITED
-from seedchat.ui.render import ChatMessage, TurnView
+from seedchat.ui.render import ChatMessage, TurnView, shown_message
 
 #: The start of a waiting card's links: ``#tool-once-ID``, ``#tool-always-ID``, ``#tool-deny-ID``.
 APPROVAL_LINK = "#tool-"
@@ -157,7 +157,7 @@ def card_message(card: ToolCard) -> ChatMessage:
     body += media_lines(card.media)
     busy = card.status in ("waiting", "running")
     metadata = {"title": card_title(card), "status": "pending" if busy else "done"}
-    return {"role": "assistant", "content": "\n\n".join(body), "metadata": metadata}
+    return shown_message({"role": "assistant", "content": "\n\n".join(body), "metadata": metadata})
 
 
 def saved_card(
