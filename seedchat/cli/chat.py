@@ -292,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
     tools = chat_tools(args, settings)
     try:
         conv_id = conversation_id(store, args.conversation) if args.conversation else None
-        _load(args, host, settings)
+        load_model(args, host, settings)
         session = _session(args, host, store, conv_id, ChatSettings.from_settings(settings))
         # the tools the conversation switched off in the page stay off here too
         off = session.settings.tools_off
@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
             store.close()
 
 
-def _load(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None:
+def load_model(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None:
     """The model: on the server ``--engine-url`` names, else a local GGUF."""
     remote = remote_server(args)
     if remote is not None:
