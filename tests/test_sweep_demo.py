@@ -185,3 +185,30 @@ def test_resume_after_a_killed_sweep_answers_nothing_twice(cli_env, seedchat_hom
         (q.id, b) for q in words for b in (0, 512)
     )
     assert data["status"] == "done"
+
+
+def test_answer_at_budgets_makes_one_sibling_per_budget(host, tmp_path):
+    from seedchat.budget_lab.runner import answer_at_budgets
+    from seedchat.events import Done
+
+    with Store(tmp_path / "c.db") as store:
+        session = ChatSession(host, store, ChatSettings(budget=-1, temperature=0), model="demo")
+        list(session.turn("Say the word apple."))
+        first = session.turns[-1].id
+        events = list(answer_at_budgets(session, [0, 64, 512]))
+        assert sum(isinstance(e, Done) for e in events) == 3
+        siblings = store.siblings(first)
+        assert len(siblings) == 4  # the first answer and one per budget
+        assert [ChatSettings.from_record(m.settings).budget for m in siblings] == [-1, 0, 64, 512]
+        assert [m.stats.get("thinking_tokens", 0) <= 64 for m in siblings[1:3]] == [True, True]
+        assert len({m.parent_id for m in siblings}) == 1  # all answers to the one question
+        assert session.settings.budget == -1  # the chat's own budget is kept
+        conv = store.get_conversation(session.thread.conversation_id)
+        assert ChatSettings.from_record(conv.settings).budget == -1
+        # the page's branch switcher says each sibling's budget
+        from seedchat.ui.conversations import open_conversation, switch_branch
+
+        shown = open_conversation(store, conv.id).chat[-1]["content"]
+        assert shown.endswith("4 / 4 › · budget: 512 tokens")
+        back = switch_branch(store, conv.id, f"branch-prev-{siblings[-1].id}").chat[-1]
+        assert back["content"].endswith("· budget: 64 tokens")

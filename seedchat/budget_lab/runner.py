@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from seedchat.budget_lab.questions import Question, QuestionSet
@@ -205,3 +205,26 @@ def run_sweep(
     finally:
         sweeps.set_status(record.id, status)
         log.info("sweep %s %s: %d of %d replies", record.id[:8], status, len(runs), total)
+
+
+def answer_at_budgets(
+    session: ChatSession, budgets: Sequence[int], cancel: threading.Event | None = None
+) -> Iterator[Event]:
+    """The last question asked again at each of ``budgets``: one answer per budget, each a
+    sibling branch of the old answer (:meth:`ChatSession.regenerate`) saved with its budget
+    in its settings. The session's settings (and the conversation's) are as before after."""
+    before = session.settings
+    try:
+        for budget in budgets:
+            if cancel is not None and cancel.is_set():
+                return
+            session.settings = before.replace(budget=budget)
+            yield from session.regenerate(cancel)
+    finally:
+        session.settings = before
+        thread, store = session.thread, session.store
+        if store is not None and thread.conversation_id is not None:
+            try:
+                store.update_settings(thread.conversation_id, before.to_record())
+            except SeedchatError as err:
+                log.warning("could not restore the conversation's settings: %s", err)
