@@ -210,5 +210,8 @@ def test_answer_at_budgets_makes_one_sibling_per_budget(host, tmp_path):
 
         shown = open_conversation(store, conv.id).chat[-1]["content"]
         assert shown.endswith("4 / 4 › · budget: 512 tokens")
-        back = switch_branch(store, conv.id, f"branch-prev-{siblings[-1].id}").chat[-1]
-        assert back["content"].endswith("· budget: 64 tokens")
+        back = switch_branch(store, conv.id, f"branch-prev-{siblings[-1].id}").chat
+        assert any(
+            m["content"].endswith(f"3 / 4 [›](#branch-next-{siblings[2].id}) · budget: 64 tokens")
+            for m in back
+        )
