@@ -187,7 +187,7 @@ def _opened(conv: Conversation, store: Store) -> OpenedConversation:
 
 
 def budget_of_sibling(store: Store, msg: StoredMessage) -> str:
-    """"budget: 512 tokens" for an answer whose siblings were made at other budgets
+    """ "budget: 512 tokens" for an answer whose siblings were made at other budgets
     ("Answer at budgets…"), so the branch control says which is which; else ""."""
     if msg.sibling_count < 2:
         return ""
