@@ -206,9 +206,9 @@ class BudgetTab:
             ]
         final = self.sweeps.get(record.id)
         said = "Done" if final.status == "done" else "Stopped"
-        text = (
-            f"{said}: {final.done} replies. (Resume with: seedchat sweep --resume {final.id[:8]})"
-        )
+        text = f"{said}: {final.done} replies."
+        if said == "Stopped":
+            text += f" (Resume with: seedchat sweep --resume {final.id[:8]})"
         yield [
             progress_html(1 if said == "Done" else 0, text),
             *self.view(final),
