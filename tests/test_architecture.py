@@ -25,6 +25,7 @@ STORE_LAYERS = [
     "recorder",
     "conversations",
     "export",
+    "sweeps",
 ]
 # What the store and the other lower layers must never reach for.
 ENGINE_SIDE = (

@@ -31,11 +31,12 @@ def _verb_modules() -> list:
         presets,
         pull,
         serve,
+        sweep,
         tools,
         ui,
     )
 
-    return [ui, chat, serve, pull, convert, models, plan, presets, history, tools, doctor]
+    return [ui, chat, serve, pull, convert, models, plan, presets, history, sweep, tools, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:

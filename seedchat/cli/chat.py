@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
     tools = chat_tools(args, settings)
     try:
         conv_id = conversation_id(store, args.conversation) if args.conversation else None
-        _load(args, host, settings)
+        load_model(args, host, settings)
         approver = ApproveAll() if args.yes else TerminalApprover()
         with_tools = SessionTools.of(tools, approver, settings)
         base = ChatSettings.from_settings(settings)
@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
             store.close()
 
 
-def _load(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None:
+def load_model(args: argparse.Namespace, host: ModelHost, settings: Settings) -> None:
     """The model: on the server ``--engine-url`` names, else a local GGUF."""
     remote = remote_server(args)
     if remote is not None:

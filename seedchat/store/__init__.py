@@ -12,6 +12,7 @@ those before it::
     search.py         full-text search (FTS5, trigram)
     conversations.py  Store: conversations, messages, branches, trash, settings
     export.py         JSON (lossless) and Markdown export, JSON import
+    sweeps.py         the budget lab's sweeps and their results
 
 The names below are the package's public API; import them from ``seedchat.store``.
 """
@@ -46,6 +47,7 @@ from seedchat.store.records import (
     title_from_text,
 )
 from seedchat.store.search import SearchHit
+from seedchat.store.sweeps import SweepRecord, SweepRun, Sweeps
 
 __all__ = [
     "CONVERSATION_COLUMNS",
@@ -67,6 +69,9 @@ __all__ = [
     "Store",
     "StoredMessage",
     "StreamRecorder",
+    "SweepRecord",
+    "SweepRun",
+    "Sweeps",
     "conversation_markdown",
     "conversation_to_dict",
     "export_json",

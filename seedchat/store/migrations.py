@@ -28,6 +28,10 @@ keep every existing row.
   every existing row and on every message that is not a tool turn). A tool turn's
   result is its ``content``, so the full-text index (``m002_search``) already finds it;
   the answer's calls stay in its ``tool_calls`` column. Existing rows keep every value.
+- ``m007_sweeps``: the budget lab's sweeps (``sweeps``: the set's questions, the budgets,
+  samples, settings and model, its state) and each reply's result (``sweep_runs``: one
+  row per question, budget and sample, its primary key, so a resumed sweep never answers
+  one twice; deleted with its sweep). No existing table changes.
 
 :func:`open_database` opens a file for the store: it refuses one that is not seedchat's
 (another program's database, or one written by a newer seedchat) before anything is
@@ -269,6 +273,44 @@ def m005_attachments(db: Database) -> None:
 def m006_tools(db: Database) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN tool_call_id TEXT")
     db.execute("ALTER TABLE messages ADD COLUMN tool_name TEXT")
+
+
+@migration
+def m007_sweeps(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE sweeps (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            set_name TEXT NOT NULL,
+            model TEXT,
+            status TEXT NOT NULL DEFAULT 'running',
+            config TEXT NOT NULL DEFAULT '{}',
+            questions TEXT NOT NULL DEFAULT '[]'
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sweep_runs (
+            sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            question_id TEXT NOT NULL,
+            budget INTEGER NOT NULL,
+            sample INTEGER NOT NULL,
+            correct INTEGER NOT NULL,
+            thinking_tokens INTEGER NOT NULL,
+            answer_tokens INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            cut INTEGER NOT NULL,
+            answer TEXT NOT NULL,
+            tokens_per_second REAL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (sweep_id, question_id, budget, sample)
+        )
+        """
+    )
+    db.execute("CREATE INDEX sweeps_by_time ON sweeps(updated_at)")
 
 
 def known_names() -> list[str]:

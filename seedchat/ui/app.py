@@ -4,7 +4,8 @@ A thin adapter: each part lays out its components and wires its own events —
 :class:`~seedchat.ui.sidebar.Sidebar` (saved conversations),
 :class:`~seedchat.ui.chat_pane.ChatPane` (the chat and its turns),
 :class:`~seedchat.ui.settings_panel.SettingsPanel` (budget, sampling, system prompt),
-:class:`~seedchat.ui.models_tab.ModelsTab` and :class:`~seedchat.ui.convert_tab.ConvertTab`.
+:class:`~seedchat.ui.models_tab.ModelsTab`, :class:`~seedchat.ui.convert_tab.ConvertTab` and
+:class:`~seedchat.ui.budget_tab.BudgetTab`.
 What happens in a turn lives in :mod:`seedchat.chat.session`; the model in
 :mod:`seedchat.engine.host`. This module only places the parts and connects them.
 
@@ -27,6 +28,7 @@ from seedchat.hub import Downloads
 from seedchat.settings import Settings
 from seedchat.store import Store
 from seedchat.ui.attachments import PASTE_JS
+from seedchat.ui.budget_tab import BudgetTab
 from seedchat.ui.chat_pane import BRANCH_JS, ChatPane, ChatParts, PageTargets, TabState
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
@@ -85,6 +87,8 @@ class _Page:
                 self.hub = HubBox(host, downloads)
             with gr.Tab("Convert", id="convert") as self.convert_tab:
                 self.convert = ConvertTab()
+            with gr.Tab("Budget", id="budget"):
+                self.budget = BudgetTab(host, settings, store)
 
     def chat_targets(self) -> ChatTargets:
         """What the sidebar fills when it opens a conversation."""
@@ -135,6 +139,7 @@ def build_app(
         page.panel.wire(page.tab.thread, store)
         page.models.wire(page.model_status, page.error_box)
         page.convert.wire(page.models.picker, page.models.choices, page.error_box)
+        page.budget.wire(demo, page.error_box)
         downloads = DownloadTargets(
             page.model_status,
             page.error_box,

@@ -28,6 +28,7 @@ from typing import Any
 
 import gradio as gr
 
+from seedchat.budget_lab.runner import answer_at_budgets, parse_budgets
 from seedchat.chat.pump import EventPump
 from seedchat.chat.session import ChatSession, OpenThread, SessionTools, Turn
 from seedchat.documents.read import DocumentError
@@ -170,6 +171,14 @@ class ChatPane:
         with gr.Row():
             self.regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
             self.edit = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
+            self.at_budgets = gr.Button("Answer at budgets…", size="sm", elem_id="at-budgets")
+            self.budgets = gr.Textbox(
+                "0,1024,4096",
+                show_label=False,
+                placeholder="budgets, e.g. 0,1024,-1",
+                elem_id="at-budgets-list",
+                scale=1,
+            )
         self.stats = gr.Markdown("", elem_id="turn-stats")
         # written by BRANCH_JS when a branch control's arrow is clicked
         self.branch = gr.Textbox(visible="hidden", elem_id="branch-switch", show_label=False)
@@ -217,6 +226,12 @@ class ChatPane:
                 **GENERATE,
             )
         self.regenerate.click(turn.regenerate, inputs_kwargs=kwargs, outputs=outputs, **GENERATE)
+        self.at_budgets.click(
+            turn.at_budgets,
+            inputs_kwargs={"budgets": self.budgets, **kwargs},
+            outputs=outputs,
+            **GENERATE,
+        )
         self.branch.change(
             turn.switch,
             [self.branch, tab.thread],
@@ -359,6 +374,24 @@ class _TurnHandlers:
         if asked.editing:
             shown = [*shown, user_message(questions[-1].content)]
         yield from self._start(request, asked, through_last_question(shown), _regenerate)
+
+    def at_budgets(self, request: gr.Request, budgets: str, **values: Any) -> Iterator[Updates]:
+        """ "Answer at budgets…": the last question again at each budget, as sibling
+        branches (:func:`seedchat.budget_lab.runner.answer_at_budgets`)."""
+        asked = _Asked.of(values)
+        if not any(t.role == "user" for t in asked.turns):
+            yield self._error("Ask a question first.")
+            return
+        try:
+            chosen = parse_budgets(budgets or "")
+        except SeedchatError as err:
+            yield self._error(err)
+            return
+
+        def run(session: ChatSession) -> Run:
+            return lambda cancel: answer_at_budgets(session, chosen, cancel)
+
+        yield from self._start(request, asked, through_last_question(asked.chat), run)
 
     def _start(
         self,

@@ -49,6 +49,7 @@ from seedchat.ui.render import (
     with_branch_control,
 )
 from seedchat.ui.tool_cards import saved_card
+from seedchat.wording import budget_label
 
 PAGE_SIZE = 200  # conversations listed in the sidebar
 PARTIAL_NOTE = "*— interrupted: this answer was saved while it was being written*"
@@ -132,7 +133,7 @@ def saved_turn_messages(msg: StoredMessage) -> Chat:
 def open_conversation(store: Store, conversation_id: str) -> OpenedConversation:
     """A saved conversation's active branch, ready for the page."""
     conv = store.get_conversation(conversation_id)
-    return _opened(conv)
+    return _opened(conv, store)
 
 
 def switch_branch(store: Store, conversation_id: str, link: str) -> OpenedConversation:
@@ -150,10 +151,10 @@ def switch_branch(store: Store, conversation_id: str, link: str) -> OpenedConver
             hint="Reload the page to see the conversation as it is saved.",
         )
     target = ids[max(0, min(len(ids) - 1, ids.index(message_id) + step))]
-    return _opened(store.switch_branch(target))
+    return _opened(store.switch_branch(target), store)
 
 
-def _opened(conv: Conversation) -> OpenedConversation:
+def _opened(conv: Conversation, store: Store) -> OpenedConversation:
     chat: Chat = []
     calls: dict[str, dict[str, Any]] = {}  # the calls of the answers so far, by id
     for msg in conv.messages:
@@ -172,7 +173,8 @@ def _opened(conv: Conversation) -> OpenedConversation:
             continue
         # the control goes on the question, or on the answer (after its thinking block)
         answer = next((m for m in shown if not m.get("metadata")), shown[-1])
-        with_branch_control(answer, msg.id, msg.sibling_index, msg.sibling_count)
+        label = budget_of_sibling(store, msg) if msg.role == "assistant" else ""
+        with_branch_control(answer, msg.id, msg.sibling_index, msg.sibling_count, label)
         chat.extend(shown)
     leaf = conv.messages[-1].id if conv.messages else None
     return OpenedConversation(
@@ -182,6 +184,16 @@ def _opened(conv: Conversation) -> OpenedConversation:
         settings=dict(conv.settings or {}),
         title=conv.title or "New conversation",
     )
+
+
+def budget_of_sibling(store: Store, msg: StoredMessage) -> str:
+    """ "budget: 512 tokens" for an answer whose siblings were made at other budgets
+    ("Answer at budgets…"), so the branch control says which is which; else ""."""
+    if msg.sibling_count < 2:
+        return ""
+    budgets = {ChatSettings.from_record(m.settings).budget for m in store.siblings(msg.id)}
+    own = ChatSettings.from_record(msg.settings).budget
+    return f"budget: {budget_label(own)}" if len(budgets) > 1 else ""
 
 
 def newest_conversation(store: Store) -> str | None:

@@ -227,16 +227,19 @@ def user_message(text: str, files: Sequence[Document] = ()) -> ChatMessage:
     return shown_message({"role": "user", "content": f"{chips}\n\n{text}" if text else chips})
 
 
-def branch_control(message_id: str, index: int, count: int) -> str:
+def branch_control(message_id: str, index: int, count: int, label: str = "") -> str:
     """``‹ 2 / 3 ›`` for the message ``message_id``, the ``index``-th (from 0) of its
-    ``count`` siblings; an arrow with nowhere to go is plain text."""
+    ``count`` siblings, then ``label`` (an answer's budget); an arrow with nowhere to go is
+    plain text."""
     back = f"[‹]({BRANCH_LINK}prev-{message_id})" if index > 0 else "‹"
     forth = f"[›]({BRANCH_LINK}next-{message_id})" if index < count - 1 else "›"
-    return f"{back} {index + 1} / {count} {forth}"
+    return f"{back} {index + 1} / {count} {forth}" + (f" · {label}" if label else "")
 
 
-def with_branch_control(message: ChatMessage, message_id: str, index: int, count: int) -> None:
+def with_branch_control(
+    message: ChatMessage, message_id: str, index: int, count: int, label: str = ""
+) -> None:
     """Add the branch control to the end of ``message`` when it has siblings."""
     if count > 1:
-        control = branch_control(message_id, index, count)
+        control = branch_control(message_id, index, count, label)
         message["content"] = f"{message['content'].rstrip()}\n\n{control}"
