@@ -414,7 +414,7 @@ class LoadOptions:
 
 
 def settings_table() -> str:
-    """The README's table of settings, made from :data:`FIELDS` (a test keeps them equal)."""
+    """docs/settings.md's table of settings, made from :data:`FIELDS` (a test keeps them equal)."""
     rows = ["| key | default | allowed | what it does |", "| --- | --- | --- | --- |"]
     for key, f in FIELDS.items():
         allowed = f.allowed().replace("|", "\\|")
@@ -422,5 +422,5 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # print the README's settings table
+if __name__ == "__main__":  # print docs/settings.md's settings table
     print(settings_table())
