@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 from seedchat.chat.session import ChatSession
-from seedchat.events import Done, ToolCall, ToolRun
+from seedchat.events import Done, ToolRun
 from seedchat.tools import approvals
 from seedchat.tools.config import ServerEntry, ToolsConfig, config_file
 from seedchat.tools.protocol import LocalTools, PendingCall
-from tests.replay import Replay, answer
+from tests.replay import Replay, answer, tool_call
 
 
 class TimeServer(LocalTools):
@@ -32,7 +32,7 @@ class Asking:
 
 
 def tokyo() -> list:
-    return [ToolCall("get_current_time", {"timezone": "Asia/Tokyo"}), Done("stop")]
+    return [tool_call("get_current_time", {"timezone": "Asia/Tokyo"}), Done("stop")]
 
 
 def configured() -> Path:

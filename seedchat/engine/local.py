@@ -233,6 +233,20 @@ class Engine:
         n_vocab = self._llama.llama_vocab_n_tokens(vocab)
         return frozenset(t for t in range(n_vocab) if attr(vocab, t) & _SPECIAL_ATTRS)
 
+    @functools.cached_property
+    def tool_tags(self) -> dict[int, str]:
+        """The special tool-call tokens, by id: ``<seed:tool_call>`` and
+        ``</seed:tool_call>`` when the vocabulary has both as single special tokens, so
+        the decode loop can tell the model's own tags from the same text copied from a
+        document (``{}`` otherwise: the parser then reads the tags from text)."""
+        found = {}
+        for tag in (tags.TOOL_CALL_OPEN, tags.TOOL_CALL_CLOSE):
+            ids = self.tokenize(tag, parse_special=True)
+            if len(ids) != 1 or not self.is_special(ids[0]) or self.piece(ids[0]) != tag.encode():
+                return {}
+            found[ids[0]] = tag
+        return found
+
     def _piece(self, token: int, buf: ctypes.Array) -> bytes:
         n = self._llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
         if n < 0:
@@ -395,12 +409,13 @@ class Engine:
             return None
         return continued_tokens(self, rendered, last)
 
-    def script_next_reply(self, text: str) -> None:
-        """A test hook: the next reply is ``text``, taken token by token in place of what
-        the sampler would pick, through everything else as usual (the model evaluates each
-        token, the parser, the budget, the events), then the reply ends. For exact model
-        output that a tiny test model cannot be relied on to write (a Seed tool call)."""
-        self._script = self.tokenize(text)
+    def script_next_reply(self, reply: str | Sequence[int]) -> None:
+        """A test hook: the next reply is ``reply`` (a text, its tags special tokens, or
+        the tokens themselves), taken token by token in place of what the sampler would
+        pick, through everything else as usual (the model evaluates each token, the
+        parser, the budget, the events), then the reply ends. For exact model output that
+        a tiny test model cannot be relied on to write (a Seed tool call)."""
+        self._script = self.tokenize(reply) if isinstance(reply, str) else list(reply)
 
     def _prompt(
         self, messages: Sequence[Message] | str, options: GenerationOptions
@@ -490,7 +505,7 @@ class Engine:
         yield from budget.notices
         if dropped:
             yield Notice(dropped_notice(dropped, self.n_ctx), kind="context")
-        parser = budget.parser(prompt_text)
+        parser = budget.parser(prompt_text, marked=bool(self.tool_tags))
         evaluate = self._prepare(prompt)
         reused = len(prompt) - evaluate - self._restored
         self.last_turn = TurnStats(len(prompt), evaluate, reused, len(dropped))

@@ -65,6 +65,7 @@ from seedchat.events import (
 from seedchat.seed import tags
 from seedchat.seed.template import ChatTemplate, Message
 from seedchat.seed.thinking import ThinkingParser
+from seedchat.seed.tool_blocks import new_call_id
 from seedchat.settings import GenerationOptions
 
 log = logging.getLogger(__name__)
@@ -380,13 +381,18 @@ class RemoteEngine:
         if delta.get("content"):
             events += turn.text(delta["content"])
         for call in delta.get("tool_calls") or []:
-            slot = stream.tool_calls.setdefault(call.get("index", 0), {"name": "", "arguments": ""})
+            slot = stream.tool_calls.setdefault(
+                call.get("index", 0), {"name": "", "arguments": "", "id": ""}
+            )
+            slot["id"] = slot["id"] or call.get("id") or ""
             function = call.get("function") or {}
             slot["name"] += function.get("name") or ""
             slot["arguments"] += function.get("arguments") or ""
         return events
 
     def _tool_calls(self, stream: _Stream) -> list[Event]:
+        """The calls the server parsed itself, each with the server's id (a new one when it
+        gave none or one that is not a string of a sane size)."""
         calls = []
         for _, call in sorted(stream.tool_calls.items()):
             try:
@@ -394,7 +400,9 @@ class RemoteEngine:
             except json.JSONDecodeError:
                 arguments = {"arguments": call["arguments"]}
             as_text = {k: v if isinstance(v, str) else json.dumps(v) for k, v in arguments.items()}
-            calls.append(ToolCall(call["name"], as_text, raw=call["arguments"]))
+            given = call["id"]
+            call_id = given if isinstance(given, str) and 0 < len(given) <= 64 else new_call_id()
+            calls.append(ToolCall(call["name"], as_text, raw=call["arguments"], id=call_id))
         return calls
 
     def _done(
