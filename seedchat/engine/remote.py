@@ -22,6 +22,10 @@ session, the UI, the store and ``seedchat chat`` do not know which one runs.
   the stream is closed and the reply continues from the thinking so far closed by the same
   exhausted line and ``</seed:think>`` the local engine injects (a raw completion of the
   rendered prompt). Where that is not possible, a notice says enforcement is soft there.
+- **Tool calls**: a server that parses them (vLLM's ``--tool-call-parser seed_oss``) sends
+  them structured, each with its id, which is kept; written as text, they go through the
+  parser, which knows only text here (no token marks) and so gives them at the end of the
+  reply (:mod:`seedchat.seed.tool_blocks`).
 - **Text stays text**: a server tokenizes the prompt text it is sent itself, Seed's tags
   included. Where seedchat renders the prompt (``/completions`` and the continuation after
   a cut), every Seed tag inside a message's text is broken by a word joiner after its
