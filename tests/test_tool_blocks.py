@@ -11,6 +11,8 @@ import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seedchat.events import AnswerDelta, Notice, Reflect, ThinkingDelta, ToolCall
 from seedchat.seed.thinking import ThinkingParser
@@ -133,6 +135,16 @@ def test_a_copied_closer_stays_in_its_argument_from_text_alone(split):
     check_copied_closer(run(COPIED_CLOSER, split))
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(COPIED_CLOSER)), max_size=12))
+def test_a_copied_closer_stays_in_its_argument_at_any_cuts(cuts):
+    points = sorted(set(cuts))
+    pieces = [COPIED_CLOSER[a:b] for a, b in zip([0, *points], [*points, None], strict=True)]
+    parser = ThinkingParser()
+    events = [e for piece in pieces for e in parser.feed(piece)] + parser.finish()
+    check_copied_closer(events)
+
+
 @pytest.mark.parametrize("split", SPLITS)
 def test_a_copied_closer_stays_in_its_argument_with_the_engine_s_marks(split):
     parts = [
@@ -162,6 +174,17 @@ def test_with_marks_tool_tags_in_text_are_text(split):
     events = run_marked([(copied, False)], split)
     assert calls(events) == []
     assert text_of(events, AnswerDelta) == copied
+
+
+def test_with_marks_a_call_written_while_thinking_is_thinking_text():
+    parser = ThinkingParser(marked=True)
+    events = parser.feed("<seed:think>The form is ")
+    for part in re.split(f"({OPEN}|{CLOSE})", SPECIAL_42):
+        events += parser.feed(part, special=part in (OPEN, CLOSE))
+    events += parser.feed("</seed:think>Fine.") + parser.finish()
+    assert calls(events) == []
+    assert text_of(events, ThinkingDelta) == "The form is " + SPECIAL_42
+    assert text_of(events, AnswerDelta) == "Fine."
 
 
 @pytest.mark.parametrize("split", SPLITS)
