@@ -20,7 +20,9 @@ end (docs/seed-format.md, "Text quoted into a call"):
   between is one body for :func:`parse_block`. Where only text is known (a model on a
   server), :func:`split_blocks` reads everything after an opening tag, to the end of the
   reply: a ``</seed:tool_call>`` after which more ``</parameter>`` (or ``</function>``)
-  close than open was quoted text, and the value goes on past it.
+  close than open was quoted text, and the value goes on past it. (Text alone cannot
+  tell a quoted document that ends inside a call of its own, which the model's closing
+  tags then complete, from two calls the model wrote: only the tokens can.)
 - **Where a value ends** (:func:`parse_block`): at the first ``</parameter>`` followed by
   the opening tag of a parameter the call has not given yet, else at the call's last
   ``</parameter>``. Quoted text can so never add a call nor replace an argument already
