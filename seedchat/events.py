@@ -109,7 +109,7 @@ class ToolCall(Event):
     name: str
     arguments: dict[str, str] = field(default_factory=dict)
     raw: str = ""
-    id: str = ""  # the call's id, given by the tool loop ("" when no loop runs it)
+    id: str = ""  # the call's id, made where the call was parsed (seed/tool_blocks.py)
 
 
 ToolStatus = Literal["waiting", "running", "done", "failed", "declined"]

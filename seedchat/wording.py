@@ -9,9 +9,11 @@ both. Plain strings, no markup, no gradio.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from seedchat.events import Done, Prefill, Reflect, ThinkingEnd, ToolRun
+from seedchat.seed.template import Message
 
 #: The longest stretch of a reflect line's own text shown when it states no numbers.
 REFLECT_TEXT_CHARS = 60
@@ -187,3 +189,15 @@ def does_not_fit_words(tokens: int, n_ctx: int, needed: int, drops_turns: bool) 
             "a longer context."
         )
     return head + " Reload with a longer context, or shorten the message or its files."
+
+
+def dropped_notice(dropped: Sequence[Message], n_ctx: int, words: int = 6) -> str:
+    """Which old messages a turn left out, each by its role and first ``words`` words."""
+    named = []
+    for m in dropped:
+        head = m.content.split()
+        named.append(f'{m.role} "{" ".join(head[:words])}{"…" if len(head) > words else ""}"')
+    return (
+        f"The conversation is longer than the context of {n_ctx:,} tokens; left out of this "
+        f"turn: the {len(dropped)} oldest message(s): {'; '.join(named)}."
+    )

@@ -6,8 +6,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 
-from seedchat.events import AnswerDelta, Done, Event, ThinkingDelta, ThinkingEnd, ThinkingStart
+from seedchat.events import (
+    AnswerDelta,
+    Done,
+    Event,
+    ThinkingDelta,
+    ThinkingEnd,
+    ThinkingStart,
+    ToolCall,
+)
 from seedchat.seed.template import Message
+from seedchat.seed.tool_blocks import new_call_id
 from seedchat.settings import GenerationOptions
 
 
@@ -29,6 +38,11 @@ class Replay:
 
     def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
         return "|".join(f"{m.role}:{m.content}" for m in messages)
+
+
+def tool_call(name: str, arguments: dict[str, str]) -> ToolCall:
+    """A call as an engine gives it: its id made where it was parsed."""
+    return ToolCall(name, arguments, raw="<seed:tool_call>…</seed:tool_call>", id=new_call_id())
 
 
 def answer(text: str, thinking: str = "") -> list[Event]:

@@ -636,6 +636,30 @@ def test_saved_api_conversations_are_continued_and_marked(host, model, tmp_path)
         assert answer.stats["generated_tokens"] == first.usage.completion_tokens
 
 
+def test_a_saved_api_call_keeps_the_id_the_client_was_given(host, model, tmp_path):
+    from seedchat.api.saving import ApiSaver
+    from seedchat.store import Store
+
+    with Store(tmp_path / "api.db") as store:
+        server = _serve(host, ApiOptions(saver=ApiSaver(store)))
+        try:
+            client = openai.OpenAI(base_url=server.url + "v1", api_key="none", max_retries=0)
+            host.engine.script_next_reply(SEED_TOOL_CALL)
+            reply = client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": "Weather in Beijing?"}],
+                tools=[WEATHER],
+                max_tokens=200,
+            )
+        finally:
+            server.close()
+        (call,) = reply.choices[0].message.tool_calls
+        (summary,) = store.list_conversations()
+        answer = store.get_conversation(summary.id).messages[-1]
+        assert [c["id"] for c in answer.tool_calls] == [call.id]  # one id, made by the parser
+        assert answer.tool_calls[0]["name"] == "get_weather"
+
+
 def test_a_tool_call_after_the_answer_began_or_at_budget_0_is_a_call(client, model, host):
     text = "Let me look that up." + SEED_TOOL_CALL.split("</seed:think>")[1]
     host.engine.script_next_reply(text)

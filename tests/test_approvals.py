@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 from seedchat.chat.session import ChatSession, SessionTools
-from seedchat.events import Done, ToolCall, ToolRun
+from seedchat.events import Done, ToolRun
 from seedchat.tools import approvals
 from seedchat.tools.config import ServerEntry, ToolsConfig, config_file
 from seedchat.tools.protocol import PendingCall
 from tests.local_tools import LocalTools
-from tests.replay import Replay, answer
+from tests.replay import Replay, answer, tool_call
 
 
 class Asking:
@@ -26,7 +26,7 @@ class Asking:
 
 
 def tokyo() -> list:
-    return [ToolCall("get_current_time", {"timezone": "Asia/Tokyo"}), Done("stop")]
+    return [tool_call("get_current_time", {"timezone": "Asia/Tokyo"}), Done("stop")]
 
 
 def configured() -> Path:

@@ -334,6 +334,19 @@ def test_a_streamed_tool_call(client, model, host):
     assert parts[-1].done and parts[-1].done_reason == "stop"
 
 
+def test_a_tool_call_carries_the_id_it_got_where_it_was_parsed(server, model, host):
+    host.engine.script_next_reply(SEED_TOOL_CALL)
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Weather in Beijing?"}],
+        "tools": [WEATHER],
+        "stream": False,
+    }
+    (call,) = chat_raw(server, body).json()["message"]["tool_calls"]
+    assert re.fullmatch(r"call_[0-9a-f]{24}", call["id"])
+    assert call["function"]["name"] == "get_weather"
+
+
 # -- the wire ---------------------------------------------------------------------------------
 
 

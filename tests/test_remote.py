@@ -37,6 +37,7 @@ from seedchat.events import (
     ThinkingDelta,
     ThinkingEnd,
     ThinkingStart,
+    ToolCall,
 )
 from seedchat.models import demo_model
 from seedchat.network import find_free_port
@@ -243,6 +244,30 @@ def test_a_wrong_key_and_an_unknown_model_are_clear_errors(seedchat_server):
     with pytest.raises(EngineError, match="has no model 'gpt-4o'") as err:
         RemoteEngine.connect(server, "gpt-4o")
     assert "seedchat-demo-seed-oss" in err.value.hint
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"days": {"type": "integer"}}},
+    },
+}
+
+
+def test_a_call_the_server_parsed_keeps_the_server_s_id(seedchat_server, monkeypatch):
+    server, host = seedchat_server
+    monkeypatch.setattr("seedchat.engine.remote.new_call_id", lambda: "call_made_here")
+    host.engine.script_next_reply(
+        "<seed:tool_call>\n<function=get_weather>\n<parameter=days>3</parameter>\n"
+        "</function>\n</seed:tool_call>"
+    )
+    options = GenerationOptions(budget=0, max_tokens=100, tools=[WEATHER])
+    with RemoteEngine.connect(server) as engine:
+        events = list(engine.generate([Message("user", "Weather for 3 days?")], options))
+    (call,) = [e for e in events if isinstance(e, ToolCall)]
+    assert (call.name, call.arguments) == ("get_weather", {"days": "3"})
+    assert re.fullmatch(r"call_[0-9a-f]{24}", call.id)  # the server's, not made again here
 
 
 def test_a_server_that_fails_mid_turn_keeps_the_conversation(seedchat_server, tmp_path):

@@ -171,14 +171,17 @@ def test_a_bare_function_spec_is_read_too():
 # -- the OpenAI shape -------------------------------------------------------------------
 
 
-def test_openai_tool_call_shape_and_id():
-    call = ToolCall("get_weather", {"location": "北京", "days": "3", "metric": "false"})
-    first = openai_tool_call(call, [WEATHER_TOOL], 0)
-    second = openai_tool_call(call, [WEATHER_TOOL], 1)
+def test_openai_tool_call_shape_and_the_id_made_by_the_parser():
+    block = SEED_CALL.replace("true", "false").replace("Beijing", "北京")
+    calls = [e for e in run([block, block]) if isinstance(e, ToolCall)]
+    first = openai_tool_call(calls[0], [WEATHER_TOOL], 0)
+    second = openai_tool_call(calls[1], [WEATHER_TOOL], 1)
     assert set(first) == {"index", "id", "type", "function"}
     assert (first["index"], second["index"]) == (0, 1)
     assert first["type"] == "function"
-    assert re.fullmatch(r"call_[0-9a-f]{24}", first["id"])
+    # each call's id was made where it was parsed, and the API's entry carries it
+    assert re.fullmatch(r"call_[0-9a-f]{24}", calls[0].id)
+    assert (first["id"], second["id"]) == (calls[0].id, calls[1].id)
     assert first["id"] != second["id"]
     assert first["function"]["name"] == "get_weather"
     arguments = first["function"]["arguments"]

@@ -468,11 +468,12 @@ class OllamaReply:
         if not self.tools or not self.chat:  # nobody asked for tools: it is text
             return self._answer(call.raw)
         entry = {
+            "id": call.id,
             "function": {
                 "index": len(self.tool_calls),
                 "name": call.name,
                 "arguments": typed_arguments(call, self.tools),
-            }
+            },
         }
         self.tool_calls.append(entry)
         return {"tool_calls": [entry]}

@@ -11,7 +11,9 @@ its own in the store), its own thinking budget, kept and enforced as for any rep
 own reflect counters and its own ``Done`` with its statistics. Why a budget per reply
 and not one for the loop: docs/tool-loop.md.
 
-Each call is told to the front end as :class:`~seedchat.events.ToolRun` events at each
+Each call is named by the id it got where it was parsed (``ToolCall.id``: the engine's
+parser, :mod:`seedchat.seed.tool_blocks`), in its events, its saved result and its card,
+and is told to the front end as :class:`~seedchat.events.ToolRun` events at each
 change of state (waiting for approval, running, done / failed / declined), then its
 :class:`~seedchat.events.ToolResult`: the tool turn the model reads next (the session
 saves it as a ``tool`` message). Every call gets a result, so the saved conversation is
@@ -48,8 +50,8 @@ from seedchat.engine.host import TokenCounter, count_text
 from seedchat.errors import SeedchatError
 from seedchat.events import AnswerDelta, Done, Event, Notice, ToolCall, ToolResult, ToolRun
 from seedchat.seed.template import Message
-from seedchat.seed.tool_calls import new_call_id, typed_arguments
-from seedchat.settings import ChatSettings, GenerationOptions, ToolSettings
+from seedchat.seed.tool_calls import typed_arguments
+from seedchat.settings import ChatSettings, ToolSettings
 from seedchat.tools import approvals
 from seedchat.tools.protocol import Approver, PendingCall, ToolOutcome, ToolRunner, tool_names
 
@@ -107,14 +109,13 @@ class _Loop:
         config = self.tool_settings or ToolSettings()
         specs = self.tools.specs()
         count = count_text(self.engine)
-        engine = _CallIds(self.engine)
         rounds = 0
         while True:
             calls: list[ToolCall] = []
             text: list[str] = []
             done: Done | None = None
             for event in answer(
-                engine,
+                self.engine,
                 history,
                 self.settings,
                 self.cancel,
@@ -243,28 +244,6 @@ class _Loop:
         yield result
         history.append(tool_message(text))
         return result
-
-
-class _CallIds:
-    """The engine, with an id given to each tool call it streams (so the call, its
-    ``ToolRun`` events and its saved result name the same call)."""
-
-    def __init__(self, engine: ChatEngine) -> None:
-        self.engine = engine
-
-    def generate(
-        self,
-        messages: Sequence[Message] | str,
-        options: GenerationOptions,
-        cancel: threading.Event | None = None,
-    ) -> Iterator[Event]:
-        for event in self.engine.generate(messages, options, cancel):
-            if isinstance(event, ToolCall) and not event.id:
-                event = dataclasses.replace(event, id=new_call_id())
-            yield event
-
-    def render(self, messages: Sequence[Message], options: GenerationOptions) -> str:
-        return self.engine.render(messages, options)
 
 
 # -- long results -----------------------------------------------------------------------

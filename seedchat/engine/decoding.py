@@ -12,6 +12,11 @@ one is sampled; so greedy replies are the same token for token and sampled ones 
 the same distribution. Drafts not accepted are removed from the cache at once: it always
 holds exactly the reply's tokens.
 
+A token that is one of the model's special tool-call tags (``LoopEngine.tool_tags``) is
+given to the parser whole and marked special (``feed(tag, special=True)``): only such
+tokens open and close a call, so a closing tag the model copied from a document, which was
+tokenized as text, stays in the call's argument (:mod:`seedchat.seed.tool_blocks`).
+
 Whether to cut the thinking is asked of the reply's
 :class:`~seedchat.engine.reply_budget.ReplyBudget`, the rule the remote engine keeps too; what
 the loop needs of an engine is :class:`LoopEngine`.
@@ -22,7 +27,7 @@ from __future__ import annotations
 import codecs
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -39,6 +44,12 @@ class LoopEngine(Protocol):
     own object, passed back to :meth:`sample` as it was given."""
 
     n_ctx: int  # the context's size in tokens
+
+    @property
+    def tool_tags(self) -> Mapping[int, str]:
+        """The model's special ``<seed:tool_call>``/``</seed:tool_call>`` tokens, by id
+        (empty when its vocabulary does not have both as single tokens)."""
+        ...
 
     @property
     def cached_tokens(self) -> int:
@@ -164,6 +175,14 @@ class DecodeLoop:
         self.generated += 1
         if self.drafter is not None:
             self.drafter.add(token)
+        tag = self.engine.tool_tags.get(token)
+        if tag is not None:  # the model's own tag: whole, and marked as such
+            tail = self.decoder.decode(b"", final=True)
+            self.decoder.reset()
+            if tail:
+                yield from self.parser.feed(tail, tokens=0)
+            yield from self.parser.feed(tag, special=True)
+            return
         text = self.decoder.decode(self.engine.piece(token))
         yield from self.parser.feed(text)  # "" for a partial UTF-8 character: still counted
 

@@ -40,6 +40,7 @@ from seedchat.seed import tags
 from seedchat.seed.prompt_tokens import LastReply, continued_tokens, prompt_tokens
 from seedchat.seed.template import ChatTemplate, Message, RenderedPrompt, template_from_metadata
 from seedchat.settings import GenerationOptions, LoadOptions
+from seedchat.wording import dropped_notice
 
 __all__ = ["Engine", "GenerationOptions", "LoadOptions", "Sampling", "TurnStats", "make_plan"]
 
@@ -183,6 +184,19 @@ class Engine:
         attr, vocab = self._llama.llama_vocab_get_attr, self._vocab
         n_vocab = self._llama.llama_vocab_n_tokens(vocab)
         return frozenset(t for t in range(n_vocab) if attr(vocab, t) & _SPECIAL_ATTRS)
+
+    @functools.cached_property
+    def tool_tags(self) -> dict[int, str]:
+        """The special tool-call tokens by id, when the vocabulary has both tags as single
+        special tokens: the decode loop tells the model's own tags from copied text by them
+        (``{}`` otherwise: the parser then reads the tags from text)."""
+        found = {}
+        for tag in (tags.TOOL_CALL_OPEN, tags.TOOL_CALL_CLOSE):
+            ids = self.tokenize(tag, parse_special=True)
+            if len(ids) != 1 or not self.is_special(ids[0]) or self.piece(ids[0]) != tag.encode():
+                return {}
+            found[ids[0]] = tag
+        return found
 
     def _piece(self, token: int, buf: ctypes.Array) -> bytes:
         n = self._llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
@@ -346,12 +360,13 @@ class Engine:
             return None
         return continued_tokens(self, rendered, last)
 
-    def script_next_reply(self, text: str) -> None:
-        """A test hook: the next reply is ``text``, taken token by token in place of what
-        the sampler would pick, through everything else as usual (the model evaluates each
-        token, the parser, the budget, the events), then the reply ends. For exact model
-        output that a tiny test model cannot be relied on to write (a Seed tool call)."""
-        self._script = self.tokenize(text)
+    def script_next_reply(self, reply: str | Sequence[int]) -> None:
+        """A test hook: the next reply is ``reply`` (a text, its tags special tokens, or
+        the tokens themselves), taken token by token in place of what the sampler would
+        pick, through everything else as usual (the model evaluates each token, the
+        parser, the budget, the events), then the reply ends. For exact model output that
+        a tiny test model cannot be relied on to write (a Seed tool call)."""
+        self._script = self.tokenize(reply) if isinstance(reply, str) else list(reply)
 
     def _prompt(
         self, messages: Sequence[Message] | str, options: GenerationOptions
@@ -441,7 +456,7 @@ class Engine:
         yield from budget.notices
         if dropped:
             yield Notice(dropped_notice(dropped, self.n_ctx), kind="context")
-        parser = budget.parser(prompt_text)
+        parser = budget.parser(prompt_text, marked=bool(self.tool_tags))
         evaluate = self._prepare(prompt)
         reused = len(prompt) - evaluate - self._restored
         self.last_turn = TurnStats(len(prompt), evaluate, reused, len(dropped))
@@ -490,18 +505,6 @@ class Engine:
                 self.snapshots.after_reply(
                     llama, self._ctx, self._tokens, len(prompt), self.n_ctx, options.conversation
                 )
-
-
-def dropped_notice(dropped: Sequence[Message], n_ctx: int, words: int = 6) -> str:
-    """Which old messages a turn left out, each by its role and first ``words`` words."""
-    named = []
-    for m in dropped:
-        head = m.content.split()
-        named.append(f'{m.role} "{" ".join(head[:words])}{"…" if len(head) > words else ""}"')
-    return (
-        f"The conversation is longer than the context of {n_ctx:,} tokens; left out of this "
-        f"turn: the {len(dropped)} oldest message(s): {'; '.join(named)}."
-    )
 
 
 def make_plan(path: Path, options: LoadOptions, gpu_offload: bool) -> OffloadPlan:

@@ -22,6 +22,10 @@ session, the UI, the store and ``seedchat chat`` do not know which one runs.
   the stream is closed and the reply continues from the thinking so far closed by the same
   exhausted line and ``</seed:think>`` the local engine injects (a raw completion of the
   rendered prompt). Where that is not possible, a notice says enforcement is soft there.
+- **Tool calls**: a server that parses them (vLLM's ``--tool-call-parser seed_oss``) sends
+  them structured, each with its id, which is kept; written as text, they go through the
+  parser, which knows only text here (no token marks) and so gives them at the end of the
+  reply (:mod:`seedchat.seed.tool_blocks`).
 - **Text stays text**: a server tokenizes the prompt text it is sent itself, Seed's tags
   included. Where seedchat renders the prompt (``/completions`` and the continuation after
   a cut), every Seed tag inside a message's text is broken by a word joiner after its
@@ -60,6 +64,7 @@ from seedchat.events import (
 from seedchat.seed import tags
 from seedchat.seed.template import ChatTemplate, Message, seed_template
 from seedchat.seed.thinking import ThinkingParser
+from seedchat.seed.tool_blocks import new_call_id
 from seedchat.settings import GenerationOptions
 
 log = logging.getLogger(__name__)
@@ -375,13 +380,18 @@ class RemoteEngine:
         if delta.get("content"):
             events += turn.text(delta["content"])
         for call in delta.get("tool_calls") or []:
-            slot = stream.tool_calls.setdefault(call.get("index", 0), {"name": "", "arguments": ""})
+            slot = stream.tool_calls.setdefault(
+                call.get("index", 0), {"name": "", "arguments": "", "id": ""}
+            )
+            slot["id"] = slot["id"] or call.get("id") or ""
             function = call.get("function") or {}
             slot["name"] += function.get("name") or ""
             slot["arguments"] += function.get("arguments") or ""
         return events
 
     def _tool_calls(self, stream: _Stream) -> list[Event]:
+        """The calls the server parsed itself, each with the server's id (a new one when it
+        gave none or one that is not a string of a sane size)."""
         calls = []
         for _, call in sorted(stream.tool_calls.items()):
             try:
@@ -389,7 +399,9 @@ class RemoteEngine:
             except json.JSONDecodeError:
                 arguments = {"arguments": call["arguments"]}
             as_text = {k: v if isinstance(v, str) else json.dumps(v) for k, v in arguments.items()}
-            calls.append(ToolCall(call["name"], as_text, raw=call["arguments"]))
+            given = call["id"]
+            call_id = given if isinstance(given, str) and 0 < len(given) <= 64 else new_call_id()
+            calls.append(ToolCall(call["name"], as_text, raw=call["arguments"], id=call_id))
         return calls
 
     def _done(

@@ -53,11 +53,14 @@ class ReplyBudget:
         the reply cannot be continued after a cut."""
         self.cuts = False
 
-    def parser(self, prompt: str) -> ThinkingParser:
+    def parser(self, prompt: str, marked: bool = False) -> ThinkingParser:
         """The thinking parser in the state ``prompt`` (the rendered prompt) leaves it: in
-        thinking when the template opened the think block (and in a reflect report)."""
+        thinking when the template opened the think block (and in a reflect report).
+        ``marked``: the engine marks the model's special tool-call tokens."""
         in_think, in_reflect = (False, False) if self.raw else initial_state(prompt)
-        return ThinkingParser(start_in_thinking=in_think, start_in_reflect=in_reflect)
+        return ThinkingParser(
+            start_in_thinking=in_think, start_in_reflect=in_reflect, marked=marked
+        )
 
     def must_cut(self, parser: ThinkingParser) -> bool:
         """Whether the thinking must be cut now, before the next token."""

@@ -14,8 +14,15 @@ Rules (each covered by tests):
   ``<seed:think><seed:cot_budget_reflect>``). :func:`initial_state` reads both from a prompt.
 - ``<seed:cot_budget_reflect>…</seed:cot_budget_reflect>`` inside thinking becomes one
   :class:`Reflect`; its text never appears in :class:`ThinkingDelta`.
-- ``<seed:tool_call>…</seed:tool_call>`` outside thinking becomes a :class:`ToolCall`; a
-  malformed one is given to the answer as text (without tags) with a :class:`Notice`.
+- ``<seed:tool_call>…</seed:tool_call>`` outside thinking becomes a :class:`ToolCall`, its
+  id made here (:mod:`seedchat.seed.tool_blocks`, which also says how text quoted into a
+  call stays in its argument); a malformed one is given to the answer as text (without
+  tags) with a :class:`Notice`. A parser made with ``marked=True`` is fed by an engine
+  that marks the model's own special tool-call tokens (``feed(tag, special=True)``): only
+  those open and close a call, and the tags in text pieces are text. Without marks, a
+  call is known for sure only at the end of the reply (a closing tag may have been
+  quoted), so the calls and the text after the first one come at :meth:`finish`; so the
+  number of calls seen never goes down while a reply streams.
   Inside thinking the tool-call tags are thinking text, verbatim: a call the model drafts
   or quotes while it thinks ("the format is ``<seed:tool_call>``…") is never a call, as
   in vLLM's ``seed_oss`` parsers, and an opening tag left unclosed there cannot swallow
@@ -31,7 +38,8 @@ Rules (each covered by tests):
 - Leading newlines of the thinking and of the answer are dropped once, at their start.
 - At :meth:`finish`, held-back text is flushed as text, an open think block ends with
   ``ThinkingEnd(unclosed=True)``, an open reflect becomes a Reflect, and an unclosed tool
-  call is parsed if it names a function, else given to the answer as text.
+  call is parsed if it names a function (a parameter left open is dropped), else given to
+  the answer as text.
 """
 
 from __future__ import annotations
@@ -49,7 +57,6 @@ from seedchat.events import (
     ThinkingDelta,
     ThinkingEnd,
     ThinkingStart,
-    ToolCall,
 )
 from seedchat.seed.tags import (
     CONTROL_TOKENS,
@@ -60,6 +67,7 @@ from seedchat.seed.tags import (
     TOOL_CALL_CLOSE,
     TOOL_CALL_OPEN,
 )
+from seedchat.seed.tool_blocks import Block, parse_block, split_blocks
 
 
 class State(Enum):
@@ -88,14 +96,16 @@ _TAGS: dict[State, tuple[str, ...]] = {
         *CONTROL_TOKENS,
     ),  # no tool-call tags: inside thinking they are text
     State.REFLECT: (REFLECT_CLOSE, *THINK_CLOSE_TAGS, *CONTROL_TOKENS),
-    State.TOOL: (TOOL_CALL_CLOSE, *CONTROL_TOKENS),
+    State.TOOL: CONTROL_TOKENS,  # its end: a marked closer, or found at the finish
 }
+#: In a marked parser, a tool-call tag in text is text (see ThinkingParser).
+_MARKED_ANSWER_TAGS = tuple(t for t in _TAGS[State.ANSWER] if t != TOOL_CALL_OPEN)
+_TOOL_TAGS = (TOOL_CALL_OPEN, TOOL_CALL_CLOSE)
+_CALL_STATES = (State.ANSWER, State.TOOL)  # where a marked tool-call tag acts
 
 _USED = re.compile(r"used\s+(\d+)\s+tokens?", re.I)
 _REMAINING = re.compile(r"(\d+)\s+tokens?\s+(?:remaining|left)", re.I)
 _EXHAUSTED = re.compile(r"exhausted|budget is 0|用完|耗尽", re.I)
-_FUNCTION = re.compile(r"<function=([^>\n]+)>")
-_PARAMETER = re.compile(r"<parameter=([^>\n]+)>(.*?)</parameter>", re.S)
 
 
 def parse_reflect(raw: str) -> tuple[int | None, int | None, bool]:
@@ -108,17 +118,6 @@ def parse_reflect(raw: str) -> tuple[int | None, int | None, bool]:
         0 if exhausted and not remaining else (int(remaining.group(1)) if remaining else None),
         exhausted,
     )
-
-
-def parse_tool_call(raw: str) -> ToolCall | None:
-    """A ToolCall from the text inside ``<seed:tool_call>`` tags, or None if malformed."""
-    fn = _FUNCTION.search(raw)
-    if not fn:
-        return None
-    args = {}
-    for key, value in _PARAMETER.findall(raw):
-        args[key.strip()] = value.removeprefix("\n").removesuffix("\n")
-    return ToolCall(name=fn.group(1).strip(), arguments=args, raw=raw)
 
 
 def initial_state(prompt: str) -> tuple[bool, bool]:
@@ -143,8 +142,13 @@ class ThinkingParser:
         start_in_thinking: bool = False,
         clock: Callable[[], float] = time.monotonic,
         start_in_reflect: bool = False,
+        marked: bool = False,
     ) -> None:
         self._clock = clock
+        self._marked = marked  # the engine marks its special tool-call tokens
+        self._tags = dict(_TAGS)
+        if marked:
+            self._tags[State.ANSWER] = _MARKED_ANSWER_TAGS
         self._state = State.ANSWER
         self._held = ""  # a tail that may still become a tag
         self._body: list[str] = []  # raw text of the open reflect or tool call
@@ -174,12 +178,21 @@ class ThinkingParser:
         state = self._state
         return state is State.THINKING or (state is State.REFLECT and not self._reflect_outside)
 
-    def feed(self, text: str, tokens: int = 1, injected: bool = False) -> list[Event]:
-        """Parse one decoded piece that stands for ``tokens`` generated tokens."""
+    def feed(
+        self, text: str, tokens: int = 1, injected: bool = False, special: bool = False
+    ) -> list[Event]:
+        """Parse one decoded piece that stands for ``tokens`` generated tokens;
+        ``special``: the piece is one special token of the model's (a marked parser reads
+        only such tool-call tags as tags)."""
         if self.in_thinking and not injected:
             self.thinking_tokens += tokens
         self._injected = injected
         events, self._pending = self._pending, []
+        if special and self._marked and text in _TOOL_TAGS and self._state in _CALL_STATES:
+            self._emit_text(self._held, events)
+            self._held = ""
+            self._on_marked_tool_tag(text, events)
+            return events
         if not self._held and "<" not in text:  # the common case: plain text
             self._emit_text(text, events)
             return events
@@ -190,12 +203,13 @@ class ThinkingParser:
         """End of stream: flush held text and close what is still open."""
         events, self._pending = self._pending, []
         held, self._held = self._held, ""
+        if self._state is State.TOOL:
+            self._body.append(held)
+            self._end_tool(events, closed=False)  # may leave text in a report open
+            held = ""
         if self._state is State.REFLECT:
             self._body.append(held)
             self._end_reflect(events)
-        elif self._state is State.TOOL:
-            self._body.append(held)
-            self._end_tool(events, closed=False)
         else:
             self._emit_text(held, events)
         if self.in_thinking:
@@ -214,7 +228,7 @@ class ThinkingParser:
                 return
             if lt > i:
                 self._emit_text(buf[i:lt], events)
-            tags = _TAGS[self._state]
+            tags = self._tags[self._state]
             tag = next((t for t in tags if buf.startswith(t, lt)), None)
             if tag is not None:
                 self._on_tag(tag, events)
@@ -255,10 +269,8 @@ class ThinkingParser:
         state = self._state
         if tag in CONTROL_TOKENS:
             return
-        if tag == TOOL_CALL_OPEN:  # only outside thinking (see _TAGS)
+        if tag == TOOL_CALL_OPEN:  # only outside thinking, unmarked (see _TAGS)
             self._state, self._body = State.TOOL, []
-        elif tag == TOOL_CALL_CLOSE:
-            self._end_tool(events, closed=True)
         elif state is State.REFLECT:
             inside = not self._reflect_outside
             self._end_reflect(events)
@@ -329,15 +341,38 @@ class ThinkingParser:
         self.last_reflect = reflect
         events.append(reflect)
 
+    def _on_marked_tool_tag(self, tag: str, events: list[Event]) -> None:
+        """A tool-call tag that was the model's special token (a marked parser)."""
+        if self._state is State.TOOL:
+            # a closer ends the call; an opener before it starts the next one
+            self._end_tool(events, closed=tag == TOOL_CALL_CLOSE)
+        if tag == TOOL_CALL_OPEN:
+            self._state, self._body = State.TOOL, []
+        # a closer outside a call: a stray control token, dropped
+
     def _end_tool(self, events: list[Event], closed: bool) -> None:
+        """The open call ends (a marked parser), or the reply does: then the text since
+        the first opening tag is split into its calls and the text after them."""
         raw = "".join(self._body)
         self._body = []
         self._state = State.ANSWER
-        call = parse_tool_call(raw)
+        if self._marked:
+            self._emit_call(Block(raw, closed), events)
+            return
+        for item in split_blocks(raw):
+            if isinstance(item, Block):
+                self._emit_call(item, events)
+            elif item:
+                self._scan(item, events)
+                self._emit_text(self._held, events)
+                self._held = ""
+
+    def _emit_call(self, block: Block, events: list[Event]) -> None:
+        call = parse_block(block.body)
         if call is not None:
             events.append(call)
-            if not closed:
+            if not block.closed:
                 events.append(Notice("The model's tool call was not closed; parsed what it had."))
             return
         events.append(Notice("A malformed tool call was shown as text."))
-        self._emit_text(raw.strip("\n"), events)
+        self._emit_text(block.body.strip("\n"), events)

@@ -4,7 +4,8 @@ Model → client: the thinking parser turns the model's block into a
 :class:`~seedchat.events.ToolCall` whose arguments are the raw text between
 ``<parameter=K>`` tags. :func:`typed_arguments` converts each value by the tool's JSON
 schema, as vLLM's ``seed_oss`` tool parser does (docs/seed-format.md, "Tool calls"),
-and :func:`openai_tool_call` wraps the call in OpenAI's shape, arguments a JSON string.
+and :func:`openai_tool_call` wraps the call in OpenAI's shape, arguments a JSON string,
+with the id the call was given where it was parsed (:mod:`seedchat.seed.tool_blocks`).
 Model output never makes these raise: a value that does not convert stays its raw text.
 
 Client → model: :func:`prompt_messages` checks the ``messages`` of a request and turns them
@@ -27,7 +28,6 @@ import base64
 import binascii
 import json
 import math
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -64,17 +64,13 @@ def typed_arguments(call: ToolCall, tools: list[dict] | None) -> dict[str, Any]:
     return {name: _typed(value, properties.get(name)) for name, value in call.arguments.items()}
 
 
-def new_call_id() -> str:
-    """A fresh tool-call id, in OpenAI's form (``call_`` and 24 hex digits)."""
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
 def openai_tool_call(call: ToolCall, tools: list[dict] | None, index: int) -> dict[str, Any]:
-    """The call as an OpenAI ``tool_calls`` entry (``index`` for streamed deltas)."""
+    """The call as an OpenAI ``tool_calls`` entry (``index`` for streamed deltas), with
+    the call's own id."""
     arguments = json.dumps(typed_arguments(call, tools), ensure_ascii=False)
     return {
         "index": index,
-        "id": new_call_id(),
+        "id": call.id,
         "type": "function",
         "function": {"name": call.name, "arguments": arguments},
     }

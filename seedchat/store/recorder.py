@@ -129,7 +129,7 @@ class StreamRecorder:
                 self._stats["thinking_approximate"] = True
         elif isinstance(event, ToolCall):
             call = asdict(event)
-            if not call["id"]:  # a call no tool loop runs (the API's) has no id
+            if not call["id"]:  # the parser gives every call its id; a stand-in may not
                 del call["id"]
             self._tool_calls.append(call)
         elif isinstance(event, Notice):

@@ -97,7 +97,8 @@ def saved_turn_events(msg: StoredMessage) -> list[Event]:
     if msg.content:
         events.append(AnswerDelta(msg.content))
     for call in msg.tool_calls:
-        events.append(ToolCall(call.get("name", "?"), dict(call.get("arguments") or {})))
+        arguments = dict(call.get("arguments") or {})
+        events.append(ToolCall(call.get("name", "?"), arguments, id=str(call.get("id") or "")))
     for notice in msg.notices:
         events.append(Notice(str(notice.get("text", "")), str(notice.get("kind", "info"))))
     if msg.status != "partial":
