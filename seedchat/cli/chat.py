@@ -67,6 +67,7 @@ from seedchat.planner import ContextPlan
 from seedchat.seed.budget import ENFORCEMENTS
 from seedchat.settings import ChatSettings, Settings, ToolSettings, load_settings
 from seedchat.store import Store
+from seedchat.tools.builtin.runner import with_builtins
 from seedchat.tools.config import ToolsConfig
 from seedchat.tools.mcp_tools import ChosenTools, McpTools
 from seedchat.tools.protocol import ApproveAll, Decision, PendingCall
@@ -296,7 +297,8 @@ def run(args: argparse.Namespace) -> int:
         session = _session(args, host, store, conv_id, ChatSettings.from_settings(settings))
         # the tools the conversation switched off in the page stay off here too
         off = session.settings.tools_off
-        session.tools = ChosenTools(tools, off) if tools is not None and off else tools
+        runner = None if args.no_tools or args.raw else with_builtins(tools)
+        session.tools = ChosenTools(runner, off) if runner is not None and off else runner
         session.tool_settings = ToolSettings.from_settings(settings)
         if args.show_prompt:
             question = args.prompt or ""

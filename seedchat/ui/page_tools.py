@@ -27,6 +27,7 @@ from typing import Any
 from seedchat.errors import SeedchatError
 from seedchat.seed.template import ChatTemplate
 from seedchat.settings import Settings
+from seedchat.tools.builtin.runner import with_builtins
 from seedchat.tools.config import ToolConfigError, ToolsConfig, config_file
 from seedchat.tools.cost import ToolCosts, estimate_tokens, tool_costs
 from seedchat.tools.mcp_tools import ChosenTools, McpTools
@@ -142,11 +143,12 @@ class PageTools:
             return self._host
 
     def for_turn(self, off: Collection[str]) -> ToolRunner | None:
-        """The tools of one turn (None: no server is on)."""
+        """The tools of one turn: the built-in tools switched on and the enabled servers'
+        (None: none is on)."""
         host = self.host()
-        if host is None or not any(host.status(n).state != "off" for n in host.servers):
-            return None
-        return ChosenTools(McpTools(host), off)
+        servers = host is not None and any(host.status(n).state != "off" for n in host.servers)
+        runner = with_builtins(McpTools(host) if servers else None)
+        return ChosenTools(runner, off) if runner is not None else None
 
     def statuses(self) -> list[ServerStatus]:
         host = self.host()
