@@ -36,7 +36,7 @@ from rich.markup import escape
 
 from seedchat.chat.answer import answer
 from seedchat.chat.session import ChatSession, open_store
-from seedchat.cli.chat_files import fit_files, prompt_meter
+from seedchat.cli.chat_files import fit_files, prompt_meter, read_files
 from seedchat.cli.console import console, err_console, note, print_error, warn
 from seedchat.cli.options import (
     add_engine_options,
@@ -283,7 +283,7 @@ def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
 
 def run(args: argparse.Namespace) -> int:
     question_after_c(args)
-    files = [read_document(path) for path in args.file]  # refused before anything changes
+    files = read_files(args.file)  # refused before anything changes
     settings = load_settings()
     store = None if (args.no_save or args.raw or args.show_prompt) else _open_store(args.json)
     if args.conversation and store is None:

@@ -216,7 +216,7 @@ def _readable(path: Path) -> Document | None:
     try:
         if path.stat().st_size > MAX_SEARCH_BYTES:
             return None
-        return read_document(path)
+        return read_document(path, ocr=False)  # a search reads no scans (seconds a page)
     except (DocumentError, OSError) as err:
         log.debug("search_files leaves out %s: %s", path, err)
         return None
