@@ -30,6 +30,7 @@ import httpx
 
 from seedchat.documents.read import DocumentError, html_text, read_document
 from seedchat.settings import Settings, load_settings
+from seedchat.tools.builtin.spec import function_spec, one_argument_call
 from seedchat.tools.protocol import ToolOutcome
 
 log = logging.getLogger(__name__)
@@ -37,18 +38,12 @@ log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 USER_AGENT = "seedchat-fetch/1 (+https://github.com/seedchat)"
 
-FETCH_URL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "fetch_url",
-        "description": "Fetch a public web page (http or https) and return its main text.",
-        "parameters": {
-            "type": "object",
-            "properties": {"url": {"type": "string", "description": "the page's address"}},
-            "required": ["url"],
-        },
-    },
-}
+FETCH_URL = function_spec(
+    "fetch_url",
+    "Fetch a public web page (http or https) and return its main text.",
+    "url",
+    "the page's address",
+)
 
 
 class FetchRefused(Exception):
@@ -108,17 +103,13 @@ class FetchTool:
         return [FETCH_URL]
 
     def call(self, name: str, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutcome:
-        started = time.monotonic()
-        url = arguments.get("url")
-        if name != "fetch_url":
-            return ToolOutcome(f"Unknown tool: {name}", is_error=True)
-        if not isinstance(url, str) or not url.strip():
-            return ToolOutcome("Error: the argument 'url' is missing.", True)
-        try:
-            text, is_error = self.fetch(url.strip(), cancel), False
-        except FetchRefused as err:
-            text, is_error = f"Error: {err}", True
-        return ToolOutcome(text, is_error, time.monotonic() - started)
+        def run(url: str) -> tuple[str, bool]:
+            try:
+                return self.fetch(url.strip(), cancel), False
+            except FetchRefused as err:
+                return f"Error: {err}", True
+
+        return one_argument_call(name, arguments, run, "fetch_url", "url")
 
     # -- where it may go ----------------------------------------------------------------
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
 from seedchat.documents.read import Document, DocumentError, read_document
+from seedchat.tools.builtin.spec import function_spec, one_argument_call
 from seedchat.tools.protocol import ToolOutcome
 
 log = logging.getLogger(__name__)
@@ -31,36 +31,21 @@ MAX_SEARCH_BYTES = 8 * 1024 * 1024  # a larger file is left out of a search
 MAX_HITS = 50
 
 
-def _function(name: str, description: str, argument: str, about: str) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {
-                "type": "object",
-                "properties": {argument: {"type": "string", "description": about}},
-                "required": [argument],
-            },
-        },
-    }
-
-
 SPECS = [
-    _function(
+    function_spec(
         "list_files",
         "List the files and folders at a path inside the user's chosen folders "
         "('' or '.' for the top).",
         "path",
         "a path relative to the chosen folder",
     ),
-    _function(
+    function_spec(
         "read_file",
         "Read a file inside the user's chosen folders as text (text, code, HTML, PDF).",
         "path",
         "a path relative to the chosen folder",
     ),
-    _function(
+    function_spec(
         "search_files",
         "Find the files inside the user's chosen folders whose text contains the words "
         "of the query (case-insensitive); returns each match's file, line or page, and text.",
@@ -85,7 +70,6 @@ class FilesTool:
         return list(SPECS)
 
     def call(self, name: str, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutcome:
-        started = time.monotonic()
         actions: dict[str, tuple[str, Callable[[str, threading.Event], str]]] = {
             "list_files": ("path", self.list_files),
             "read_file": ("path", self.read_file),
@@ -94,14 +78,14 @@ class FilesTool:
         if name not in actions:
             return ToolOutcome(f"Unknown tool: {name}", is_error=True)
         key, action = actions[name]
-        value = arguments.get(key, "" if key == "path" else None)
-        if not isinstance(value, str):
-            return ToolOutcome(f"Error: the argument {key!r} (a string) is missing.", True)
-        try:
-            text, is_error = action(value, cancel), False
-        except (PathRefused, DocumentError, OSError) as err:
-            text, is_error = f"Error: {_message(err)}", True
-        return ToolOutcome(text, is_error, time.monotonic() - started)
+
+        def run(value: str) -> tuple[str, bool]:
+            try:
+                return action(value, cancel), False
+            except (PathRefused, DocumentError, OSError) as err:
+                return f"Error: {_message(err)}", True
+
+        return one_argument_call(name, arguments, run, name, key, empty_ok=key == "path")
 
     # -- paths --------------------------------------------------------------------------
 

@@ -21,31 +21,25 @@ import logging
 import os
 import signal
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from seedchat.errors import SeedchatError
 from seedchat.settings import Settings, load_settings
+from seedchat.tools.builtin.spec import function_spec, one_argument_call
 from seedchat.tools.protocol import ToolOutcome
 
 log = logging.getLogger(__name__)
 
-RUN_PYTHON: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "run_python",
-        "description": "Run Python code in a sandbox (no files, no network, no environment; "
-        "a subset of the standard library: math, json, re, datetime, collections, "
-        "itertools, random, decimal, …) and return what it printed and the value of its "
-        "last expression. Use it to compute exactly.",
-        "parameters": {
-            "type": "object",
-            "properties": {"code": {"type": "string", "description": "the Python code to run"}},
-            "required": ["code"],
-        },
-    },
-}
+RUN_PYTHON = function_spec(
+    "run_python",
+    "Run Python code in a sandbox (no files, no network, no environment; a subset of the "
+    "standard library: math, json, re, datetime, collections, itertools, random, decimal, …) "
+    "and return what it printed and the value of its last expression. Use it to compute "
+    "exactly.",
+    "code",
+    "the Python code to run",
+)
 
 GRACE_S = 2.0  # the parent kills a worker this long after the sandbox's own time limit
 
@@ -90,14 +84,9 @@ class PythonTool:
         return [RUN_PYTHON]
 
     def call(self, name: str, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutcome:
-        started = time.monotonic()
-        code = arguments.get("code")
-        if name != "run_python":
-            return ToolOutcome(f"Unknown tool: {name}", is_error=True)
-        if not isinstance(code, str) or not code.strip():
-            return ToolOutcome("Error: the argument 'code' (Python source) is missing.", True)
-        text, is_error = self.run(code, cancel)
-        return ToolOutcome(text, is_error, time.monotonic() - started)
+        return one_argument_call(
+            name, arguments, lambda code: self.run(code, cancel), "run_python", "code"
+        )
 
     def run(self, code: str, cancel: threading.Event | None = None) -> tuple[str, bool]:
         """What ``code`` printed and its last value, or its error: (text, is_error)."""
