@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from seedchat.tools.builtin.config import BuiltinConfig
 from seedchat.tools.builtin.python import PythonTool
 from seedchat.tools.builtin.runner import BuiltinTools, with_builtins
 from tests.replay import Replay, answer
+from tests.test_cli import run
 from tests.test_tool_loop import Asking, call_reply, of
 
 BIG = "1267650600228229401496703205376"
@@ -79,13 +79,7 @@ def test_a_denied_call_never_runs(store, runs):
 
 
 def seedchat(env, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "seedchat", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run(*args, env=env)
 
 
 def test_seedchat_tools_enable_list_call_disable(cli_env, tmp_path):
