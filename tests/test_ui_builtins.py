@@ -14,7 +14,7 @@ from seedchat.tools.builtin.config import BuiltinConfig
 from seedchat.ui.builtin_box import LABELS
 from seedchat.ui.conversations import newest_conversation
 from tests.browser import running_app, screenshot, send, set_budget, set_checked, wait_done
-from tests.documents_helpers import image_bytes, text_image
+from tests.documents_helpers import image_bytes, joined_pdf, scanned_pdf, text_image
 from tests.test_ocr import PARAGRAPH, assert_words
 from tests.test_ui_tools import Script, call, chat_text, scripted_generate, settled, wait_text
 
@@ -106,3 +106,19 @@ def test_a_picture_attached_in_the_page_is_read_by_ocr(page, app, tmp_path):
     # the model read the picture's words in the question
     assert "[file: paragraph.png]\n[image, read by OCR]\n" in Script.prompts[-1]
     assert_words(Script.prompts[-1], PARAGRAPH)
+
+
+def test_a_scan_being_read_shows_its_pages_and_can_be_cancelled(page, app, tmp_path):
+    scan = tmp_path / "scan.pdf"
+    pages = [scanned_pdf([f"Page {n} of the harbour ledger", "seventeen ships"]) for n in range(6)]
+    scan.write_bytes(joined_pdf(*pages))
+    page.locator("#message textarea").fill("Sum it up")
+    page.locator("#message input[type=file]").set_input_files(str(scan))
+    meter = page.locator("#context-meter")
+    meter.get_by_text("Reading scan.pdf: page").wait_for(timeout=60_000)
+    page.locator("#cancel-reading").click()
+    page.locator("#error-box").get_by_text("Reading scan.pdf was cancelled").wait_for(
+        timeout=60_000
+    )
+    assert not page.locator("#cancel-reading").is_visible()
+    assert "scan.pdf" not in page.locator("#message").inner_text()  # it left the box
