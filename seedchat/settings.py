@@ -139,6 +139,21 @@ FIELDS: dict[str, Field] = {
     "tool_call_timeout": Field(
         60.0, (int, float), lo=1.0, hi=3600.0, doc="seconds a tool call may take"
     ),
+    "python_time_limit": Field(
+        10.0, (int, float), lo=0.1, hi=600.0, doc="seconds the built-in python tool may run"
+    ),
+    "python_memory_mb": Field(
+        256, int, lo=8, hi=65536, doc="MiB of memory the built-in python tool may use"
+    ),
+    "python_output_max_bytes": Field(
+        65536, int, lo=256, hi=16777216, doc="the most a python tool call may print"
+    ),
+    "fetch_max_bytes": Field(
+        2097152, int, lo=1024, hi=104857600, doc="the most the fetch tool reads of one page"
+    ),
+    "fetch_timeout": Field(
+        15.0, (int, float), lo=1.0, hi=300.0, doc="seconds the fetch tool waits for a page"
+    ),
     "context_length": Field(8192, int, lo=0, hi=1048576, doc="0 uses the model's own"),
     "n_gpu_layers": Field(
         "auto", int, lo=0, hi=100000, also=("auto",), doc="auto: planned from free GPU memory"

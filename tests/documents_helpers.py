@@ -41,3 +41,48 @@ def make_pdf(pages: list[str], password: str | None = None) -> bytes:
     buf = io.BytesIO()
     writer.write(buf)
     return buf.getvalue()
+
+
+# -- pictures of text, for OCR -------------------------------------------------------------
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def text_image(lines: list[str], size: int = 40, width: int = 1400):
+    """A white picture with ``lines`` drawn in black (DejaVu Sans, else Pillow's own font)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.truetype(FONT, size)
+    except OSError:
+        font = ImageFont.load_default(size=size)
+    step = int(size * 1.6)
+    image = Image.new("RGB", (width, 40 + step * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((30, 20 + step * i), line, fill="black", font=font)
+    return image
+
+
+def image_bytes(image, format: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format)
+    return buf.getvalue()
+
+
+def scanned_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF that is only a picture of ``lines`` (no text layer), black and white
+    as many scanners write it (Pillow's PDF writer: the image and nothing else)."""
+    return image_bytes(text_image(lines).convert("1"), "PDF")
+
+
+def joined_pdf(*pdfs: bytes) -> bytes:
+    """The pages of ``pdfs`` in one PDF, in order."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for pdf in pdfs:
+        writer.append(io.BytesIO(pdf))
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()

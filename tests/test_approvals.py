@@ -96,3 +96,15 @@ def test_seedchat_tools_list_shows_what_the_loop_reads(cli_env, seedchat_home):
     assert allowed["get_current_time"] is True and allowed["convert_time"] is False
     line = next(x for x in listed().splitlines() if "get_current_time" in x)
     assert "always allowed" in line
+
+
+def test_a_built_in_tool_is_always_allowed_beside_its_switch(seedchat_home):
+    from seedchat.tools.builtin.config import BuiltinConfig
+
+    assert not approvals.is_always_allowed("run_python")
+    approvals.allow_always("run_python", None)
+    assert approvals.is_always_allowed("run_python")
+    assert BuiltinConfig.load().always == {"run_python"}
+    approvals.allow_always("not_a_builtin", None)  # nowhere to remember it: nothing written
+    assert not approvals.is_always_allowed("not_a_builtin")
+    assert "not_a_builtin" not in BuiltinConfig.path().read_text()

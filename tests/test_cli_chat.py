@@ -246,7 +246,11 @@ def test_files_go_into_the_question_are_saved_and_shown(cli_env, tmp_path: Path)
 @pytest.mark.parametrize(
     ("name", "data", "words"),
     [
-        ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01", "is a binary file"),
+        (
+            "photo.png",
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01",
+            "is an image that cannot be read",
+        ),
         ("empty.txt", b"", "is empty"),
         ("broken.pdf", b"%PDF-1.7\n1 0 obj\n<< /Type /Cat", "is a damaged PDF"),
     ],

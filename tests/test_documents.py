@@ -102,9 +102,11 @@ def refused(source, name=None, **kw) -> str:
 
 
 def test_a_binary_file_is_refused(tmp_path):
-    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+    (tmp_path / "tool.bin").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)))
+    assert "tool.bin is a binary file" in refused(tmp_path / "tool.bin")
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))  # a damaged picture
     (tmp_path / "photo.png").write_bytes(png)
-    assert "photo.png is a binary file" in refused(tmp_path / "photo.png")
+    assert "photo.png is an image that cannot be read" in refused(tmp_path / "photo.png")
     assert "not UTF-8 text" in refused(b"caf\xe9 au lait\n", "latin1.txt")
 
 
@@ -239,7 +241,8 @@ def test_an_api_file_part_goes_into_the_message():
         ),
         ({"type": "file", "file": {"file_id": "file-abc"}}, "file_id", "no file store"),
         ({"type": "file", "file": {"file_data": "aGk="}}, "filename", "name the file"),
-        ({"type": "image_url", "image_url": {"url": "x"}}, "[0]", "'text' and 'file'"),
+        ({"type": "image_url", "image_url": {"url": "x"}}, "image_url.url", "data: URL"),
+        ({"type": "input_audio", "input_audio": {}}, "[0]", "'text', 'file' and 'image_url'"),
     ],
 )
 def test_a_bad_api_file_part_is_refused_naming_its_field(part, param, words):

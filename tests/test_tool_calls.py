@@ -299,12 +299,12 @@ CALL = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{
                     "role": "user",
                     "content": [
                         {"type": "text", "text": "look"},
-                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
                     ],
                 }
             ],
-            "messages[0].content[1]",
-            "'image_url' part, which is not supported",
+            "messages[0].content[1].image_url.url",
+            "image-1.png is an image that cannot be read",
         ),
         (
             [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}],

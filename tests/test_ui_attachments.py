@@ -122,7 +122,10 @@ def test_uploads_are_read_once_and_a_refused_one_is_set_apart(tmp_path):
     cache = UploadCache()
     kept, docs, error = refused(cache, [str(good), str(bad)])
     assert kept == [str(good)] and [d.name for d in docs] == ["notes.md"]
-    assert isinstance(error, DocumentError) and "photo.png is a binary file" in error.message
+    assert (
+        isinstance(error, DocumentError)
+        and "photo.png is an image that cannot be read" in error.message
+    )
     assert docs[0] == read_document(good)
     good.write_text("changed")  # read once: the cached document stays as attached
     assert cache.read(str(good)).text == "# Notes\nhello\n"

@@ -37,7 +37,7 @@ from rich.markup import escape
 
 from seedchat.chat.answer import answer
 from seedchat.chat.session import ChatSession, SessionTools, open_store
-from seedchat.cli.chat_files import fit_files, prompt_meter
+from seedchat.cli.chat_files import fit_files, prompt_meter, read_files
 from seedchat.cli.console import console, err_console, note, print_error, warn
 from seedchat.cli.options import (
     add_engine_options,
@@ -68,6 +68,7 @@ from seedchat.planner import ContextPlan
 from seedchat.seed.budget import ENFORCEMENTS
 from seedchat.settings import ChatSettings, Settings, load_settings
 from seedchat.store import Store
+from seedchat.tools.builtin.runner import with_builtins
 from seedchat.tools.config import ToolsConfig
 from seedchat.tools.mcp_tools import McpTools
 from seedchat.tools.protocol import ApproveAll, Decision, PendingCall
@@ -283,7 +284,7 @@ def chat_settings(args: argparse.Namespace, base: ChatSettings) -> ChatSettings:
 
 def run(args: argparse.Namespace) -> int:
     question_after_c(args)
-    files = [read_document(path) for path in args.file]  # refused before anything changes
+    files = read_files(args.file)  # refused before anything changes
     settings = load_settings()
     store = None if (args.no_save or args.raw or args.show_prompt) else _open_store(args.json)
     if args.conversation and store is None:
@@ -295,7 +296,8 @@ def run(args: argparse.Namespace) -> int:
         conv_id = conversation_id(store, args.conversation) if args.conversation else None
         load_model(args, host, settings)
         approver = ApproveAll() if args.yes else TerminalApprover()
-        with_tools = SessionTools.of(tools, approver, settings)
+        runner = None if args.no_tools or args.raw else with_builtins(tools)
+        with_tools = SessionTools.of(runner, approver, settings)
         base = ChatSettings.from_settings(settings)
         session = _session(args, host, store, conv_id, base, with_tools)
         if args.show_prompt:

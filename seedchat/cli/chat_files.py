@@ -18,12 +18,29 @@ from collections.abc import Callable, Sequence
 from seedchat.chat.fitting import choose, count_prompt, plans_for
 from seedchat.chat.prompt_size import prompt_size
 from seedchat.chat.session import ChatSession
-from seedchat.cli.console import note
-from seedchat.documents.read import Document
+from seedchat.cli.console import err_console, note
+from seedchat.documents.read import Document, ocr_words, read_document
 from seedchat.documents.retrieval import Retrieval
 from seedchat.engine.host import ModelHost, local_engine
 from seedchat.planner import ContextPlan
 from seedchat.wording import context_meter_words, does_not_fit_words
+
+
+def read_files(paths: Sequence[str]) -> list[Document]:
+    """``--file``'s files read, each page's progress shown on stderr while it is read (a
+    scanned page takes seconds: it is read by OCR; Ctrl+C stops); what was read by OCR is
+    said."""
+    files = []
+    with err_console.status("reading the files…") as status:
+        for path in paths:
+
+            def progress(done: int, pages: int, path: str = path) -> None:
+                status.update(f"reading {path}: page {done} of {pages}")
+
+            files.append(read_document(path, progress=progress))
+            if ocr_words(files[-1]):
+                note(f"{files[-1].name}: {ocr_words(files[-1])}")
+    return files
 
 
 def fit_files(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from pathlib import Path
 
 from rich.markup import escape
@@ -22,6 +23,8 @@ from seedchat.models import DEMO_DIR, resolve_model
 from seedchat.seed.template import seed_template
 from seedchat.settings import load_settings
 from seedchat.tools.approvals import is_always_allowed
+from seedchat.tools.builtin.config import BUILTINS, BuiltinConfig
+from seedchat.tools.builtin.runner import make_tool, tool_infos
 from seedchat.tools.config import (
     ToolConfigError,
     ToolsConfig,
@@ -65,21 +68,59 @@ def _costs(tools: list[ToolInfo], model: str | None) -> ToolCosts:
         return tool_costs(tools, template, counter.tokens, basis)
 
 
+def _builtins_json(builtins: BuiltinConfig, infos: list[ToolInfo], costs: ToolCosts) -> list:
+    return [
+        {
+            "name": name,
+            "builtin": True,
+            "state": "on" if name in builtins.enabled else "off",
+            "folders": [str(f) for f in builtins.folders] if name == "files" else None,
+            "tools": [
+                {
+                    "name": t.name,
+                    "description": t.description,
+                    "tokens": costs.per_tool.get((name, t.name)),
+                    "always_allowed": is_always_allowed(t.name),
+                }
+                for t in infos
+                if t.server == name
+            ],
+        }
+        for name in BUILTINS
+    ]
+
+
+def _print_builtins(builtins: BuiltinConfig, infos: list[ToolInfo], costs: ToolCosts) -> None:
+    for name, about in BUILTINS.items():
+        on = name in builtins.enabled
+        state = "[green]on[/]" if on else "[dim]off[/]"
+        console.print(f"[bold]{name}[/] [magenta]built-in[/] {state} [dim]{escape(about)}[/]")
+        if name == "files" and builtins.folders:
+            console.print(f"  [dim]folders: {escape(', '.join(map(str, builtins.folders)))}[/]")
+        if name == "fetch" and not on:
+            console.print("  [dim]off by default: reads public web pages when switched on[/]")
+        for t in (t for t in infos if t.server == name):
+            always = " [yellow]always allowed[/]" if is_always_allowed(t.name) else ""
+            tokens = costs.per_tool.get((name, t.name))
+            cost = f" {tokens} tokens" if tokens is not None else ""
+            console.print(f"  [cyan]{escape(t.name)}[/]{always}{cost}")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     config = ToolsConfig.load()
-    if not config.servers:
-        console.print(f"No MCP servers yet ({config.path}).")
-        console.print("Add one with 'seedchat tools add', or 'seedchat tools import'.")
-        return 0
+    builtins = BuiltinConfig.load()
+    infos = [info for name in BUILTINS for info in tool_infos(name)]
     with ToolHost(config, start_timeout=args.timeout) as host:
         tools = host.list_tools()
         statuses = host.statuses()
-    costs = _costs(tools, args.model)
+    offered = [t for t in infos if t.server in builtins.enabled] + tools
+    costs = _costs(offered, args.model)
     if args.json:
         console.print_json(
             json.dumps(
                 {
                     "file": str(config.path),
+                    "builtin": _builtins_json(builtins, infos, costs),
                     "servers": [
                         {
                             "name": s.name,
@@ -105,6 +146,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    _print_builtins(builtins, infos, costs)
+    if not config.servers:
+        console.print(f"No MCP servers yet ({config.path}).")
+        console.print("Add one with 'seedchat tools add', or 'seedchat tools import'.")
     for s in statuses:
         style = _STATE_STYLE.get(s.state, "yellow")
         console.print(
@@ -126,7 +171,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if s.tools:
             console.print(table)
     console.print(
-        f"[dim]{len(tools)} tools, {costs.total} prompt tokens in all ({costs.basis}) · "
+        f"[dim]{len(offered)} tools, {costs.total} prompt tokens in all ({costs.basis}) · "
         f"{config.path}[/]"
     )
     return 0
@@ -189,7 +234,29 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_builtin(args: argparse.Namespace, enabled: bool) -> int:
+    config = BuiltinConfig.load()
+    for folder in args.folder or []:
+        if enabled:
+            note(f"the files tool may read {config.add_folder(folder)}")
+        else:
+            config.remove_folder(folder)
+    if args.folder and not enabled and args.name == "files" and config.folders:
+        enabled = True  # a folder taken away: the tool stays on with the others
+    else:
+        config.set_enabled(args.name, enabled)
+    config.save()
+    console.print(f"Built-in tool '{args.name}' {'enabled' if enabled else 'disabled'}.")
+    if enabled and args.name == "fetch":
+        note("fetch reads public web pages the model asks for; each call is shown first")
+    return 0
+
+
 def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
+    if args.name in BUILTINS:
+        return _set_builtin(args, enabled)
+    if args.folder:
+        raise ToolConfigError("--folder is for the built-in files tool only.")
     config = ToolsConfig.load()
     config.set_enabled(args.name, enabled)
     config.save()
@@ -233,6 +300,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         ) from exc
     if not isinstance(arguments, dict):
         raise SeedchatError("The arguments must be a JSON object ({...}).")
+    if args.name in BUILTINS:
+        return _call_builtin(args, arguments)
     config = ToolsConfig.load()
     config.entry(args.name)  # an unknown name names the file
     timeout = args.timeout or float(load_settings().tool_call_timeout)
@@ -247,6 +316,18 @@ def cmd_call(args: argparse.Namespace) -> int:
         console.print_json(json.dumps(result.structured, ensure_ascii=False))
     note(f"{result.status} in {result.duration_s * 1000:.0f} ms")
     return 0 if result.status == "ok" else 1
+
+
+def _call_builtin(args: argparse.Namespace, arguments: dict) -> int:
+    """A built-in tool called by hand (whether switched on or not: you are asking)."""
+    tool = make_tool(args.name, BuiltinConfig.load(), load_settings())
+    outcome = tool.call(args.tool, arguments, threading.Event())
+    if outcome.is_error:
+        err_console.print(f"[bold red]error:[/] {escape(outcome.text)}")
+        return 1
+    console.print(outcome.text, markup=False, highlight=False)
+    note(f"ok in {outcome.seconds * 1000:.0f} ms")
+    return 0
 
 
 def register(sub) -> None:
@@ -278,7 +359,11 @@ def register(sub) -> None:
         ("disable", lambda a: _set_enabled(a, False), "switch a server off (kept in mcp.json)"),
     ):
         p = verbs.add_parser(verb, help=text)
-        p.add_argument("name")
+        p.add_argument("name", help=f"a server, or built in: {', '.join(BUILTINS)}")
+        if verb != "remove":
+            p.add_argument(
+                "--folder", action="append", help="files: a folder it may read (repeat it)"
+            )
         p.set_defaults(func=func)
 
     p = verbs.add_parser(
@@ -288,7 +373,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_import)
 
     p = verbs.add_parser("call", help="call one tool by hand (for debugging)")
-    p.add_argument("name", help="the server")
+    p.add_argument("name", help=f"the server, or built in: {', '.join(BUILTINS)}")
     p.add_argument("tool")
     p.add_argument("arguments", nargs="?", default="{}", help="a JSON object")
     p.add_argument(

@@ -10,7 +10,15 @@ sha256 of its bytes (the store keeps each attachment once by that hash). The kin
   block elements on lines of their own);
 - PDF: the text of each page (pypdf, pure Python), each page opened by a line
   ``[page N]`` so the model and the user can name pages; ``Document.pages`` holds the
-  offset in ``text`` where each page's line starts.
+  offset in ``text`` where each page's line starts. A page with no text layer (fewer than
+  :data:`~seedchat.documents.ocr.MIN_TEXT_CHARS` characters: a scan) is read by OCR from
+  its images, and its line says so: ``[page N, read by OCR]``, or
+  ``[page N, read by OCR: no text could be read]``;
+- an image (PNG, JPEG, WebP): its text by OCR, after a line ``[image, read by OCR]``
+  (:mod:`seedchat.documents.ocr`; an image with no text it can read is refused).
+
+Reading by OCR takes seconds a page: ``progress(done, pages)`` is called after each page,
+and a set ``cancel`` stops the reading (a DocumentError that says so).
 
 A file that is binary, encrypted, damaged, empty or over :data:`MAX_BYTES` raises
 :class:`DocumentError`, which says which file and what to do; nothing else changes.
@@ -35,11 +43,13 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from seedchat.documents.ocr import MIN_TEXT_CHARS, images_text, open_image
 from seedchat.errors import SeedchatError
 
 log = logging.getLogger(__name__)
@@ -47,7 +57,9 @@ log = logging.getLogger(__name__)
 #: The largest file that is read (bytes): far beyond a 512K-token context as text.
 MAX_BYTES = 32 * 1024 * 1024
 
-KINDS = ("text", "markdown", "code", "csv", "json", "html", "pdf")
+KINDS = ("text", "markdown", "code", "csv", "json", "html", "pdf", "image")
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 _BY_SUFFIX = {
     ".md": "markdown",
     ".markdown": "markdown",
@@ -114,6 +126,12 @@ _CODE_SUFFIXES = set(
     ]
 )
 _PAGE_LINE = "[page {n}]"
+OCR_MARK = "read by OCR"
+_OCR_PAGE_LINE = "[page {n}, " + OCR_MARK + "]"
+_UNREAD_PAGE_LINE = "[page {n}, " + OCR_MARK + ": no text could be read]"
+_IMAGE_LINE = "[image, " + OCR_MARK + "]"
+
+Progress = Callable[[int, int], None]
 
 
 class DocumentError(SeedchatError):
@@ -136,12 +154,27 @@ class Document:
     def page_count(self) -> int:
         return len(self.pages)
 
+    @property
+    def ocr_pages(self) -> tuple[int, ...]:
+        """The pages read by OCR (1 for an image), from their lines in the text (so a
+        stored or imported document says it too)."""
+        if self.kind == "image":
+            return (1,)
+        lines = (self.text[start : self.text.find("\n", start)] for start in self.pages)
+        return tuple(n for n, line in enumerate(lines, 1) if OCR_MARK in line)
+
 
 def read_document(
-    source: str | Path | bytes, name: str | None = None, max_bytes: int = MAX_BYTES
+    source: str | Path | bytes,
+    name: str | None = None,
+    max_bytes: int = MAX_BYTES,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    ocr: bool = True,
 ) -> Document:
     """The file at ``source`` (a path) or the bytes ``source`` (named ``name``) as a
-    :class:`Document`; :class:`DocumentError` when it cannot be attached."""
+    :class:`Document`; :class:`DocumentError` when it cannot be attached. ``ocr=False``
+    leaves scanned pages empty and refuses images (a quick look, as a search wants)."""
     if isinstance(source, bytes):
         data = source
         name = name or "attachment.txt"
@@ -153,13 +186,18 @@ def read_document(
     if not data:
         raise DocumentError(f"{name} is empty.", hint="Attach a file that has some text.")
     kind = kind_of(name, data)
-    text, pages = _pdf_text(name, data) if kind == "pdf" else (_decode(name, data), ())
+    if kind == "pdf":
+        text, pages = _pdf_text(name, data, _Ocr(progress, cancel) if ocr else None)
+    elif kind == "image":
+        text, pages = _image_text(name, data, ocr, progress, cancel), ()
+    else:
+        text, pages = _decode(name, data), ()
     if kind == "html":
         text = html_text(text)
     if not text.strip():
         raise DocumentError(
             f"{name} has no text to read.",
-            hint="A scanned PDF holds only images: run OCR on it first."
+            hint="Its pages hold no text that OCR could read either."
             if kind == "pdf"
             else "Attach a file that has some text.",
         )
@@ -195,7 +233,11 @@ def kind_of(name: str, data: bytes) -> str:
     """The kind of a file, from its name's suffix (and a PDF's first bytes)."""
     if data.startswith(b"%PDF-"):
         return "pdf"
+    if data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return "image"
     suffix = Path(name).suffix.lower()
+    if suffix in _IMAGE_SUFFIXES:
+        return "image"
     if suffix in _BY_SUFFIX:
         return _BY_SUFFIX[suffix]
     return "code" if suffix in _CODE_SUFFIXES else "text"
@@ -218,8 +260,8 @@ def _decode(name: str, data: bytes) -> str:
                     hint="Save it as UTF-8 and attach it again.",
                 ) from exc
     raise DocumentError(
-        f"{name} is a binary file (an image, an archive or a program?), not text.",
-        hint="Attach text, Markdown, code, CSV, JSON, HTML or PDF files.",
+        f"{name} is a binary file (an archive or a program?), not text.",
+        hint="Attach text, Markdown, code, CSV, JSON, HTML, PDF or image (PNG, JPEG, WebP) files.",
     )
 
 
@@ -232,8 +274,58 @@ def _looks_textual(data: bytes) -> bool:
 # -- PDF ---------------------------------------------------------------------------------
 
 
-def _pdf_text(name: str, data: bytes) -> tuple[str, list[int]]:
-    """Each page's text after its ``[page N]`` line; the offsets where pages start."""
+@dataclass
+class _Ocr:
+    """How a PDF's scanned pages are read: the progress callback and the cancel."""
+
+    progress: Progress | None
+    cancel: threading.Event | None
+
+    def page(self, name: str, page, number: int) -> str:
+        if self.cancel is not None and self.cancel.is_set():
+            raise DocumentError(f"Reading {name} was cancelled.", hint="Attach it again.")
+        images = []
+        for image in page.images:
+            try:
+                images.append(image.image)
+            except Exception as exc:  # pypdf raises many kinds for an odd image
+                log.info("%s page %d: an image pypdf cannot decode: %r", name, number, exc)
+        return images_text([i for i in images if i is not None])
+
+
+def _image_text(name, data, ocr, progress, cancel) -> str:
+    image = open_image(data) if ocr else None
+    if image is None:
+        raise DocumentError(
+            f"{name} is an image that cannot be read."
+            if ocr
+            else f"{name} is an image (read only when attached).",
+            hint="Attach a PNG, JPEG or WebP picture of text.",
+        )
+    if cancel is not None and cancel.is_set():
+        raise DocumentError(f"Reading {name} was cancelled.", hint="Attach it again.")
+    text = images_text([image])
+    if progress is not None:
+        progress(1, 1)
+    if not text.strip():
+        raise DocumentError(
+            f"{name}: OCR found no text in this image.",
+            hint="Attach a sharper picture of the text, or the text itself.",
+        )
+    return f"{_IMAGE_LINE}\n{text}\n"
+
+
+def _page_piece(n: int, text: str, by_ocr: bool) -> str:
+    if not by_ocr:
+        line = _PAGE_LINE.format(n=n)
+    else:
+        line = (_OCR_PAGE_LINE if text.strip() else _UNREAD_PAGE_LINE).format(n=n)
+    return line + "\n" + text.strip("\n") + "\n"
+
+
+def _pdf_text(name: str, data: bytes, ocr: _Ocr | None = None) -> tuple[str, list[int]]:
+    """Each page's text after its ``[page N]`` line (a scanned page's by ``ocr``); the
+    offsets where pages start."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
@@ -245,7 +337,16 @@ def _pdf_text(name: str, data: bytes) -> tuple[str, list[int]]:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted and not _opens_without_password(reader):
             raise FileNotDecryptedError("a password is needed")
-        texts = [page.extract_text() or "" for page in reader.pages]
+        pieces = []
+        total = len(reader.pages)
+        for n, page in enumerate(reader.pages, 1):
+            text = page.extract_text() or ""
+            by_ocr = ocr is not None and len(text.strip()) < MIN_TEXT_CHARS
+            if by_ocr:
+                text = ocr.page(name, page, n)
+            pieces.append((text, _page_piece(n, text, by_ocr)))
+            if ocr is not None and ocr.progress is not None:
+                ocr.progress(n, total)
     except (FileNotDecryptedError, DependencyError) as exc:
         raise DocumentError(
             f"{name} is an encrypted PDF that needs a password.",
@@ -256,15 +357,14 @@ def _pdf_text(name: str, data: bytes) -> tuple[str, list[int]]:
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         log.info("could not read the PDF %s: %r", name, exc)
         raise damaged from exc
-    if not texts:
+    if not pieces:
         raise damaged
-    if not any(t.strip() for t in texts):
+    if not any(text.strip() for text, _ in pieces):
         return "", []
-    pieces = [_PAGE_LINE.format(n=n) + "\n" + t.strip("\n") + "\n" for n, t in enumerate(texts, 1)]
     starts = [0]
-    for piece in pieces[:-1]:
+    for _, piece in pieces[:-1]:
         starts.append(starts[-1] + len(piece) + 1)  # the blank line between pages
-    return "\n".join(pieces), starts
+    return "\n".join(piece for _, piece in pieces), starts
 
 
 def _opens_without_password(reader) -> bool:
@@ -379,7 +479,20 @@ def describe(document: Document) -> str:
     """A document in a few words: ``notes.pdf (PDF, 3 pages, 12,410 bytes)``."""
     kind = "PDF" if document.kind == "pdf" else document.kind
     pages = f", {document.page_count} pages" if document.page_count else ""
-    return f"{document.name} ({kind}{pages}, {size_words(document.size)})"
+    ocr = ocr_words(document)
+    return (
+        f"{document.name} ({kind}{pages}{', ' + ocr if ocr else ''}, {size_words(document.size)})"
+    )
+
+
+def ocr_words(document: Document) -> str:
+    """What of ``document`` was read by OCR, in words ("" when nothing was):
+    ``read by OCR`` (an image), ``pages 2, 5 read by OCR`` (a PDF)."""
+    scanned = document.ocr_pages
+    if document.kind == "image" or not scanned:
+        return OCR_MARK if scanned else ""
+    pages = ("page " if len(scanned) == 1 else "pages ") + ", ".join(map(str, scanned))
+    return f"{pages} {OCR_MARK}"
 
 
 def size_words(size: int) -> str:

@@ -190,10 +190,14 @@ def _content(content: Any, where: str) -> tuple[str | None, tuple[Document, ...]
         if kind == "file":
             files.append(_file_part(part.get("file"), f"{here}.file"))
             continue
+        if kind == "image_url":  # read by OCR, as an attached picture is
+            files.append(_image_part(part.get("image_url"), f"{here}.image_url", len(files)))
+            continue
         if kind != "text":
             raise RequestError(
                 f"{here} is a {kind!r} part, which is not supported: "
-                "seedchat's models read text (parts of type 'text' and 'file').",
+                "seedchat's models read text (parts of type 'text', 'file' and "
+                "'image_url', whose text is read by OCR).",
                 param=here,
             )
         if not isinstance(part.get("text"), str):
@@ -231,6 +235,27 @@ def _file_part(file: Any, where: str) -> Document:
         return read_document(raw, name.strip())
     except DocumentError as err:
         raise RequestError(err.message, param=f"{where}.file_data", hint=err.hint) from err
+
+
+def _image_part(image: Any, where: str, index: int) -> Document:
+    """An OpenAI ``image_url`` part given as a ``data:`` URL, read by OCR (no address is
+    fetched: the model reads text, and a URL would be a request to anywhere)."""
+    url = image.get("url") if isinstance(image, dict) else None
+    if not isinstance(url, str) or not url.startswith("data:image/"):
+        raise RequestError(
+            f"{where}.url must be a data: URL of the image (base64).",
+            param=f"{where}.url",
+            hint="seedchat reads images sent in the request only; it fetches no address.",
+        )
+    suffix = url[len("data:image/") :].split(";")[0].split(",")[0] or "png"
+    file = {"filename": f"image-{index + 1}.{suffix}", "file_data": url}
+    try:
+        return _file_part(file, where)
+    except RequestError as err:
+        message = err.message.replace(f"{where}.file_data", f"{where}.url")
+        if f"{where}.url" not in message:
+            message = f"{where}.url: {message}"
+        raise RequestError(message, param=f"{where}.url", hint=err.hint) from err
 
 
 def _tool_calls(calls: Any, where: str) -> list[dict[str, Any]]:

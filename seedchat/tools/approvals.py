@@ -4,8 +4,10 @@ The tool loop (the page and ``seedchat chat``) asks here before it asks the user
 ``seedchat tools list`` shows the same answer. It is remembered in one file: a tool of an
 MCP server is always allowed when its name is in that server's entry of ``mcp.json``, as
 its ``alwaysAllow`` list (the shape Cline and other peers write, so a file copied from a
-peer keeps its choices, and removing the server forgets them). A tool of no MCP server has
-nowhere to be remembered: "always" runs that call once.
+peer keeps its choices, and removing the server forgets them). A built-in tool (no
+server: ``seedchat/tools/builtin/``) is always allowed when its name is in
+``builtin_tools.json``'s ``alwaysAllow``, beside the switch that turns it on. Any other tool
+of no server has nowhere to be remembered: "always" runs that call once.
 
 The file is written through a temporary file and a rename, so an interrupted write never
 leaves a half file; a file that cannot be read counts as allowing nothing (logged), so a
@@ -19,15 +21,16 @@ from collections.abc import Callable
 
 from seedchat.errors import SettingsError
 from seedchat.paths import save_text
+from seedchat.tools.builtin.config import BuiltinConfig, builtin_functions
 from seedchat.tools.config import ToolConfigError, ToolsConfig
 
 log = logging.getLogger(__name__)
 
 
-def is_always_allowed(tool: str, server: str | None) -> bool:
-    """Whether ``tool`` of the MCP server ``server`` runs unasked (None: no server, never)."""
+def is_always_allowed(tool: str, server: str | None = None) -> bool:
+    """Whether ``tool`` of the MCP server ``server`` (None: a built-in tool) runs unasked."""
     if server is None:
-        return False
+        return tool in BuiltinConfig.load().always
     try:
         return ToolsConfig.load().is_always_allowed(server, tool)
     except ToolConfigError as err:
@@ -41,6 +44,10 @@ def allow_always(tool: str, server: str | None) -> None:
     allowed once)."""
     if server is not None:
         _change(server, lambda config: config.allow_always(server, tool))
+    elif tool in builtin_functions():
+        builtins = BuiltinConfig.load()
+        builtins.always.add(tool)
+        builtins.save()
 
 
 def forget(tool: str, server: str) -> None:

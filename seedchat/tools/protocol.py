@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from seedchat.events import ToolMedia
@@ -94,3 +94,32 @@ def tool_names(specs: Sequence[dict[str, Any]]) -> list[str]:
         if isinstance(function, dict) and isinstance(function.get("name"), str):
             names.append(function["name"])
     return names
+
+
+@dataclass
+class Tools:
+    """Several runners as one (the built-in tools beside the MCP servers'): each tool is
+    run by the first runner that has it."""
+
+    runners: list[ToolRunner] = field(default_factory=list)
+
+    def specs(self) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for runner in self.runners:
+            for spec in runner.specs():
+                for name in tool_names([spec]):
+                    seen.setdefault(name, spec)
+        return [seen[name] for name in sorted(seen)]
+
+    def _runner_of(self, name: str) -> ToolRunner | None:
+        return next((r for r in self.runners if name in tool_names(r.specs())), None)
+
+    def server_of(self, name: str) -> str | None:
+        runner = self._runner_of(name)
+        return runner.server_of(name) if runner is not None else None
+
+    def call(self, call: PendingCall, cancel: threading.Event) -> ToolOutcome:
+        runner = self._runner_of(call.name)
+        if runner is None:
+            return ToolOutcome(f"Unknown tool: {call.name}", is_error=True)
+        return runner.call(call, cancel)

@@ -55,14 +55,38 @@ class UploadCache:
         self.size = size
         self._docs: OrderedDict[str, Document] = OrderedDict()
         self._lock = threading.Lock()
+        self.reading: dict[str, tuple[int, int]] = {}  # path → (pages read, pages), meanwhile
+        self.cancel = threading.Event()  # set: the reads in progress stop (a DocumentError)
+
+    def has(self, path: str) -> bool:
+        with self._lock:
+            return path in self._docs
+
+    def progress_words(self) -> str:
+        """The reads in progress in words: ``Reading scan.pdf: page 2 of 5…``."""
+        return " · ".join(
+            f"Reading {Path(path).name}: page {done + 1} of {pages}…"
+            if done < pages
+            else f"Reading {Path(path).name}…"
+            for path, (done, pages) in list(self.reading.items())
+        )
 
     def read(self, path: str) -> Document:
-        """The upload at ``path`` as a document; DocumentError when it cannot be attached."""
+        """The upload at ``path`` as a document; DocumentError when it cannot be attached
+        (or its reading was cancelled: scans and pictures are read by OCR, seconds a page)."""
         with self._lock:
             if path in self._docs:
                 self._docs.move_to_end(path)
                 return self._docs[path]
-        doc = read_document(path, name=Path(path).name)
+
+        def progress(done: int, pages: int) -> None:
+            self.reading[path] = (done, pages)
+
+        self.reading[path] = (0, 0)
+        try:
+            doc = read_document(path, name=Path(path).name, progress=progress, cancel=self.cancel)
+        finally:
+            self.reading.pop(path, None)
         with self._lock:
             self._docs[path] = doc
             while len(self._docs) > self.size:

@@ -5,7 +5,10 @@ button that reloads the model with it.
 The meter counts what the next send would render (:func:`seedchat.chat.prompt_size.
 prompt_size`, the terminal's count): "41,870 of 65,536 tokens", estimated and labelled so
 for a remote model. It is measured again when the message box changes (a key typed, a
-file attached: gradio runs only the latest pending count) and when the turns do.
+file attached: gradio runs only the latest pending count) and when the turns do. While a
+newly attached file is read (a scanned page or a picture by OCR, seconds a page), the meter
+shows its progress, ``Reading scan.pdf: page 2 of 5…``, with a *Cancel reading* button that
+stops it (the file then leaves the box with a line saying it was cancelled).
 
 When the prompt does not fit, a line says so before anything is sent, and the plans of
 :func:`seedchat.planner.context_plans` that fit this machine show as buttons
@@ -24,7 +27,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,9 @@ from seedchat.ui.updates import error_update
 from seedchat.wording import context_meter_words, does_not_fit_words
 
 log = logging.getLogger(__name__)
+
+#: How often the meter shows a file's reading progress (a scan is read by OCR).
+READ_POLL_SECONDS = 0.5
 
 #: The most plans offered as buttons (those that fit, the best first).
 MAX_PLAN_BUTTONS = 3
@@ -164,15 +171,40 @@ class ContextMeter:
             self.passages = gr.Button(
                 PASSAGES_BUTTON, visible=False, size="sm", elem_id="context-passages"
             )
+            self.cancel_reading = gr.Button(
+                "Cancel reading", visible=False, size="sm", elem_id="cancel-reading"
+            )
         self.plans = gr.State([])
 
     def measure(
         self, message: Any, turns: list[Turn], editing: bool, **settings: Any
+    ) -> Iterator[dict[Any, Any]]:
+        """The meter, the plan buttons, and the box without a file that cannot be attached;
+        while a new file is read (a scan by OCR: seconds a page), its progress in the meter
+        and the Cancel reading button."""
+        _, paths = message_parts(message)
+        if all(self.cache.has(path) for path in paths):
+            yield self.measured(message, turns, editing, refused(self.cache, paths), settings)
+            return
+        self.cache.cancel.clear()
+        done: dict[str, Any] = {}
+        reader = threading.Thread(
+            target=lambda: done.update(read=refused(self.cache, paths)), daemon=True
+        )
+        reader.start()
+        while reader.is_alive():
+            reader.join(READ_POLL_SECONDS)
+            words = self.cache.progress_words()
+            if words and reader.is_alive():
+                yield {self.meter: words, self.cancel_reading: gr.update(visible=True)}
+        yield self.measured(message, turns, editing, done["read"], settings)
+
+    def measured(
+        self, message: Any, turns: list[Turn], editing: bool, read: Any, settings: dict
     ) -> dict[Any, Any]:
-        """The meter, the plan buttons, and the box without a file that cannot be attached."""
-        text, paths = message_parts(message)
-        kept, docs, error = refused(self.cache, paths)
-        updates: dict[Any, Any] = {}
+        text, _ = message_parts(message)
+        kept, docs, error = read
+        updates: dict[Any, Any] = {self.cancel_reading: gr.update(visible=False)}
         if error is not None:
             updates[self.targets.message] = message_value(text, kept)
             updates[self.targets.error_box] = error_update(error)
@@ -236,9 +268,11 @@ class ContextMeter:
             self.plans,
             *self.buttons,
             self.passages,
+            self.cancel_reading,
             targets.message,
             targets.error_box,
         ]
+        self.cancel_reading.click(self.cache.cancel.set, None, None, queue=False)
         measure = {
             "inputs_kwargs": inputs,
             "outputs": outputs,

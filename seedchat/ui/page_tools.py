@@ -27,6 +27,7 @@ from seedchat.engine.host import count_text, local_engine
 from seedchat.errors import SeedchatError
 from seedchat.seed.template import seed_template
 from seedchat.settings import Settings
+from seedchat.tools.builtin.runner import with_builtins
 from seedchat.tools.config import ToolConfigError, ToolsConfig, config_file
 from seedchat.tools.cost import ToolCosts, tool_costs
 from seedchat.tools.mcp_tools import McpTools
@@ -141,11 +142,11 @@ class PageTools:
             return self._host
 
     def runner(self) -> ToolRunner | None:
-        """The tools of one turn (None: no server is on)."""
+        """The tools of one turn: the built-in tools switched on and the enabled servers'
+        (None: none is on)."""
         host = self.host()
-        if host is None or not any(host.status(n).state != "off" for n in host.servers):
-            return None
-        return McpTools(host)
+        servers = host is not None and any(host.status(n).state != "off" for n in host.servers)
+        return with_builtins(McpTools(host) if servers else None)
 
     def statuses(self) -> list[ServerStatus]:
         host = self.host()

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from seedchat.documents.read import Document, size_words
+from seedchat.documents.read import Document, ocr_words, size_words
 from seedchat.events import (
     AnswerDelta,
     Done,
@@ -216,7 +216,9 @@ def file_chip(document: Document) -> str:
     user's (untrusted): every character of HTML, Markdown or LaTeX in it is a character
     reference, so it shows as text and never as markup."""
     name = "".join(f"&#{ord(c)};" if c in _MARKUP_CHARS else c for c in document.name)
-    return f'<span class="file-chip">📎 {name} · {size_words(document.size)}</span>'
+    ocr = ocr_words(document)
+    ocr = f" · {ocr}" if ocr else ""
+    return f'<span class="file-chip">📎 {name} · {size_words(document.size)}{ocr}</span>'
 
 
 def user_message(text: str, files: Sequence[Document] = ()) -> ChatMessage:

@@ -1,4 +1,5 @@
-"""The Tools panel: the MCP servers of ``mcp.json`` and the tools of the conversation.
+"""The Tools panel: the built-in tools (:mod:`seedchat.ui.builtin_box`), the MCP servers of
+``mcp.json`` and the tools of the conversation.
 
 - **Servers** (``#tool-servers``): one switch per server of ``mcp.json``; switching one
   off writes ``"disabled": true`` into the file and stops it, switching it on starts it
@@ -27,6 +28,7 @@ from seedchat.errors import SeedchatError
 from seedchat.tools.cost import ToolCosts
 from seedchat.tools.mcp_tools import tool_key
 from seedchat.tools.results import ServerStatus
+from seedchat.ui.builtin_box import BuiltinBox
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.tool_cards import APPROVAL_LINK, code_block, escape_markdown
 from seedchat.ui.updates import error_update
@@ -96,6 +98,7 @@ class ToolsPanel:
 
     def __init__(self, tools: PageTools) -> None:
         self.tools = tools
+        self.builtins = BuiltinBox()
         self.servers = gr.CheckboxGroup(
             label="MCP servers (mcp.json)", choices=[], value=[], elem_id="tool-servers"
         )
@@ -133,6 +136,7 @@ class ToolsPanel:
         """``tools_off`` is the settings panel's state of the conversation's choice;
         ``model`` the app's model host (the tools' cost is counted with its model)."""
         shown = [self.servers, self.chosen, self.status]
+        self.builtins.wire(self.refresh, error_box)
 
         def refresh(off: list[str]) -> tuple[Any, Any, str]:
             return self.view(off, model.engine)

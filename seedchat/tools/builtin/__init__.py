@@ -1,0 +1,1 @@
+"""Tools seedchat has built in (no server to install): python, files, fetch."""
