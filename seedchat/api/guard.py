@@ -169,16 +169,25 @@ def _changes_state(scope: dict, headers: dict[str, str]) -> bool:
 
 
 async def _forbidden(send: Any, reason: str) -> None:
-    body = (reason + "\n").encode()
+    await send_whole(
+        send,
+        403,
+        (reason + "\n").encode(),
+        b"text/plain; charset=utf-8",
+        [(b"x-content-type-options", b"nosniff")],
+    )
+
+
+async def send_whole(
+    send: Any,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer an ASGI HTTP request from a middleware: ``status`` and the whole ``body``."""
+    fixed = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-content-type-options", b"nosniff"),
-            ],
-        }
+        {"type": "http.response.start", "status": status, "headers": fixed + (headers or [])}
     )
     await send({"type": "http.response.body", "body": body})

@@ -27,6 +27,7 @@ from typing import Any
 
 from starlette.requests import cookie_parser
 
+from seedchat.api.guard import send_whole
 from seedchat.ui.lan import KeptPassword
 
 log = logging.getLogger(__name__)
@@ -99,17 +100,5 @@ def _end_sessions(scope: dict) -> None:
 
 
 async def _unauthorized(send: Any) -> None:
-    body = json.dumps(
-        {"detail": {"error": "Not authenticated", "auth_message": "Log in first."}}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    body = {"detail": {"error": "Not authenticated", "auth_message": "Log in first."}}
+    await send_whole(send, 401, json.dumps(body).encode(), b"application/json")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedchat.api.guard import send_whole
 from seedchat.errors import SeedchatError
 
 log = logging.getLogger(__name__)
@@ -261,15 +262,5 @@ async def _too_many(send: Any, wait: float) -> None:
     body = json.dumps(
         {"detail": f"Too many failed logins from this address: try again in {wait:.0f} s."}
     ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"retry-after", str(max(1, round(wait))).encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    retry = [(b"retry-after", str(max(1, round(wait))).encode())]
+    await send_whole(send, 429, body, b"application/json", retry)
