@@ -174,6 +174,12 @@ FIELDS: dict[str, Field] = {
     "host": Field("127.0.0.1", str, doc="the address the UI listens on"),
     "port": Field(7860, int, lo=1, hi=65535, doc="the UI's port (the next free one if taken)"),
     "open_browser": Field(True, bool, doc="open the browser when the UI starts"),
+    "allowed_hosts": Field(
+        [],
+        list,
+        doc="more names the UI and the API answer to (the Host header), such as a name on "
+        "your network; 127.0.0.1, localhost, [::1] and the address listened on always",
+    ),
 }
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from seedchat.api.calls import ApiOptions
+from seedchat.api.guard import LOOPBACK_NAMES, Guard
 from seedchat.api.ollama import create_ollama_api
 from seedchat.api.openai import create_api
 from seedchat.engine.host import ModelHost
@@ -43,11 +44,17 @@ def health(host: ModelHost) -> JSONResponse:
     )
 
 
-def create_app(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
-    """The whole API server (``seedchat serve``): ``/``, and :func:`routes`."""
+def create_app(
+    host: ModelHost, options: ApiOptions | None = None, names: frozenset[str] = LOOPBACK_NAMES
+) -> FastAPI:
+    """The whole API server (``seedchat serve``): ``/``, and :func:`routes`, behind the
+    :class:`~seedchat.api.guard.Guard` (``names``: the Host names it answers to, from
+    :func:`~seedchat.api.guard.listener_names`; the origins the options allow may write)."""
     app = FastAPI(title="seedchat", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_api_route("/", running, methods=["GET", "HEAD"])
     app.router.routes.extend(routes(host, options))
+    origins = options.cors_origins if options is not None else ()
+    app.add_middleware(Guard, names=names, origins=origins)
     return app
 
 

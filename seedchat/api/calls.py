@@ -50,7 +50,8 @@ class Saver(Protocol):
 
 @dataclass(frozen=True)
 class ApiOptions:
-    api_key: str | None = None  # None: no key asked (only allowed on loopback)
+    # None: no key asked (only allowed on loopback); a function: the key as it is now
+    api_key: str | Callable[[], str | None] | None = None
     cors_origins: tuple[str, ...] = ()
     saver: Saver | None = None  # None: API conversations are not saved
 
@@ -274,14 +275,16 @@ def allow_origins(api: FastAPI, origins: tuple[str, ...]) -> None:
         )
 
 
-def require_key(key: str | None) -> Callable[[Request], None]:
-    """The dependency that asks every request for ``Authorization: Bearer <key>``."""
+def require_key(key: str | Callable[[], str | None] | None) -> Callable[[Request], None]:
+    """The dependency that asks every request for ``Authorization: Bearer <key>`` (a
+    function: the key it returns at each request, such as LAN mode's password)."""
 
     def check(request: Request) -> None:
-        if key is None or request.method == "OPTIONS":
+        wanted = key() if callable(key) else key
+        if wanted is None or request.method == "OPTIONS":
             return
         given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+        if not hmac.compare_digest(given.encode(), f"Bearer {wanted}".encode()):
             missing = "No API key was given" if not given else "The API key is not right"
             raise ApiError(
                 401, f"{missing}: send 'Authorization: Bearer <key>'.", code="invalid_api_key"

@@ -65,6 +65,7 @@ def use_preset(args: argparse.Namespace, settings: Settings) -> None:
 def run(args: argparse.Namespace) -> int:
     from seedchat.api.app import create_app
     from seedchat.api.calls import ApiOptions
+    from seedchat.api.guard import listener_names
     from seedchat.api.serve import ApiServer, api_key_from, check_exposure
     from seedchat.engine.host import ModelHost
     from seedchat.models import resolve_model
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         from seedchat.api.saving import saving_options
 
         options, store = saving_options(options)
-    server = ApiServer(create_app(host, options), args.host, args.port)
+    names = listener_names(args.host, settings.get("allowed_hosts"))
+    server = ApiServer(create_app(host, options, names), args.host, args.port)
     console.print(
         f"seedchat API at [bold]{server.url}v1[/] (OpenAI) and [bold]{server.url}api[/] "
         f"(Ollama)  (model {path.stem}; Ctrl+C to stop)"

@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         api=not args.no_api,
         api_key=api_key_from(args.api_key),
         lan=args.lan,
+        password_file=made.path if made is not None else None,
     )
     for warning in (exposure_warning(options), api_warning(options)):
         if warning:

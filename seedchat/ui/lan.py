@@ -6,6 +6,9 @@ QR code, and failed logins rate-limited per address.
   (mode 0600); it is shown once, when it is made. When it can be neither read nor made,
   LAN mode refuses to start.
 - The same password is the API's key in LAN mode, unless ``--api-key`` gives another.
+- The running page reads the file again when it changes (:class:`KeptPassword`): writing
+  a new password there changes it at once, for the page and the API, and ends the
+  sessions opened with the old one (:mod:`seedchat.ui.gate`).
 - :class:`LoginGuard` is an ASGI middleware over the page's server: a wrong password on
   ``/login`` (or a wrong key on the API) counts against the client's address; after
   :data:`MAX_FAILURES` within :data:`WINDOW_S` seconds that address gets 429 until the
@@ -14,6 +17,7 @@ QR code, and failed logins rate-limited per address.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import secrets
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedchat.api.guard import send_whole
 from seedchat.errors import SeedchatError
 
 log = logging.getLogger(__name__)
@@ -97,6 +102,53 @@ def _cannot(path: Path, exc: OSError) -> SeedchatError:
         hint="Fix that folder's permissions, set SEEDCHAT_HOME to a writable folder, or give "
         "a password with --password or SEEDCHAT_PASSWORD.",
     )
+
+
+class KeptPassword:
+    """The password a running page asks for. One kept in a file (``path``) is read again
+    whenever the file changes (a ``stat`` a call): a new non-empty text there is the new
+    password and :attr:`generation` counts up; a file removed or emptied keeps the last."""
+
+    def __init__(self, password: str, path: Path | None = None, user: str = "seedchat") -> None:
+        self._password = password
+        self.path = path
+        self.user = user
+        self.generation = 0
+        self._lock = threading.Lock()
+        self._seen = self._signature()
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat() if self.path is not None else None
+        except OSError:
+            return None
+        return None if st is None else (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def current(self) -> str:
+        """The password now."""
+        if self.path is None:
+            return self._password
+        signature = self._signature()
+        with self._lock:
+            if signature is None or signature == self._seen:
+                return self._password
+            self._seen = signature
+            try:
+                text = self.path.read_text(encoding="utf-8").strip()
+            except OSError:
+                text = ""
+            if text and text != self._password:
+                self._password = text
+                self.generation += 1
+                log.warning(
+                    "the password in %s changed: the sessions opened with the old one are ended",
+                    self.path,
+                )
+            return self._password
+
+    def matches(self, user: str, password: str) -> bool:
+        """gradio's login check: the user and the password now."""
+        return user == self.user and hmac.compare_digest(password.encode(), self.current().encode())
 
 
 # -- the address as a QR code --------------------------------------------------------------
@@ -210,15 +262,5 @@ async def _too_many(send: Any, wait: float) -> None:
     body = json.dumps(
         {"detail": f"Too many failed logins from this address: try again in {wait:.0f} s."}
     ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"retry-after", str(max(1, round(wait))).encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    retry = [(b"retry-after", str(max(1, round(wait))).encode())]
+    await send_whole(send, 429, body, b"application/json", retry)

@@ -10,7 +10,12 @@
   shown in the Models tab with its QR code. With a loopback ``host`` the same code path
   listens on this machine only (how the tests run it).
 - Whenever a password is asked, failed logins are rate-limited per client address and
-  logged (:class:`seedchat.ui.lan.LoginGuard`).
+  logged (:class:`seedchat.ui.lan.LoginGuard`), and every route of the page needs the
+  session or the key (:class:`seedchat.ui.gate.PasswordGate`: gradio's login covers only
+  some); a password kept in a file is read again when the file changes.
+- Every request's ``Host`` and, for writes, ``Origin`` are checked first
+  (:class:`seedchat.api.guard.Guard`): the names it answers to are loopback's, the address
+  it listens on and the ``allowed_hosts`` setting.
 - Gradio's analytics are switched off before gradio is imported, and the theme uses
   only local system fonts, so the page makes no request outside the machine.
 """
@@ -26,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seedchat.api.guard import Guard, listener_names
 from seedchat.errors import SeedchatError
 from seedchat.network import browser_url, find_free_port, is_loopback, lan_url
-from seedchat.ui.lan import LoginGuard, LoginLimiter
+from seedchat.ui.gate import KEYED_PREFIXES, PasswordGate
+from seedchat.ui.lan import KeptPassword, LoginGuard, LoginLimiter
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,7 @@ class LaunchOptions:
     api: bool = True  # serve the OpenAI-compatible API under /v1 beside the page
     api_key: str | None = None
     lan: bool = False  # for a phone on the local network: password required, the QR code
+    password_file: Path | None = None  # where the password is kept: read again when changed
 
     @property
     def public(self) -> bool:
@@ -57,6 +65,12 @@ class LaunchOptions:
     def key(self) -> str | None:
         """The key the API asks for: the given one; in LAN mode, else the password."""
         return self.api_key or (self.password if self.lan else None)
+
+    def keeper(self) -> KeptPassword | None:
+        """The password the page asks for, kept (and watched) for a running page."""
+        if not self.password:
+            return None
+        return KeptPassword(self.password, self.password_file, user=AUTH_USER)
 
     @property
     def serves_api(self) -> bool:
@@ -151,11 +165,12 @@ def launch(
     options: LaunchOptions,
     block: bool = True,
     on_ready: Callable[[], None] | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> Running:
     """Serve ``blocks`` (a gradio Blocks made by :func:`seedchat.ui.app.build_app`).
 
     ``on_ready`` runs once the server answers. With ``block=False`` returns then; else
-    serves until Ctrl+C.
+    serves until Ctrl+C. ``allowed_hosts``: more names it answers to (the setting).
     """
     started = time.perf_counter()
     if options.lan and not options.password:
@@ -166,11 +181,12 @@ def launch(
         )
     port = find_free_port(options.host, options.port)
     phone = lan_url(options.host, port) if options.lan else None
-    auth = (AUTH_USER, options.password) if options.password else None
+    password = getattr(blocks, "seedchat_password", None) or options.keeper()
+    names = listener_names(options.host, allowed_hosts)
     # (the queue is on by default, one event at a time unless an event says otherwise;
     # calling blocks.queue() again would build the server app twice)
     try:
-        _serve(blocks, options, port, auth)
+        _serve(blocks, options, port, _middleware(options, names, password), password)
     except KeyboardInterrupt:
         if not getattr(blocks, "is_running", False):
             raise
@@ -203,22 +219,48 @@ def _finish(running: Running, block: bool) -> Running:
     return running
 
 
-def _serve(blocks: Any, options: LaunchOptions, port: int, auth: Any) -> None:
+def _middleware(
+    options: LaunchOptions, names: frozenset[str], password: KeptPassword | None
+) -> list[Any]:
+    """The checks in front of the page, outermost first: the Content-Security-Policy; Host
+    and Origin; with a password, failed logins limited per address and every route behind
+    the session or the key.
+    (Middleware given to the app gradio makes, so they run from the first request on.)"""
     from starlette.middleware import Middleware
 
     from seedchat.ui.csp import ContentSecurityPolicy
+
+    # the page fetches only from itself (the headers on every answer, refusals included)
+    checks = [Middleware(ContentSecurityPolicy), Middleware(Guard, names=names)]
+    if password is not None:
+        keyed = KEYED_PREFIXES if options.serves_api else ()
+        checks += [
+            Middleware(LoginGuard, limiter=LoginLimiter()),
+            Middleware(
+                PasswordGate, password=password, key=api_key(options, password), keyed=keyed
+            ),
+        ]
+    return checks
+
+
+def api_key(options: LaunchOptions, password: KeptPassword | None) -> Callable[[], str | None]:
+    """The API's key now: the given one; in LAN mode, else the password as it is now."""
+    if options.api_key or not options.lan or password is None:
+        return lambda: options.key
+    return password.current
+
+
+def _serve(
+    blocks: Any, options: LaunchOptions, port: int, middleware: list[Any], password: Any
+) -> None:
     from seedchat.ui.theme import CSS, HEAD, theme
 
-    # failed logins limited per address from the first request on (a middleware given to
-    # the app gradio makes, not added once it runs)
-    guard = [Middleware(LoginGuard, limiter=LoginLimiter())] if auth else []
-    guard.append(Middleware(ContentSecurityPolicy))  # the page fetches only from itself
     blocks.launch(
         server_name=options.host,
         server_port=port,
         prevent_thread_lock=True,
-        auth=auth,
-        auth_message=f"seedchat: user '{AUTH_USER}' and its password" if auth else None,
+        auth=password.matches if password is not None else None,
+        auth_message=f"seedchat: user '{AUTH_USER}' and its password" if password else None,
         show_error=True,
         quiet=True,
         footer_links=[],
@@ -228,18 +270,22 @@ def _serve(blocks: Any, options: LaunchOptions, port: int, auth: Any) -> None:
         ssr_mode=False,
         pwa=False,
         mcp_server=False,
-        app_kwargs={"middleware": guard},
+        app_kwargs={"middleware": middleware},
     )
 
 
-def api_mount(host: Any, options: LaunchOptions) -> ApiMount | None:
-    """The APIs served beside the page (/v1 and Ollama's /api), or None when off."""
+def api_mount(
+    host: Any, options: LaunchOptions, password: KeptPassword | None = None
+) -> ApiMount | None:
+    """The APIs served beside the page (/v1 and Ollama's /api), or None when off. In LAN
+    mode without its own key the API asks for ``password`` as it is at each request."""
     if not options.serves_api:
         return None
     from seedchat.api.app import routes
     from seedchat.api.calls import ApiOptions
 
-    return ApiMount(routes(host, ApiOptions(api_key=options.key)))
+    key = api_key(options, password) if options.key else None
+    return ApiMount(routes(host, ApiOptions(api_key=key)))
 
 
 def start(
@@ -264,9 +310,11 @@ def start(
         first = Path(model).expanduser() if model else initial_model(settings)
         host.will_load(first)
     store, problem = open_store()
-    api = api_mount(host, options)
+    password = options.keeper()
+    api = api_mount(host, options, password)
     phone = PhoneAddress() if options.lan else None
     blocks = build_app(host, settings, store=store, store_problem=problem, api=api, phone=phone)
+    blocks.seedchat_password = password
     blocks.seedchat_api = api
     blocks.seedchat_phone = phone
     blocks.seedchat_host = host  # for tests and benchmarks
@@ -280,4 +328,5 @@ def start(
         else:
             host.load_in_background(first)
 
-    return launch(blocks, options, block=block, on_ready=ready)
+    allowed = tuple(settings.get("allowed_hosts"))
+    return launch(blocks, options, block=block, on_ready=ready, allowed_hosts=allowed)
