@@ -52,6 +52,19 @@ from seedchat.api.ollama_shapes import (
     show,
 )
 from seedchat.api.requests import preset_system_first
+from seedchat.api.schema import (
+    OLLAMA_ERRORS,
+    OLLAMA_READ,
+    OllamaChatResponse,
+    OllamaError,
+    OllamaGenerateResponse,
+    OllamaPs,
+    OllamaShow,
+    OllamaTags,
+    OllamaVersion,
+    json_line,
+    streamed,
+)
 from seedchat.engine.host import ModelHost
 from seedchat.engine.local import Engine
 from seedchat.errors import RequestError, SeedchatError
@@ -199,11 +212,23 @@ def create_ollama_api(host: ModelHost, options: ApiOptions | None = None) -> Fas
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(HTTPException, _http_error)
     api.add_exception_handler(SeedchatError, _seedchat_error)
-    api.add_api_route("/version", routes.version, methods=["GET"])
-    api.add_api_route("/tags", routes.tags, methods=["GET"])
-    api.add_api_route("/ps", routes.ps, methods=["GET"])
-    api.add_api_route("/show", routes.show, methods=["POST"])
-    api.add_api_route("/chat", routes.chat, methods=["POST"])
-    api.add_api_route("/generate", routes.generate, methods=["POST"])
+    reads = {"/version": (routes.version, OllamaVersion), "/tags": (routes.tags, OllamaTags)}
+    reads["/ps"] = (routes.ps, OllamaPs)
+    for path, (endpoint, model) in reads.items():
+        responses = {200: {"model": model}, **OLLAMA_READ}
+        api.add_api_route(path, endpoint, methods=["GET"], response_model=None, responses=responses)
+    show_errors = {200: {"model": OllamaShow}, **OLLAMA_ERRORS}
+    api.add_api_route(
+        "/show", routes.show, methods=["POST"], response_model=None, responses=show_errors
+    )
+    for path, endpoint, reply in (
+        ("/chat", routes.chat, OllamaChatResponse),
+        ("/generate", routes.generate, OllamaGenerateResponse),
+    ):
+        line = json_line(reply, OllamaError)
+        responses = streamed(reply, NDJSON.media_type, line, OLLAMA_ERRORS)
+        api.add_api_route(
+            path, endpoint, methods=["POST"], response_model=None, responses=responses
+        )
     allow_origins(api, options.cors_origins)
     return api

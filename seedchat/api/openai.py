@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from seedchat.api.calls import (
     ApiError,
+    SSE,
     ApiOptions,
     Call,
     allow_origins,
@@ -33,6 +34,17 @@ from seedchat.api.requests import (
     tools_of,
 )
 from seedchat.api.responses import Reply
+from seedchat.api.schema import (
+    OPENAI_ERRORS,
+    OPENAI_READ,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ModelList,
+    OpenAIError,
+    TextCompletion,
+    sse_event,
+    streamed,
+)
 from seedchat.engine.host import ModelHost
 from seedchat.errors import RequestError
 from seedchat.seed.tool_calls import prompt_messages
@@ -137,8 +149,28 @@ def create_api(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
     api.add_exception_handler(ApiError, lambda _r, exc: exc.response())
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(HTTPException, _http_error)
-    api.add_api_route("/models", routes.models, methods=["GET"])
-    api.add_api_route("/chat/completions", routes.chat, methods=["POST"])
-    api.add_api_route("/completions", routes.complete, methods=["POST"])
+    api.add_api_route(
+        "/models",
+        routes.models,
+        methods=["GET"],
+        response_model=None,
+        responses={200: {"model": ModelList}, **OPENAI_READ},
+    )
+    chunks = sse_event(ChatCompletionChunk, OpenAIError)
+    api.add_api_route(
+        "/chat/completions",
+        routes.chat,
+        methods=["POST"],
+        response_model=None,
+        responses=streamed(ChatCompletion, SSE.media_type, chunks, OPENAI_ERRORS),
+    )
+    texts = sse_event(TextCompletion, OpenAIError)
+    api.add_api_route(
+        "/completions",
+        routes.complete,
+        methods=["POST"],
+        response_model=None,
+        responses=streamed(TextCompletion, SSE.media_type, texts, OPENAI_ERRORS),
+    )
     allow_origins(api, options.cors_origins)
     return api

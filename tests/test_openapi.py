@@ -1,0 +1,214 @@
+"""``/openapi.json`` and the fuzzer: the real ``seedchat serve`` process on the bundled demo
+model (the real llama.cpp) on a loopback port, its published document validated as
+OpenAPI 3 (``openapi-spec-validator``), then Schemathesis (its pytest integration,
+``schemathesis.pytest.from_fixture``) sends requests generated from that document, valid
+and invalid, to every operation and checks each answer: no 5xx (``not_a_server_error``),
+every answer as documented (``response_schema_conformance``, ``status_code_conformance``,
+each line of an ``application/x-ndjson`` stream too).
+
+The bounds (a few minutes at most on 2 cores): :data:`EXAMPLES` requests per operation, the
+server's replies kept tiny (``max_tokens`` 16 in its settings, a request's own limit cut to
+:data:`MOST_TOKENS`), each request's :data:`REQUEST_TIMEOUT`; the whole run must end within
+:data:`RUN_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from openapi_spec_validator import validate
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+
+from seedchat.models import demo_model
+from seedchat.network import find_free_port
+
+pytestmark = pytest.mark.slow
+
+#: The fuzzer's bounds (see the module's docstring).
+EXAMPLES = 30
+MOST_TOKENS = 16
+REQUEST_TIMEOUT = 60
+RUN_SECONDS = 240
+
+PATHS = {
+    "/health": {"get"},
+    "/": {"get", "head"},
+    "/v1/models": {"get"},
+    "/v1/chat/completions": {"post"},
+    "/v1/completions": {"post"},
+    **{f"/api/{name}": {"get"} for name in ("version", "tags", "ps")},
+    **{f"/api/{name}": {"post"} for name in ("show", "chat", "generate")},
+}
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(base + "health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"seedchat serve did not come up (exit {proc.poll()})")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``seedchat serve`` on the demo model, its replies at most 16 tokens unless asked."""
+    home = tmp_path_factory.mktemp("openapi-home")
+    (home / "config").mkdir()
+    (home / "config" / "settings.json").write_text(json.dumps({"max_tokens": MOST_TOKENS}))
+    env = {**os.environ, "SEEDCHAT_HOME": str(home)}
+    port = find_free_port("127.0.0.1", 18900)
+    model = demo_model()
+    assert model is not None, "the demo model is missing: run packaging/demo_model/build.py"
+    command = [sys.executable, "-m", "seedchat", "serve", "-m", str(model), "--port", str(port)]
+    log = (home / "serve.log").open("w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_healthy(base, proc)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    text = (home / "serve.log").read_text()
+    assert "Traceback" not in text, text[-3000:]  # no handler failed behind a 4xx
+
+
+@pytest.fixture(scope="module")
+def document(served: str) -> dict[str, Any]:
+    reply = httpx.get(served + "openapi.json", timeout=30)
+    assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
+    return reply.json()
+
+
+def test_the_document_is_valid_openapi_3_and_covers_every_route(document):
+    validate(document)  # raises on anything that is not OpenAPI 3.1
+    assert document["openapi"].startswith("3.")
+    assert {path: set(item) for path, item in document["paths"].items()} == PATHS
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (path, method)  # the APIs answer 400, never 422
+            if path.startswith(("/v1/", "/api/")):
+                assert {"200", "401", "403"} <= set(responses), (path, method)
+
+
+def test_each_face_documents_its_own_error_shape_and_stream(document):
+    def error_ref(path: str, status: str) -> str:
+        content = document["paths"][path]["post"]["responses"][status]["content"]
+        return content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+    for status in ("400", "404", "429", "503"):
+        assert error_ref("/v1/chat/completions", status) == "OpenAIError"
+        assert error_ref("/api/chat", status) == "OllamaError"
+    chat = document["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert set(chat) == {"application/json", "text/event-stream"}
+    ollama = document["paths"]["/api/generate"]["post"]["responses"]["200"]["content"]
+    assert set(ollama) == {"application/json", "application/x-ndjson"}
+    request = document["components"]["schemas"]["ChatRequest"]["properties"]
+    assert request["max_tokens"]["anyOf"][0]["minimum"] == 1
+
+
+def test_the_page_publishes_the_same_api_document(document):
+    """The routes beside the page (``seedchat.api.app.routes`` without ``/``) describe the
+    same operations."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from seedchat.api.app import routes
+    from seedchat.engine.host import ModelHost
+    from seedchat.settings import load_settings
+
+    page = FastAPI(openapi_url=None)
+    page.router.routes.extend(routes(ModelHost(load_settings())))
+    beside = TestClient(page).get("/openapi.json").json()
+    validate(beside)
+    assert set(beside["paths"]) == set(document["paths"]) - {"/"}
+    assert beside["components"] == document["components"]
+
+
+# -- the fuzzer --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api_schema(served: str, document: dict[str, Any]):
+    schema = schemathesis.openapi.from_url(served + "openapi.json")
+    schema.config.update(base_url=served.rstrip("/"))
+    return schema
+
+
+def _tiny(body: Any) -> None:
+    """A generated request's own token limits cut to :data:`MOST_TOKENS`."""
+    if not isinstance(body, dict):
+        return
+    places = [(body, "max_tokens"), (body, "max_completion_tokens")]
+    if isinstance(body.get("options"), dict):
+        places.append((body["options"], "num_predict"))
+    for where, key in places:
+        value = where.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > MOST_TOKENS:
+            where[key] = MOST_TOKENS
+
+
+def ndjson_lines_conform(document: dict[str, Any]):
+    """A check: each line of an ``application/x-ndjson`` answer is what the document says."""
+
+    def check(ctx, response, case) -> None:
+        kind = response.headers.get("content-type", [""])[0]
+        if not kind.startswith("application/x-ndjson"):
+            return
+        operation = document["paths"][case.operation.path][case.method.lower()]
+        line = operation["responses"][str(response.status_code)]["content"]
+        schema = {**line["application/x-ndjson"]["schema"], "components": document["components"]}
+        validator = jsonschema.Draft202012Validator(schema)
+        for text in response.content.decode().splitlines():
+            validator.validate(json.loads(text))
+
+    return check
+
+
+fuzzed = schemathesis.pytest.from_fixture("api_schema")
+_clock: dict[str, float] = {}
+
+
+@fuzzed.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+def test_schemathesis_finds_no_server_error_and_no_schema_break(case, document):
+    start = _clock.setdefault("start", time.monotonic())
+    assert time.monotonic() - start < RUN_SECONDS, "the fuzzing ran past its bound"
+    _tiny(case.body)
+    case.call_and_validate(
+        checks=[
+            not_a_server_error,
+            response_schema_conformance,
+            status_code_conformance,
+            ndjson_lines_conform(document),
+        ],
+        timeout=REQUEST_TIMEOUT,
+    )
