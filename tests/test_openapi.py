@@ -1,8 +1,8 @@
 """``/openapi.json`` and the fuzzer: the real ``seedchat serve`` process on the bundled demo
 model (the real llama.cpp) on a loopback port, its published document validated as
-OpenAPI 3 (``openapi-spec-validator``), then Schemathesis (its pytest integration,
-``schemathesis.pytest.from_fixture``) sends requests generated from that document, valid
-and invalid, to every operation and checks each answer: no 5xx (``not_a_server_error``),
+OpenAPI 3 (``openapi-spec-validator``), then Schemathesis (each operation's Hypothesis
+strategy, ``as_strategy``, run with ``given``) sends requests generated from that document,
+valid and invalid, to every operation and checks each answer: no 5xx (``not_a_server_error``),
 every answer as documented (``response_schema_conformance``, ``status_code_conformance``,
 each line of an ``application/x-ndjson`` stream too).
 
@@ -27,8 +27,10 @@ import httpx
 import jsonschema
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
@@ -147,6 +149,29 @@ def test_the_page_publishes_the_same_api_document(document):
     assert beside["components"] == document["components"]
 
 
+# -- what the fuzzer found (each a 500 before) ---------------------------------------------------
+
+LONE_SURROGATE = [  # JSON's "\ud800" parses to text that no encoder writes: the tokenizer failed
+    ("v1/chat/completions", {"messages": [{"role": "user", "content": "hi \ud800"}]}, "messages"),
+    ("v1/completions", {"prompt": "hi \ud800"}, "prompt"),
+    ("api/chat", {"messages": [{"role": "user", "content": "hi \ud800"}]}, "messages"),
+    ("api/generate", {"prompt": "hi \ud800"}, "prompt"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"), LONE_SURROGATE, ids=[c[0] for c in LONE_SURROGATE]
+)
+def test_text_with_a_lone_surrogate_is_a_400_naming_the_field(served, path, body, field):
+    model = httpx.get(served + "v1/models").json()["data"][0]["id"]
+    raw = json.dumps({"model": model, "stream": False, "max_tokens": 4, **body})
+    reply = httpx.post(served + path, content=raw, headers={"content-type": "application/json"})
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    named = error["param"] if path.startswith("v1/") else error
+    assert field in named and "Unicode" in (error["message"] if path.startswith("v1/") else error)
+
+
 # -- the fuzzer --------------------------------------------------------------------------------
 
 
@@ -170,6 +195,12 @@ def _tiny(body: Any) -> None:
             where[key] = MOST_TOKENS
 
 
+def _named(case, model: str):
+    if isinstance(case.body, dict) and "model" in case.body:
+        case.body["model"] = model
+    return case
+
+
 def ndjson_lines_conform(document: dict[str, Any]):
     """A check: each line of an ``application/x-ndjson`` answer is what the document says."""
 
@@ -187,28 +218,38 @@ def ndjson_lines_conform(document: dict[str, Any]):
     return check
 
 
-fuzzed = schemathesis.pytest.from_fixture("api_schema")
+OPERATIONS = sorted((method.upper(), path) for path, methods in PATHS.items() for method in methods)
 _clock: dict[str, float] = {}
 
 
-@fuzzed.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-    database=None,
-)
-def test_schemathesis_finds_no_server_error_and_no_schema_break(case, document):
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_schemathesis_finds_no_server_error_and_no_schema_break(api_schema, document, method, path):
     start = _clock.setdefault("start", time.monotonic())
-    assert time.monotonic() - start < RUN_SECONDS, "the fuzzing ran past its bound"
-    _tiny(case.body)
-    case.call_and_validate(
-        checks=[
-            not_a_server_error,
-            response_schema_conformance,
-            status_code_conformance,
-            ndjson_lines_conform(document),
-        ],
-        timeout=REQUEST_TIMEOUT,
+    operation = api_schema[path][method]
+    model = httpx.get(api_schema.config.base_url + "/v1/models").json()["data"][0]["id"]
+    cases = st.one_of(  # valid requests name the served model (else all would be 404s)
+        operation.as_strategy(GenerationMode.POSITIVE).map(lambda case: _named(case, model)),
+        operation.as_strategy(GenerationMode.NEGATIVE),
     )
+    checks = [
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+        ndjson_lines_conform(document),
+    ]
+
+    @given(case=cases)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure is shown as found
+    )
+    def one(case) -> None:
+        assert time.monotonic() - start < RUN_SECONDS, "the fuzzing ran past its bound"
+        _tiny(case.body)
+        case.call_and_validate(checks=checks, timeout=REQUEST_TIMEOUT)
+
+    one()

@@ -30,6 +30,8 @@ from seedchat.api.calls import (
     Wire,
     allow_origins,
     api_error,
+    check_unicode,
+    invalid_field,
     loaded_model,
     require_key,
     respond,
@@ -133,6 +135,7 @@ class _OllamaRoutes:
     # -- replies -----------------------------------------------------------------------
 
     def settings(self, body: OllamaChatRequest | OllamaGenerateRequest) -> ChatSettings:
+        check_unicode(body.model_dump())
         base = ChatSettings.from_settings(self.host.settings)
         return ollama_settings(body, base, self.context())
 
@@ -174,18 +177,7 @@ def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
 
 
 def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    kind = first.get("type", "")
-    if kind == "json_invalid":
-        message = "The request body is not valid JSON."
-    elif kind == "missing":
-        message = f"The request lacks the required field {where!r}."
-    elif not where:
-        message = "The request body must be a JSON object."
-    else:
-        message = f"Invalid value for {where!r}: {first.get('msg', 'not allowed')}."
-    return _error(400, message)
+    return _error(400, invalid_field(exc.errors())[1])
 
 
 def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:

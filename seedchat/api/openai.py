@@ -16,12 +16,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from seedchat.api.calls import (
-    ApiError,
     SSE,
+    ApiError,
     ApiOptions,
     Call,
     allow_origins,
     api_error,
+    check_unicode,
+    invalid_field,
     loaded_model,
     require_key,
     respond,
@@ -83,6 +85,7 @@ class _Routes:
 
     def settings(self, body: ChatRequest | CompletionRequest) -> ChatSettings:
         try:
+            check_unicode(body.model_dump())
             return chat_settings(body, ChatSettings.from_settings(self.host.settings))
         except RequestError as err:
             raise api_error(err) from err
@@ -117,16 +120,8 @@ class _Routes:
 
 
 def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    where = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(where) or None
-    kind = first.get("type", "")
-    if kind == "json_invalid":
-        message = "The request body is not valid JSON."
-    elif kind == "missing":
-        message = f"The request lacks the required field {param!r}."
-    else:
-        message = f"Invalid value for {param!r}: {first.get('msg', 'not allowed')}."
+    param, message = invalid_field(exc.errors())
+    kind = exc.errors()[0].get("type") if exc.errors() else None
     return ApiError(400, message, param=param, code=kind or None).response()
 
 
