@@ -172,6 +172,20 @@ def test_text_with_a_lone_surrogate_is_a_400_naming_the_field(served, path, body
     assert field in named and "Unicode" in (error["message"] if path.startswith("v1/") else error)
 
 
+def test_a_tool_whose_parameters_the_template_cannot_read_is_a_400(served):
+    """A tool with ``parameters`` but no ``properties`` object: the template failed (500)."""
+    model = httpx.get(served + "v1/models").json()["data"][0]["id"]
+    for parameters in ({"x": 1}, {"properties": []}, {"properties": {"a": 1}}, {"required": 3}):
+        tools = [{"type": "function", "function": {"name": "f", "parameters": parameters}}]
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "tools": tools}
+        for path in ("v1/chat/completions", "api/chat"):
+            reply = httpx.post(served + path, json={**body, "stream": False, "max_tokens": 4})
+            if parameters == {"x": 1}:  # no properties: none, as a tool without parameters
+                assert reply.status_code == 200, reply.text
+            else:
+                assert reply.status_code == 400 and "parameters" in reply.text, reply.text
+
+
 # -- the fuzzer --------------------------------------------------------------------------------
 
 

@@ -151,21 +151,14 @@ def create_api(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
         response_model=None,
         responses={200: {"model": ModelList}, **OPENAI_READ},
     )
-    chunks = sse_event(ChatCompletionChunk, OpenAIError)
-    api.add_api_route(
-        "/chat/completions",
-        routes.chat,
-        methods=["POST"],
-        response_model=None,
-        responses=streamed(ChatCompletion, SSE.media_type, chunks, OPENAI_ERRORS),
-    )
-    texts = sse_event(TextCompletion, OpenAIError)
-    api.add_api_route(
-        "/completions",
-        routes.complete,
-        methods=["POST"],
-        response_model=None,
-        responses=streamed(TextCompletion, SSE.media_type, texts, OPENAI_ERRORS),
-    )
+    for path, endpoint, whole, chunk in (
+        ("/chat/completions", routes.chat, ChatCompletion, ChatCompletionChunk),
+        ("/completions", routes.complete, TextCompletion, TextCompletion),
+    ):
+        events = sse_event(chunk, OpenAIError)
+        responses = streamed(whole, SSE.media_type, events, OPENAI_ERRORS)
+        api.add_api_route(
+            path, endpoint, methods=["POST"], response_model=None, responses=responses
+        )
     allow_origins(api, options.cors_origins)
     return api

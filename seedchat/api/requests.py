@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from seedchat.errors import RequestError, SettingsError
 from seedchat.presets import PresetError, api_system_prompt, load_presets
@@ -72,6 +72,13 @@ _CALL = {
                 "arguments": {"type": ["string", "object"], "description": "a JSON object"},
             },
         },
+    },
+}
+PARAMETERS = {
+    "type": "object",
+    "properties": {
+        "properties": {"type": "object", "additionalProperties": {"type": "object"}},
+        "required": {"type": "array", "items": {"type": "string"}},
     },
 }
 TEXT_FORMAT = {
@@ -173,7 +180,24 @@ class FunctionSpec(BaseModel):
 
     name: str = Field(min_length=1)
     description: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    parameters: Annotated[dict[str, Any], WithJsonSchema(PARAMETERS)] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _renderable(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        """What the model's template reads: ``properties``, an object of schemas, and
+        ``required``, a list of names (a 500 from the template before)."""
+        properties = parameters.setdefault("properties", {})
+        if not isinstance(properties, dict) or not all(
+            isinstance(spec, dict) for spec in properties.values()
+        ):
+            raise ValueError("properties must be an object of JSON schemas")
+        required = parameters.setdefault("required", [])
+        if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
+            raise ValueError("required must be a list of parameter names")
+        return parameters
 
 
 class ToolSpec(BaseModel):
