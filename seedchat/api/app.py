@@ -52,7 +52,8 @@ def routes(
 
     @cache
     def document() -> dict:
-        return openapi_document("seedchat", __version__, list(top.routes), mounted)
+        keyed = options is not None and options.api_key is not None
+        return openapi_document("seedchat", __version__, list(top.routes), mounted, keyed)
 
     def openapi(_request: Request) -> JSONResponse:
         return JSONResponse(document())

@@ -416,10 +416,15 @@ STREAM_MODELS: tuple[type[BaseModel], ...] = (
 
 
 def openapi_document(
-    title: str, version: str, top: list[APIRoute], mounted: dict[str, FastAPI]
+    title: str,
+    version: str,
+    top: list[APIRoute],
+    mounted: dict[str, FastAPI],
+    keyed: bool = False,
 ) -> Obj:
     """One OpenAPI 3.1 document for the ``top`` routes and the ``mounted`` applications
-    (prefix → application), their paths under their prefixes."""
+    (prefix → application), their paths under their prefixes; ``keyed``: the mounted
+    routes ask for the API key (``Authorization: Bearer``)."""
     whole = FastAPI(title=title, version=version, docs_url=None, redoc_url=None)
     whole.router.routes.extend(top)
     for prefix, app in mounted.items():
@@ -430,7 +435,19 @@ def openapi_document(
     _, extra = models_json_schema([(m, "serialization") for m in STREAM_MODELS], ref_template=_REF)
     for name, schema in extra.get("$defs", {}).items():
         components.setdefault(name, schema)
+    if keyed:
+        _with_key(document, tuple(mounted))
     return document
+
+
+def _with_key(document: Obj, prefixes: tuple[str, ...]) -> None:
+    document["components"]["securitySchemes"] = {
+        "apiKey": {"type": "http", "scheme": "bearer", "description": "the server's API key"}
+    }
+    for path, item in document["paths"].items():
+        if path.startswith(prefixes):
+            for operation in item.values():
+                operation["security"] = [{"apiKey": []}]
 
 
 def _without_422(document: Obj) -> None:
