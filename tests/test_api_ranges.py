@@ -84,7 +84,9 @@ def test_v1_refuses_an_out_of_range_number_naming_it(base, host, where, field, v
         body["messages"] = HI
     else:
         body["prompt"] = "Once"
-    reply = httpx.post(f"{base}v1/{where.replace('chat', 'chat/completions')}", json=body)
+    reply = httpx.post(
+        f"{base}v1/{where.replace('chat', 'chat/completions')}", json=body, timeout=60
+    )
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == field, reply.text
 
@@ -92,7 +94,7 @@ def test_v1_refuses_an_out_of_range_number_naming_it(base, host, where, field, v
 @pytest.mark.parametrize(("field", "value"), _cases(OLLAMA_BAD))
 def test_api_refuses_an_out_of_range_option_naming_it(base, host, field, value):
     body = {"model": host.model_id, "messages": HI, "stream": False, "options": {field: value}}
-    reply = httpx.post(base + "api/chat", json=body)
+    reply = httpx.post(base + "api/chat", json=body, timeout=60)
     assert reply.status_code == 400, reply.text
     assert f"options.{field}" in reply.json()["error"], reply.text
 
@@ -104,7 +106,7 @@ def test_a_budget_in_chat_template_kwargs_is_range_checked(base, host):
             "messages": HI,
             "chat_template_kwargs": {"thinking_budget": value},
         }
-        reply = httpx.post(base + "v1/chat/completions", json=body)
+        reply = httpx.post(base + "v1/chat/completions", json=body, timeout=60)
         assert reply.status_code == 400 and "thinking_budget" in reply.json()["error"]["param"]
 
 
@@ -112,10 +114,10 @@ def test_a_union_field_is_named_as_the_client_wrote_it(base, host):
     """pydantic names a union's branch in its location (``think.bool``); the answer names
     the field."""
     body = {"model": host.model_id, "messages": HI, "think": 5, "stream": False}
-    error = httpx.post(base + "api/chat", json=body).json()["error"]
+    error = httpx.post(base + "api/chat", json=body, timeout=60).json()["error"]
     assert "'think'" in error and "think.bool" not in error
     body = {"model": host.model_id, "messages": HI, "stop": 5}
-    error = httpx.post(base + "v1/chat/completions", json=body).json()["error"]
+    error = httpx.post(base + "v1/chat/completions", json=body, timeout=60).json()["error"]
     assert error["param"] == "stop"
 
 

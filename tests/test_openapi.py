@@ -173,9 +173,10 @@ LONE_SURROGATE = [  # JSON's "\ud800" parses to text that no encoder writes: the
     ("path", "body", "field"), LONE_SURROGATE, ids=[c[0] for c in LONE_SURROGATE]
 )
 def test_text_with_a_lone_surrogate_is_a_400_naming_the_field(served, path, body, field):
-    model = httpx.get(served + "v1/models").json()["data"][0]["id"]
+    model = httpx.get(served + "v1/models", timeout=REQUEST_TIMEOUT).json()["data"][0]["id"]
     raw = json.dumps({"model": model, "stream": False, "max_tokens": 4, **body})
-    reply = httpx.post(served + path, content=raw, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    reply = httpx.post(served + path, content=raw, headers=headers, timeout=REQUEST_TIMEOUT)
     assert reply.status_code == 400, reply.text
     error = reply.json()["error"]
     named = error["param"] if path.startswith("v1/") else error
@@ -184,12 +185,13 @@ def test_text_with_a_lone_surrogate_is_a_400_naming_the_field(served, path, body
 
 def test_a_tool_whose_parameters_the_template_cannot_read_is_a_400(served):
     """A tool with ``parameters`` but no ``properties`` object: the template failed (500)."""
-    model = httpx.get(served + "v1/models").json()["data"][0]["id"]
+    model = httpx.get(served + "v1/models", timeout=REQUEST_TIMEOUT).json()["data"][0]["id"]
     for parameters in ({"x": 1}, {"properties": []}, {"properties": {"a": 1}}, {"required": 3}):
         tools = [{"type": "function", "function": {"name": "f", "parameters": parameters}}]
         body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "tools": tools}
         for path in ("v1/chat/completions", "api/chat"):
-            reply = httpx.post(served + path, json={**body, "stream": False, "max_tokens": 4})
+            body = {**body, "stream": False, "max_tokens": 4, "options": {"num_predict": 4}}
+            reply = httpx.post(served + path, json=body, timeout=REQUEST_TIMEOUT)
             if parameters == {"x": 1}:  # no properties: none, as a tool without parameters
                 assert reply.status_code == 200, reply.text
             else:
@@ -250,7 +252,8 @@ _clock: dict[str, float] = {}
 def test_schemathesis_finds_no_server_error_and_no_schema_break(api_schema, document, method, path):
     start = _clock.setdefault("start", time.monotonic())
     operation = api_schema[path][method]
-    model = httpx.get(api_schema.config.base_url + "/v1/models").json()["data"][0]["id"]
+    models = httpx.get(api_schema.config.base_url + "/v1/models", timeout=REQUEST_TIMEOUT)
+    model = models.json()["data"][0]["id"]
     cases = st.one_of(  # valid requests name the served model (else all would be 404s)
         operation.as_strategy(GenerationMode.POSITIVE).map(lambda case: _named(case, model)),
         operation.as_strategy(GenerationMode.NEGATIVE),
