@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -262,6 +263,55 @@ async def _chain(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
     yield first
     async for part in rest:
         yield part
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_unicode(value: Any, where: str = "") -> None:
+    """A RequestError naming the first string of a request (a key or a value, at any depth)
+    that holds a lone surrogate: JSON's ``\\ud800`` escapes parse to text no encoder, the
+    tokenizer's nor the store's, can write."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise RequestError(
+                f"{where or 'The request'} holds text that is not valid Unicode "
+                "(a lone surrogate escape such as \\ud800).",
+                param=where or None,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_unicode(str(key), where)
+            check_unicode(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_unicode(item, f"{where}[{i}]")
+
+
+#: pydantic's names for the branches of a union in an error's location: not a field's name.
+_BRANCH = re.compile(
+    r"(str|int|float|bool|none|list|dict|literal|function-\w+|json-or-python|is-instance)(\[.*\])?"
+)
+
+
+def invalid_field(errors: list[Any]) -> tuple[str | None, str]:
+    """The field a request failed validation on (``a.b.0.c``, None: the body itself) and
+    what is wrong with it, from FastAPI's ``RequestValidationError.errors()``."""
+    first = errors[0] if errors else {}
+    where = [
+        str(part)
+        for part in first.get("loc", ())
+        if part != "body" and not (isinstance(part, str) and _BRANCH.fullmatch(part))
+    ]
+    param = ".".join(where) or None
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        return param, "The request body is not valid JSON."
+    if kind == "missing":
+        return param, f"The request lacks the required field {param!r}."
+    if param is None:
+        return param, "The request body must be a JSON object."
+    return param, f"Invalid value for {param!r}: {first.get('msg', 'not allowed')}."
 
 
 def allow_origins(api: FastAPI, origins: tuple[str, ...]) -> None:

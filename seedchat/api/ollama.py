@@ -30,6 +30,8 @@ from seedchat.api.calls import (
     Wire,
     allow_origins,
     api_error,
+    check_unicode,
+    invalid_field,
     loaded_model,
     require_key,
     respond,
@@ -52,6 +54,19 @@ from seedchat.api.ollama_shapes import (
     show,
 )
 from seedchat.api.requests import preset_system_first
+from seedchat.api.schema import (
+    OLLAMA_ERRORS,
+    OLLAMA_READ,
+    OllamaChatResponse,
+    OllamaError,
+    OllamaGenerateResponse,
+    OllamaPs,
+    OllamaShow,
+    OllamaTags,
+    OllamaVersion,
+    json_line,
+    streamed,
+)
 from seedchat.engine.host import ModelHost, local_engine
 from seedchat.errors import RequestError, SeedchatError
 from seedchat.settings import ChatSettings
@@ -119,6 +134,7 @@ class _OllamaRoutes:
     # -- replies -----------------------------------------------------------------------
 
     def settings(self, body: OllamaChatRequest | OllamaGenerateRequest) -> ChatSettings:
+        check_unicode(body.model_dump())
         base = ChatSettings.from_settings(self.host.settings)
         return ollama_settings(body, base, self.context())
 
@@ -160,18 +176,7 @@ def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
 
 
 def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    kind = first.get("type", "")
-    if kind == "json_invalid":
-        message = "The request body is not valid JSON."
-    elif kind == "missing":
-        message = f"The request lacks the required field {where!r}."
-    elif not where:
-        message = "The request body must be a JSON object."
-    else:
-        message = f"Invalid value for {where!r}: {first.get('msg', 'not allowed')}."
-    return _error(400, message)
+    return _error(400, invalid_field(exc.errors())[1])
 
 
 def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -198,11 +203,23 @@ def create_ollama_api(host: ModelHost, options: ApiOptions | None = None) -> Fas
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(HTTPException, _http_error)
     api.add_exception_handler(SeedchatError, _seedchat_error)
-    api.add_api_route("/version", routes.version, methods=["GET"])
-    api.add_api_route("/tags", routes.tags, methods=["GET"])
-    api.add_api_route("/ps", routes.ps, methods=["GET"])
-    api.add_api_route("/show", routes.show, methods=["POST"])
-    api.add_api_route("/chat", routes.chat, methods=["POST"])
-    api.add_api_route("/generate", routes.generate, methods=["POST"])
+    reads = {"/version": (routes.version, OllamaVersion), "/tags": (routes.tags, OllamaTags)}
+    reads["/ps"] = (routes.ps, OllamaPs)
+    for path, (endpoint, model) in reads.items():
+        responses = {200: {"model": model}, **OLLAMA_READ}
+        api.add_api_route(path, endpoint, methods=["GET"], response_model=None, responses=responses)
+    show_errors = {200: {"model": OllamaShow}, **OLLAMA_ERRORS}
+    api.add_api_route(
+        "/show", routes.show, methods=["POST"], response_model=None, responses=show_errors
+    )
+    for path, endpoint, reply in (
+        ("/chat", routes.chat, OllamaChatResponse),
+        ("/generate", routes.generate, OllamaGenerateResponse),
+    ):
+        line = json_line(reply, OllamaError)
+        responses = streamed(reply, NDJSON.media_type, line, OLLAMA_ERRORS)
+        api.add_api_route(
+            path, endpoint, methods=["POST"], response_model=None, responses=responses
+        )
     allow_origins(api, options.cors_origins)
     return api

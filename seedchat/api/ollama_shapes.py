@@ -29,14 +29,19 @@ import hashlib
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from seedchat.api.requests import (
+    BUDGET,
+    IGNORED,
+    PENALTY,
     ToolSpec,
+    bounded,
     checked_stop,
     effort_budget,
+    only,
     settings_over,
     with_preset,
 )
@@ -56,8 +61,8 @@ from seedchat.events import (
 from seedchat.models import ModelInfo
 from seedchat.seed import budget as budgets
 from seedchat.seed.template import Message
-from seedchat.seed.tool_calls import prompt_messages, typed_arguments
-from seedchat.settings import ChatSettings
+from seedchat.seed.tool_calls import ROLES, prompt_messages, typed_arguments
+from seedchat.settings import FIELDS, ChatSettings
 
 #: The Ollama API version these routes follow (clients such as VS Code's check a minimum).
 OLLAMA_VERSION = "0.12.6"
@@ -69,25 +74,79 @@ MAX_OLLAMA_STOPS = 16
 NEVER = "2318-01-01T00:00:00Z"
 
 Obj = dict[str, Any]
+THINK = {"anyOf": [{"type": "boolean"}, {"enum": list(THINK_LEVELS)}, {"type": "null"}]}
+UNSUPPORTED = "not supported by seedchat"
+#: The largest context a request may name (``num_ctx``; the loaded one is checked too).
+MAX_NUM_CTX = 2**24
+
+_CALL = {
+    "type": "object",
+    "required": ["function"],
+    "properties": {
+        "function": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "arguments": {"type": "object"},
+            },
+        }
+    },
+}
+#: An Ollama chat message, as documented (``images`` are refused: the models read text).
+MESSAGES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {
+            "role": {"enum": list(ROLES)},
+            "content": {"type": "string"},
+            "thinking": {"type": "string"},
+            "tool_calls": {"type": "array", "items": _CALL},
+            "tool_name": {"type": "string"},
+            "images": {"type": "array", "items": {"type": "string"}, "maxItems": 0},
+        },
+    },
+}
 
 
 # -- requests -------------------------------------------------------------------------
 
 
 class OllamaOptions(BaseModel):
-    """``options``: the ones seedchat honours, typed; Ollama's others are ignored."""
+    """``options``: the ones seedchat honours, typed and range-checked; Ollama's others
+    are accepted (range-checked where they are numbers) and have no effect."""
 
     model_config = ConfigDict(extra="allow")
 
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    num_predict: int | None = None
-    seed: int | None = None
+    temperature: float | None = bounded("temperature")
+    top_p: float | None = bounded("top_p")
+    top_k: int | None = bounded("top_k")
+    num_predict: int | None = Field(
+        default=None, ge=-2, le=FIELDS["max_tokens"].hi, description="-1, -2: the server's"
+    )
+    seed: int | None = Field(
+        default=None, ge=-(2**31), le=FIELDS["seed"].hi, description="negative: a random one"
+    )
     stop: list[str] | str | None = None
-    num_ctx: int | None = Field(default=None, ge=1)
-    thinking_budget: int | None = None
+    num_ctx: int | None = Field(default=None, ge=1, le=MAX_NUM_CTX)
+    thinking_budget: int | None = BUDGET
     preset: str | None = Field(default=None, min_length=1)  # a seedchat preset's name
+    # Ollama's other numbers: accepted, no effect (llama.cpp's sampling here is seedchat's).
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0, description=IGNORED)
+    typical_p: float | None = Field(default=None, ge=0.0, le=1.0, description=IGNORED)
+    repeat_penalty: float | None = Field(default=None, ge=0.0, le=100.0, description=IGNORED)
+    presence_penalty: float | None = PENALTY
+    frequency_penalty: float | None = PENALTY
+    repeat_last_n: int | None = Field(default=None, ge=-1, le=MAX_NUM_CTX, description=IGNORED)
+    num_keep: int | None = Field(default=None, ge=-1, le=MAX_NUM_CTX, description=IGNORED)
+    num_batch: int | None = Field(default=None, ge=1, le=MAX_NUM_CTX, description=IGNORED)
+    num_gpu: int | None = Field(default=None, ge=-1, le=100_000, description=IGNORED)
+    num_thread: int | None = Field(default=None, ge=0, le=4096, description=IGNORED)
+    mirostat: int | None = Field(default=None, ge=0, le=2, description=IGNORED)
+    mirostat_tau: float | None = Field(default=None, ge=0.0, le=100.0, description=IGNORED)
+    mirostat_eta: float | None = Field(default=None, ge=0.0, le=100.0, description=IGNORED)
 
 
 class _OllamaRequest(BaseModel):
@@ -96,15 +155,17 @@ class _OllamaRequest(BaseModel):
     model: str = Field(min_length=1)
     stream: StrictBool = True
     options: OllamaOptions | None = None
-    think: StrictBool | str | None = None
+    think: Annotated[StrictBool | str | None, WithJsonSchema(THINK)] = None
     keep_alive: float | str | None = None  # accepted: the model stays loaded while we run
-    format: str | dict[str, Any] | None = None
+    format: Annotated[str | dict[str, Any] | None, only("", why="seedchat answers in text")] = None
 
 
 class OllamaChatRequest(_OllamaRequest):
     """``POST /api/chat``; no messages only answers that the model is loaded."""
 
-    messages: list[dict[str, Any]] = Field(default_factory=list)
+    messages: Annotated[list[dict[str, Any]], WithJsonSchema(MESSAGES)] = Field(
+        default_factory=list
+    )
     tools: list[ToolSpec] | None = None
 
 
@@ -114,10 +175,10 @@ class OllamaGenerateRequest(_OllamaRequest):
     prompt: str = ""
     system: str | None = None
     raw: StrictBool = False
-    suffix: str | None = None
-    template: str | None = None
-    context: list[int] | None = None
-    images: list[Any] | None = None
+    suffix: Annotated[str | None, only("", why=UNSUPPORTED)] = None
+    template: Annotated[str | None, only("", why=UNSUPPORTED)] = None
+    context: Annotated[list[int] | None, only([], why=UNSUPPORTED)] = None
+    images: Annotated[list[Any] | None, only([], why="seedchat's models read text")] = None
 
 
 class ShowRequest(BaseModel):

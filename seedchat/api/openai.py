@@ -16,11 +16,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from seedchat.api.calls import (
+    SSE,
     ApiError,
     ApiOptions,
     Call,
     allow_origins,
     api_error,
+    check_unicode,
+    invalid_field,
     loaded_model,
     require_key,
     respond,
@@ -33,6 +36,17 @@ from seedchat.api.requests import (
     tools_of,
 )
 from seedchat.api.responses import Reply
+from seedchat.api.schema import (
+    OPENAI_ERRORS,
+    OPENAI_READ,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ModelList,
+    OpenAIError,
+    TextCompletion,
+    sse_event,
+    streamed,
+)
 from seedchat.engine.host import ModelHost
 from seedchat.errors import RequestError
 from seedchat.seed.tool_calls import prompt_messages
@@ -71,6 +85,7 @@ class _Routes:
 
     def settings(self, body: ChatRequest | CompletionRequest) -> ChatSettings:
         try:
+            check_unicode(body.model_dump())
             return chat_settings(body, ChatSettings.from_settings(self.host.settings))
         except RequestError as err:
             raise api_error(err) from err
@@ -105,16 +120,8 @@ class _Routes:
 
 
 def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    where = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(where) or None
-    kind = first.get("type", "")
-    if kind == "json_invalid":
-        message = "The request body is not valid JSON."
-    elif kind == "missing":
-        message = f"The request lacks the required field {param!r}."
-    else:
-        message = f"Invalid value for {param!r}: {first.get('msg', 'not allowed')}."
+    param, message = invalid_field(exc.errors())
+    kind = exc.errors()[0].get("type") if exc.errors() else None
     return ApiError(400, message, param=param, code=kind or None).response()
 
 
@@ -137,8 +144,21 @@ def create_api(host: ModelHost, options: ApiOptions | None = None) -> FastAPI:
     api.add_exception_handler(ApiError, lambda _r, exc: exc.response())
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(HTTPException, _http_error)
-    api.add_api_route("/models", routes.models, methods=["GET"])
-    api.add_api_route("/chat/completions", routes.chat, methods=["POST"])
-    api.add_api_route("/completions", routes.complete, methods=["POST"])
+    api.add_api_route(
+        "/models",
+        routes.models,
+        methods=["GET"],
+        response_model=None,
+        responses={200: {"model": ModelList}, **OPENAI_READ},
+    )
+    for path, endpoint, whole, chunk in (
+        ("/chat/completions", routes.chat, ChatCompletion, ChatCompletionChunk),
+        ("/completions", routes.complete, TextCompletion, TextCompletion),
+    ):
+        events = sse_event(chunk, OpenAIError)
+        responses = streamed(whole, SSE.media_type, events, OPENAI_ERRORS)
+        api.add_api_route(
+            path, endpoint, methods=["POST"], response_model=None, responses=responses
+        )
     allow_origins(api, options.cors_origins)
     return api

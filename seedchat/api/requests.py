@@ -22,18 +22,93 @@ the server answers with a 400 in OpenAI's error shape.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from seedchat.errors import RequestError, SettingsError
 from seedchat.presets import PresetError, api_system_prompt, load_presets
 from seedchat.seed import budget as budgets
-from seedchat.settings import ChatSettings
+from seedchat.seed.tool_calls import ROLES
+from seedchat.settings import FIELDS, ChatSettings
 
 #: reasoning_effort → thinking budget (tokens); "minimal"/"none" answer directly.
 EFFORT_BUDGETS = {"none": 0, "minimal": 0, "low": 512, "medium": 2048, "high": 8192}
 MAX_STOP_SEQUENCES = 4
+
+# What a chat message may hold, as documented (read by seedchat.seed.tool_calls.prompt_messages,
+# which answers anything else with a 400 naming the field).
+_TEXT_PART = {
+    "type": "object",
+    "required": ["type", "text"],
+    "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
+}
+_FILE_PART = {
+    "type": "object",
+    "required": ["type", "file"],
+    "properties": {
+        "type": {"const": "file"},
+        "file": {
+            "type": "object",
+            "required": ["filename", "file_data"],
+            "properties": {
+                "filename": {"type": "string", "minLength": 1},
+                "file_data": {"type": "string", "description": "the file's bytes in base64"},
+            },
+        },
+    },
+}
+_CALL = {
+    "type": "object",
+    "required": ["function"],
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"const": "function"},
+        "function": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "arguments": {"type": ["string", "object"], "description": "a JSON object"},
+            },
+        },
+    },
+}
+PARAMETERS = {
+    "type": "object",
+    "properties": {
+        "properties": {"type": "object", "additionalProperties": {"type": "object"}},
+        "required": {"type": "array", "items": {"type": "string"}},
+    },
+}
+TEXT_FORMAT = {
+    "anyOf": [{"type": "object", "properties": {"type": {"const": "text"}}}, {"type": "null"}],
+    "description": "seedchat answers in text",
+}
+_CONTENT = [
+    {"type": "string"},
+    {"type": "array", "items": {"anyOf": [_TEXT_PART, _FILE_PART]}},
+]
+_MESSAGE = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {
+        "role": {"enum": [r for r in ROLES if r != "assistant"]},
+        "content": {"anyOf": _CONTENT},
+        "tool_call_id": {"type": "string"},
+        "name": {"type": "string"},
+    },
+}
+_ASSISTANT = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"const": "assistant"},
+        "content": {"anyOf": [*_CONTENT, {"type": "null"}], "description": "or tool_calls"},
+        "tool_calls": {"type": "array", "items": _CALL},
+    },
+}
+MESSAGES = {"type": "array", "minItems": 1, "items": {"anyOf": [_MESSAGE, _ASSISTANT]}}
 
 
 class StreamOptions(BaseModel):
@@ -51,22 +126,52 @@ class SeedchatOptions(BaseModel):
     preset: str | None = Field(default=None, min_length=1)
 
 
+def bounded(key: str, **more: Any) -> Any:
+    """A request field with the range of the setting ``key`` (:data:`seedchat.settings.FIELDS`),
+    so the document and the check say the same."""
+    setting = FIELDS[key]
+    return Field(default=None, ge=setting.lo, le=setting.hi, **more)
+
+
+def only(*values: Any, why: str, null: bool = True) -> WithJsonSchema:
+    """A field documented by the values seedchat accepts (others get a 400 naming it)."""
+    choices: list[dict[str, Any]] = [{"const": v} for v in values]
+    return WithJsonSchema(
+        {"anyOf": choices + ([{"type": "null"}] if null else []), "description": why}
+    )
+
+
+IGNORED = "accepted for compatibility; seedchat does not use it"
+#: OpenAI's range of the penalties (accepted, not used: llama.cpp's are not these).
+PENALTY = Field(default=None, ge=-2.0, le=2.0, description=IGNORED)
+#: A budget's range: -1 unlimited, 0 answer directly, else tokens.
+BUDGET = Field(default=None, ge=budgets.UNLIMITED, le=budgets.MAX_BUDGET)
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0.0, le=5.0)
-    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    top_k: int | None = Field(default=None, ge=0)
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 2)
+    max_tokens: int | None = bounded("max_tokens")
+    max_completion_tokens: int | None = bounded("max_tokens")
+    temperature: float | None = bounded("temperature")
+    top_p: float | None = bounded("top_p")
+    top_k: int | None = bounded("top_k")
+    seed: int | None = bounded("seed")
     stop: str | list[str] | None = None
-    n: int | None = Field(default=None, ge=1)
-    logprobs: bool | int | None = None
-    echo: bool | None = None
+    n: Annotated[int | None, only(1, why="one choice per request")] = Field(None, ge=1, le=128)
+    logprobs: Annotated[
+        bool | Annotated[int, Field(ge=0, le=20)] | None,
+        only(False, 0, why="log probabilities are not supported"),
+    ] = None
+    top_logprobs: Annotated[int | None, only(0, why="log probabilities are not supported")] = Field(
+        None, ge=0, le=20
+    )
+    presence_penalty: float | None = PENALTY
+    frequency_penalty: float | None = PENALTY
+    echo: Annotated[bool | None, only(False, why="echo is not supported")] = None
     seedchat: SeedchatOptions | None = None
 
 
@@ -75,7 +180,24 @@ class FunctionSpec(BaseModel):
 
     name: str = Field(min_length=1)
     description: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    parameters: Annotated[dict[str, Any], WithJsonSchema(PARAMETERS)] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _renderable(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        """What the model's template reads: ``properties``, an object of schemas, and
+        ``required``, a list of names (a 500 from the template before)."""
+        properties = parameters.setdefault("properties", {})
+        if not isinstance(properties, dict) or not all(
+            isinstance(spec, dict) for spec in properties.values()
+        ):
+            raise ValueError("properties must be an object of JSON schemas")
+        required = parameters.setdefault("required", [])
+        if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
+            raise ValueError("required must be a list of parameter names")
+        return parameters
 
 
 class ToolSpec(BaseModel):
@@ -88,26 +210,34 @@ class ToolSpec(BaseModel):
 class ChatRequest(_Request):
     """``POST /v1/chat/completions``."""
 
-    messages: list[dict[str, Any]] = Field(min_length=1)
+    messages: Annotated[list[dict[str, Any]], WithJsonSchema(MESSAGES)] = Field(min_length=1)
     tools: list[ToolSpec] | None = None
-    tool_choice: Literal["auto", "none"] | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    tool_choice: Annotated[
+        Literal["auto", "none"] | dict[str, Any] | None,
+        only("auto", "none", why="a named tool cannot be forced"),
+    ] = None
+    response_format: Annotated[dict[str, Any] | None, WithJsonSchema(TEXT_FORMAT)] = None
     chat_template_kwargs: dict[str, Any] | None = None
-    thinking_budget: int | None = None
-    reasoning_effort: str | None = None
+    thinking_budget: int | None = BUDGET
+    reasoning_effort: Annotated[str | None, only(*EFFORT_BUDGETS, why="a thinking budget")] = None
 
 
 class CompletionRequest(_Request):
     """``POST /v1/completions`` (plain completion, for the Base models)."""
 
     prompt: str | list[str]
+    best_of: Annotated[int | None, only(1, why="one choice per request")] = Field(None, ge=1, le=20)
 
 
 def _refuse_unsupported(request: _Request) -> None:
-    if request.n not in (None, 1):
-        raise RequestError("Only one choice per request is supported (n = 1).", param="n")
-    if request.logprobs:
-        raise RequestError("Log probabilities are not supported.", param="logprobs")
+    for param in ("n", "best_of"):
+        if getattr(request, param, None) not in (None, 1):
+            raise RequestError(
+                f"Only one choice per request is supported ({param} = 1).", param=param
+            )
+    for param in ("logprobs", "top_logprobs"):
+        if getattr(request, param):
+            raise RequestError("Log probabilities are not supported.", param=param)
     if getattr(request, "echo", None):
         raise RequestError("echo is not supported.", param="echo")
     fmt = getattr(request, "response_format", None)
