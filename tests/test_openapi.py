@@ -152,7 +152,8 @@ def test_a_server_with_a_key_documents_it():
     from seedchat.settings import load_settings
 
     app = create_app(ModelHost(load_settings()), ApiOptions(api_key="k"))
-    keyed = TestClient(app).get("/openapi.json").json()  # the document itself needs no key
+    client = TestClient(app, base_url="http://127.0.0.1")
+    keyed = client.get("/openapi.json").json()  # the document itself needs no key
     validate(keyed)
     assert keyed["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert keyed["paths"]["/api/chat"]["post"]["security"] == [{"apiKey": []}]
