@@ -12,6 +12,7 @@ import time
 import gguf
 import numpy as np
 import pytest
+from token_lists import common_prefix
 
 from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.errors import ModelFileError
@@ -126,15 +127,6 @@ def test_cancel_from_another_thread_within_a_token(engine):
     assert seen_after_cancel <= 1
     # the engine is still usable
     assert run(engine, budget=0, max_tokens=30)[-1].generated_tokens > 0
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def test_second_turn_evaluates_only_new_tokens(engine):

@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from token_lists import common_prefix
 
 from seedchat.chat.session import ChatSession, delete_conversation
 from seedchat.doctor import run_doctor
@@ -31,7 +32,6 @@ from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings
 from seedchat.store import Store
 from seedchat.wording import done_footer
-from tests.test_engine import common_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 LONG = (
