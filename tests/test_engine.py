@@ -12,8 +12,8 @@ import time
 import gguf
 import numpy as np
 import pytest
-from token_lists import common_prefix
 
+from seedchat.engine.kv_files import matching_blocks  # the shared prefix of two lists
 from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.errors import ModelFileError
 from seedchat.events import (
@@ -140,7 +140,7 @@ def test_second_turn_evaluates_only_new_tokens(engine):
     turn = engine.last_turn
     assert turn.prompt_tokens == len(after)
     # the template drops turn 1's pre-filled think block: reuse stops where the prompts part
-    assert turn.reused_tokens >= common_prefix(before, after) > 50
+    assert turn.reused_tokens >= matching_blocks(before, after) > 50
     assert turn.evaluated_prompt_tokens == turn.prompt_tokens - turn.reused_tokens
     assert turn.evaluated_prompt_tokens < turn.prompt_tokens / 2
     # the same prompt again: only the last token is evaluated (its logits are needed)
