@@ -4,6 +4,8 @@ request that left 127.0.0.1.
 
 Fixtures (tests/conftest.py loads this module as a plugin: a test asks for them by name):
 
+- ``browser``: one headless Chromium for the whole session (each page gets a browser
+  context of its own);
 - ``page``: a fresh page (a new chat) on the module's ``app``, closed after the test;
 - ``outside_requests``: the requests that ``page`` made outside this machine (live);
 - ``new_page``: opens more pages on the module's ``app``: ``new_page()`` a new chat,
@@ -16,6 +18,7 @@ A test that runs its own app opens its pages with ``with Pages(browser, url) as 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -67,8 +70,11 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One Chromium for the session, started by the first test that asks; each page is
+    opened in a browser context of its own (``open_page``), so no test sees another's
+    cookies, storage or pages."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -76,7 +82,63 @@ def browser() -> Iterator[Any]:
         try:
             yield chromium
         finally:
+            _LOOP.show()  # the browser closes in whichever test ends the session
             chromium.close()
+
+
+class _PlaywrightLoop:
+    """Playwright's sync API marks its event loop as the thread's running loop between its
+    calls, for as long as the browser lives: ``asyncio.run`` then refuses to start. With
+    one browser for the session, the tests that do not use it get a thread without it."""
+
+    def __init__(self) -> None:
+        self.hidden: asyncio.AbstractEventLoop | None = None
+
+    def hide(self) -> None:
+        loop = asyncio._get_running_loop()
+        if loop is not None and self.hidden is None:
+            self.hidden = loop
+            asyncio._set_running_loop(None)
+
+    def show(self) -> None:
+        if self.hidden is not None:
+            asyncio._set_running_loop(self.hidden)
+            self.hidden = None
+
+
+_LOOP = _PlaywrightLoop()
+
+
+@contextlib.contextmanager
+def _loop_hidden_unless_browser(item: pytest.Item) -> Iterator[None]:
+    if "browser" in getattr(item, "fixturenames", ()):
+        yield
+        return
+    _LOOP.hide()
+    try:
+        yield
+    finally:
+        _LOOP.show()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """A test without the browser (its fixtures too) runs with no event loop marked as
+    running: setup, call and teardown."""
+    with _loop_hidden_unless_browser(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _loop_hidden_unless_browser(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    with _loop_hidden_unless_browser(item):
+        return (yield)
 
 
 def open_page(browser: Any, url: str, fresh: bool = True) -> tuple[Any, PageRecorder]:
@@ -267,3 +329,19 @@ def wait_done(page, timeout_ms: int = 90_000, previous: str = "") -> str:
     """Wait for the statistics line of a finished reply (other than ``previous``)."""
     handle = page.wait_for_function(_STATS_LINE, arg=[previous], timeout=timeout_ms)
     return handle.json_value()
+
+
+def meter(page) -> str:
+    """The context meter's text."""
+    return page.locator("#context-meter").inner_text()
+
+
+def wait_meter(page, *parts: str, timeout: int = 60_000) -> str:
+    """Wait until the meter's text holds every one of ``parts``; the text."""
+    page.wait_for_function(
+        "(parts) => { const el = document.querySelector('#context-meter');"
+        " return el && parts.every(p => el.innerText.includes(p)); }",
+        arg=list(parts),
+        timeout=timeout,
+    )
+    return meter(page)

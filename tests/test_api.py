@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -21,10 +20,9 @@ from seedchat.api.calls import ApiOptions
 from seedchat.api.serve import ApiServer, check_exposure
 from seedchat.engine.host import ModelHost
 from seedchat.errors import SeedchatError
-from seedchat.models import demo_model
 from seedchat.network import find_free_port
 from seedchat.seed.tool_calls import prompt_messages
-from seedchat.settings import ChatSettings, load_settings
+from seedchat.settings import ChatSettings
 
 pytestmark = pytest.mark.slow
 
@@ -53,14 +51,10 @@ SEED_TOOL_CALL = (
 )
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[ModelHost]:
-    path = demo_model()
-    assert path is not None, "the demo model is missing: run packaging/demo_model/build.py"
-    host = ModelHost(load_settings(), max_waiting=16)
-    host.load(path, remember=False, n_gpu_layers=0, context_length=4096)
-    yield host
-    host.unload()
+@pytest.fixture
+def host(demo_host: ModelHost) -> ModelHost:
+    """The session's demo host (tests/conftest.py)."""
+    return demo_host
 
 
 def _serve(host: ModelHost, options: ApiOptions | None = None) -> ApiServer:
@@ -69,11 +63,10 @@ def _serve(host: ModelHost, options: ApiOptions | None = None) -> ApiServer:
     return server
 
 
-@pytest.fixture(scope="module")
-def server(host: ModelHost) -> Iterator[ApiServer]:
-    server = _serve(host)
-    yield server
-    server.close()
+@pytest.fixture
+def server(demo_server: ApiServer) -> ApiServer:
+    """The session's API on the demo host (tests/conftest.py)."""
+    return demo_server
 
 
 @pytest.fixture

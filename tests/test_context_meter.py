@@ -19,7 +19,6 @@ from seedchat.events import Notice
 from seedchat.models import demo_model
 from seedchat.settings import ChatSettings
 from seedchat.ui.context_meter import meter_markdown, refuse_if_too_long
-from tests.test_remote import seedchat_server  # noqa: F401 (a fixture: seedchat's API)
 
 N_CTX = 2048
 
@@ -75,7 +74,7 @@ def test_with_earlier_turns_the_oldest_are_left_out_and_named(engine, tmp_path):
     assert notices and 'user "[file: notes.md]' in notices[0].text  # named
 
 
-def test_a_remote_models_size_is_estimated_and_says_so(seedchat_server):  # noqa: F811
+def test_a_remote_models_size_is_estimated_and_says_so(seedchat_server):
     server, _ = seedchat_server
     with RemoteEngine.connect(server) as remote:
         chat = session(remote)

@@ -30,6 +30,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
+# Not in a plain `pytest` run (pyproject.toml deselects the marker): .ci/run runs this module
+# as a step of its own, `pytest -m distribution tests/test_distribution.py`.
+pytestmark = pytest.mark.distribution
+
 LLAMA_VERSION = re.search(
     r'LLAMA_CPP_VERSION="([\d.]+)"', (REPO / "packaging" / "install.sh").read_text()
 ).group(1)

@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_models import write_gguf
+from tiny_gguf import write_gguf
 
 from seedchat.paths import get_paths
 

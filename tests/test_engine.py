@@ -13,6 +13,7 @@ import gguf
 import numpy as np
 import pytest
 
+from seedchat.engine.kv_files import matching_blocks  # the shared prefix of two lists
 from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.errors import ModelFileError
 from seedchat.events import (
@@ -128,15 +129,6 @@ def test_cancel_from_another_thread_within_a_token(engine):
     assert run(engine, budget=0, max_tokens=30)[-1].generated_tokens > 0
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def test_second_turn_evaluates_only_new_tokens(engine):
     first = run(engine, budget=0, max_tokens=60)
     answer = text(first, AnswerDelta)
@@ -148,7 +140,7 @@ def test_second_turn_evaluates_only_new_tokens(engine):
     turn = engine.last_turn
     assert turn.prompt_tokens == len(after)
     # the template drops turn 1's pre-filled think block: reuse stops where the prompts part
-    assert turn.reused_tokens >= common_prefix(before, after) > 50
+    assert turn.reused_tokens >= matching_blocks(before, after) > 50
     assert turn.evaluated_prompt_tokens == turn.prompt_tokens - turn.reused_tokens
     assert turn.evaluated_prompt_tokens < turn.prompt_tokens / 2
     # the same prompt again: only the last token is evaluated (its logits are needed)

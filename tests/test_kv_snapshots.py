@@ -21,7 +21,13 @@ import pytest
 
 from seedchat.chat.session import ChatSession, delete_conversation
 from seedchat.doctor import run_doctor
-from seedchat.engine.kv_files import INDEX, SUFFIX, cache_root, forget_conversation
+from seedchat.engine.kv_files import (
+    INDEX,
+    SUFFIX,
+    cache_root,
+    forget_conversation,
+    matching_blocks,  # the shared prefix of two lists (of tokens here)
+)
 from seedchat.engine.kv_snapshots import BLOCK, TAIL, restore_point
 from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
 from seedchat.events import AnswerDelta, Done
@@ -31,7 +37,6 @@ from seedchat.seed.template import Message
 from seedchat.settings import ChatSettings
 from seedchat.store import Store
 from seedchat.wording import done_footer
-from tests.test_engine import common_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 LONG = (
@@ -130,7 +135,7 @@ def test_reopen_after_restart_restores_and_equals_a_full_evaluation(model):
     assert done.prompt_tokens == len(prompt)
     assert done.restored_prompt_tokens > 0 and done.restored_prompt_tokens % BLOCK == 0
     assert done.restored_prompt_tokens + done.evaluated_prompt_tokens == done.prompt_tokens
-    new = len(prompt) - common_prefix(before, prompt)  # what the first turn did not hold
+    new = len(prompt) - matching_blocks(before, prompt)  # what the first turn did not hold
     assert TAIL <= done.evaluated_prompt_tokens <= new + TAIL + BLOCK
     with load(model, disk_gb=0) as full:  # no saved states: the whole prompt evaluated
         full_done, full_tokens = turn(full, messages)

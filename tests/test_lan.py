@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from ports import free_run
 
 from seedchat.errors import SeedchatError
 from seedchat.network import is_loopback, lan_address, lan_url
@@ -31,7 +32,6 @@ from seedchat.ui.lan import (
 )
 from seedchat.ui.launch import AUTH_USER, LaunchOptions, launch
 from tests.browser import screenshot
-from tests.test_ui_launch import free_run
 
 # -- reading QR codes back ------------------------------------------------------------------
 

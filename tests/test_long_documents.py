@@ -3,54 +3,23 @@ for a 131,072-token context, its real tokenizer on the real llama.cpp (CPU)."""
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-from tiny_checkpoints import make_checkpoint
+from contract_text import contract_lines
+from tiny_checkpoints import LONG_CONTEXT
 
-from seedchat.converters import convert_checkpoint
 from seedchat.documents.read import attach, read_document
 from seedchat.engine.local import Engine, GenerationOptions, LoadOptions
-from seedchat.models import read_gguf_info
 from seedchat.seed.template import Message
 
-TRAINED = 131_072
+TRAINED = LONG_CONTEXT
 DOC_TOKENS = 100_000
-WORDS = [
-    "the",
-    "contract",
-    "term",
-    "party",
-    "shall",
-    "notice",
-    "payment",
-    "within",
-    "days",
-    "clause",
-    "section",
-    "agree",
-]
-
-
-@pytest.fixture(scope="module")
-def long_model(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("long")
-    ckpt = make_checkpoint(root / "ckpt", "seed_oss", max_position_embeddings=TRAINED)
-    path = convert_checkpoint(ckpt, root / "long-seed-oss.gguf", quant="F16")
-    assert read_gguf_info(path).context_length == TRAINED
-    return path
 
 
 def document_text(engine: Engine, tokens: int) -> tuple[str, int]:
     """Lines of words, the fewest whose tokens reach ``tokens``; the text and its count."""
-    rng = random.Random(7)
-    lines = [
-        f"{i:06d} " + " ".join(rng.choice(WORDS) for _ in range(12)) + ".\n"
-        for i in range(tokens // 10)
-    ]
+    lines = contract_lines(tokens // 10)
     lo, hi = 1, len(lines)
     while lo < hi:  # the fewest lines with at least ``tokens`` tokens
         mid = (lo + hi) // 2

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import ollama
@@ -23,11 +22,10 @@ from seedchat.api.ollama_shapes import OllamaChatRequest, ollama_settings
 from seedchat.api.requests import EFFORT_BUDGETS, ChatRequest, chat_settings
 from seedchat.api.serve import ApiServer
 from seedchat.engine.host import ModelHost
-from seedchat.models import demo_model
 from seedchat.network import find_free_port
 from seedchat.seed.budget import UNLIMITED
 from seedchat.seed.tool_calls import prompt_messages
-from seedchat.settings import ChatSettings, load_settings
+from seedchat.settings import ChatSettings
 
 pytestmark = pytest.mark.slow
 
@@ -59,14 +57,10 @@ LONG_THINKING = "<seed:think>" + "I count the numbers one by one. " * 300 + "</s
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[ModelHost]:
-    path = demo_model()
-    assert path is not None, "the demo model is missing: run packaging/demo_model/build.py"
-    host = ModelHost(load_settings(), max_waiting=16)
-    host.load(path, remember=False, n_gpu_layers=0, context_length=4096)
-    yield host
-    host.unload()
+@pytest.fixture
+def host(demo_host: ModelHost) -> ModelHost:
+    """The session's demo host (tests/conftest.py)."""
+    return demo_host
 
 
 def _serve(host: ModelHost, options: ApiOptions | None = None) -> ApiServer:
@@ -75,11 +69,10 @@ def _serve(host: ModelHost, options: ApiOptions | None = None) -> ApiServer:
     return server
 
 
-@pytest.fixture(scope="module")
-def server(host: ModelHost) -> Iterator[ApiServer]:
-    server = _serve(host)
-    yield server
-    server.close()
+@pytest.fixture
+def server(demo_server: ApiServer) -> ApiServer:
+    """The session's API on the demo host (tests/conftest.py)."""
+    return demo_server
 
 
 @pytest.fixture

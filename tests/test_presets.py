@@ -12,16 +12,11 @@ import openai
 import pytest
 
 from seedchat import presets
-from seedchat.api.app import create_app
 from seedchat.api.requests import ChatRequest, chat_settings
-from seedchat.api.serve import ApiServer
-from seedchat.engine.host import ModelHost
 from seedchat.errors import RequestError
-from seedchat.models import demo_model
-from seedchat.network import find_free_port
 from seedchat.paths import get_paths
 from seedchat.presets import PresetError, load_presets
-from seedchat.settings import ChatSettings, load_settings
+from seedchat.settings import ChatSettings
 from seedchat.store import Store, export_json, export_markdown
 
 REVIEW = ChatSettings(
@@ -229,24 +224,16 @@ def test_the_api_applies_a_preset_under_the_requests_own_fields():
 
 
 @pytest.mark.slow
-def test_an_unknown_preset_is_a_400_through_the_openai_sdk():
-    host = ModelHost(load_settings())
-    host.load(demo_model(), remember=False, n_gpu_layers=0, context_length=2048)
-    server = ApiServer(create_app(host), "127.0.0.1", find_free_port("127.0.0.1", 18400))
-    server.start()
-    try:
-        client = openai.OpenAI(base_url=server.url + "v1", api_key="-", max_retries=0)
-        with pytest.raises(openai.BadRequestError) as info:
-            client.chat.completions.create(
-                model=host.model_id,
-                messages=[{"role": "user", "content": "Hi"}],
-                extra_body={"seedchat": {"preset": "nope"}},
-            )
-        error = info.value.body
-        assert error["param"] == "seedchat.preset" and "nope" in error["message"]
-    finally:
-        server.close()
-        host.unload()
+def test_an_unknown_preset_is_a_400_through_the_openai_sdk(demo_server, demo_host):
+    client = openai.OpenAI(base_url=demo_server.url + "v1", api_key="-", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model=demo_host.model_id,
+            messages=[{"role": "user", "content": "Hi"}],
+            extra_body={"seedchat": {"preset": "nope"}},
+        )
+    error = info.value.body
+    assert error["param"] == "seedchat.preset" and "nope" in error["message"]
 
 
 # -- the export -------------------------------------------------------------------------

@@ -18,12 +18,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from seedchat.api.app import create_app
-from seedchat.api.calls import ApiOptions
-from seedchat.api.serve import ApiServer
 from seedchat.chat.session import ChatSession
 from seedchat.engine.decoding import LoopEngine
-from seedchat.engine.host import ModelHost
 from seedchat.engine.local import Engine
 from seedchat.engine.remote import RemoteEngine
 from seedchat.engine.remote_servers import RemoteServer, masked, save_server, saved_servers
@@ -87,21 +83,6 @@ def llama_cpp_server() -> Iterator[RemoteServer]:
     finally:
         proc.terminate()
         proc.wait(30)
-
-
-@pytest.fixture(scope="module")
-def seedchat_server() -> Iterator[tuple[RemoteServer, ModelHost]]:
-    """seedchat's own API, with a key."""
-    host = ModelHost(load_settings())
-    host.load(demo_model(), remember=False, n_gpu_layers=0, context_length=4096)
-    port = find_free_port("127.0.0.1", 18750)
-    server = ApiServer(create_app(host, ApiOptions(api_key="k3y")), "127.0.0.1", port)
-    server.start()
-    try:
-        yield RemoteServer(f"http://127.0.0.1:{port}/v1", "k3y", "seedchat-box"), host
-    finally:
-        server.close()
-        host.unload()
 
 
 @pytest.fixture(params=["llama-cpp", "seedchat"])

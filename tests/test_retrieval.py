@@ -10,12 +10,21 @@ import json
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from contract_text import (
+    FOLLOW_UP,
+    PLANTED,
+    PLANTED_AT,
+    QUESTION,
+    SECOND,
+    WORDS,
+    filler,
+    with_second,
+)
 from documents_helpers import make_pdf
 
 from seedchat.api.app import create_app
@@ -33,48 +42,8 @@ from seedchat.models import demo_model
 from seedchat.network import find_free_port
 from seedchat.planner import context_plans, read_shape
 from seedchat.seed.template import Message
-from seedchat.settings import ChatSettings, GenerationOptions, LoadOptions, load_settings
+from seedchat.settings import ChatSettings, GenerationOptions, LoadOptions
 from seedchat.store import Store
-
-WORDS = [
-    "the",
-    "contract",
-    "term",
-    "party",
-    "shall",
-    "notice",
-    "payment",
-    "within",
-    "days",
-    "clause",
-    "section",
-    "agree",
-]
-PLANTED = "The secret launch code for the orbital greenhouse is AZURE-7."
-QUESTION = "What is the secret launch code of the orbital greenhouse?"
-PLANTED_AT = 1234  # the planted sentence's line (0-based): line 1235 of the file
-
-
-def filler(lines: int, planted_at: int | None = PLANTED_AT) -> str:
-    """Numbered lines of contract words, the planted sentence on a line of its own."""
-    rng = random.Random(7)
-    out = [
-        f"{i:06d} " + " ".join(rng.choice(WORDS) for _ in range(12)) + ".\n" for i in range(lines)
-    ]
-    if planted_at is not None:
-        out.insert(planted_at, PLANTED + "\n")
-    return "".join(out)
-
-
-SECOND = "The spare key of the lighthouse lies under the blue stone."
-FOLLOW_UP = "Where does the spare key of the lighthouse lie?"
-
-
-def with_second(text: str, at: int = 2500) -> str:
-    """``text`` with a second planted sentence on a line of its own at line ``at``."""
-    lines = text.splitlines(keepends=True)
-    lines.insert(at, SECOND + "\n")
-    return "".join(lines)
 
 
 def chars(text: str) -> int:
@@ -272,12 +241,10 @@ def test_retrieval_can_be_chosen_for_a_file_that_fits(tmp_path, cli_env):
 # -- the API ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[ModelHost]:
-    host = ModelHost(load_settings())
-    host.load(demo_model(), remember=False, n_gpu_layers=0, context_length=4096)
-    yield host
-    host.unload()
+@pytest.fixture
+def host(demo_host: ModelHost) -> ModelHost:
+    """The session's demo host (tests/conftest.py)."""
+    return demo_host
 
 
 def _file_part(name: str, data: bytes) -> dict:

@@ -16,30 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from ports import free_run, occupied
 
 from seedchat.network import browser_url, find_free_port, is_loopback, port_is_free
 from seedchat.ui.launch import AUTH_USER, LaunchOptions, exposure_warning
-
-
-@contextmanager
-def occupied(port: int = 0) -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(1)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
-
-
-def free_run(length: int = 3) -> int:
-    """A port p such that p … p+length-1 are all free now."""
-    for _ in range(50):
-        with occupied() as p:
-            pass
-        if all(port_is_free("127.0.0.1", p + i) for i in range(length)) and p + length < 65536:
-            return p
-    raise RuntimeError("no free run of ports")
 
 
 @pytest.mark.parametrize(

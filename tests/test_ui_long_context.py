@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from contract_text import contract_lines
 
 from seedchat.planner import context_needed, plan_context, read_shape
 from seedchat.settings import load_settings
-from tests.browser import Pages, running_app, screenshot, send, set_budget, wait_done
-from tests.test_long_documents import WORDS, long_model  # noqa: F401 (a fixture)
+from tests.browser import (
+    Pages,
+    meter,
+    running_app,
+    screenshot,
+    send,
+    set_budget,
+    wait_done,
+    wait_meter,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,27 +39,9 @@ SECOND_REPLY = "Payment is due within fourteen days."
 
 def contract(path: Path, lines: int = 60) -> Path:
     """A text file of a few thousand tokens (more than the loaded context holds)."""
-    rng = random.Random(7)
-    text = "".join(
-        f"{i:06d} " + " ".join(rng.choice(WORDS) for _ in range(12)) + ".\n" for i in range(lines)
-    )
+    text = "".join(contract_lines(lines))
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def meter(page) -> str:
-    return page.locator("#context-meter").inner_text()
-
-
-def wait_meter(page, *parts: str, timeout: int = 60_000) -> str:
-    """Wait until the meter's text holds every one of ``parts``; the text."""
-    page.wait_for_function(
-        "(parts) => { const el = document.querySelector('#context-meter');"
-        " return el && parts.every(p => el.innerText.includes(p)); }",
-        arg=list(parts),
-        timeout=timeout,
-    )
-    return meter(page)
 
 
 @contextlib.contextmanager
@@ -89,7 +79,7 @@ def tokens_shown(text: str) -> int:
 def test_attach_a_long_file_reload_with_a_plan_and_reopen(
     browser,
     tmp_path: Path,
-    long_model: Path,  # noqa: F811 (the fixture imported above)
+    long_model: Path,  # tests/conftest.py: made once for the session
     monkeypatch: pytest.MonkeyPatch,
 ):
     home = tmp_path / "home"

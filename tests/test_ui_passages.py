@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from contract_text import FOLLOW_UP, PLANTED, QUESTION, SECOND, filler, with_second
 
-from tests.browser import Pages, running_app, screenshot, send, wait_done
-from tests.test_retrieval import FOLLOW_UP, PLANTED, QUESTION, SECOND, filler, with_second
-from tests.test_ui_long_context import wait_meter
+from tests.browser import Pages, running_app, screenshot, send, wait_done, wait_meter
 
 pytestmark = pytest.mark.slow
 

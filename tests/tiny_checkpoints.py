@@ -111,3 +111,19 @@ def hf_tokenizer(directory: Path):
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(tokenizer_file=str(directory / "tokenizer.json"))
+
+
+#: the context the long-context model is trained for (Seed-OSS's real one)
+LONG_CONTEXT = 131_072
+
+
+def make_long_model(root: Path) -> Path:
+    """A Seed-OSS-shaped model trained for a 131,072-token context, converted to GGUF (F16)
+    under ``root``; its path. tests/conftest.py's session fixture ``long_model`` makes it once."""
+    from seedchat.converters import convert_checkpoint
+    from seedchat.models import read_gguf_info
+
+    ckpt = make_checkpoint(root / "ckpt", "seed_oss", max_position_embeddings=LONG_CONTEXT)
+    path = convert_checkpoint(ckpt, root / "long-seed-oss.gguf", quant="F16")
+    assert read_gguf_info(path).context_length == LONG_CONTEXT
+    return path
