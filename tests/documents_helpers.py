@@ -86,3 +86,20 @@ def joined_pdf(*pdfs: bytes) -> bytes:
     buf = io.BytesIO()
     writer.write(buf)
     return buf.getvalue()
+
+
+PARAGRAPH = [
+    "Photosynthesis converts sunlight into chemical energy.",
+    "Chlorophyll absorbs mostly blue and red light.",
+]
+
+
+def words_of(lines: list[str]) -> list[str]:
+    return [w.strip(".,").lower() for line in lines for w in line.split()]
+
+
+def assert_words(text: str, lines: list[str]) -> None:
+    """Every word drawn is in ``text`` (OCR may drop a space between two words)."""
+    squeezed = text.lower().replace(" ", "")
+    missing = [w for w in words_of(lines) if w not in squeezed]
+    assert not missing, f"{missing} not in {text!r}"

@@ -16,9 +16,9 @@ from seedchat.store import Store, export_json
 from seedchat.tools.builtin.config import BuiltinConfig
 from seedchat.tools.builtin.python import PythonTool
 from seedchat.tools.builtin.runner import BuiltinTools, with_builtins
+from tests.cli_run import run
 from tests.replay import Replay, answer
-from tests.test_cli import run
-from tests.test_tool_loop import Asking, call_reply, of
+from tests.tool_scripts import Asking, call_reply, of
 
 BIG = "1267650600228229401496703205376"
 

@@ -1,19 +1,7 @@
-import subprocess
-import sys
-
 import seedchat
 from seedchat import cli
 from seedchat.errors import SeedchatError
-
-
-def run(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "seedchat", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+from tests.cli_run import run
 
 
 def test_version(cli_env):

@@ -17,24 +17,17 @@ from seedchat.seed.tool_calls import prompt_messages
 from seedchat.store.attachments import attachment_from_dict, attachment_to_dict
 from seedchat.tools.builtin.files import FilesTool
 from seedchat.ui.render import file_chip
-from tests.documents_helpers import image_bytes, joined_pdf, make_pdf, scanned_pdf, text_image
+from tests.documents_helpers import (
+    PARAGRAPH,
+    assert_words,
+    image_bytes,
+    joined_pdf,
+    make_pdf,
+    scanned_pdf,
+    text_image,
+)
 
 SCAN = ["Lighthouse keepers counted", "seventeen seagulls yesterday"]
-PARAGRAPH = [
-    "Photosynthesis converts sunlight into chemical energy.",
-    "Chlorophyll absorbs mostly blue and red light.",
-]
-
-
-def words_of(lines: list[str]) -> list[str]:
-    return [w.strip(".,").lower() for line in lines for w in line.split()]
-
-
-def assert_words(text: str, lines: list[str]) -> None:
-    """Every word drawn is in ``text`` (OCR may drop a space between two words)."""
-    squeezed = text.lower().replace(" ", "")
-    missing = [w for w in words_of(lines) if w not in squeezed]
-    assert not missing, f"{missing} not in {text!r}"
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,8 @@ from seedchat.tools import approvals
 from seedchat.tools.config import config_file
 from seedchat.tools.protocol import ApproveAll, PendingCall, ToolOutcome
 from tests.local_tools import LocalTools
-from tests.replay import Replay, answer, tool_call
+from tests.replay import Replay, answer
+from tests.tool_scripts import Asking, call_reply, of
 
 CALL = (
     "<seed:tool_call>\n<function=get_current_time>\n<parameter=timezone>{tz}</parameter>\n"
@@ -83,10 +84,6 @@ class Scripted:
 
     def render(self, messages, options):
         return self.engine.render(messages, options)
-
-
-def of(events, kind):
-    return [e for e in events if isinstance(e, kind)]
 
 
 # -- the budget, per reply, on the real engine -------------------------------------------
@@ -146,21 +143,6 @@ def test_a_hard_budget_cuts_each_replys_thinking_at_exactly_n_across_three_round
 
 
 # -- the loop's rules, on a replay ----------------------------------------------------
-
-
-def call_reply(*calls: tuple[str, dict]) -> list:
-    return [*(tool_call(name, args) for name, args in calls), Done("stop", generated_tokens=20)]
-
-
-class Asking:
-    """An approver that answers from a list and keeps what it was asked."""
-
-    def __init__(self, *answers: str) -> None:
-        self.answers, self.asked = list(answers), []
-
-    def decide(self, call: PendingCall):
-        self.asked.append(call)
-        return self.answers.pop(0)
 
 
 def tokyo() -> list:

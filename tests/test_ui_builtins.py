@@ -14,9 +14,15 @@ from seedchat.tools.builtin.config import BuiltinConfig
 from seedchat.ui.builtin_box import LABELS
 from seedchat.ui.conversations import newest_conversation
 from tests.browser import running_app, screenshot, send, set_budget, set_checked, wait_done
-from tests.documents_helpers import image_bytes, joined_pdf, scanned_pdf, text_image
-from tests.test_ocr import PARAGRAPH, assert_words
-from tests.test_ui_tools import Script, call, chat_text, scripted_generate, settled, wait_text
+from tests.documents_helpers import (
+    PARAGRAPH,
+    assert_words,
+    image_bytes,
+    joined_pdf,
+    scanned_pdf,
+    text_image,
+)
+from tests.page_script import Script, call, chat_text, scripted_generate, settled, wait_text
 
 pytestmark = pytest.mark.slow
 

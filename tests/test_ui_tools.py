@@ -14,7 +14,6 @@ import re
 import sys
 import threading
 import time
-from typing import ClassVar
 
 import psutil
 import pytest
@@ -40,43 +39,12 @@ from tests.mcp_servers import (
     script_entry,
     time_entry,
 )
+from tests.page_script import Script, call, chat_text, scripted_generate, settled, wait_text
 
 pytestmark = pytest.mark.slow
 
 #: the thinking budget at which the demo model is tested on the tool task unscripted
 DEMO_BUDGET = 512
-CALL = "<seed:tool_call>\n<function={name}>\n{params}</function>\n</seed:tool_call>"
-
-
-def call(name: str, **params: str) -> str:
-    inside = "".join(f"<parameter={k}>{v}</parameter>\n" for k, v in params.items())
-    return CALL.format(name=name, params=inside)
-
-
-class Script:
-    """The replies the demo model writes next, and the prompt of each reply given."""
-
-    replies: ClassVar[list[str]] = []
-    prompts: ClassVar[list[str]] = []
-
-
-_generate = ModelHost.generate
-
-
-def scripted_generate(self, messages, options, cancel=None):
-    if Script.replies and not isinstance(messages, str):
-        Script.prompts.append(self.render(messages, options))
-        results = [m.content for m in messages if m.role == "tool"]
-        said = _datetime(results[-1]) if results else "?"
-        self.engine.script_next_reply(Script.replies.pop(0).replace("{datetime}", said))
-    return _generate(self, messages, options, cancel)
-
-
-def _datetime(result: str) -> str:
-    try:
-        return json.loads(result).get("datetime", "?")
-    except ValueError:
-        return "?"
 
 
 @pytest.fixture(scope="module")
@@ -98,24 +66,6 @@ def app(tmp_path_factory):
 
 def page_tools(app) -> PageTools:
     return app.running.blocks.seedchat_tools
-
-
-def chat_text(page) -> str:
-    return page.locator("#chatbot").inner_text()
-
-
-def wait_text(page, pattern: str, timeout_ms: int = 120_000) -> None:
-    page.wait_for_function(
-        "([p]) => new RegExp(p).test(document.querySelector('#chatbot').innerText)",
-        arg=[pattern],
-        timeout=timeout_ms,
-    )
-
-
-def settled(app, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while app.host.busy and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def test_allow_once_runs_the_real_time_server_and_the_answer_quotes_it(page, app):
