@@ -186,8 +186,12 @@ def test_a_sweep_in_the_store_saves_each_reply_once_and_resumes(tmp_path):
 
 
 def test_a_hub_dataset_offline_says_so(monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(Exception) as err:
+    # read when huggingface_hub is first imported: set it too, so no address is looked up
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(QuestionSetError) as err:
         load_questions("hf:someone/qa", parse_mapping("question=problem,answer=solution"))
     assert "someone/qa" in str(err.value) and "offline" in str(err.value).lower()
     assert getattr(err.value, "hint", "")

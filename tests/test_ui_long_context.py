@@ -90,8 +90,8 @@ def test_attach_a_long_file_reload_with_a_plan_and_reopen(
     )
     monkeypatch.setenv("SEEDCHAT_TEST_MODEL", str(long_model))
     upload = contract(tmp_path / "contract.txt")
-    binary = tmp_path / "photo.png"
-    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    binary = tmp_path / "program.bin"  # (a picture is read by OCR now: this one is not)
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4)
     with running_app(home, port=7897) as app, Pages(browser, app.url) as pages:
         assert app.host.wait_loaded(120) and app.host.engine.n_ctx == LOADED
         page = pages()
@@ -101,7 +101,7 @@ def test_attach_a_long_file_reload_with_a_plan_and_reopen(
 
         # a file that cannot be attached: its error, and the meter as it was
         page.locator("#message input[type=file]").set_input_files(str(binary))
-        page.locator("#error-box").get_by_text("photo.png is a binary file").wait_for()
+        page.locator("#error-box").get_by_text("program.bin is a binary file").wait_for()
         assert tokens_shown(meter(page)) == short
 
         page.locator("#message input[type=file]").set_input_files(str(upload))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from seedchat.budget_lab.builtin_sets import BUILTIN, builtin_set
 from seedchat.budget_lab.questions import QuestionSet, QuestionSetError, from_rows, read_jsonl
+from seedchat.hub.errors import PullError
 from seedchat.hub.repo import hub_errors
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,15 @@ def hub_dataset(repo: str, columns: Mapping[str, str], filename: str) -> Questio
     """A dataset's JSONL file from the hub, its columns renamed by ``columns``."""
     from huggingface_hub import hf_hub_download
 
-    with hub_errors(repo, filename):
-        local = hf_hub_download(repo, filename, repo_type="dataset")
+    try:
+        with hub_errors(repo, filename):
+            local = hf_hub_download(repo, filename, repo_type="dataset")
+    except PullError as err:  # unreachable or offline, not found, gated: name the set
+        raise QuestionSetError(
+            f"Cannot fetch the question set {repo} ({filename}) from the Hugging Face hub "
+            f"(offline, or the hub cannot be reached): {err.message}",
+            hint=err.hint or "Connect to the internet, or give a JSONL file of questions.",
+        ) from err
     rows = []
     for line in Path(local).read_text(encoding="utf-8").splitlines():
         if line.strip():
