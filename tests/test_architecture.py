@@ -487,3 +487,19 @@ def test_the_layers_name_packages_whole():
     split = sorted(e for e in named if e.endswith(".py") and e.count("/") > 1)
     assert missing == [], f"docs/architecture.md's layers do not name the packages {missing}"
     assert split == [], f"docs/architecture.md's layers place package modules alone: {split}"
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject.toml lists the packages by hand: a new package not listed is missing from
+    the wheel (and from every install but an editable one)."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    real = {
+        ".".join(p.parent.relative_to(REPO).parts)
+        for p in (REPO / "seedchat").rglob("__init__.py")
+        if "data" not in p.relative_to(REPO).parts
+    }
+    assert real - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
