@@ -11,18 +11,9 @@ from seedchat.chat.session import ChatSession, SessionTools
 from seedchat.events import Done, ToolRun
 from seedchat.tools import approvals
 from seedchat.tools.config import ServerEntry, ToolsConfig, config_file
-from seedchat.tools.protocol import PendingCall
 from tests.local_tools import LocalTools
 from tests.replay import Replay, answer, tool_call
-
-
-class Asking:
-    def __init__(self, *answers: str) -> None:
-        self.answers, self.asked = list(answers), []
-
-    def decide(self, call: PendingCall):
-        self.asked.append(call)
-        return self.answers.pop(0)
+from tests.tool_scripts import Asking
 
 
 def tokyo() -> list:

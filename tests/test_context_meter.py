@@ -11,12 +11,12 @@ import pytest
 from seedchat.chat.prompt_size import prompt_size
 from seedchat.chat.session import ChatSession, Turn
 from seedchat.documents.read import read_document
-from seedchat.engine.host import CHARS_PER_TOKEN
 from seedchat.engine.local import Engine, LoadOptions
 from seedchat.engine.remote import RemoteEngine
 from seedchat.errors import ContextLengthError
 from seedchat.events import Notice
 from seedchat.models import demo_model
+from seedchat.seed.prompt_tokens import CHARS_PER_TOKEN
 from seedchat.settings import ChatSettings
 from seedchat.ui.context_meter import meter_markdown, refuse_if_too_long
 

@@ -17,9 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from seedchat.cli.console import console, err_console, note
-from seedchat.engine.host import CHARS_PER_TOKEN, count_text
+from seedchat.engine.host import count_text
 from seedchat.errors import ModelFileError, SeedchatError
 from seedchat.models import DEMO_DIR, resolve_model
+from seedchat.seed.prompt_tokens import CHARS_PER_TOKEN
 from seedchat.seed.template import seed_template
 from seedchat.settings import load_settings
 from seedchat.tools.approvals import is_always_allowed

@@ -12,14 +12,13 @@ page's tabs; later the API): a second caller that asks while the model is busy g
 Two questions every front end asks of its model, answered here once: is it a model on this
 machine (:func:`local_engine`: the llama.cpp engine, or None for a model on a server or
 none), and how many tokens is a text for it (:func:`count_text`: its tokenizer, else an
-estimate of :data:`CHARS_PER_TOKEN` characters a token)?
+estimate of :data:`~seedchat.seed.prompt_tokens.CHARS_PER_TOKEN` characters a token)?
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -32,14 +31,11 @@ from seedchat.engine.remote_servers import RemoteServer
 from seedchat.errors import EngineError, SeedchatError
 from seedchat.events import Event, Notice
 from seedchat.models import ModelInfo, demo_model, read_gguf_info
+from seedchat.seed.prompt_tokens import estimate_tokens
 from seedchat.seed.template import Message
 from seedchat.settings import GenerationOptions, LoadOptions, Settings
 
 log = logging.getLogger(__name__)
-
-#: A text's tokens are estimated as its characters over this, for a model whose tokenizer
-#: is not here (on a server) or when there is no model.
-CHARS_PER_TOKEN = 4
 
 TokenCounter = Callable[[str], int]
 
@@ -52,11 +48,6 @@ def local_engine(engine: object, templated: bool = False) -> Engine | None:
         if isinstance(candidate, Engine):
             return None if templated and candidate.template is None else candidate
     return None
-
-
-def estimate_tokens(text: str) -> int:
-    """About :data:`CHARS_PER_TOKEN` characters a token (a non-empty text is one at least)."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 def count_text(engine: object) -> TokenCounter:

@@ -27,11 +27,22 @@ template leaves earlier thinking out or trims it) and be evaluated again.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 from seedchat.seed.tags import BOS, EOS
 from seedchat.seed.template import RenderedPrompt
+
+#: A text's tokens are estimated as its characters over this, for a model whose tokenizer
+#: is not here (on a server) or when there is no model: the one ratio seedchat uses.
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """About :data:`CHARS_PER_TOKEN` characters a token (a non-empty text is one at least)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
 
 REPLY_OPEN = BOS + "assistant"  # where a reply starts in a rendered prompt
 

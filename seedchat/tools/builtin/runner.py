@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from seedchat.seed.prompt_tokens import CHARS_PER_TOKEN
 from seedchat.settings import Settings, load_settings
 from seedchat.tools.builtin.config import BUILTINS, BuiltinConfig, check_name
 from seedchat.tools.builtin.fetch import FetchLimits, FetchTool
@@ -20,11 +21,10 @@ from seedchat.tools.builtin.spec import BuiltinTool
 from seedchat.tools.protocol import PendingCall, ToolOutcome, ToolRunner, Tools, tool_names
 from seedchat.tools.results import ToolInfo
 
-CHARS_PER_TOKEN = 4  # a result's room in characters, from tool_result_max_tokens
-
 
 def make_tool(name: str, config: BuiltinConfig, settings: Settings) -> BuiltinTool:
     """The built-in tool ``name`` with the settings' limits (whether on or not)."""
+    # a result's room in characters, from tool_result_max_tokens
     room = int(settings.get("tool_result_max_tokens")) * CHARS_PER_TOKEN
     check_name(name)
     if name == "python":
