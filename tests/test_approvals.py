@@ -99,3 +99,14 @@ def test_a_built_in_tool_is_always_allowed_beside_its_switch(seedchat_home):
     approvals.allow_always("not_a_builtin", None)  # nowhere to remember it: nothing written
     assert not approvals.is_always_allowed("not_a_builtin")
     assert "not_a_builtin" not in BuiltinConfig.path().read_text()
+
+
+def test_the_built_in_functions_approvals_knows_are_the_tools_own(seedchat_home):
+    """approvals.py tells a built-in tool by config.FUNCTIONS (without importing the tools):
+    it must name exactly the functions each tool defines."""
+    from seedchat.tools.builtin.config import BUILTINS, FUNCTIONS
+    from seedchat.tools.builtin.runner import tool_infos
+
+    assert set(FUNCTIONS) == set(BUILTINS)
+    for name in BUILTINS:
+        assert sorted(FUNCTIONS[name]) == sorted(t.name for t in tool_infos(name)), name
