@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from seedchat.errors import SettingsError
 from seedchat.paths import atomic_write_text, get_paths
 from seedchat.seed import budget as budgets
@@ -163,7 +165,7 @@ FIELDS: dict[str, Field] = {
     "offload_kqv": Field(
         True, bool, doc="the KV cache on the GPU with its layers; false: in system RAM"
     ),
-    "threads": Field(0, int, lo=0, hi=1024, doc="0: one per CPU core, at most 8"),
+    "threads": Field(0, int, lo=0, hi=1024, doc="0: one per physical CPU core, at most 8"),
     "kv_cache_disk_gb": Field(
         10,
         (int, float),
@@ -430,8 +432,21 @@ class LoadOptions:
 
     @property
     def thread_count(self) -> int:
-        """Threads llama.cpp uses: ``threads``, or for 0 one per CPU core, at most 8."""
-        return self.threads or min(MAX_AUTO_THREADS, os.cpu_count() or 1)
+        """Threads llama.cpp uses: ``threads``, or for 0 one per physical CPU core this
+        process may use, at most 8 (see :func:`physical_cores`)."""
+        return self.threads or min(MAX_AUTO_THREADS, physical_cores())
+
+
+def physical_cores() -> int:
+    """The physical CPU cores this process may run on. A second hardware thread of a core
+    adds little to llama.cpp's matrix work and makes its threads wait on each other (llama.cpp
+    itself defaults to physical cores); measured in docs/benchmarks.md."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    logical = os.cpu_count() or 1
+    physical = psutil.cpu_count(logical=False) or logical
+    if usable is not None and usable < logical:  # a container or taskset: a share of them
+        physical = max(1, usable * physical // logical)
+    return max(1, physical)
 
 
 def settings_table() -> str:

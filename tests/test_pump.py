@@ -85,3 +85,36 @@ def test_closing_stops_the_stream_and_waits_for_it():
     pump.close(timeout=5)
     assert stop.is_set()
     assert not [t for t in threading.enumerate() if t.name == "seedchat-generate"]
+
+
+def test_a_reader_with_a_wait_gets_an_empty_batch_when_nothing_comes():
+    gate = threading.Event()
+    pump = EventPump(stream(4, gate=gate), gate.set)
+    batches = pump.batches(wait=0.05)
+    got = [next(batches)]
+    t0 = time.perf_counter()
+    got.append(next(batches))  # the stream waits at the gate: nothing comes
+    assert got[-1] == [] and 0.04 <= time.perf_counter() - t0 < 2
+    gate.set()
+    got += list(batches)
+    assert [e.text for b in got for e in b if isinstance(e, AnswerDelta)] == list("0123")
+
+
+def test_a_paced_event_loop_reader_wakes_per_batch_not_per_token():
+    """The model writes 200 tokens one every millisecond; a reader paced at 20 ms gets
+    them all, in order, in a few batches rather than one per token."""
+
+    def events():
+        for i in range(200):
+            time.sleep(0.001)
+            yield AnswerDelta(str(i))
+        yield Done("stop")
+
+    async def read():
+        return [batch async for batch in EventPump(events, lambda: None).abatches(pace=0.02)]
+
+    batches = asyncio.run(read())
+    texts = [e.text for b in batches for e in b if isinstance(e, AnswerDelta)]
+    assert texts == [str(i) for i in range(200)]
+    assert isinstance(batches[-1][-1], Done)
+    assert len(batches) < 40  # ~0.25 s of tokens at one batch per 20 ms, not 200

@@ -104,3 +104,17 @@ def test_the_settings_table_is_made_from_the_fields():
         "docs/settings.md's settings table differs from seedchat.settings.FIELDS: paste the output of "
         "`python -m seedchat.settings` between the settings-table markers"
     )
+
+
+def test_threads_zero_is_one_per_physical_core_this_process_may_use():
+    import os
+
+    import psutil
+
+    from seedchat.settings import MAX_AUTO_THREADS, LoadOptions, physical_cores
+
+    cores = physical_cores()
+    assert 1 <= cores <= (psutil.cpu_count(logical=False) or os.cpu_count())
+    assert cores <= len(os.sched_getaffinity(0))
+    assert LoadOptions().thread_count == min(MAX_AUTO_THREADS, cores)
+    assert LoadOptions(threads=3).thread_count == 3

@@ -6,8 +6,11 @@ artifacts/screenshots/.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from seedchat.store import Store
 from tests.browser import screenshot, send, set_budget, wait_done
 
 pytestmark = pytest.mark.slow
@@ -168,3 +171,55 @@ def test_edit_last_message_and_regenerate(page):
     )
     assert len(answers) == 1, answers
     screenshot(page, "chat-edit-regenerate")
+
+
+# Records every live title of the thinking block (with its time) and, the moment the
+# statistics line appears (it comes with the reply's last streamed update, before the chat
+# is drawn again from the store), the text of the model's messages and the title.
+FINAL_WATCH = """
+() => {
+  window.__live = []; window.__atDone = null;
+  const chat = document.querySelector('#chatbot');
+  const look = () => {
+    const t = chat.querySelector('.thought-group .title');
+    const title = t ? t.textContent.trim() : '';
+    const live = window.__live;
+    if (title.startsWith('Thinking ·') && live[live.length - 1]?.[1] !== title)
+      live.push([performance.now(), title]);
+    const stats = document.querySelector('#turn-stats').textContent;
+    if (!window.__atDone && stats.includes('tok/s'))
+      window.__atDone = {stats, title,
+                         bots: [...chat.querySelectorAll('[data-testid=bot]')].map(b => b.textContent)};
+  };
+  new MutationObserver(look).observe(document.body, {subtree: true, childList: true,
+                                                     characterData: true, attributes: true});
+}
+"""
+
+
+def test_a_fast_stream_ends_exactly_as_saved_with_live_counters(app, page):
+    """The page draws a streamed reply at a frame rate, not per token (the demo model writes
+    about a thousand tokens a second): the last streamed state is the whole reply (the same
+    text, title and statistics the store holds), and while thinking the title's counter
+    went up, at least four times a second."""
+    set_budget(page, 1024)
+    page.evaluate(FINAL_WATCH)
+    send(page, "What is 27 plus 32?")
+    stats = wait_done(page)
+    page.wait_for_function("window.__atDone !== null")
+    at_done, live = page.evaluate("window.__atDone"), page.evaluate("window.__live")
+    final = page.evaluate(
+        "[...document.querySelectorAll('#chatbot [data-testid=bot]')].map(b => b.textContent)"
+    )
+    assert at_done["bots"] == final  # nothing the store has was missing from the stream
+    with Store(app.home / "data" / "seedchat.db") as store:
+        conv = store.get_conversation(store.list_conversations()[0].id)
+    answer = conv.messages[-1]
+    assert stats in at_done["stats"]  # the statistics came with the last streamed update
+    assert stats.startswith(f"{answer.stats['generated_tokens']} tokens")
+    assert f"· {answer.thinking_tokens} / 1024 tokens" in at_done["title"]
+    counts = [int(re.search(r"Thinking · (\d+)", title).group(1)) for _, title in live]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts)
+    seconds = (live[-1][0] - live[0][0]) / 1000 if len(live) > 1 else 0.0
+    if answer.thinking_tokens >= 500:  # thought long enough to judge the rate
+        assert len(live) >= 2 and (len(live) - 1) / seconds >= 4, live

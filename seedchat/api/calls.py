@@ -39,6 +39,10 @@ from seedchat.settings import ChatSettings
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
+#: The least time between two chunks of a streamed reply (seconds): the server's loop wakes
+#: at most 50 times a second and not once per token, which on a small machine leaves the
+#: model its cores (the first chunk goes at once; docs/benchmarks.md).
+STREAM_PACE = 0.02
 
 
 class Saver(Protocol):
@@ -187,7 +191,7 @@ class Call:
 
 async def _first(pump: EventPump) -> tuple[AsyncIterator[list[Event]], list[Event]]:
     """The first batch, before any byte is sent: an error here is still a proper 4xx."""
-    batches = pump.abatches()
+    batches = pump.abatches(pace=STREAM_PACE)
     try:
         return batches, await anext(batches)
     except StopAsyncIteration:

@@ -42,6 +42,7 @@ class EventPump:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._on_event = on_event
         self._wake: Callable[[], None] | None = None  # the async reader's, once it waits
+        self._waiting = False  # the async reader waits for its wake (set before it looks)
         self._pending: list[object] = []  # what a batch put back for the next read
         self._thread = threading.Thread(
             target=self._run, args=(events,), name="seedchat-generate", daemon=True
@@ -62,7 +63,8 @@ class EventPump:
     def _put(self, item: object) -> None:
         self._queue.put(item)
         wake = self._wake
-        if wake is not None:
+        if wake is not None and self._waiting:  # once per wait, not once per token
+            self._waiting = False
             wake()
 
     def _drain(self) -> list[object]:
@@ -88,17 +90,27 @@ class EventPump:
 
     # -- the faces -------------------------------------------------------------------
 
-    def batches(self) -> Iterator[list[Event]]:
-        """Lists of events, each everything that arrived since the last (blocking)."""
+    def batches(self, wait: float | None = None) -> Iterator[list[Event]]:
+        """Lists of events, each everything that arrived since the last (blocking); with
+        ``wait``, an empty list after ``wait`` seconds in which nothing came."""
         while True:
-            events, ended = self._take(self._drain() or [self._queue.get(), *self._drain()])
+            items = self._drain()
+            if not items:
+                try:
+                    items = [self._queue.get(timeout=wait), *self._drain()]
+                except queue.Empty:
+                    yield []
+                    continue
+            events, ended = self._take(items)
             if events:
                 yield events
             if ended:
                 return
 
-    async def abatches(self) -> AsyncIterator[list[Event]]:
-        """The same batches for an event loop: waits without holding a thread."""
+    async def abatches(self, pace: float = 0.0) -> AsyncIterator[list[Event]]:
+        """The same batches for an event loop: waits without holding a thread. With
+        ``pace``, at least ``pace`` seconds between two batches (what comes meanwhile joins
+        the next), so the loop wakes at that rate and not once per token."""
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
 
@@ -111,15 +123,19 @@ class EventPump:
         self._wake = wake
         while True:
             ready.clear()
-            items = self._drain()  # after the clear: what comes later wakes the wait
+            self._waiting = True  # before the drain: what comes after it wakes the wait
+            items = self._drain()
             if not items:
                 await ready.wait()
                 continue
+            self._waiting = False
             events, ended = self._take(items)
             if events:
                 yield events
             if ended:
                 return
+            if pace:
+                await asyncio.sleep(pace)
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop the stream; wait up to ``timeout`` seconds for it to end (None or 0: do

@@ -3,9 +3,10 @@
 Every turn is a :class:`~seedchat.chat.session.ChatSession` turn (the same as in
 ``seedchat chat``), built from the tab's state: the turns on screen, where they are in the
 store (:class:`~seedchat.chat.session.OpenThread`) and the settings panel's values. The model
-decodes in its own thread (:class:`~seedchat.chat.pump.EventPump`) and each page update takes
-everything that arrived meanwhile, so drawing never slows the model down; a page that
-goes away stops the model.
+decodes in its own thread (:class:`~seedchat.chat.pump.EventPump`); the page is drawn at a
+frame rate (:class:`~seedchat.ui.pacing.UpdatePacer`), each update taking everything that
+arrived meanwhile, with no progress animation, so drawing takes as little as it can from the
+model; a page that goes away stops the model.
 
 A message with siblings in the store (regenerate and edit make them) shows ``‹ 2 / 3 ›``
 (:mod:`seedchat.ui.render`); the page's script (:data:`BRANCH_JS`) turns a click on an
@@ -34,13 +35,14 @@ from seedchat.chat.session import ChatSession, OpenThread, SessionTools, Turn
 from seedchat.documents.read import DocumentError
 from seedchat.engine.host import ModelHost
 from seedchat.errors import SeedchatError
-from seedchat.events import Done, Event, Notice, Reflect, ThinkingEnd, ThinkingStart, ToolRun
+from seedchat.events import Done, Event, Notice
 from seedchat.store import Store
 from seedchat.ui.attachments import message_parts, message_value, read_uploads
 from seedchat.ui.context_meter import ContextMeter, MeterTargets, refuse_if_too_long
 from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
 from seedchat.ui.outside_images import LATEX
+from seedchat.ui.pacing import UpdatePacer
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.render import BRANCH_LINK, ChatMessage, user_message
 from seedchat.ui.settings_panel import SettingsPanel
@@ -52,8 +54,10 @@ log = logging.getLogger(__name__)
 
 # Generation handlers of several tabs may run at once: the model host lets one generate
 # and tells the others, in their own chat, that the model is busy.
-GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
-UPDATE_INTERVAL = 0.025  # seconds between streamed page updates (text is batched, never dropped)
+# No progress animation on the outputs while a reply streams: an endless animation makes the
+# browser draw every frame, which on a small machine takes a core from the model (the chat's
+# own "…" and the Stop button say that it is writing).
+GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8, "show_progress": "hidden"}
 
 # The page's script (run once when it loads): a click on a branch control's arrow in the
 # chat becomes the hidden #branch-switch box's new value ("branch-next-ID <time>": always
@@ -478,25 +482,22 @@ class _TurnHandlers:
             self.page.model_status: status_markdown(self.host),
         }
         self.streaming.add(_tab_key(request))
-        pump = EventPump(lambda: run(cancel), stop=cancel.set)
-        last, first = 0.0, True
+        pump, pacer = EventPump(lambda: run(cancel), stop=cancel.set), UpdatePacer()
+        first = True
         try:
-            for events in pump.batches():
+            for events in pump.batches(wait=pacer.interval):
                 for event in events:
                     view.apply(event)
-                now = time.perf_counter()
-                structural = any(
-                    isinstance(e, ThinkingStart | ThinkingEnd | Reflect | Done | ToolRun)
-                    for e in events
-                )
-                if first or structural or now - last >= UPDATE_INTERVAL:
-                    updates = {pane.chatbot: chat + view.messages()}
-                    if view.done is not None:
-                        updates[pane.stats] = done_footer(view.done)
-                    if first:  # the question is saved by now: list the conversation
-                        updates.update(self._saved(session, query))
-                    last, first = now, False
-                    yield updates
+                if not (first or pacer.due(events)):
+                    continue
+                updates = {pane.chatbot: chat + view.messages()}
+                if view.done is not None:
+                    updates[pane.stats] = done_footer(view.done)
+                if first:  # the question is saved by now: list the conversation
+                    updates.update(self._saved(session, query))
+                first, started = False, time.perf_counter()
+                yield updates
+                pacer.sent(time.perf_counter() - started)
         except SeedchatError as err:
             log.warning("generation failed: %s", err)
             view.fail(err.message)

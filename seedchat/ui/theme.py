@@ -30,6 +30,9 @@ CSS = """
   border: 1px solid var(--border-color-primary); border-radius: 1em; font-size: 0.85em; }
 /* Unlimited: the slider reads "Budget: unlimited", with no number and no position */
 #budget.unlimited .tab-like-container, #budget.unlimited .slider_input_container { display: none; }
+/* Nothing animates while a reply streams: an endless animation makes the browser draw
+   every frame, and on a small machine that takes a core from the model */
+#chatbot .loading-spinner, .wrap.generating { animation: none !important; }
 
 /* A phone (390 x 844 and the like): one column, the drawers above and below the chat,
    nothing wider than the screen, controls big enough for a thumb */

@@ -1,0 +1,52 @@
+"""When the page draws a streamed reply: at a frame rate, not at the model's token rate.
+
+The model writes tokens far faster than a page needs to show them (over a thousand a
+second with a small model), and every update costs the page server (postprocessing, the
+diff) and the browser (Markdown, layout, paint) work that, on a small machine, takes cores
+from the model itself: llama.cpp's threads wait on each other, so a busy neighbour slows
+decoding far more than its own share (docs/benchmarks.md, "The page at the engine's
+speed"). :class:`UpdatePacer` sends an update at most every :data:`MIN_INTERVAL` seconds,
+longer when updates turn out costly (a long conversation to diff), never longer than
+:data:`MAX_INTERVAL` (the thinking title's counters change at least four times a second),
+and at once when the turn's shape changes (thinking starts or ends, a tool runs, a
+reflect line, the end), so the final state is always drawn exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from seedchat.events import Done, Event, Reflect, ThinkingEnd, ThinkingStart, ToolRun
+
+#: The shortest time between two streamed updates (seconds): ten a second at most.
+MIN_INTERVAL = 0.1
+#: The longest (seconds): the live counters change at least four times a second.
+MAX_INTERVAL = 0.2
+#: An update that took this share of the interval or more makes the interval longer.
+COST_SHARE = 0.25
+
+#: Events that change the turn's shape: drawn at once.
+STRUCTURAL = (ThinkingStart, ThinkingEnd, Reflect, ToolRun, Done)
+
+
+class UpdatePacer:
+    """Decides when a streamed reply's next update goes to the page."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._last = float("-inf")  # when the last update went out
+        self._undrawn = False  # events applied since then
+        self.interval = MIN_INTERVAL
+
+    def due(self, events: Sequence[Event]) -> bool:
+        """Whether to draw now, after ``events`` (empty: nothing new came meanwhile)."""
+        self._undrawn = self._undrawn or bool(events)
+        if any(isinstance(event, STRUCTURAL) for event in events):
+            return True
+        return self._undrawn and self._clock() - self._last >= self.interval
+
+    def sent(self, cost: float) -> None:
+        """An update went out; handing it over took ``cost`` seconds."""
+        self._last, self._undrawn = self._clock(), False
+        self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, cost / COST_SHARE))

@@ -1,0 +1,66 @@
+"""The page's streamed updates go at a frame rate: at most ten a second, at least five
+while anything is new, slower when an update costs more, at once when the turn's shape
+changes (seedchat.ui.pacing)."""
+
+from __future__ import annotations
+
+from seedchat.events import AnswerDelta, Done, Reflect, ThinkingDelta, ThinkingEnd, ToolRun
+from seedchat.ui.pacing import MAX_INTERVAL, MIN_INTERVAL, UpdatePacer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_tokens_are_drawn_at_most_ten_times_a_second():
+    clock = Clock()
+    pacer = UpdatePacer(clock)
+    drawn = 0
+    for _ in range(1000):  # a thousand tokens a second for one second
+        clock.now += 0.001
+        if pacer.due([AnswerDelta("x")]):
+            drawn += 1
+            pacer.sent(0.002)
+    assert 9 <= drawn <= 11
+
+
+def test_nothing_new_is_never_drawn_and_undrawn_text_is_drawn_when_its_time_comes():
+    clock = Clock()
+    pacer = UpdatePacer(clock)
+    assert pacer.due([ThinkingDelta("a", 1)])  # the first one: at once
+    pacer.sent(0.0)
+    clock.now += MIN_INTERVAL * 3
+    assert not pacer.due([])  # nothing new since the last update
+    assert pacer.due([ThinkingDelta("b", 2)])  # new, and the interval has passed
+    pacer.sent(0.0)
+    clock.now += 0.01
+    assert not pacer.due([ThinkingDelta("c", 3)])  # too soon after the last update
+    assert not pacer.due([])
+    clock.now += MIN_INTERVAL
+    assert pacer.due([])  # "c" is still undrawn: the wait's empty batch draws it
+
+
+def test_the_turns_shape_is_drawn_at_once():
+    for event in (
+        ThinkingEnd(5, 0.1),
+        Reflect(100, 924, False, "x"),
+        ToolRun("call-1", "t"),
+        Done("stop"),
+    ):
+        pacer = UpdatePacer(Clock())
+        pacer.sent(0.0)
+        assert pacer.due([event]), event
+
+
+def test_costly_updates_stretch_the_interval_but_counters_stay_live():
+    pacer = UpdatePacer(Clock())
+    pacer.sent(0.005)
+    assert pacer.interval == MIN_INTERVAL
+    pacer.sent(0.04)  # an update that took 40 ms: draw less often
+    assert MIN_INTERVAL < pacer.interval <= MAX_INTERVAL
+    pacer.sent(5.0)  # however costly, the counters still change every MAX_INTERVAL
+    assert pacer.interval == MAX_INTERVAL <= 0.25
