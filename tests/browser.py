@@ -345,3 +345,12 @@ def wait_meter(page, *parts: str, timeout: int = 60_000) -> str:
         timeout=timeout,
     )
     return meter(page)
+
+
+def wait_title(page, title: str, timeout: int = 20_000) -> None:
+    """Wait until the sidebar's "This conversation → Title" box shows ``title``."""
+    page.wait_for_function(
+        "(t) => document.querySelector('#conversation-title input')?.value === t",
+        arg=title,
+        timeout=timeout,
+    )

@@ -29,7 +29,15 @@ from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.tool_cards import LoopView
 from seedchat.ui.tools_panel import status_markdown
-from tests.browser import Pages, running_app, screenshot, send, set_budget, set_checked
+from tests.browser import (
+    Pages,
+    running_app,
+    screenshot,
+    send,
+    set_budget,
+    set_checked,
+    wait_title,
+)
 from tests.mcp_servers import (
     PINNED_AT,
     config_with,
@@ -91,6 +99,22 @@ def test_allow_once_runs_the_real_time_server_and_the_answer_quotes_it(page, app
     assert roles == ["user", "assistant", "tool", "assistant"]
     assert json.loads(saved[2].content)["timezone"] == "Asia/Tokyo"
     assert saved[2].stats["server"] == "time"
+
+
+def test_the_title_shows_after_a_reply_that_called_a_tool(page, app):
+    """A new chat's first question names it: "This conversation → Title" shows the name
+    the list shows, also after a reply that called a tool."""
+    set_budget(page, 0)
+    Script.replies[:] = [call("get_current_time", timezone="Europe/Oslo"), "It is {datetime}."]
+    send(page, "What time is it in Oslo?")
+    once = page.locator('#chatbot a[href^="#tool-once-"]')
+    once.wait_for(timeout=120_000)
+    once.click()
+    wait_text(page, r"It is 20\d\d-\d\d-\d\dT[\d:]+\+0[12]:00\.")
+    settled(app)
+    page.locator("#conversation-list").get_by_text("What time is it in Oslo?").wait_for()
+    wait_title(page, "What time is it in Oslo?")
+    screenshot(page, "tools-title")
 
 
 def test_the_demo_model_itself_calls_the_tool_and_answers_with_its_time(page, app):

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 # Generation handlers of several tabs may run at once: the model host lets one generate
 # and tells the others, in their own chat, that the model is busy.
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
+#: The message box's hint: words only (an emoji would be an empty box on a machine without an
+#: emoji font); the paperclip is the box's own upload button, drawn beside the words
+MESSAGE_HINT = "Message seedchat (Enter sends) · attach files with the paperclip, drop or paste"
 UPDATE_INTERVAL = 0.025  # seconds between streamed page updates (text is batched, never dropped)
 
 # The page's script (run once when it loads): a click on a branch control's arrow in the
@@ -154,7 +157,7 @@ class ChatPane:
         with gr.Row():
             # files: its upload button, dropped on it or pasted (seedchat.ui.attachments)
             self.message = gr.MultimodalTextbox(
-                placeholder="Message seedchat (Enter sends) · attach files with 📎, drop or paste",
+                placeholder=MESSAGE_HINT,
                 show_label=False,
                 lines=1,
                 max_lines=8,
