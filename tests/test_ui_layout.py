@@ -7,9 +7,6 @@ the real app (tests/browser.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 
 from seedchat.documents.read import Document
@@ -17,7 +14,7 @@ from seedchat.events import Reflect
 from seedchat.ui.outside_images import placeholder
 from seedchat.ui.render import file_chip, reflect_marker
 from seedchat.ui.tool_cards import ICONS
-from tests.browser import screenshot, send, set_budget, wait_done
+from tests.browser import screenshot, send, set_budget, sized_page, wait_done
 
 pytestmark = pytest.mark.slow
 
@@ -59,26 +56,13 @@ BOX = """
 """
 
 
-@contextmanager
-def opened(browser, app, size: dict, phone: bool = False) -> Iterator:
-    """A new chat at ``size`` (a phone: touch), in a browser context of its own."""
-    context = browser.new_context(viewport=size, is_mobile=phone, has_touch=phone)
-    try:
-        page = context.new_page()
-        page.goto(app.url + "?new=1", wait_until="domcontentloaded")
-        page.wait_for_selector("#message textarea", timeout=30_000)
-        yield page
-    finally:
-        context.close()
-
-
 def box(page, selector: str) -> dict:
     return page.evaluate(BOX, selector)
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_message_box_is_at_least_as_wide_as_send_and_stop(browser, app, size):
-    with opened(browser, app, size, phone=size is PHONE) as page:
+    with sized_page(browser, app.url, size, touch=size is PHONE) as page:
         page.wait_for_selector("#send")
         message, send_, stop = (box(page, s) for s in ("#message", "#send", "#stop"))
         screenshot(page, f"layout-message-row-{size['width']}")
@@ -92,7 +76,7 @@ def test_the_pages_marks_need_no_emoji_font(browser, app, tmp_path):
     """The hint names the box's own paperclip button in words; a file's chip and an outside
     image's link carry an icon drawn by the page's CSS; a tool card's states and a reflect
     line use characters the page's fonts have."""
-    with opened(browser, app, DESKTOP) as page:
+    with sized_page(browser, app.url, DESKTOP) as page:
         hint = page.locator("#message textarea").get_attribute("placeholder")
         assert "paperclip" in hint
         upload = page.locator("#message [data-testid=upload-button] svg")
@@ -130,7 +114,7 @@ def test_the_pages_marks_need_no_emoji_font(browser, app, tmp_path):
 
 
 def test_on_a_phone_the_first_run_panel_is_one_line_above_the_message_box(browser, app):
-    with opened(browser, app, PHONE, phone=True) as page:
+    with sized_page(browser, app.url, PHONE, touch=True) as page:
         offers = page.locator("#first-run-offers > button.label-wrap")
         page.wait_for_selector("#first-run-offers > button.label-wrap:not(.open)", timeout=20_000)
         assert "demo model" in offers.inner_text()
@@ -146,7 +130,7 @@ def test_on_a_phone_the_first_run_panel_is_one_line_above_the_message_box(browse
 
 
 def test_on_a_desktop_the_first_run_offers_show_open(browser, app):
-    with opened(browser, app, DESKTOP) as page:
+    with sized_page(browser, app.url, DESKTOP) as page:
         page.locator("#first-run-seed-oss-36b-instruct").wait_for(timeout=20_000)
         page.wait_for_timeout(700)  # the page's load scripts have run: it stays open
         assert page.locator("#first-run-offers > button.label-wrap.open").count() == 1
