@@ -13,7 +13,8 @@ Fixtures (tests/conftest.py loads this module as a plugin: a test asks for them 
   are closed after the test.
 
 A test that runs its own app opens its pages with ``with Pages(browser, url) as pages:``
-(``page = pages()``); they are closed when the block ends.
+(``page = pages()``); they are closed when the block ends. ``with sized_page(browser, url,
+size, touch=True) as page:`` opens one at a given size (a phone's: touch).
 """
 
 from __future__ import annotations
@@ -161,6 +162,20 @@ def open_page(browser: Any, url: str, fresh: bool = True) -> tuple[Any, PageReco
         context.close()
         raise
     return page, recorder
+
+
+@contextlib.contextmanager
+def sized_page(browser: Browser, url: str, size: dict, touch: bool = False) -> Iterator[Page]:
+    """A new chat at ``url`` in a window of ``size`` (``{"width": 390, "height": 844}``;
+    ``touch``: a phone's screen), in a browser context of its own, closed at the end."""
+    context = browser.new_context(viewport=size, is_mobile=touch, has_touch=touch)
+    try:
+        page = context.new_page()
+        page.goto(url + "?new=1", wait_until="domcontentloaded")
+        page.wait_for_selector("#chatbot", timeout=30_000)
+        yield page
+    finally:
+        context.close()
 
 
 class Pages:
@@ -345,3 +360,12 @@ def wait_meter(page, *parts: str, timeout: int = 60_000) -> str:
         timeout=timeout,
     )
     return meter(page)
+
+
+def wait_title(page, title: str, timeout: int = 20_000) -> None:
+    """Wait until the sidebar's "This conversation → Title" box shows ``title``."""
+    page.wait_for_function(
+        "(t) => document.querySelector('#conversation-title input')?.value === t",
+        arg=title,
+        timeout=timeout,
+    )

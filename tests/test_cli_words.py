@@ -87,7 +87,7 @@ def test_seedchats_own_cut_and_an_empty_report_read_the_same_everywhere():
         who, text = reflect_note(event)
         assert "None" not in text
         assert printed([event], budget=100).strip() == f"⟨{reflect_line(event)}⟩"
-        assert reflect_marker(event).strip() == f"> ⏱ **{who}:** {text}"
+        assert reflect_marker(event).strip() == f"> **{who}:** {text}"
     assert reflect_note(cut) == ("seedchat", "budget reached at 100 tokens, thinking cut")
     assert reflect_summary(empty) == "no count stated"
     assert reflect_summary(long).endswith("…") and len(reflect_summary(long)) <= 60

@@ -107,6 +107,7 @@ def test_one_preset_gives_the_same_prompt_and_settings_in_page_terminal_and_api(
         return generate(messages, options, cancel)
 
     host.generate = recording
+    defaults: dict = {}  # the settings file's values, once read: the host's are put back to them
     try:
         send(page, QUESTION)
         wait_done(page)

@@ -29,7 +29,7 @@ def doc(name: str, size: int = 12410) -> Document:
 
 
 def test_a_chip_shows_the_name_and_size():
-    assert file_chip(doc("notes.md")) == '<span class="file-chip">📎 notes.md · 12,410 bytes</span>'
+    assert file_chip(doc("notes.md")) == '<span class="file-chip">notes.md · 12,410 bytes</span>'
     assert "1 byte<" in file_chip(doc("a.txt", 1))
 
 
@@ -51,7 +51,7 @@ def test_an_untrusted_name_is_text_never_markup(name):
     # no character of Markdown or LaTeX either: each is a character reference
     assert not set("*[]`#|~()$\\") & set(re.sub(r"&#\d+;", "", inner))
     shown = html.unescape(inner)
-    assert shown.startswith(f"📎 {name} · ")
+    assert shown.startswith(f"{name} · ")
 
 
 def test_a_question_with_files_shows_its_chips_then_its_text():

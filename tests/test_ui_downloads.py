@@ -70,7 +70,7 @@ def test_first_run_panel_downloads_a_real_model_that_loads_and_answers(app_pages
     app, pages = app_pages
     page = pages()
     panel = page.locator("#first-run")
-    panel.get_by_text("This is a tiny demo model").wait_for(timeout=20_000)
+    panel.get_by_text("A tiny demo model").wait_for(timeout=20_000)
     row = page.locator(f"#first-run-{SEED.id}")
     row.get_by_text("GB").first.wait_for(timeout=20_000)  # the size and the fit, filled in
     text = row.inner_text()

@@ -136,7 +136,7 @@ def test_attach_a_long_file_reload_with_a_plan_and_reopen(
         assert f"evaluated {long:,}" in first  # the whole prompt read once, after the reload
         page.locator("#chatbot").get_by_text(FIRST_REPLY).wait_for()
         chip = page.locator("#chatbot .file-chip")
-        assert chip.count() == 1 and chip.inner_text().startswith("📎 contract.txt · ")
+        assert chip.count() == 1 and chip.inner_text().startswith("contract.txt · ")
         assert app.host.engine.last_turn.prompt_tokens == long
         screenshot(page, "long-context-answered")
         app.host.unload()  # the engine's end: its last state is on disk
@@ -145,7 +145,7 @@ def test_attach_a_long_file_reload_with_a_plan_and_reopen(
         assert app.host.wait_loaded(120) and app.host.engine.n_ctx == n_ctx
         page = pages(fresh=False)  # the conversation used last, as it was
         page.locator("#chatbot").get_by_text(FIRST_REPLY).wait_for()
-        assert page.locator("#chatbot .file-chip").inner_text().startswith("📎 contract.txt")
+        assert page.locator("#chatbot .file-chip").inner_text().startswith("contract.txt")
         app.host.engine.script_next_reply(SECOND_REPLY)
         send(page, "And when is payment due?")
         stats = wait_done(page, timeout_ms=240_000)
@@ -180,7 +180,7 @@ def test_a_files_name_is_shown_as_text(app, page, tmp_path: Path):
     conv = store.get_conversation(store.list_conversations(limit=1)[0].id)
     [stored] = next(m for m in conv.messages if m.role == "user").attachments
     assert "[link](x)" in stored.name and "__bold__" in stored.name  # as gradio kept it
-    assert chip.inner_text() == f"📎 {stored.name} · 13 bytes"  # shown as it is
+    assert chip.inner_text() == f"{stored.name} · 13 bytes"  # shown as it is
     markup = "#chatbot img, #chatbot .file-chip :is(a, strong, em, code, .katex)"
     assert page.locator(markup).count() == 0
     assert page.evaluate("window.pwned") is None
@@ -221,7 +221,7 @@ DROP = """(args) => {
 
 @pytest.mark.parametrize("how", ["drop", "paste"])
 def test_a_file_dropped_or_pasted_on_the_box_is_attached(app, page, how: str):
-    """Besides the 📎 button, a file dropped on the message box or pasted into it (the
+    """Besides the paperclip button, a file dropped on the message box or pasted into it (the
     browser's own events, as a file manager or the clipboard sends them) is attached: the
     meter counts it and the question carries its chip and its text to the model."""
     app.host.wait_loaded(120)
@@ -244,7 +244,7 @@ def test_a_file_dropped_or_pasted_on_the_box_is_attached(app, page, how: str):
     wait_done(page)
     chip = page.locator("#chatbot .file-chip")
     chip.wait_for()
-    assert chip.inner_text() == f"📎 {name} · {len(text.encode())} bytes"
+    assert chip.inner_text() == f"{name} · {len(text.encode())} bytes"
     store = app.running.blocks.seedchat_store
     conv = store.get_conversation(store.list_conversations(limit=1)[0].id)
     question = next(m for m in conv.messages if m.role == "user")

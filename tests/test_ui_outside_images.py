@@ -156,7 +156,7 @@ def test_a_saved_conversation_with_outside_images_fetches_nothing(new_page, app,
     assert listener.requests == []
     assert new_page.outside(page) == []
     text = page.locator("#chatbot").inner_text()
-    assert "🖼 image from 127.0.0.2 — open" in text
+    assert "image from 127.0.0.2 — open" in text
     assert f'<img src="{out}/code.png">' in text  # code is shown as written
     assert f"![md]({out}/tool-md.png)" in text  # the tool's result too (in its code block)
     for link in shown.all():  # HTML links (one stood in an SVG), opening a new tab

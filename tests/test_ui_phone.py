@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser import screenshot, send, set_budget, wait_done
+from tests.browser import screenshot, send, set_budget, sized_page, wait_done
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +37,8 @@ IN_REACH = """
 
 @pytest.fixture
 def phone(browser, app) -> Iterator:
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    try:
-        page = context.new_page()
-        page.goto(app.url + "?new=1", wait_until="domcontentloaded")
-        page.wait_for_selector("#chatbot", timeout=30_000)
+    with sized_page(browser, app.url, PHONE, touch=True) as page:
         yield page
-    finally:
-        context.close()
 
 
 def assert_fits(page) -> None:

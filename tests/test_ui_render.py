@@ -71,7 +71,7 @@ def test_budget_512_messages_order_and_reflect_markers():
     assert "duration" not in thinking["metadata"]
     assert thinking["metadata"]["title"].startswith("Thought for ")
     # reflect lines become markers, never raw tags
-    assert "> ⏱ **model:** used 129, 383 left" in thinking["content"]
+    assert "> **model:** used 129, 383 left" in thinking["content"]
     assert "cot_budget_reflect" not in thinking["content"]
     assert "<seed:" not in answer["content"]
     expected = "".join(e.text for e in events if isinstance(e, AnswerDelta))

@@ -14,7 +14,16 @@ import pytest
 
 from seedchat.events import AnswerDelta, ThinkingDelta, ThinkingEnd, ThinkingStart
 from seedchat.store import Store
-from tests.browser import Pages, running_app, screenshot, send, set_budget, set_checked, wait_done
+from tests.browser import (
+    Pages,
+    running_app,
+    screenshot,
+    send,
+    set_budget,
+    set_checked,
+    wait_done,
+    wait_title,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +72,7 @@ def test_a_chat_is_saved_and_comes_back_after_a_reload(app, page):
     answer = page.locator("#chatbot [data-testid=bot]").last.inner_text().strip()
     assert answer
     wait_listed(page, "What colour is a ripe banana?")
+    wait_title(page, "What colour is a ripe banana?")  # the new conversation's, as listed
     # a reload (no ?new) opens the conversation used last, as it was
     page.goto(app.url)
     page.wait_for_selector("#chatbot")

@@ -29,7 +29,15 @@ from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.tool_cards import LoopView
 from seedchat.ui.tools_panel import status_markdown
-from tests.browser import Pages, running_app, screenshot, send, set_budget, set_checked
+from tests.browser import (
+    Pages,
+    running_app,
+    screenshot,
+    send,
+    set_budget,
+    set_checked,
+    wait_title,
+)
 from tests.mcp_servers import (
     PINNED_AT,
     config_with,
@@ -80,6 +88,9 @@ def test_allow_once_runs_the_real_time_server_and_the_answer_quotes_it(page, app
     once.click()
     wait_text(page, r"It is 20\d\d-\d\d-\d\dT[\d:]+\+09:00\.")
     settled(app)
+    # after a reply that called a tool, the new conversation's title shows, as listed
+    page.locator("#conversation-list").get_by_text("What time is it in Tokyo?").wait_for()
+    wait_title(page, "What time is it in Tokyo?")
     text = chat_text(page)
     assert re.search(r"get_current_time · time — done · \d+\.\d\d s", text), text
     page.get_by_text(re.compile("get_current_time · time — done")).first.click()

@@ -22,7 +22,7 @@ from seedchat.documents.read import Document, DocumentError, read_document
 
 #: The page's script for a file pasted into the message box: gradio's box takes a pasted
 #: image only, so any other pasted file (a document copied in a file manager) is handed
-#: to the box's own upload input, as if chosen with its 📎 button.
+#: to the box's own upload input, as if chosen with its paperclip button.
 PASTE_JS = """
 () => {
   if (window.seedchatPaste) return [];

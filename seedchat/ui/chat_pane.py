@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 # browser draw every frame, which on a small machine takes a core from the model (the chat's
 # own "…" and the Stop button say that it is writing).
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8, "show_progress": "hidden"}
+#: The message box's hint: words only (an emoji would be an empty box on a machine without an
+#: emoji font); the paperclip is the box's own upload button, drawn beside the words
+MESSAGE_HINT = "Message seedchat (Enter sends) · attach files with the paperclip, drop or paste"
 
 # The page's script (run once when it loads): a click on a branch control's arrow in the
 # chat becomes the hidden #branch-switch box's new value ("branch-next-ID <time>": always
@@ -158,7 +161,7 @@ class ChatPane:
         with gr.Row():
             # files: its upload button, dropped on it or pasted (seedchat.ui.attachments)
             self.message = gr.MultimodalTextbox(
-                placeholder="Message seedchat (Enter sends) · attach files with 📎, drop or paste",
+                placeholder=MESSAGE_HINT,
                 show_label=False,
                 lines=1,
                 max_lines=8,

@@ -200,6 +200,10 @@ def demo_loaded(host: ModelHost) -> bool:
     return info is not None and info.is_demo
 
 
+#: The first-run panel's one line (its offers open below it)
+OFFERS_LABEL = "A tiny demo model: get a real one"
+
+
 class FirstRunPanel(_DownloadView):
     """The panel above the chat while the demo model is loaded (call inside the column)."""
 
@@ -212,18 +216,19 @@ class FirstRunPanel(_DownloadView):
         self.dismissed = gr.BrowserState(False, storage_key=DISMISSED_KEY)
         self.rows: dict[str, tuple[Any, Any, Any]] = {}
         with gr.Column(visible=False, variant="panel", elem_id="first-run") as self.box:
-            with gr.Row():
-                gr.Markdown("**This is a tiny demo model.** Get a real one:")
+            # one line when closed: a phone's page starts with it closed (theme.DRAWERS_JS)
+            with gr.Row(elem_id="first-run-head"):
+                with gr.Accordion(OFFERS_LABEL, open=True, elem_id="first-run-offers"):
+                    for model in self.catalog:
+                        if model.kind == "chat":
+                            self._row(model)
+                    with gr.Accordion("Base models (text completion, not chat)", open=False):
+                        for model in self.catalog:
+                            if model.kind != "chat":
+                                self._row(model)
                 self.dismiss = gr.Button(
                     "✕", size="sm", scale=0, min_width=40, elem_id="first-run-dismiss"
                 )
-            for model in self.catalog:
-                if model.kind == "chat":
-                    self._row(model)
-            with gr.Accordion("Base models (text completion, not chat)", open=False):
-                for model in self.catalog:
-                    if model.kind != "chat":
-                        self._row(model)
             self._controls()
 
     def _row(self, model: CatalogModel) -> None:

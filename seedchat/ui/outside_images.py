@@ -8,8 +8,9 @@ builders of the chat's messages apply: the answer and thinking of :class:`~seedc
 live or saved, a question with its files, a tool's card): each image or other fetched thing
 whose address is outside the page (``http:``/``https:`` to any host, ``//host/x``, any
 scheme but ``data:`` and ``blob:``) becomes a small link naming its host,
-``🖼 image from x.example — open``, that opens in a new tab only when clicked
-(``target="_blank" rel="noopener noreferrer"``, no referrer). Links stay links; ``data:``
+``image from x.example — open`` (a picture icon before it, drawn by the page's CSS), that
+opens in a new tab only when clicked (``target="_blank" rel="noopener noreferrer"``, no
+referrer). Links stay links; ``data:``
 images (a tool's small images) and the page's own files still show.
 
 What is rewritten, read as the page reads it (gradio's marked, then the browser's parser):
@@ -154,9 +155,9 @@ def placeholder(url: str, kind: str = "image") -> str:
     element that ends an SVG or MathML around it, so the link is an HTML one: drawn, and
     opened in a new tab). Only an ``http``/``https`` address is a link (never ``javascript:``)."""
     if not re.match(r"(?i)(https?:)?//", url):
-        words = html.escape(f"🖼 {kind} not shown", quote=False)
+        words = html.escape(f"{kind} not shown", quote=False)
         return f'<span class="outside-image">{words}</span>'
-    words = html.escape(f"🖼 {kind} from {host_of(url)} — open", quote=False)
+    words = html.escape(f"{kind} from {host_of(url)} — open", quote=False)
     href = html.escape(url.replace("|", "%7C").replace("`", "%60"), quote=True)
     return (
         f'<span class="outside-image"><a href="{href}" target="_blank" '

@@ -66,7 +66,7 @@ def shown_message(message: ChatMessage) -> ChatMessage:
 def reflect_marker(event: Reflect) -> str:
     """The Markdown that stands for a reflect line inside the thinking text."""
     who, text = reflect_note(event)
-    return f"\n\n> ⏱ **{who}:** {text}\n\n"
+    return f"\n\n> **{who}:** {text}\n\n"
 
 
 @dataclass
@@ -212,13 +212,15 @@ _MARKUP_CHARS = set("\\`*_[]#|~!()$<>&{}")
 
 
 def file_chip(document: Document) -> str:
-    """One attached file on its message: ``📎 notes.md · 12,410 bytes``. The name is the
+    """One attached file on its message: ``notes.md · 12,410 bytes``, a paperclip drawn
+    before it by the page's CSS (``seedchat.ui.theme``: no emoji, which a machine without an
+    emoji font shows as an empty box). The name is the
     user's (untrusted): every character of HTML, Markdown or LaTeX in it is a character
     reference, so it shows as text and never as markup."""
     name = "".join(f"&#{ord(c)};" if c in _MARKUP_CHARS else c for c in document.name)
     ocr = ocr_words(document)
     ocr = f" · {ocr}" if ocr else ""
-    return f'<span class="file-chip">📎 {name} · {size_words(document.size)}{ocr}</span>'
+    return f'<span class="file-chip">{name} · {size_words(document.size)}{ocr}</span>'
 
 
 def user_message(text: str, files: Sequence[Document] = ()) -> ChatMessage:

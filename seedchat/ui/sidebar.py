@@ -109,6 +109,7 @@ class Sidebar:
                 "Import JSON…", file_types=[".json"], size="sm", elem_id="import"
             )
         self.deleted = gr.State(None)
+        self.titled = gr.State(None)  # the conversation whose title the box shows
 
     def _wire_move_aside(self, chat: ChatTargets) -> None:
         damaged = self.store_problem.path
@@ -172,6 +173,10 @@ class Sidebar:
         self.search.change(
             self.on_search, [self.search, chat.thread], [self.listing, self.results], queue=False
         )
+        # whatever opens a conversation (a turn starts one, the list, a reload), its title
+        chat.thread.change(
+            self.on_thread, [chat.thread, self.titled], [self.title, self.titled], queue=False
+        )
         renamed = [self.title, chat.error_box, self.listing]
         for trigger in (self.rename.click, self.title.submit):
             trigger(self.on_rename, [self.title, chat.thread, self.search], renamed, queue=False)
@@ -223,6 +228,22 @@ class Sidebar:
         except StoreError as err:
             return gr.update(), error_update(err)
         return _listed(choices, thread), gr.update(value=text, visible=True)
+
+    def on_thread(self, thread: OpenThread | None, titled: str | None) -> tuple[Any, str | None]:
+        """The title box follows the conversation on screen: when the tab's thread is in
+        another conversation than the one whose title the box shows (``titled``), the box
+        shows that conversation's title (a new chat's first question names it as it is
+        saved); within the same one it is left alone (a title being typed stays)."""
+        current = thread.conversation_id if thread is not None else None
+        if current == titled:
+            return gr.update(), titled
+        if current is None or self.store is None:
+            return "", current
+        try:
+            return self.store.get_conversation(current).title, current
+        except SeedchatError as err:
+            log.warning("could not read the conversation's title: %s", err)
+            return gr.update(), titled
 
     def on_rename(self, title: str, thread: OpenThread, query: str) -> tuple[Any, Any, Any]:
         store = self.store

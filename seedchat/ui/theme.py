@@ -1,17 +1,48 @@
 """The look of the app: a gradio theme with local system fonts only, and a little CSS.
 
 Gradio's default theme loads its fonts from Google; this one names only fonts that
-are already on the machine, so the page makes no outside request.
+are already on the machine, so the page makes no outside request. The page's own marks
+(a file's chip, an outside image's link) are drawn as icons (:data:`ICONS`: SVG in
+``data:`` addresses), not emoji: a machine without an emoji font would show an empty box.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 SANS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
 MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 
-CSS = """
+#: The page's icons, drawn in the text's colour (a CSS mask): the paperclip is the message
+#: box's own upload button's (gradio's), the picture a frame with a hill and a sun.
+ICONS = {
+    "paperclip": (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1920 1920"><path fill-rule="evenodd" '
+        'd="M1752.768 221.109C1532.646.986 1174.283.986 954.161 221.109l-838.588 838.588c-154.052 '
+        "154.165-154.052 404.894 0 558.946 149.534 149.421 409.976 149.308 559.059 0l758.738-758.626"
+        "c87.982-88.094 87.982-231.417 0-319.51-88.32-88.208-231.642-87.982-319.51 0l-638.796 "
+        "638.908 79.85 79.849 638.795-638.908c43.934-43.821 115.539-43.934 159.812 0 43.934 44.047 "
+        "43.934 115.877 0 159.812l-758.739 758.625c-110.23 110.118-289.355 110.005-399.36 0-110.118"
+        "-110.117-110.005-289.242 0-399.247l838.588-838.588c175.963-175.962 462.382-176.188 638.909 "
+        "0 176.075 176.188 176.075 462.833 0 638.908l-798.607 798.72 79.849 79.85 798.607-798.72"
+        'c220.01-220.123 220.01-578.485 0-798.607"/></svg>'
+    ),
+    "picture": (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+        '<rect x="1.5" y="2.5" width="13" height="11" rx="1.5" fill="none" stroke="#000"/>'
+        '<path d="M3 12l3.5-4 2.5 2.5 1.5-1.5 2.5 3z"/><circle cx="11" cy="5.5" r="1.3"/></svg>'
+    ),
+}
+
+
+def icon_url(name: str) -> str:
+    """The CSS ``url()`` of one of :data:`ICONS` (allowed by the page's CSP: ``data:``)."""
+    return f'url("data:image/svg+xml,{quote(ICONS[name])}")'
+
+
+CSS = (
+    """
 #seedchat-header { align-items: center; }
 #seedchat-header h1 { margin: 0; font-size: 1.35rem; }
 #model-status { font-size: 0.9rem; opacity: 0.85; }
@@ -28,6 +59,24 @@ CSS = """
 #context-meter { font-size: 0.85rem; opacity: 0.8; min-height: 1.2em; }
 #chatbot .file-chip { display: inline-block; padding: 0.1em 0.6em; margin: 0 0.3em 0.3em 0;
   border: 1px solid var(--border-color-primary); border-radius: 1em; font-size: 0.85em; }
+/* the marks before a file's chip and an outside image's link: icons, not emoji */
+#chatbot .file-chip::before, #chatbot .outside-image::before { content: ""; display: inline-block;
+  width: 1em; height: 1em; margin-right: 0.35em; vertical-align: -0.15em;
+  background-color: currentColor; -webkit-mask: var(--seedchat-icon) center / contain no-repeat;
+  mask: var(--seedchat-icon) center / contain no-repeat; }
+#chatbot .file-chip { --seedchat-icon: """
+    + icon_url("paperclip")
+    + """; }
+#chatbot .outside-image { --seedchat-icon: """
+    + icon_url("picture")
+    + """; }
+#first-run-offers > button.label-wrap { font-weight: bold; text-align: left; }
+/* the first-run panel's progress and buttons take no room until a download starts */
+#first-run-progress:has(.prose:empty), #first-run > .row:not(:has(*)) { display: none !important; }
+/* the message box spans the chat column; Send and Stop stay compact beside it */
+.row:has(> #send) > .form:has(#message) { flex: 1 1 auto !important; min-width: 0 !important; }
+.row:has(> #send) > #send, .row:has(> #send) > #stop {
+  flex: 0 0 auto !important; min-width: 5.5em !important; width: auto !important; }
 /* Unlimited: the slider reads "Budget: unlimited", with no number and no position */
 #budget.unlimited .tab-like-container, #budget.unlimited .slider_input_container { display: none; }
 /* Nothing animates while a reply streams: an endless animation makes the browser draw
@@ -56,19 +105,38 @@ CSS = """
   /* the first-run offers: the model's words above its buttons */
   .first-run-model { flex-wrap: wrap !important; }
   .first-run-model > * { flex: 1 1 100% !important; min-width: 0 !important; }
+  #first-run { padding: 4px 6px !important; gap: 4px !important; }
+  /* with the first-run panel's line above it, the chat gives up room: Send and Stop show */
+  #chat-column:has(#first-run-offers) #chatbot { height: 50vh !important; max-height: 50vh !important; }
   .tab-wrapper, .tab-container { overflow-x: auto; }
 }
 """
+)
 
 # Runs once the page is up: on a narrow screen the conversations and the settings drawers
 # start closed (a click on their label opens them); a wide one keeps them open beside the chat.
+# So do the first-run panel's offers, which show once the page knows the demo model is loaded
+# (watched for until then, at most a minute): its one line, then the message box.
 DRAWERS_JS = """
 () => {
   if (!window.matchMedia('(max-width: 700px)').matches) return;
+  const label = (id) => document.querySelector('#' + id + ' > button.label-wrap');
   for (const id of ['conversations-drawer', 'settings-drawer']) {
-    const label = document.querySelector('#' + id + ' > button.label-wrap');
-    if (label && label.classList.contains('open')) label.click();
+    if (label(id)?.classList.contains('open')) label(id).click();
   }
+  // a label just drawn takes its click a moment later: click, then look again
+  const closeOffers = (tries) => {
+    const offers = label('first-run-offers');
+    if (offers?.classList.contains('open')) offers.click();
+    if (tries > 0) setTimeout(() => closeOffers(tries - 1), 100);
+  };
+  const watch = new MutationObserver(() => {
+    if (!label('first-run-offers')) return;
+    watch.disconnect();
+    setTimeout(() => closeOffers(5), 50);
+  });
+  watch.observe(document.body, { childList: true, subtree: true });
+  setTimeout(() => watch.disconnect(), 60000);
 }
 """
 

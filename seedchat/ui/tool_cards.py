@@ -50,7 +50,7 @@ STATUS_WORDS = {
     "failed": "failed",
     "declined": "declined",
 }
-ICONS = {"waiting": "⏸", "running": "⋯", "done": "✓", "failed": "✗", "declined": "⊘"}
+ICONS = {"waiting": "‖", "running": "⋯", "done": "✓", "failed": "✗", "declined": "⊘"}
 RESULT_CHARS = 2000  # the most of a result a card shows (the model reads all of it)
 
 
@@ -105,7 +105,7 @@ def card_title(card: ToolCard) -> str:
     where = f" · {card.server}" if card.server else ""
     took = f" · {card.seconds:.2f} s" if card.seconds and card.status in ("done", "failed") else ""
     words = STATUS_WORDS.get(card.status, card.status)
-    return escape_markdown(f"{ICONS.get(card.status, '🔧')} {card.name}{where} — {words}{took}")
+    return escape_markdown(f"{ICONS.get(card.status, '•')} {card.name}{where} — {words}{took}")
 
 
 def approval_links(call_id: str) -> str:
