@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.browser import screenshot, set_checked
@@ -127,3 +128,43 @@ def test_unload_then_load_again(app, page):
     page.locator("#model-details").get_by_text("Offload plan:").wait_for(timeout=60_000)
     assert "demo" in page.locator("#model-status").inner_text()
     assert app.host.engine is not None
+
+
+# Counts, from before the page's own scripts run, the animation frames asked for and who
+# asked (gradio's status trackers, or anything else).
+COUNT_FRAMES = """
+window.__frames = {status: 0, loop: 0, other: 0};
+const askFrame = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (callback) => {
+  const stack = new Error().stack || '';
+  const who = stack.includes('statustracker') ? 'status' : stack.includes('Object.tick') ? 'loop' : 'other';
+  window.__frames[who] += 1;
+  return askFrame(callback);
+};
+"""
+
+
+def test_an_idle_page_asks_for_few_frames(app, browser):
+    """Gradio keeps two frame loops running on every page (its status trackers' timer, its
+    loader's springs); seedchat's early script (seedchat.ui.frames) gives them four frames
+    a second, so an idle page does not draw 60 times a second. The script is the first
+    thing in the page's <head>."""
+    from seedchat.ui.frames import SCRIPT
+
+    html = httpx.get(app.url).text
+    assert html.index(SCRIPT.decode()) < html.index('<script type="module"')
+    context = browser.new_context()
+    try:
+        context.add_init_script(COUNT_FRAMES)
+        page = context.new_page()
+        page.goto(app.url)
+        page.wait_for_selector("#message textarea")
+        page.wait_for_timeout(1500)  # the page settles
+        page.evaluate("window.__frames = {status: 0, loop: 0, other: 0}")
+        page.wait_for_timeout(2000)
+        frames = page.evaluate("window.__frames")
+    finally:
+        context.close()
+    # without the script each loop asks for ~120 frames in 2 s
+    assert frames["status"] == 0 and frames["loop"] == 0, frames  # timers, not frames
+    assert frames["other"] < 20, frames

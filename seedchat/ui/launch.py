@@ -223,15 +223,17 @@ def _middleware(
     options: LaunchOptions, names: frozenset[str], password: KeptPassword | None
 ) -> list[Any]:
     """The checks in front of the page, outermost first: the Content-Security-Policy; Host
-    and Origin; with a password, failed logins limited per address and every route behind
+    and Origin; the page's early script (seedchat.ui.frames); with a password, failed logins limited per address and every route behind
     the session or the key.
     (Middleware given to the app gradio makes, so they run from the first request on.)"""
     from starlette.middleware import Middleware
 
     from seedchat.ui.csp import ContentSecurityPolicy
+    from seedchat.ui.frames import EarlyScript
 
     # the page fetches only from itself (the headers on every answer, refusals included)
     checks = [Middleware(ContentSecurityPolicy), Middleware(Guard, names=names)]
+    checks.append(Middleware(EarlyScript))  # the page draws only when it has something to
     if password is not None:
         keyed = KEYED_PREFIXES if options.serves_api else ()
         checks += [

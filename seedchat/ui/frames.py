@@ -1,0 +1,86 @@
+"""The page draws only when it has something to draw.
+
+Gradio 6 keeps two frame loops running on every page, idle or not, so the browser draws 60
+frames a second: its status trackers' elapsed-time loop (for as long as one is "pending",
+and on every page one is), and the spring animation of its loader, which goes on after the
+loader has left the page (Svelte's loop, ``tick``). On a small machine those frames take a
+core from the model, whose llama.cpp threads wait on each other (docs/benchmarks.md, "The
+page at the engine's speed"). :data:`FRAMES_JS` gives the trackers' loop a frame four times a
+second (:data:`STATUS_FRAME_MS`), and Svelte's loop too while no status tracker shows
+anything (a loader on screen animates at the browser's own rate); every other caller keeps
+the browser's own frames. The trackers take ``requestAnimationFrame`` when their module
+loads, before gradio adds the app's ``head``, so :class:`EarlyScript` (an ASGI middleware)
+writes the script into the page's HTML itself, first in its ``<head>``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+
+#: How often a status tracker's loop gets a frame (milliseconds).
+STATUS_FRAME_MS = 250
+
+FRAMES_JS = f"""(() => {{
+  const frame = window.requestAnimationFrame.bind(window);
+  const cancel = window.cancelAnimationFrame.bind(window);
+  const shown = () => document.querySelector('[data-testid=status-tracker]:not(.hide) *');
+  const slow = (stack) => stack.includes('statustracker') || (stack.includes('Object.tick') && !shown());
+  window.requestAnimationFrame = (callback) => {{
+    if (!slow(new Error().stack || '')) return frame(callback);
+    return -window.setTimeout(() => callback(performance.now()), {STATUS_FRAME_MS});
+  }};
+  window.cancelAnimationFrame = (id) => (id < 0 ? window.clearTimeout(-id) : cancel(id));
+}})();"""
+
+SCRIPT = f"<script>{FRAMES_JS}</script>".encode()
+_HEAD = re.compile(rb"<head[^>]*>", re.IGNORECASE)
+
+
+def with_early_script(html: bytes) -> bytes:
+    """``html`` with :data:`SCRIPT` first in its ``<head>`` (unchanged without one)."""
+    found = _HEAD.search(html)
+    if found is None:
+        return html
+    return html[: found.end()] + SCRIPT + html[found.end() :]
+
+
+class EarlyScript:
+    """ASGI middleware: :data:`SCRIPT` first in the ``<head>`` of every HTML page served
+    (a GET answered with uncompressed ``text/html``); everything else passes untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        body: list[bytes] = []
+
+        async def rewrite(message: Any) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and _is_page(message):
+                start = message  # held until the whole page is here
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            body.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            html = with_early_script(b"".join(body))
+            MutableHeaders(scope=start)["content-length"] = str(len(html))
+            await send(start)
+            await send({"type": "http.response.body", "body": html})
+
+        await self.app(scope, receive, rewrite)
+
+
+def _is_page(start: dict[str, Any]) -> bool:
+    headers = MutableHeaders(scope=start)
+    html = headers.get("content-type", "").startswith("text/html")
+    return html and "content-encoding" not in headers
