@@ -160,6 +160,7 @@ def bench_launch(runs: int) -> dict:
 # -- the same reply in the terminal and in the page ----------------------------------
 
 TEMPERATURE, SEED = 0, 7  # greedy: both sides write the same reply
+POLL_MS = 200  # Playwright's waits poll at every animation frame unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -286,13 +287,17 @@ def page_reply(server: PageServer, browser: Any, case: Case) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.goto(server.url)
     page.wait_for_selector("#message textarea")
-    page.wait_for_function("!document.querySelector('#model-status').innerText.includes('oading')")
+    page.wait_for_function(
+        "!document.querySelector('#model-status').innerText.includes('oading')", polling=POLL_MS
+    )
     page.evaluate(PAGE_WATCH)
     page.locator("#message textarea").fill(case.prompt)
     cpu_server, cpu_browser = server.cpu_seconds(), _browser_cpu()
     page.evaluate(SEND)
-    page.wait_for_function(
-        "document.querySelector('#turn-stats').innerText.includes('tok/s')", timeout=600_000
+    page.wait_for_function(  # polled, not every frame: waiting must not make the page draw
+        "document.querySelector('#turn-stats').innerText.includes('tok/s')",
+        timeout=600_000,
+        polling=POLL_MS,
     )
     cpu_server, cpu_browser = server.cpu_seconds() - cpu_server, _browser_cpu() - cpu_browser
     stats = page.locator("#turn-stats").inner_text()
