@@ -95,6 +95,8 @@ def demo_host(_demo_host) -> Iterator:
 
 @pytest.fixture(scope="session")
 def _demo_servers(_demo_host) -> Iterator[tuple]:
+    from ports import worker_port
+
     from seedchat.api.app import create_app
     from seedchat.api.calls import ApiOptions
     from seedchat.api.serve import ApiServer
@@ -102,7 +104,7 @@ def _demo_servers(_demo_host) -> Iterator[tuple]:
 
     servers = []
     for start, options in ((18080, None), (18750, ApiOptions(api_key=DEMO_API_KEY))):
-        port = find_free_port("127.0.0.1", start)
+        port = find_free_port("127.0.0.1", worker_port(start))
         servers.append(ApiServer(create_app(_demo_host, options), "127.0.0.1", port))
         servers[-1].start()
     yield tuple(servers)
@@ -131,7 +133,17 @@ def seedchat_server(_demo_servers, demo_host) -> tuple:
 @pytest.fixture(scope="session")
 def long_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Seed-OSS-shaped model trained for a 131,072-token context (GGUF, F16), made and
-    converted once for the session; the tests only read it."""
+    converted once for the run; the tests only read it. Under pytest-xdist the first worker
+    that asks makes it in the run's shared temporary folder while the others wait for it."""
+    from filelock import FileLock
     from tiny_checkpoints import make_long_model
 
-    return make_long_model(tmp_path_factory.mktemp("long"))
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return make_long_model(tmp_path_factory.mktemp("long"))
+    shared = tmp_path_factory.getbasetemp().parent / "long"
+    made = shared / "made.txt"  # written once the model is whole
+    with FileLock(f"{shared}.lock"):
+        if not made.exists():
+            made.parent.mkdir(exist_ok=True)
+            made.write_text(str(make_long_model(shared)), encoding="utf-8")
+    return Path(made.read_text(encoding="utf-8"))
