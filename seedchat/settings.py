@@ -163,7 +163,7 @@ FIELDS: dict[str, Field] = {
     "offload_kqv": Field(
         True, bool, doc="the KV cache on the GPU with its layers; false: in system RAM"
     ),
-    "threads": Field(0, int, lo=0, hi=1024, doc="0: one per CPU core, at most 8"),
+    "threads": Field(0, int, lo=0, hi=1024, doc="0: one per CPU core it may use, at most 8"),
     "kv_cache_disk_gb": Field(
         10,
         (int, float),
@@ -431,7 +431,16 @@ class LoadOptions:
     @property
     def thread_count(self) -> int:
         """Threads llama.cpp uses: ``threads``, or for 0 one per CPU core, at most 8."""
-        return self.threads or min(MAX_AUTO_THREADS, os.cpu_count() or 1)
+        return self.threads or min(MAX_AUTO_THREADS, usable_cpus())
+
+
+def usable_cpus() -> int:
+    """The CPU cores this process may run on: those of its affinity mask where the system
+    keeps one (``taskset``, a container's cpuset), else all of them. llama.cpp's threads wait
+    for one another by spinning: more threads than cores makes every token many times slower."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def settings_table() -> str:

@@ -28,6 +28,21 @@ DEMO_API_KEY = "k3y"
 pytest_plugins = ["tests.browser"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (the README's command: two workers) each worker, and all it
+    starts (llama.cpp's threads, `seedchat` commands, Chromium), runs on cores of its own:
+    llama.cpp's threads spin while they wait for one another, so two workers' threads on
+    the same cores made each generation several times slower (test_lookup.py: 48 s → 370 s).
+    A model loaded with ``threads = 0`` then takes one thread per core of its worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker is None or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= workers:
+        os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) :: workers])
+
+
 @pytest.fixture(autouse=True)
 def seedchat_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -31,9 +31,8 @@ import pytest
 from conftest import REPO
 
 # Not in a plain `pytest` run (pyproject.toml deselects the marker): .ci/run runs this module
-# as a step of its own on two workers (`--dist loadgroup`): the bundle's build on one, the
-# wheel and its fresh venv (this group) on the other.
-pytestmark = [pytest.mark.distribution, pytest.mark.xdist_group("wheel")]
+# as a step of its own, `pytest -m distribution tests/test_distribution.py`.
+pytestmark = pytest.mark.distribution
 
 LLAMA_VERSION = re.search(
     r'LLAMA_CPP_VERSION="([\d.]+)"', (REPO / "packaging" / "install.sh").read_text()
@@ -366,7 +365,6 @@ def test_launcher_defaults_to_the_ui_command(args, expected):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("bundle")
 def test_bundle_builds_starts_offline_answers_and_stops(tmp_path):
     """packaging/bundle/smoke_test.py end to end: PyInstaller build, archive, unpack, doctor,
     start with no network (where unshare allows), one chat turn in Chromium, Ctrl+C."""

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -104,3 +107,19 @@ def test_the_settings_table_is_made_from_the_fields():
         "docs/settings.md's settings table differs from seedchat.settings.FIELDS: paste the output of "
         "`python -m seedchat.settings` between the settings-table markers"
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity masks here")
+def test_threads_0_takes_one_thread_per_core_the_process_may_use():
+    """A process kept to one core (taskset, a container's cpuset, a test worker) loads its
+    model with one llama.cpp thread, not one per core of the machine."""
+    probe = (
+        "import os\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "from seedchat.settings import LoadOptions\n"
+        "print(LoadOptions().thread_count, LoadOptions(threads=3).thread_count)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.split() == ["1", "3"]

@@ -12,9 +12,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 CI = REPO / ".ci" / "run"
-DISTRIBUTION_STEP = (
-    ".venv/bin/python -m pytest -m distribution -n 2 --dist loadgroup tests/test_distribution.py"
-)
+DISTRIBUTION_STEP = ".venv/bin/python -m pytest -m distribution tests/test_distribution.py"
 
 
 def imported_test_modules(path: Path) -> set[str]:
