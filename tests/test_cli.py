@@ -1,11 +1,9 @@
 import json
-import subprocess
-import sys
 
 import seedchat
 from seedchat import cli
 from seedchat.errors import SeedchatError
-from tests.cli_run import run
+from tests.cli_run import run, run_python
 
 
 def test_version(cli_env):
@@ -23,14 +21,12 @@ def test_help_lists_every_verb(cli_env):
 def test_a_command_imports_its_own_verb_only(cli_env):
     """Hundreds of `seedchat` commands run in the tests and in scripts: one does not pay
     for every verb's imports (the chat's store, the converters, the hub)."""
-    script = (
-        "import sys\n"
-        "from seedchat.cli import main\n"
-        "main(['models', '--json'])\n"
-        "print(*sys.modules, file=sys.stderr)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=cli_env, timeout=120
+    proc = run_python(
+        "import sys",
+        "from seedchat.cli import main",
+        "main(['models', '--json'])",
+        "print(*sys.modules, file=sys.stderr)",
+        env=cli_env,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout)[0]["source"] == "demo"

@@ -1,13 +1,12 @@
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from seedchat.errors import SettingsError
 from seedchat.paths import get_paths
 from seedchat.settings import FIELDS, load_settings
+from tests.cli_run import run_python
 
 
 def write(settings: dict) -> None:
@@ -113,13 +112,10 @@ def test_the_settings_table_is_made_from_the_fields():
 def test_threads_0_takes_one_thread_per_core_the_process_may_use():
     """A process kept to one core (taskset, a container's cpuset, a test worker) loads its
     model with one llama.cpp thread, not one per core of the machine."""
-    probe = (
-        "import os\n"
-        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
-        "from seedchat.settings import LoadOptions\n"
-        "print(LoadOptions().thread_count, LoadOptions(threads=3).thread_count)\n"
+    proc = run_python(
+        "import os",
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})",
+        "from seedchat.settings import LoadOptions",
+        "print(LoadOptions().thread_count, LoadOptions(threads=3).thread_count)",
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
-    assert out.split() == ["1", "3"]
+    assert proc.stdout.split() == ["1", "3"], proc.stderr
