@@ -165,7 +165,9 @@ FIELDS: dict[str, Field] = {
     "offload_kqv": Field(
         True, bool, doc="the KV cache on the GPU with its layers; false: in system RAM"
     ),
-    "threads": Field(0, int, lo=0, hi=1024, doc="0: one per physical CPU core, at most 8"),
+    "threads": Field(
+        0, int, lo=0, hi=1024, doc="0: one per physical CPU core it may use, at most 8"
+    ),
     "kv_cache_disk_gb": Field(
         10,
         (int, float),
@@ -437,16 +439,23 @@ class LoadOptions:
         return self.threads or min(MAX_AUTO_THREADS, physical_cores())
 
 
+def usable_cpus() -> int:
+    """The CPU cores this process may run on: those of its affinity mask where the system
+    keeps one (``taskset``, a container's cpuset), else all of them. llama.cpp's threads wait
+    for one another by spinning: more threads than cores makes every token many times slower."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def physical_cores() -> int:
-    """The physical CPU cores this process may run on. A second hardware thread of a core
-    adds little to llama.cpp's matrix work and makes its threads wait on each other (llama.cpp
-    itself defaults to physical cores); measured in docs/benchmarks.md."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    """The physical CPU cores among those this process may use (:func:`usable_cpus`). A
+    core's second hardware thread adds little to llama.cpp's matrix work and makes its
+    threads wait on each other (llama.cpp itself defaults to physical cores)."""
     logical = os.cpu_count() or 1
     physical = psutil.cpu_count(logical=False) or logical
-    if usable is not None and usable < logical:  # a container or taskset: a share of them
-        physical = max(1, usable * physical // logical)
-    return max(1, physical)
+    usable = usable_cpus()
+    return max(1, min(usable, usable * physical // logical))
 
 
 def settings_table() -> str:

@@ -232,13 +232,16 @@ class App:
 
 @contextlib.contextmanager
 def running_app(home: Path, port: int = 7870) -> Iterator[App]:
-    """The real app, started in-process on a free port (``port`` or the next) with
-    ``home`` as its seedchat home.
+    """The real app, started in-process on a free port (``port`` or the next; under
+    pytest-xdist from the worker's own range: tests/ports.py) with ``home`` as its
+    seedchat home.
 
     The home is set for the start only: everything the app needs from it (settings,
     the model, the database) is opened then. The model is the bundled demo (a fresh
     home has no last model); ``SEEDCHAT_TEST_MODEL`` names another GGUF to use instead.
     """
+    from ports import worker_port
+
     from seedchat.ui.launch import LaunchOptions, start
 
     old = os.environ.get("SEEDCHAT_HOME")
@@ -246,7 +249,7 @@ def running_app(home: Path, port: int = 7870) -> Iterator[App]:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     try:
         running = start(
-            LaunchOptions(port=port, open_browser=False),
+            LaunchOptions(port=worker_port(port), open_browser=False),
             model=os.environ.get("SEEDCHAT_TEST_MODEL") or None,
             block=False,
         )

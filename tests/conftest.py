@@ -28,6 +28,21 @@ DEMO_API_KEY = "k3y"
 pytest_plugins = ["tests.browser"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (the README's command: two workers) each worker, and all it
+    starts (llama.cpp's threads, `seedchat` commands, Chromium), runs on cores of its own:
+    llama.cpp's threads spin while they wait for one another, so two workers' threads on
+    the same cores made each generation several times slower (test_lookup.py: 48 s → 370 s).
+    A model loaded with ``threads = 0`` then takes one thread per core of its worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker is None or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= workers:
+        os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) :: workers])
+
+
 @pytest.fixture(autouse=True)
 def seedchat_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
@@ -95,6 +110,8 @@ def demo_host(_demo_host) -> Iterator:
 
 @pytest.fixture(scope="session")
 def _demo_servers(_demo_host) -> Iterator[tuple]:
+    from ports import worker_port
+
     from seedchat.api.app import create_app
     from seedchat.api.calls import ApiOptions
     from seedchat.api.serve import ApiServer
@@ -102,7 +119,7 @@ def _demo_servers(_demo_host) -> Iterator[tuple]:
 
     servers = []
     for start, options in ((18080, None), (18750, ApiOptions(api_key=DEMO_API_KEY))):
-        port = find_free_port("127.0.0.1", start)
+        port = find_free_port("127.0.0.1", worker_port(start))
         servers.append(ApiServer(create_app(_demo_host, options), "127.0.0.1", port))
         servers[-1].start()
     yield tuple(servers)
@@ -131,7 +148,17 @@ def seedchat_server(_demo_servers, demo_host) -> tuple:
 @pytest.fixture(scope="session")
 def long_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Seed-OSS-shaped model trained for a 131,072-token context (GGUF, F16), made and
-    converted once for the session; the tests only read it."""
+    converted once for the run; the tests only read it. Under pytest-xdist the first worker
+    that asks makes it in the run's shared temporary folder while the others wait for it."""
+    from filelock import FileLock
     from tiny_checkpoints import make_long_model
 
-    return make_long_model(tmp_path_factory.mktemp("long"))
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return make_long_model(tmp_path_factory.mktemp("long"))
+    shared = tmp_path_factory.getbasetemp().parent / "long"
+    made = shared / "made.txt"  # written once the model is whole
+    with FileLock(f"{shared}.lock"):
+        if not made.exists():
+            made.parent.mkdir(exist_ok=True)
+            made.write_text(str(make_long_model(shared)), encoding="utf-8")
+    return Path(made.read_text(encoding="utf-8"))

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 
 import openai
 import pytest
+from ports import worker_port
 
 from seedchat.api.app import create_app
 from seedchat.api.calls import api_error
@@ -164,7 +165,9 @@ def test_page_terminal_and_api_send_the_same_prompt_and_get_the_same_events(host
     page_prompt = host.prompts[-1]
 
     # the API: the client sends the history itself
-    server = ApiServer(create_app(host), "127.0.0.1", find_free_port("127.0.0.1", 18850))
+    server = ApiServer(
+        create_app(host), "127.0.0.1", find_free_port("127.0.0.1", worker_port(18850))
+    )
     server.start()
     try:
         client = openai.OpenAI(base_url=server.url + "v1", api_key="-", max_retries=0)

@@ -14,6 +14,7 @@ import time
 import httpx
 import openai
 import pytest
+from ports import worker_port
 
 from seedchat.api.app import create_app
 from seedchat.api.calls import ApiOptions
@@ -58,7 +59,9 @@ def host(demo_host: ModelHost) -> ModelHost:
 
 
 def _serve(host: ModelHost, options: ApiOptions | None = None) -> ApiServer:
-    server = ApiServer(create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", 18080))
+    server = ApiServer(
+        create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", worker_port(18080))
+    )
     server.start()
     return server
 
@@ -530,7 +533,7 @@ def test_the_server_keeps_serving_after_malformed_requests(client, model):
 
 
 def test_seedchat_serve_runs_the_api_alone_without_gradio(cli_env, tmp_path):
-    port = find_free_port("127.0.0.1", 18300)
+    port = find_free_port("127.0.0.1", worker_port(18300))
     log = tmp_path / "stderr.txt"  # -X importtime writes every import there
     proc = subprocess.Popen(
         [sys.executable, "-X", "importtime", "-m", "seedchat", "serve", "--port", str(port)],

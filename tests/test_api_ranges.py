@@ -11,6 +11,7 @@ import httpx
 import ollama
 import openai
 import pytest
+from ports import worker_port
 
 from seedchat.api.app import create_app
 from seedchat.api.serve import ApiServer
@@ -34,7 +35,9 @@ def host() -> Iterator[ModelHost]:
 
 @pytest.fixture(scope="module")
 def base(host: ModelHost) -> Iterator[str]:
-    server = ApiServer(create_app(host), "127.0.0.1", find_free_port("127.0.0.1", 18950))
+    server = ApiServer(
+        create_app(host), "127.0.0.1", find_free_port("127.0.0.1", worker_port(18950))
+    )
     server.start()
     yield server.url
     server.close()

@@ -1,7 +1,9 @@
+import json
+
 import seedchat
 from seedchat import cli
 from seedchat.errors import SeedchatError
-from tests.cli_run import run
+from tests.cli_run import run, run_python
 
 
 def test_version(cli_env):
@@ -13,6 +15,26 @@ def test_help_lists_every_verb(cli_env):
     out = run("--help", env=cli_env).stdout
     for verb in ("ui", "chat", "convert", "models", "history", "doctor"):
         assert verb in out
+    assert "List the GGUF models seedchat knows" in out  # each with its help
+
+
+def test_a_command_imports_its_own_verb_only(cli_env):
+    """Hundreds of `seedchat` commands run in the tests and in scripts: one does not pay
+    for every verb's imports (the chat's store, the converters, the hub)."""
+    proc = run_python(
+        "import sys",
+        "from seedchat.cli import main",
+        "main(['models', '--json'])",
+        "print(*sys.modules, file=sys.stderr)",
+        env=cli_env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)[0]["source"] == "demo"
+    imported = set(proc.stderr.split())
+    assert "seedchat.cli.models" in imported
+    others = {f"seedchat.cli.{verb}" for verb in cli.VERBS if verb != "models"}
+    assert not imported & others, sorted(imported & others)
+    assert not {"seedchat.store", "seedchat.converters", "gradio"} & imported
 
 
 class _Failing:
@@ -26,9 +48,15 @@ class _Failing:
         sub.add_parser("fail").set_defaults(func=fail)
 
 
+def verbs_from(monkeypatch, **stand_ins) -> None:
+    """The command with ``stand_ins`` (a verb's name: its module) for verbs."""
+    real = cli._verb_module
+    monkeypatch.setattr(cli, "VERBS", (*cli.VERBS, *(v for v in stand_ins if v not in cli.VERBS)))
+    monkeypatch.setattr(cli, "_verb_module", lambda verb: stand_ins.get(verb) or real(verb))
+
+
 def test_seedchat_error_prints_message_and_hint_without_traceback(monkeypatch, capsys):
-    real = cli._verb_modules
-    monkeypatch.setattr(cli, "_verb_modules", lambda: [*real(), _Failing])
+    verbs_from(monkeypatch, fail=_Failing)
     assert cli.main(["fail"]) == 1
     err = capsys.readouterr().err
     assert "error: The model file x.gguf is truncated." in err and "Convert it again." in err
@@ -39,13 +67,13 @@ def test_seedchat_error_prints_message_and_hint_without_traceback(monkeypatch, c
 
 def test_default_verb_is_ui(monkeypatch):
     called = []
-    monkeypatch.setattr(cli, "_verb_modules", lambda: [_Recorder(called)])
+    verbs_from(monkeypatch, ui=_Recorder(called))
     assert cli.main([]) == 0 and called == ["ui"]
 
 
 def test_the_default_verb_takes_its_options_without_being_named(monkeypatch):
     seen = []
-    monkeypatch.setattr(cli, "_verb_modules", lambda: [_Recorder(seen, keep_args=True)])
+    verbs_from(monkeypatch, ui=_Recorder(seen, keep_args=True))
     assert cli.main(["--port", "8000"]) == 0
     assert cli.main(["--debug", "--no-browser"]) == 0
     assert cli.main(["ui", "--port", "9"]) == 0

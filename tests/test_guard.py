@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import worker_port
 
 from seedchat.api.app import create_app
 from seedchat.api.calls import ApiOptions
@@ -143,7 +144,7 @@ def test_a_websocket_from_another_site_is_closed_before_it_is_accepted():
 @pytest.fixture(scope="module")
 def page_port(tmp_path_factory) -> Iterator[int]:
     home = home_with(tmp_path_factory.mktemp("guard-home"), {"allowed_hosts": [ALLOWED]})
-    with running_app(home, port=find_free_port("127.0.0.1", 17950)) as app:
+    with running_app(home, port=17950) as app:
         yield port_of(app.url)
 
 
@@ -212,7 +213,9 @@ def test_the_api_server_answers_only_to_its_names_and_pages(model_host):
     options = ApiOptions(cors_origins=("https://app.example",))
     names = listener_names("127.0.0.1", [ALLOWED])
     server = ApiServer(
-        create_app(model_host, options, names), "127.0.0.1", find_free_port("127.0.0.1", 18450)
+        create_app(model_host, options, names),
+        "127.0.0.1",
+        find_free_port("127.0.0.1", worker_port(18450)),
     )
     server.start()
     try:
@@ -237,7 +240,7 @@ def test_the_api_server_answers_only_to_its_names_and_pages(model_host):
 def test_the_api_server_on_ipv6_loopback(model_host):
     names = listener_names("::1")
     try:
-        port = find_free_port("::1", 18480)
+        port = find_free_port("::1", worker_port(18480))
     except Exception as exc:  # no IPv6 on this machine: said, not silently passed
         pytest.skip(f"this machine cannot listen on ::1: {exc}")
     server = ApiServer(create_app(model_host, None, names), "::1", port)
@@ -252,7 +255,7 @@ def test_the_api_server_on_ipv6_loopback(model_host):
 def test_seedchat_serve_checks_host_and_origin(cli_env):
     home = Path(cli_env["SEEDCHAT_HOME"])
     home_with(home, {"allowed_hosts": [ALLOWED]})
-    port = find_free_port("127.0.0.1", 18500)
+    port = find_free_port("127.0.0.1", worker_port(18500))
     proc = subprocess.Popen(
         [sys.executable, "-m", "seedchat", "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -331,7 +334,7 @@ def test_lan_mode_asks_for_the_password_on_every_transport(tmp_path_factory):
         running = start(
             LaunchOptions(
                 host="127.0.0.1",
-                port=find_free_port("127.0.0.1", 17990),
+                port=find_free_port("127.0.0.1", worker_port(17990)),
                 open_browser=False,
                 password=kept.password,
                 password_file=kept.path,

@@ -15,6 +15,7 @@ import time
 import httpx
 import ollama
 import pytest
+from ports import worker_port
 
 from seedchat.api.app import create_app
 from seedchat.api.calls import ApiOptions
@@ -64,7 +65,9 @@ def host(demo_host: ModelHost) -> ModelHost:
 
 
 def _serve(host: ModelHost, options: ApiOptions | None = None) -> ApiServer:
-    server = ApiServer(create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", 18700))
+    server = ApiServer(
+        create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", worker_port(18700))
+    )
     server.start()
     return server
 
@@ -564,7 +567,7 @@ def test_ollama_chats_are_saved_like_the_openai_ones(host, tmp_path):
 
 
 def test_seedchat_serve_is_an_ollama_server(cli_env):
-    port = find_free_port("127.0.0.1", 18900)
+    port = find_free_port("127.0.0.1", worker_port(18900))
     proc = subprocess.Popen(
         [sys.executable, "-m", "seedchat", "serve", "--port", str(port), "--context", "2048"],
         stdout=subprocess.PIPE,

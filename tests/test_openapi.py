@@ -30,6 +30,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
+from ports import worker_port
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
@@ -75,7 +76,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (home / "config").mkdir()
     (home / "config" / "settings.json").write_text(json.dumps({"max_tokens": MOST_TOKENS}))
     env = {**os.environ, "SEEDCHAT_HOME": str(home)}
-    port = find_free_port("127.0.0.1", 18900)
+    port = find_free_port("127.0.0.1", worker_port(18900))
     model = demo_model()
     assert model is not None, "the demo model is missing: run packaging/demo_model/build.py"
     command = [sys.executable, "-m", "seedchat", "serve", "-m", str(model), "--port", str(port)]

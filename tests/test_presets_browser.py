@@ -12,6 +12,7 @@ import sys
 import ollama
 import openai
 import pytest
+from ports import worker_port
 
 from seedchat.api.app import create_app
 from seedchat.api.calls import ApiOptions
@@ -143,7 +144,7 @@ def test_one_preset_gives_the_same_prompt_and_settings_in_page_terminal_and_api(
         api_store = Store(tmp_path / "api.db")
         options = ApiOptions(saver=ApiSaver(api_store))
         server = ApiServer(
-            create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", 18500)
+            create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", worker_port(18500))
         )
         server.start()
         try:
@@ -164,7 +165,7 @@ def test_one_preset_gives_the_same_prompt_and_settings_in_page_terminal_and_api(
         ollama_store = Store(tmp_path / "ollama.db")
         options = ApiOptions(saver=ApiSaver(ollama_store))
         server = ApiServer(
-            create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", 18550)
+            create_app(host, options), "127.0.0.1", find_free_port("127.0.0.1", worker_port(18550))
         )
         server.start()
         try:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from ports import worker_port
 
 from seedchat.chat.session import ChatSession
 from seedchat.engine.decoding import LoopEngine
@@ -62,7 +63,7 @@ def _wait_for(url: str, timeout: float = 120) -> None:
 @pytest.fixture(scope="module")
 def llama_cpp_server() -> Iterator[RemoteServer]:
     """llama-cpp-python's own server (its [server] extra) with the demo model."""
-    port = find_free_port("127.0.0.1", 18700)
+    port = find_free_port("127.0.0.1", worker_port(18700))
     cmd = [
         sys.executable,
         "-m",
@@ -212,7 +213,7 @@ def test_cancel_closes_the_stream_and_frees_the_server(remote):
 
 
 def test_a_server_that_is_down_is_a_clear_error():
-    port = find_free_port("127.0.0.1", 18790)
+    port = find_free_port("127.0.0.1", worker_port(18790))
     with pytest.raises(EngineError, match="Cannot reach the server") as err:
         RemoteEngine.connect(RemoteServer(f"http://127.0.0.1:{port}"))
     assert "Is it running" in str(err.value)
@@ -290,7 +291,7 @@ def test_seedchat_chat_on_a_remote_server(cli_env, llama_cpp_server):
     with Store() as store:  # saved as any chat, with the remote model named
         conv = store.get_conversation(store.list_conversations()[0].id)
     assert conv.messages[1].model and "127.0.0.1" in conv.messages[1].model
-    down = find_free_port("127.0.0.1", 18795)
+    down = find_free_port("127.0.0.1", worker_port(18795))
     proc = subprocess.run(
         [
             sys.executable,

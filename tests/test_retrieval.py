@@ -26,6 +26,7 @@ from contract_text import (
     with_second,
 )
 from documents_helpers import make_pdf
+from ports import worker_port
 
 from seedchat.api.app import create_app
 from seedchat.api.calls import ApiOptions
@@ -259,7 +260,7 @@ def test_an_api_file_part_that_does_not_fit_is_retrieved_and_saved_apart(host, t
         server = ApiServer(
             create_app(host, ApiOptions(saver=ApiSaver(store))),
             "127.0.0.1",
-            find_free_port("127.0.0.1", 18380),
+            find_free_port("127.0.0.1", worker_port(18380)),
         )
         server.start()
         try:
@@ -405,7 +406,7 @@ def test_an_api_file_part_that_fits_goes_whole_and_is_saved_apart(host, tmp_path
         server = ApiServer(
             create_app(host, ApiOptions(saver=ApiSaver(store))),
             "127.0.0.1",
-            find_free_port("127.0.0.1", 18390),
+            find_free_port("127.0.0.1", worker_port(18390)),
         )
         server.start()
         try:

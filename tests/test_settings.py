@@ -1,10 +1,12 @@
 import json
+import os
 
 import pytest
 
 from seedchat.errors import SettingsError
 from seedchat.paths import get_paths
 from seedchat.settings import FIELDS, load_settings
+from tests.cli_run import run_python
 
 
 def write(settings: dict) -> None:
@@ -118,3 +120,16 @@ def test_threads_zero_is_one_per_physical_core_this_process_may_use():
     assert cores <= len(os.sched_getaffinity(0))
     assert LoadOptions().thread_count == min(MAX_AUTO_THREADS, cores)
     assert LoadOptions(threads=3).thread_count == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity masks here")
+def test_threads_0_takes_one_thread_per_core_the_process_may_use():
+    """A process kept to one core (taskset, a container's cpuset, a test worker) loads its
+    model with one llama.cpp thread, not one per core of the machine."""
+    proc = run_python(
+        "import os",
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})",
+        "from seedchat.settings import LoadOptions",
+        "print(LoadOptions().thread_count, LoadOptions(threads=3).thread_count)",
+    )
+    assert proc.stdout.split() == ["1", "3"], proc.stderr

@@ -11,35 +11,42 @@ through :mod:`seedchat.cli.console` and share their options in :mod:`seedchat.cl
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 import seedchat
 from seedchat.cli.console import err_console, print_error
 from seedchat.errors import SeedchatError
 
-
-def _verb_modules() -> list:
-    from seedchat.cli import (
-        chat,
-        convert,
-        doctor,
-        history,
-        models,
-        plan,
-        presets,
-        pull,
-        serve,
-        sweep,
-        tools,
-        ui,
-    )
-
-    return [ui, chat, serve, pull, convert, models, plan, presets, history, sweep, tools, doctor]
+# Every verb, in the order `seedchat --help` lists them: each is a module of this package
+# (seedchat.cli.<verb>) with ``register(subparsers)``.
+VERBS = (
+    "ui",
+    "chat",
+    "serve",
+    "pull",
+    "convert",
+    "models",
+    "plan",
+    "presets",
+    "history",
+    "sweep",
+    "tools",
+    "doctor",
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _verb_module(verb: str) -> ModuleType:
+    return importlib.import_module(f"{__name__}.{verb}")
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The command's parser: every verb's options, or with ``verb`` only that verb's (the
+    others are there by name). A command then imports its own verb's module and what that
+    needs, not every verb's: ``seedchat tools list`` never loads the chat's store."""
     parser = argparse.ArgumentParser(
         prog="seedchat",
         description="A local, private chat app for ByteDance's Seed models, on llama.cpp. "
@@ -48,9 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"seedchat {seedchat.__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none given: "ui"
-    for module in _verb_modules():
-        module.register(sub)
-    parser.set_defaults(verbs=tuple(sub.choices))
+    for name in VERBS:
+        if verb in (None, name):
+            _verb_module(name).register(sub)
+        else:
+            sub.add_parser(name)
     return parser
 
 
@@ -70,10 +79,15 @@ def with_default_verb(argv: Sequence[str], verbs: Sequence[str]) -> list[str]:
     return [*argv[:i], DEFAULT_VERB, *argv[i:]]
 
 
+def named_verb(argv: Sequence[str]) -> str | None:
+    """The verb ``argv`` names (after the global flags), if any."""
+    rest = [arg for arg in argv if arg not in GLOBAL_FLAGS]
+    return rest[0] if rest and rest[0] in VERBS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(with_default_verb(argv, parser.get_default("verbs")))
+    argv = with_default_verb(sys.argv[1:] if argv is None else argv, VERBS)
+    args = build_parser(named_verb(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
