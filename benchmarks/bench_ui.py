@@ -268,8 +268,8 @@ PAGE_WATCH = """
   const look = () => {
     let text = '';
     for (const row of chat.querySelectorAll('.bot-row')) text += row.textContent;
-    const t = chat.querySelector('.thought-group .title');
-    const title = t ? t.textContent.trim() : '';
+    const ts = chat.querySelectorAll('.thought-group .title');
+    const title = ts.length ? ts[ts.length - 1].textContent.trim() : '';
     const shown = text.replace(/[\\s…]/g, '').length;
     const log = window.__log, last = log[log.length - 1];
     if (!last || last[1] !== shown || last[2] !== title) log.push([performance.now(), shown, title]);
@@ -290,6 +290,10 @@ def page_reply(server: PageServer, browser: Any, case: Case) -> dict:
     page.wait_for_function(
         "!document.querySelector('#model-status').innerText.includes('oading')", polling=POLL_MS
     )
+    page.locator("#new-chat").click()  # the page opens the last conversation: a new one
+    page.wait_for_function(
+        "!document.querySelector('#chatbot [data-testid=user]')", polling=POLL_MS
+    )
     page.evaluate(PAGE_WATCH)
     page.locator("#message textarea").fill(case.prompt)
     cpu_server, cpu_browser = server.cpu_seconds(), _browser_cpu()
@@ -306,7 +310,8 @@ def page_reply(server: PageServer, browser: Any, case: Case) -> dict:
     log = [row for row in log if row[0] >= t0]
     tokens = int(re.search(r"(\d+) tokens", stats).group(1))
     first = next(row[0] for row in log if row[1] > 0)
-    full = next(row[0] for row in log if row[1] >= log[-1][1])
+    whole = max(row[1] for row in log)  # the reply's text, as long as it gets on screen
+    full = next(row[0] for row in log if row[1] >= 0.99 * whole)
     live = [row for row in log if row[2].startswith("Thinking ·")]
     counters = None
     if len(live) > 1 and live[-1][0] > live[0][0]:

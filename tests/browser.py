@@ -71,6 +71,30 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
+#: How often a ``wait_for_function`` looks (ms). Playwright's default looks at every
+#: animation frame, which makes a waiting page draw 60 frames a second and takes a core
+#: from the model it waits for.
+POLL_MS = 100
+
+
+def _polled(wait: Any) -> Any:
+    def wait_for_function(self, expression, *, arg=None, timeout=None, polling=None):
+        polling = POLL_MS if polling is None else polling
+        return wait(self, expression, arg=arg, timeout=timeout, polling=polling)
+
+    return wait_for_function
+
+
+def _poll_waits() -> None:
+    """Every ``wait_for_function`` of the tests polls every :data:`POLL_MS` unless told."""
+    from playwright.sync_api import Frame, Page
+
+    for cls in (Page, Frame):
+        if not getattr(cls.wait_for_function, "polled", False):
+            cls.wait_for_function = _polled(cls.wait_for_function)
+            cls.wait_for_function.polled = True
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """One Chromium for the session, started by the first test that asks; each page is
@@ -78,6 +102,7 @@ def browser() -> Iterator[Any]:
     cookies, storage or pages."""
     from playwright.sync_api import sync_playwright
 
+    _poll_waits()
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

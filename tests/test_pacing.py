@@ -64,3 +64,15 @@ def test_costly_updates_stretch_the_interval_but_counters_stay_live():
     assert MIN_INTERVAL < pacer.interval <= MAX_INTERVAL
     pacer.sent(5.0)  # however costly, the counters still change every MAX_INTERVAL
     assert pacer.interval == MAX_INTERVAL <= 0.25
+
+
+def test_the_first_text_is_drawn_at_once():
+    clock = Clock()
+    pacer = UpdatePacer(clock)
+    assert pacer.due([ThinkingEnd(0, 0.0)])  # the empty think block of budget 0
+    pacer.sent(0.0)
+    clock.now += 0.001
+    assert pacer.due([AnswerDelta("Once")])  # the first word does not wait its turn
+    pacer.sent(0.0)
+    clock.now += 0.001
+    assert not pacer.due([AnswerDelta(" upon")])

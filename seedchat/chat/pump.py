@@ -14,7 +14,9 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
-from seedchat.events import Event
+from seedchat.events import AnswerDelta, Event, ThinkingDelta
+
+TEXT = (AnswerDelta, ThinkingDelta)  # what a paced reader waits after
 
 
 class _End:
@@ -109,8 +111,8 @@ class EventPump:
 
     async def abatches(self, pace: float = 0.0) -> AsyncIterator[list[Event]]:
         """The same batches for an event loop: waits without holding a thread. With
-        ``pace``, at least ``pace`` seconds between two batches (what comes meanwhile joins
-        the next), so the loop wakes at that rate and not once per token."""
+        ``pace``, at least ``pace`` seconds after a batch with text before the next (what
+        comes meanwhile joins it), so the loop wakes at that rate and not once per token."""
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
 
@@ -134,8 +136,8 @@ class EventPump:
                 yield events
             if ended:
                 return
-            if pace:
-                await asyncio.sleep(pace)
+            if pace and any(isinstance(event, TEXT) for event in events):
+                await asyncio.sleep(pace)  # the first text goes at once, later text paced
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop the stream; wait up to ``timeout`` seconds for it to end (None or 0: do

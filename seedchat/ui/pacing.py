@@ -8,8 +8,8 @@ decoding far more than its own share (docs/benchmarks.md, "The page at the engin
 speed"). :class:`UpdatePacer` sends an update at most every :data:`MIN_INTERVAL` seconds,
 longer when updates turn out costly (a long conversation to diff), never longer than
 :data:`MAX_INTERVAL` (the thinking title's counters change at least four times a second),
-and at once when the turn's shape changes (thinking starts or ends, a tool runs, a
-reflect line, the end), so the final state is always drawn exactly.
+and at once for the reply's first text and when the turn's shape changes (thinking starts
+or ends, a tool runs, a reflect line, the end), so the final state is always drawn exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from seedchat.events import Done, Event, Reflect, ThinkingEnd, ThinkingStart, ToolRun
+from seedchat.events import (
+    AnswerDelta,
+    Done,
+    Event,
+    Reflect,
+    ThinkingDelta,
+    ThinkingEnd,
+    ThinkingStart,
+    ToolRun,
+)
 
 #: The shortest time between two streamed updates (seconds): ten a second at most.
 MIN_INTERVAL = 0.1
@@ -28,6 +37,8 @@ COST_SHARE = 0.25
 
 #: Events that change the turn's shape: drawn at once.
 STRUCTURAL = (ThinkingStart, ThinkingEnd, Reflect, ToolRun, Done)
+#: The reply's text: its first piece is drawn at once (the time to the first token).
+TEXT = (AnswerDelta, ThinkingDelta)
 
 
 class UpdatePacer:
@@ -37,12 +48,16 @@ class UpdatePacer:
         self._clock = clock
         self._last = float("-inf")  # when the last update went out
         self._undrawn = False  # events applied since then
+        self._texted = False  # some of the reply's text was drawn
         self.interval = MIN_INTERVAL
 
     def due(self, events: Sequence[Event]) -> bool:
         """Whether to draw now, after ``events`` (empty: nothing new came meanwhile)."""
         self._undrawn = self._undrawn or bool(events)
         if any(isinstance(event, STRUCTURAL) for event in events):
+            return True
+        if not self._texted and any(isinstance(event, TEXT) for event in events):
+            self._texted = True
             return True
         return self._undrawn and self._clock() - self._last >= self.interval
 
