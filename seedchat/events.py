@@ -181,6 +181,10 @@ class Done(Event):
     restored_prompt_tokens: int = 0  # prompt tokens put back from a saved KV state, not evaluated
 
 
+#: The reply's own text as it streams (the thinking's and the answer's).
+TEXT = (ThinkingDelta, AnswerDelta)
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from :meth:`Event.to_dict` output (used by stores and tests)."""
     kinds = {

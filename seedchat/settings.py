@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from seedchat.errors import SettingsError
 from seedchat.paths import atomic_write_text, get_paths
 from seedchat.seed import budget as budgets
@@ -452,6 +450,8 @@ def physical_cores() -> int:
     """The physical CPU cores among those this process may use (:func:`usable_cpus`). A
     core's second hardware thread adds little to llama.cpp's matrix work and makes its
     threads wait on each other (llama.cpp itself defaults to physical cores)."""
+    import psutil  # here, not at import: every command reads the settings, few load a model
+
     logical = os.cpu_count() or 1
     physical = psutil.cpu_count(logical=False) or logical
     usable = usable_cpus()

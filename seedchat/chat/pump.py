@@ -14,9 +14,7 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
-from seedchat.events import AnswerDelta, Event, ThinkingDelta
-
-TEXT = (AnswerDelta, ThinkingDelta)  # what a paced reader waits after
+from seedchat.events import TEXT, Event
 
 
 class _End:

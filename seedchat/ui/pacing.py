@@ -17,16 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from seedchat.events import (
-    AnswerDelta,
-    Done,
-    Event,
-    Reflect,
-    ThinkingDelta,
-    ThinkingEnd,
-    ThinkingStart,
-    ToolRun,
-)
+from seedchat.events import TEXT, Done, Event, Reflect, ThinkingEnd, ThinkingStart, ToolRun
 
 #: The shortest time between two streamed updates (seconds): ten a second at most.
 MIN_INTERVAL = 0.1
@@ -37,8 +28,6 @@ COST_SHARE = 0.25
 
 #: Events that change the turn's shape: drawn at once.
 STRUCTURAL = (ThinkingStart, ThinkingEnd, Reflect, ToolRun, Done)
-#: The reply's text: its first piece is drawn at once (the time to the first token).
-TEXT = (AnswerDelta, ThinkingDelta)
 
 
 class UpdatePacer:
