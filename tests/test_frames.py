@@ -13,6 +13,7 @@ def test_the_script_goes_first_in_the_head():
     out = with_early_script(html)
     assert out.startswith(b'<!doctype html><html><HEAD lang="en">' + SCRIPT + b"<script type")
     assert with_early_script(b"<p>no head</p>") == b"<p>no head</p>"
+    assert with_early_script(b"<header>a page part</header>") == b"<header>a page part</header>"
 
 
 def _served(content_type: str, body: bytes, method: str = "GET", more: bool = False) -> list:

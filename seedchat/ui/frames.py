@@ -36,7 +36,7 @@ FRAMES_JS = f"""(() => {{
 }})();"""
 
 SCRIPT = f"<script>{FRAMES_JS}</script>".encode()
-_HEAD = re.compile(rb"<head[^>]*>", re.IGNORECASE)
+_HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)  # not <header>
 
 
 def with_early_script(html: bytes) -> bytes:
