@@ -100,16 +100,19 @@ def browser() -> Iterator[Any]:
     """One Chromium for the session, started by the first test that asks; each page is
     opened in a browser context of its own (``open_page``), so no test sees another's
     cookies, storage or pages."""
+    from conftest import every_core
     from playwright.sync_api import sync_playwright
 
     _poll_waits()
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            _LOOP.show()  # the browser closes in whichever test ends the session
-            chromium.close()
+    with every_core():  # Playwright's driver and Chromium are not held to the worker's core
+        playwright = sync_playwright().start()
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield chromium
+    finally:
+        _LOOP.show()  # the browser closes in whichever test ends the session
+        chromium.close()
+        playwright.stop()
 
 
 class _PlaywrightLoop:

@@ -13,6 +13,7 @@ The browser fixtures (one Chromium, the app, pages) are in tests/browser.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONTEXT = 4096
 DEMO_API_KEY = "k3y"
+#: the cores the run may use, before a pytest-xdist worker takes one of its own
+ALL_CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 
 # The browser tests' fixtures (Chromium, a running app, pages), for any test that asks.
 pytest_plugins = ["tests.browser"]
@@ -41,6 +44,39 @@ def pytest_configure(config: pytest.Config) -> None:
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) >= workers:
         os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) :: workers])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist the slowest modules start first, so that no worker is left with
+    a long one at the end: those that drive the page in Chromium (a few seconds a test),
+    then the others, most tests first; a module's own order is kept. pyproject.toml's
+    ``--no-loadscope-reorder`` makes the workers take the modules in this order."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def cost(tests: list[pytest.Item]) -> tuple[int, int]:
+        pages = sum("browser" in getattr(item, "fixturenames", ()) for item in tests)
+        return (-pages, -len(tests))
+
+    items[:] = [item for tests in sorted(modules.values(), key=cost) for item in tests]
+
+
+@contextlib.contextmanager
+def every_core() -> Iterator[None]:
+    """What starts inside may run on every core of the machine (Chromium: it draws the
+    page while the worker's model writes it); the worker keeps its own core."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, ALL_CORES)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, own)
 
 
 @pytest.fixture(autouse=True)

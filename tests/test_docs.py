@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 MAX_README_WORDS = 2000
-TEST_COMMAND = "bash packaging/install.sh --dev && .venv/bin/python -m pytest"
+TEST_COMMAND = "bash packaging/install.sh --dev && .venv/bin/python -m pytest -n 2"
 OUTSIDE = "../" + "shared"  # spelled in two parts so this file does not match itself
 
 
