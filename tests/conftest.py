@@ -46,22 +46,19 @@ def pytest_configure(config: pytest.Config) -> None:
         os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) :: workers])
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist the slowest modules start first, so that no worker is left with
-    a long one at the end: those that drive the page in Chromium (a few seconds a test),
-    then the others, most tests first; a module's own order is kept. pyproject.toml's
-    ``--no-loadscope-reorder`` makes the workers take the modules in this order."""
+    """Under pytest-xdist the tests that drive the page in Chromium run one after another on
+    one worker, first, while the other worker takes the other modules, each whole: two
+    pages streaming at once on two cores made each too slow for its waits (and Chromium,
+    the page's server and the model are most of what a browser test costs). A module's
+    own order is kept; pyproject.toml's ``--dist loadgroup --no-loadscope-reorder``."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return
-    modules: dict[str, list[pytest.Item]] = {}
     for item in items:
-        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
-
-    def cost(tests: list[pytest.Item]) -> tuple[int, int]:
-        pages = sum("browser" in getattr(item, "fixturenames", ()) for item in tests)
-        return (-pages, -len(tests))
-
-    items[:] = [item for tests in sorted(modules.values(), key=cost) for item in tests]
+        page = "browser" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group("page" if page else item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group").args[0] != "page")
 
 
 @contextlib.contextmanager
