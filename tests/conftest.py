@@ -48,17 +48,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist the tests that drive the page in Chromium run one after another on
-    one worker, first, while the other worker takes the other modules, each whole: two
-    pages streaming at once on two cores made each too slow for its waits (and Chromium,
-    the page's server and the model are most of what a browser test costs). A module's
-    own order is kept; pyproject.toml's ``--dist loadgroup --no-loadscope-reorder``."""
+    """Under pytest-xdist the modules that drive the page in Chromium run one after another
+    on one worker, first, while the other worker takes the other modules: two pages
+    streaming at once on two cores made each too slow for its waits. A module stays whole
+    on one worker (its tests may build on one another's app) and keeps its order;
+    pyproject.toml's ``--dist loadgroup --no-loadscope-reorder`` reads the groups."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return
+    modules: dict[str, list[pytest.Item]] = {}
     for item in items:
-        page = "browser" in getattr(item, "fixturenames", ())
-        item.add_marker(pytest.mark.xdist_group("page" if page else item.nodeid.split("::")[0]))
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group").args[0] != "page")
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    pages = {
+        module
+        for module, tests in modules.items()
+        if any("browser" in getattr(item, "fixturenames", ()) for item in tests)
+    }
+    for module, tests in modules.items():
+        for item in tests:
+            item.add_marker(pytest.mark.xdist_group("page" if module in pages else module))
+    items[:] = [
+        item for module in sorted(modules, key=lambda m: m not in pages) for item in modules[module]
+    ]
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ test with what to run — never a skip, so CI cannot pass without them."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -40,18 +41,30 @@ def everything_server() -> Path:
     return path
 
 
-def time_entry(name: str = "time") -> ServerEntry:
-    return ServerEntry(name, command=str(time_server()), args=("--local-timezone", "UTC"))
+def time_entry(name: str = "time", command: Path | None = None) -> ServerEntry:
+    command = command or time_server()
+    return ServerEntry(name, command=str(command), args=("--local-timezone", "UTC"))
+
+
+def own_copy(path: Path, folder: Path) -> Path:
+    """A copy of a server's script in ``folder`` (the test's own): :func:`running` then
+    finds the processes of this test alone, not those of a test on another pytest-xdist
+    worker that runs the same server."""
+    copy = folder / path.name
+    shutil.copy2(path, copy)
+    return copy
 
 
 #: where the pinned clock stands in the tests of the demo model answering by itself
 PINNED_AT = "2026-12-02T03:07:31+00:00"
 
 
-def pinned_time_entry(at: str, name: str = "time") -> ServerEntry:
+PINNED_SERVER = Path(__file__).with_name("pinned_clock_time_server.py")
+
+
+def pinned_time_entry(at: str, name: str = "time", script: Path = PINNED_SERVER) -> ServerEntry:
     """The real mcp-server-time whose clock stands at ``at`` (ISO 8601 with an offset)."""
     python = time_server().with_name("python" + (".exe" if sys.platform == "win32" else ""))
-    script = Path(__file__).with_name("pinned_clock_time_server.py")
     return ServerEntry(name, command=str(python), args=(str(script), at, "--local-timezone", "UTC"))
 
 

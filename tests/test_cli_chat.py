@@ -15,7 +15,7 @@ import pytest
 from seedchat.settings import ChatSettings, load_settings
 from seedchat.store import Store
 from seedchat.tools.config import ToolsConfig
-from tests.mcp_servers import running, time_entry
+from tests.mcp_servers import own_copy, running, time_entry, time_server
 
 CHOSEN = ChatSettings(
     budget=100,
@@ -356,7 +356,8 @@ def test_tools_are_the_configured_servers_and_no_tools_leaves_them_out(cli_env, 
     none = run_chat(cli_env, "Hi", "--show-prompt")  # no server set up: no tools block
     assert none.returncode == 0 and "get_current_time" not in none.stdout, none.stderr
     config = ToolsConfig.load()
-    config.add(time_entry())
+    server = own_copy(time_server(), seedchat_home)
+    config.add(time_entry(command=server))
     config.save()
     with_tools = run_chat(cli_env, "Hi", "--show-prompt")
     without = run_chat(cli_env, "Hi", "--show-prompt", "--no-tools")
@@ -364,4 +365,4 @@ def test_tools_are_the_configured_servers_and_no_tools_leaves_them_out(cli_env, 
     assert "def get_current_time(timezone: str)" in with_tools.stdout
     assert "get_current_time" not in without.stdout and "<seed:tool_call>" not in without.stdout
     assert without.stdout == none.stdout
-    assert running("mcp-server-time") == []  # the server stopped with the chat
+    assert running(str(server)) == []  # the server stopped with the chat

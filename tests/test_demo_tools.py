@@ -11,21 +11,24 @@ the test would pass or fail with the minute; with a fixed time it is determinist
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from seedchat.store import Store
 from seedchat.tools.config import ToolsConfig
-from tests.mcp_servers import PINNED_AT, pinned_time_entry, running
+from tests.mcp_servers import PINNED_AT, PINNED_SERVER, own_copy, pinned_time_entry, running
 
 
 @pytest.fixture
 def time_server_on(seedchat_home) -> None:
-    """The real `mcp-server-time` (its clock pinned), set up as `seedchat tools add` would."""
+    """The real `mcp-server-time` (its clock pinned), set up as `seedchat tools add` would;
+    its script is the test's own copy (``no_time_server_left`` looks for it)."""
     config = ToolsConfig.load()
-    config.add(pinned_time_entry(PINNED_AT))
+    config.add(pinned_time_entry(PINNED_AT, script=own_copy(PINNED_SERVER, seedchat_home)))
     config.save()
 
 
@@ -48,7 +51,7 @@ def saved_messages() -> list:
 
 
 def no_time_server_left() -> bool:
-    return not running("pinned_clock_time_server")
+    return not running(str(Path(os.environ["SEEDCHAT_HOME"]) / PINNED_SERVER.name))
 
 
 @pytest.mark.parametrize("budget", ["-1", "512", "1024"])
