@@ -100,8 +100,8 @@ def browser() -> Iterator[Any]:
     """One Chromium for the session, started by the first test that asks; each page is
     opened in a browser context of its own (``open_page``), so no test sees another's
     cookies, storage or pages."""
-    from conftest import every_core
     from playwright.sync_api import sync_playwright
+    from workers import every_core
 
     _poll_waits()
     with every_core():  # Playwright's driver and Chromium are not held to the worker's core

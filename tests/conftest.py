@@ -13,77 +13,38 @@ The browser fixtures (one Chromium, the app, pages) are in tests/browser.py.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from workers import PageScheduling, note_page_modules, pin_worker
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONTEXT = 4096
 DEMO_API_KEY = "k3y"
-#: the cores the run may use, before a pytest-xdist worker takes one of its own
-ALL_CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 
 # The browser tests' fixtures (Chromium, a running app, pages), for any test that asks.
 pytest_plugins = ["tests.browser"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (the README's command: two workers) each worker, and all it
-    starts (llama.cpp's threads, `seedchat` commands, Chromium), runs on cores of its own:
-    llama.cpp's threads spin while they wait for one another, so two workers' threads on
-    the same cores made each generation several times slower (test_lookup.py: 48 s → 370 s).
-    A model loaded with ``threads = 0`` then takes one thread per core of its worker."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if worker is None or not hasattr(os, "sched_setaffinity"):
-        return
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) >= workers:
-        os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) :: workers])
+    """Under pytest-xdist (the README's command: two workers) each worker on a core of its
+    own (tests/workers.py)."""
+    pin_worker()
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist the modules that drive the page in Chromium run one after another
-    on one worker, first, while the other worker takes the other modules: two pages
-    streaming at once on two cores made each too slow for its waits. A module stays whole
-    on one worker (its tests may build on one another's app) and keeps its order;
-    pyproject.toml's ``--dist loadgroup --no-loadscope-reorder`` reads the groups."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return
-    modules: dict[str, list[pytest.Item]] = {}
-    for item in items:
-        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
-    pages = {
-        module
-        for module, tests in modules.items()
-        if any("browser" in getattr(item, "fixturenames", ()) for item in tests)
-    }
-    for module, tests in modules.items():
-        for item in tests:
-            item.add_marker(pytest.mark.xdist_group("page" if module in pages else module))
-    items[:] = [
-        item for module in sorted(modules, key=lambda m: m not in pages) for item in modules[module]
-    ]
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        note_page_modules(items)  # the page's modules first, for the controller
 
 
-@contextlib.contextmanager
-def every_core() -> Iterator[None]:
-    """What starts inside may run on every core of the machine (Chromium: it draws the
-    page while the worker's model writes it); the worker keeps its own core."""
-    if not hasattr(os, "sched_setaffinity"):
-        yield
-        return
-    own = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, ALL_CORES)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, own)
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Every module that drives the page on one worker, one after another (tests/workers.py)."""
+    return PageScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 @pytest.fixture(autouse=True)

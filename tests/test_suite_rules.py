@@ -100,3 +100,36 @@ def test_the_distribution_tests_are_only_in_their_own_ci_step():
         if "mark.distribution" in p.read_text(encoding="utf-8") and p != Path(__file__)
     ]
     assert marked == ["test_distribution.py"]
+
+
+def test_the_modules_that_drive_the_page_share_one_worker_and_go_first(monkeypatch):
+    """Under pytest-xdist (tests/workers.py): a worker lists the modules that use the
+    browser and puts them first; the controller gives them all one scope, and every other
+    module a scope of its own."""
+    from types import SimpleNamespace
+
+    from workers import PAGE, PageScheduling, note_page_modules
+
+    def item(nodeid: str, *fixtures: str) -> SimpleNamespace:
+        return SimpleNamespace(nodeid=nodeid, fixturenames=list(fixtures))
+
+    items = [
+        item("tests/test_a.py::test_1", "tmp_path"),
+        item("tests/test_ui_x.py::test_1", "app"),
+        item("tests/test_ui_x.py::test_2", "page", "browser"),
+        item("tests/test_b.py::test_1"),
+        item("tests/test_ui_y.py::test_1", "browser"),
+    ]
+    monkeypatch.setattr("os.getppid", lambda: 4242)  # the workers' parent: the controller
+    note_page_modules(items)
+    assert [i.nodeid for i in items] == [
+        "tests/test_ui_x.py::test_1",
+        "tests/test_ui_x.py::test_2",
+        "tests/test_ui_y.py::test_1",
+        "tests/test_a.py::test_1",
+        "tests/test_b.py::test_1",
+    ]
+    monkeypatch.setattr("os.getpid", lambda: 4242)
+    scheduler = PageScheduling.__new__(PageScheduling)  # only its scopes are asked here
+    scopes = [scheduler._split_scope(i.nodeid) for i in items]
+    assert scopes == [PAGE, PAGE, PAGE, "tests/test_a.py", "tests/test_b.py"]

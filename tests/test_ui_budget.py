@@ -134,7 +134,7 @@ def test_stop_stops_and_the_sweep_is_listed_after_a_reload(app, new_page):
     again.locator("#budget-past input").click()
     options = again.get_by_role("option").all_inner_texts()
     assert any(o.startswith("demo ·") and "stopped" in o for o in options)
-    assert any(o.startswith("words.jsonl ·") for o in options)
+    assert any(o.startswith("words.jsonl ·") for o in options), options
 
 
 def _store(app) -> Store:
