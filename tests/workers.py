@@ -1,15 +1,17 @@
 """The README's test command runs on two pytest-xdist workers; what keeps that fast and
 steady on a 2-core machine:
 
-- each worker, and what it starts (llama.cpp's threads, `seedchat` commands), runs on a
-  core of its own (``pin_worker``): llama.cpp's threads spin while they wait for one
-  another, so two workers' threads on the same cores made each generation several times
-  slower (test_lookup.py: 48 s → 370 s). A model loaded with ``threads = 0`` then takes
-  one thread per core of its worker. Chromium may use every core (``every_core``): it
-  draws the page while the worker's model writes it;
-- the modules that drive the page in Chromium run one after another on one worker, first
-  (:class:`PageScheduling`), while the other worker takes the other modules, each whole:
-  two pages streaming at once on two cores made each too slow for its waits.
+- the modules that drive the page in Chromium run one after another on one worker
+  (``gw0``), first (:class:`PageScheduling`), while the other worker takes the other
+  modules, each whole: two pages streaming at once on two cores made each too slow for
+  its waits;
+- the page's worker may use every core at the usual priority; the other runs, with all it
+  starts (llama.cpp's threads, `seedchat` commands), on a core of its own at the lowest
+  priority (``pin_worker``): it takes the time the page's tests leave. llama.cpp's threads
+  spin while they wait for one another, so two workers' threads on the same cores made
+  each generation several times slower (test_lookup.py: 48 s → 370 s); a model loaded
+  with ``threads = 0`` takes one thread per core of its worker. Chromium may use every
+  core (``every_core``) whichever worker starts it.
 
 The workers collect the tests and know which modules use the browser; the controller that
 hands the modules out sees only test ids, so the first worker writes the page modules to a
@@ -24,6 +26,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from xdist.scheduler import LoadFileScheduling
@@ -31,17 +34,22 @@ from xdist.scheduler import LoadFileScheduling
 #: the cores the run may use, before a worker takes one of its own
 ALL_CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 PAGE = "page"  # the scope of every module that drives the page
+PAGE_WORKER = "gw0"  # the worker that runs them
 
 
 def pin_worker() -> None:
-    """Under pytest-xdist: this worker on a core of its own (when there are enough)."""
+    """Under pytest-xdist: the page's worker (``gw0``) may use every core at the usual
+    priority; any other worker runs on a core of its own at the lowest priority, so it
+    takes the time the page's tests leave (they wait on Chromium and the page often) and
+    never slows what a page test waits for."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if worker is None or not hasattr(os, "sched_setaffinity"):
+    if worker is None or worker == PAGE_WORKER or not hasattr(os, "sched_setaffinity"):
         return
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) >= workers:
         os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) :: workers])
+    os.nice(19)
 
 
 @contextlib.contextmanager
@@ -88,7 +96,8 @@ def note_page_modules(items: list[pytest.Item]) -> None:
 
 class PageScheduling(LoadFileScheduling):
     """pytest-xdist's ``loadfile`` (a module whole on one worker), with every module that
-    drives the page in one scope; scopes go out in the workers' order (page first)."""
+    drives the page in one scope, given to the page's worker first; the others in the
+    workers' order."""
 
     _pages: frozenset[str] | None = None
 
@@ -99,3 +108,12 @@ class PageScheduling(LoadFileScheduling):
             path.unlink(missing_ok=True)
         module = module_of(nodeid)
         return PAGE if module in self._pages else module
+
+    def _assign_work_unit(self, node: Any) -> None:
+        queue = self.workqueue
+        if PAGE in queue and node.gateway.id == PAGE_WORKER:
+            queue.move_to_end(PAGE, last=False)
+        elif PAGE in queue and len(queue) > 1:  # another worker: the next other module
+            other = next(scope for scope in queue if scope != PAGE)
+            queue.move_to_end(other, last=False)
+        super()._assign_work_unit(node)
