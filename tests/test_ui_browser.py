@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_page_is_complete_and_makes_no_outside_request(page, outside_requests):
     page.wait_for_function("document.querySelector('#model-status')?.innerText.length > 0")
     for selector in ("#message", "#send", "#stop", "#budget", "#unlimited", "#enforcement"):
-        assert page.locator(selector).first.is_visible(), selector
+        page.locator(selector).first.wait_for(state="visible", timeout=10_000)  # drawn in turn
     assert page.get_by_text("0 means answer directly").is_visible()
     page.wait_for_timeout(1500)  # the app keeps an event stream open: no "network idle"
     screenshot(page, "ui-page")
