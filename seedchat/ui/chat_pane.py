@@ -189,7 +189,6 @@ class ChatPane:
         self.stats = gr.Markdown("", elem_id="turn-stats")
         # written by BRANCH_JS when a branch control's arrow is clicked
         self.branch = gr.Textbox(visible="hidden", elem_id="branch-switch", show_label=False)
-        self.sent = gr.State("")  # the message just sent (text and files), taken out of the box
 
     def wire(self, parts: ChatParts) -> None:
         turn = _TurnHandlers(self, parts)
@@ -219,16 +218,11 @@ class ChatPane:
             (self.meter.passages.click, turn.respond_from_passages),
         ]
         for trigger, respond in sends:
-            # the box empties at once: the text moves to ``sent``, then the turn reads it
-            # (a second listener on the same trigger cannot clear the box in gradio 6)
+            # one event (a second would cost the first token a round trip): the turn's
+            # first update empties the box, before anything else is done
             trigger(
-                lambda value: (message_value(""), value),
-                self.message,
-                [self.message, self.sent],
-                queue=False,
-            ).then(
                 respond,
-                inputs_kwargs={"text": self.sent, **kwargs},
+                inputs_kwargs={"text": self.message, **kwargs},
                 outputs=outputs,
                 **GENERATE,
             )
@@ -340,6 +334,7 @@ class _TurnHandlers:
     def _respond(
         self, request: gr.Request, text: Any, values: dict[str, Any], from_passages: bool
     ) -> Iterator[Updates]:
+        yield {self.pane.message: message_value("")}  # taken out of the box at once
         question, paths = message_parts(text)
         question = question.strip()
         try:
@@ -486,19 +481,20 @@ class _TurnHandlers:
         }
         self.streaming.add(_tab_key(request))
         pump, pacer = EventPump(lambda: run(cancel), stop=cancel.set), UpdatePacer()
-        first = True
+        drawn = listed = False  # some of the reply was drawn; the sidebar lists the chat
         try:
             for events in pump.batches(wait=pacer.interval):
                 for event in events:
                     view.apply(event)
-                if not (first or pacer.due(events)):
+                if not pacer.due(events):
                     continue
                 updates = {pane.chatbot: chat + view.messages()}
                 if view.done is not None:
                     updates[pane.stats] = done_footer(view.done)
-                if first:  # the question is saved by now: list the conversation
-                    updates.update(self._saved(session, query))
-                first, started = False, time.perf_counter()
+                if drawn and not listed:  # after the first of the reply, not with it: the
+                    updates.update(self._saved(session, query))  # first token goes alone
+                    listed = True
+                drawn, started = True, time.perf_counter()
                 yield updates
                 pacer.sent(time.perf_counter() - started)
         except SeedchatError as err:

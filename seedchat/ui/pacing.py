@@ -19,10 +19,13 @@ from collections.abc import Callable, Sequence
 
 from seedchat.events import TEXT, Done, Event, Reflect, ThinkingEnd, ThinkingStart, ToolRun
 
-#: The shortest time between two streamed updates (seconds): ten a second at most.
-MIN_INTERVAL = 0.1
+#: The shortest time between two streamed updates (seconds): five a second at most. Each
+#: update makes the browser draw the growing message again (Markdown, layout, paint: about
+#: 30-80 ms of a core here); at ten a second Chromium took 0.4-0.5 of a core from the model,
+#: at five 0.25 (docs/benchmarks.md, "The page at the engine's speed").
+MIN_INTERVAL = 0.2
 #: The longest (seconds): the live counters change at least four times a second.
-MAX_INTERVAL = 0.2
+MAX_INTERVAL = 0.25
 #: An update that took this share of the interval or more makes the interval longer.
 COST_SHARE = 0.25
 
