@@ -186,6 +186,8 @@ def open_page(browser: Any, url: str, fresh: bool = True) -> tuple[Any, PageReco
         page.on("request", recorder.on_request)
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#chatbot", timeout=30_000)
+        # the conversation and the settings of the page's load are in place (seedchat.ui.app)
+        page.wait_for_selector("body[data-seedchat-ready]", state="attached", timeout=30_000)
     except BaseException:
         context.close()
         raise

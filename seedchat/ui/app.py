@@ -200,6 +200,9 @@ def _wire_model_poll(demo: gr.Blocks, page: _Page, host: ModelHost) -> None:
     page.cancel_load.click(on_cancel, None, [page.model_status, page.cancel_load], queue=False)
 
 
+READY_JS = "() => { document.body.dataset.seedchatReady = '1'; }"
+
+
 def _wire_page_load(demo: gr.Blocks, page: _Page, store: Store | None) -> None:
     """A page (a reload, a restart) opens the conversation used last, as it was;
     ``?new=1`` in the address opens a new chat instead."""
@@ -229,4 +232,6 @@ def _wire_page_load(demo: gr.Blocks, page: _Page, store: Store | None) -> None:
         *targets.settings,
         page.sidebar.listing,
     ]
-    demo.load(on_load, None, outputs, queue=False)
+    # the page says when its conversation and settings are in place (what is typed earlier
+    # would be overwritten by them): body[data-seedchat-ready]
+    demo.load(on_load, None, outputs, queue=False).then(None, None, None, js=READY_JS)

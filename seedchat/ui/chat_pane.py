@@ -189,6 +189,7 @@ class ChatPane:
         self.stats = gr.Markdown("", elem_id="turn-stats")
         # written by BRANCH_JS when a branch control's arrow is clicked
         self.branch = gr.Textbox(visible="hidden", elem_id="branch-switch", show_label=False)
+        self.sent = gr.State("")  # the message just sent (text and files), taken out of the box
 
     def wire(self, parts: ChatParts) -> None:
         turn = _TurnHandlers(self, parts)
@@ -218,11 +219,17 @@ class ChatPane:
             (self.meter.passages.click, turn.respond_from_passages),
         ]
         for trigger, respond in sends:
-            # one event (a second would cost the first token a round trip): the turn's
-            # first update empties the box, before anything else is done
+            # the box empties at once: the text moves to ``sent``, then the turn reads it
+            # (a second listener on the same trigger cannot clear the box in gradio 6; the
+            # turn's own first update would wait behind the page's queued events)
             trigger(
+                lambda value: (message_value(""), value),
+                self.message,
+                [self.message, self.sent],
+                queue=False,
+            ).then(
                 respond,
-                inputs_kwargs={"text": self.message, **kwargs},
+                inputs_kwargs={"text": self.sent, **kwargs},
                 outputs=outputs,
                 **GENERATE,
             )
@@ -334,7 +341,6 @@ class _TurnHandlers:
     def _respond(
         self, request: gr.Request, text: Any, values: dict[str, Any], from_passages: bool
     ) -> Iterator[Updates]:
-        yield {self.pane.message: message_value("")}  # taken out of the box at once
         question, paths = message_parts(text)
         question = question.strip()
         try:

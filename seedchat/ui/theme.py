@@ -124,12 +124,16 @@ DRAWERS_JS = """
   for (const id of ['conversations-drawer', 'settings-drawer']) {
     if (label(id)?.classList.contains('open')) label(id).click();
   }
-  // a label just drawn takes its click a moment later: click, then look again while it
-  // is still open (once closed, it is the user's: a later look would close their tap)
+  // a label just drawn takes its click a moment later: click, then look again, until the
+  // user touches the offers themselves (a later look would close what they opened)
+  let touched = false;
+  document.addEventListener('pointerdown', (e) => {
+    if (e.isTrusted && e.target.closest?.('#first-run-offers')) touched = true;
+  }, true);
   const closeOffers = (tries) => {
+    if (touched) return;
     const offers = label('first-run-offers');
-    if (!offers?.classList.contains('open')) return;
-    offers.click();
+    if (offers?.classList.contains('open')) offers.click();
     if (tries > 0) setTimeout(() => closeOffers(tries - 1), 100);
   };
   const watch = new MutationObserver(() => {
