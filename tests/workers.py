@@ -14,8 +14,9 @@ steady on a 2-core machine:
   core (``every_core``) whichever worker starts it.
 
 The workers collect the tests and know which modules use the browser; the controller that
-hands the modules out sees only test ids, so the first worker writes the page modules to a
-file of the run (``note_page_modules``) that the controller reads when it schedules.
+hands the modules out sees only test ids, so each worker writes the page modules (the same
+list) to a file of the run (``note_page_modules``) that the controller reads when it
+schedules.
 """
 
 from __future__ import annotations
@@ -82,15 +83,15 @@ def note_page_modules(items: list[pytest.Item]) -> None:
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(module_of(item.nodeid), []).append(item)
-    pages = sorted(
+    pages = {
         module
         for module, tests in modules.items()
         if any("browser" in getattr(item, "fixturenames", ()) for item in tests)
-    )
+    }
     items[:] = [item for m in sorted(modules, key=lambda m: m not in pages) for item in modules[m]]
     path = _pages_file(os.getppid())
     partial = path.with_suffix(f".{os.getpid()}.part")
-    partial.write_text(json.dumps(pages), encoding="utf-8")
+    partial.write_text(json.dumps(sorted(pages)), encoding="utf-8")
     partial.replace(path)  # both workers write the same list: whichever lands is whole
 
 
