@@ -120,6 +120,19 @@ def test_a_server_that_exits_at_start_shows_its_stderr_tail(tmp_path):
     assert "exits.log" in status.error  # where the whole of it is
 
 
+def test_a_server_that_closes_its_input_before_the_first_message_exited(tmp_path):
+    """The race the test above can lose: the child is gone before the client's first
+    message is written (a broken pipe, not the SDK's "connection closed")."""
+    script = "exec 0<&-; echo 'no input' >&2; sleep 1; exit 3"  # a shell starts in a moment
+    entry = ServerEntry("closes", command="sh", args=("-c", script))
+    with ToolHost(config_with(tmp_path, entry)) as host:
+        host.list_tools()
+        status = host.status("closes")
+    assert status.state == "failed"
+    assert "exited before it answered" in status.error, status.error
+    assert "no input" in status.error
+
+
 def test_a_hanging_call_times_out_and_the_server_still_answers(tmp_path):
     with ToolHost(config_with(tmp_path, script_entry())) as host:
         host.list_tools()

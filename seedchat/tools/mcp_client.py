@@ -93,6 +93,10 @@ def _part(content: Any) -> ContentPart:
 
 
 def is_connection_lost(exc: BaseException) -> bool:
+    """The server went away: the SDK says so, or (a child that exited before the client's
+    first message) writing to its closed pipe failed."""
+    if isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError)):
+        return True
     return isinstance(exc, McpError) and exc.error.code == types.CONNECTION_CLOSED
 
 

@@ -322,14 +322,14 @@ class ToolHost:
             return f"it did not answer within {self.start_timeout:g} s"
         if isinstance(exc, FileNotFoundError):
             return f"there is no program {entry.command!r} (check 'command' in mcp.json)"
+        if _client().is_connection_lost(exc):
+            return "it exited before it answered"
         if isinstance(exc, OSError):
             return f"{entry.command!r} cannot be run: {exc.strerror or exc}"
         import httpx
 
         if isinstance(exc, httpx.HTTPError):
             return f"{entry.url} cannot be reached: {exc or type(exc).__name__}"
-        if _client().is_connection_lost(exc):
-            return "it exited before it answered"
         return str(exc) or type(exc).__name__
 
     # -- calling ------------------------------------------------------------------------
