@@ -168,3 +168,36 @@ def test_an_idle_page_asks_for_few_frames(app, browser):
     # without the script each loop asks for ~120 frames in 2 s
     assert frames["status"] == 0 and frames["loop"] == 0, frames  # timers, not frames
     assert frames["other"] < 20, frames
+
+
+def _page_config(app) -> tuple[list[dict], dict[str, int]]:
+    """The page's events and its components' ids by elem_id, as the browser gets them."""
+    config = httpx.get(app.url.rstrip("/") + "/config", timeout=30).json()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    return config["dependencies"], ids
+
+
+def test_no_event_makes_gradio_refresh_its_outputs_on_every_update(app):
+    """Gradio's frontend keeps a loading status for every output of every event that has run
+    and refreshes each of them (a snapshot of its whole value, and of everything inside a
+    layout) on every message of any event: every streamed update of a reply snapshotted the
+    whole chat and the settings. No event of the page registers outputs for it
+    (``show_progress_on=[]``, seedchat.ui.frames.untracked); the page shows its own progress."""
+    events, _ = _page_config(app)
+    assert len(events) > 50
+    tracked = [e["targets"] for e in events if e.get("show_progress_on") != []]
+    assert tracked == []
+
+
+def test_a_send_is_one_event_that_empties_the_box(app):
+    """Send (the button, Enter) is one queued event whose first update empties the box: a
+    second event chained after it cost the first token a round trip and the browser's
+    gathering of every input again (docs/benchmarks.md, issue 31)."""
+    events, ids = _page_config(app)
+    for trigger in ([ids["send"], "click"], [ids["message"], "submit"]):
+        sends = [e for e in events if trigger in e["targets"]]
+        assert len(sends) == 1, sends
+        (send,) = sends
+        assert send["queue"] is not False and send["backend_fn"]
+        assert ids["message"] in send["outputs"] and ids["chatbot"] in send["outputs"]
+        assert not [e for e in events if e.get("trigger_after") == send["id"]]  # no second

@@ -111,9 +111,16 @@ def test_search_rename_delete_and_undo(app, page):
     # open it from the results
     page.locator("#conversation-list label").first.click()
     page.get_by_text("Tell me about the zanzibar archipelago.").first.wait_for()
-    search.fill("")
-    # rename
+    search.fill("")  # the whole list back before the rename (their answers could cross)
+    page.wait_for_function(
+        "!document.querySelector('#search-results')?.innerText.includes('found')"
+    )
+    # rename (once the title box shows the opened conversation's title: typed sooner, the
+    # box's own update could come after the typing)
     title = page.locator("#conversation-title input")
+    page.wait_for_function(
+        "document.querySelector('#conversation-title input').value.toLowerCase().includes('zanzibar')"
+    )
     title.fill("Islands 🌴 trip")
     page.locator("#rename").click()
     wait_listed(page, "Islands 🌴 trip")

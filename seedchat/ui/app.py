@@ -33,6 +33,7 @@ from seedchat.ui.chat_pane import BRANCH_JS, ChatPane, ChatParts, PageTargets, T
 from seedchat.ui.conversations import newest_conversation
 from seedchat.ui.convert_tab import ConvertTab
 from seedchat.ui.downloads import DownloadTargets, FirstRunPanel, HubBox
+from seedchat.ui.frames import untracked
 from seedchat.ui.models_tab import ModelsTab, api_note, phone_note, status_markdown
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.settings_panel import SettingsPanel
@@ -159,6 +160,7 @@ def build_app(
         demo.load(None, None, None, js=DRAWERS_JS)  # a phone: the drawers start closed
         demo.load(None, None, None, js=APPROVAL_JS)  # a tool card's Allow / Deny links
         demo.load(None, None, None, js=PASTE_JS)  # a document pasted into the message box
+    untracked(demo)
     demo.seedchat_tools = tools
     tools.start()  # in the background: the servers are ready by the first question
     return demo

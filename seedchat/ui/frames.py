@@ -1,4 +1,5 @@
-"""The page draws only when it has something to draw.
+"""The page draws only when it has something to draw, and does no work for progress it
+does not show.
 
 Gradio 6 keeps two frame loops running on every page, idle or not, so the browser draws 60
 frames a second: its status trackers' elapsed-time loop (for as long as one is "pending",
@@ -84,3 +85,17 @@ def _is_page(start: dict[str, Any]) -> bool:
     headers = MutableHeaders(scope=start)
     html = headers.get("content-type", "").startswith("text/html")
     return html and "content-encoding" not in headers
+
+
+def untracked(demo: Any) -> None:
+    """No event of ``demo`` shows gradio's own progress on its outputs (the page shows its
+    own: the chat's "…" and Stop, the converter's bar, the model's status line).
+
+    Gradio's frontend keeps a loading status for every output of every event that has run,
+    and on every message of any event (each streamed update of a reply) it refreshes all of
+    them: it snapshots each one's whole value, and of a layout every component inside it —
+    the chat with all its messages, the settings, the sidebar — a third of Chromium's work
+    while a reply streams. ``show_progress_on=[]`` keeps an event's outputs out of it."""
+    for fn in demo.fns.values():
+        if fn.show_progress_on is None:
+            fn.show_progress_on = []
