@@ -47,13 +47,21 @@ def test_nothing_new_is_never_drawn_and_undrawn_text_is_drawn_when_its_time_come
 def test_the_turns_shape_is_drawn_at_once():
     for event in (
         ThinkingEnd(5, 0.1),
-        Reflect(100, 924, False, "x"),
         ToolRun("call-1", "t"),
         Done("stop"),
     ):
         pacer = UpdatePacer(Clock())
         pacer.sent(0.0)
         assert pacer.due([event]), event
+
+
+def test_a_reflect_line_goes_with_the_next_paced_update():
+    clock = Clock()
+    pacer = UpdatePacer(clock)
+    pacer.sent(0.0)
+    assert not pacer.due([Reflect(256, 768, False, "x")])  # a line more, not a new shape
+    clock.now += MIN_INTERVAL
+    assert pacer.due([])  # drawn with the next update
 
 
 def test_costly_updates_stretch_the_interval_but_counters_stay_live():
