@@ -63,7 +63,8 @@ def box(page, selector: str) -> dict:
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_message_box_is_at_least_as_wide_as_send_and_stop(browser, app, size):
     with sized_page(browser, app.url, size, touch=size is PHONE) as page:
-        page.wait_for_selector("#send")
+        for part in ("#message", "#send", "#stop"):  # the page draws its parts one by one
+            page.wait_for_selector(part)
         message, send_, stop = (box(page, s) for s in ("#message", "#send", "#stop"))
         screenshot(page, f"layout-message-row-{size['width']}")
         assert message["width"] >= send_["width"] + stop["width"], (message, send_, stop)

@@ -58,6 +58,14 @@ log = logging.getLogger(__name__)
 # browser draw every frame, which on a small machine takes a core from the model (the chat's
 # own "…" and the Stop button say that it is writing).
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8, "show_progress": "hidden"}
+#: A send's own first step, in the browser: its inputs are gathered by then, so the box's
+#: text goes at once, however long the turn waits in the queue (its first update empties
+#: the box's files too, and a refused turn gives the message back).
+EMPTY_BOX_JS = """(...inputs) => {
+  const box = document.querySelector('#message textarea');
+  if (box) { box.value = ''; box.dispatchEvent(new Event('input', {bubbles: true})); }
+  return inputs;
+}"""
 #: The message box's hint: words only (an emoji would be an empty box on a machine without an
 #: emoji font); the paperclip is the box's own upload button, drawn beside the words
 MESSAGE_HINT = "Message seedchat (Enter sends) · attach files with the paperclip, drop or paste"
@@ -225,6 +233,7 @@ class ChatPane:
                 respond,
                 inputs_kwargs={"text": self.message, **kwargs},
                 outputs=outputs,
+                js=EMPTY_BOX_JS,
                 **GENERATE,
             )
         self.regenerate.click(turn.regenerate, inputs_kwargs=kwargs, outputs=outputs, **GENERATE)
