@@ -139,7 +139,7 @@ DRAWERS_JS = """
   const watch = new MutationObserver(() => {
     if (!label('first-run-offers')) return;
     watch.disconnect();
-    setTimeout(() => closeOffers(5), 50);
+    setTimeout(() => closeOffers(30), 50);  // for three seconds: a slow page opens it late
   });
   watch.observe(document.body, { childList: true, subtree: true });
   setTimeout(() => watch.disconnect(), 60000);
