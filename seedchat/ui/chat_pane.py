@@ -228,7 +228,7 @@ class ChatPane:
         for trigger, respond in sends:
             # one event: a second, chained after one that empties the box, cost the first
             # token ~100 ms (the browser gathers the turn's inputs again, then joins the
-            # queue); the turn's first update empties the box instead
+            # queue); its browser-side step empties the box's text, its first update the files
             trigger(
                 respond,
                 inputs_kwargs={"text": self.message, **kwargs},
