@@ -12,7 +12,8 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 CI = REPO / ".ci" / "run"
-DISTRIBUTION_STEP = ".venv/bin/python -m pytest -m distribution tests/test_distribution.py"
+DISTRIBUTION = ("tests/test_distribution.py", "tests/test_bundle.py")
+DISTRIBUTION_STEP = f".venv/bin/python -m pytest -n 2 -m distribution {' '.join(DISTRIBUTION)}"
 
 
 def imported_test_modules(path: Path) -> set[str]:
@@ -85,11 +86,12 @@ def _collect(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_distribution_tests_are_only_in_their_own_ci_step():
-    plain = _collect("tests/test_distribution.py")  # as the README's `pytest` sees them
+    plain = _collect(*DISTRIBUTION)  # as the README's `pytest` sees them
     assert plain.returncode == 5, plain.stdout + plain.stderr  # none selected
-    step = _collect("-m", "distribution", "tests/test_distribution.py")
+    step = _collect("-m", "distribution", *DISTRIBUTION)
     assert step.returncode == 0, step.stdout + step.stderr
     assert "test_bundle_builds_starts_offline_answers_and_stops" in step.stdout
+    assert "test_fresh_venv_passes_doctor_with_the_demo_model" in step.stdout
     # .ci/run runs them after the README's command; only that module carries the marker
     ci = CI.read_text(encoding="utf-8")
     assert DISTRIBUTION_STEP in ci
@@ -99,7 +101,7 @@ def test_the_distribution_tests_are_only_in_their_own_ci_step():
         for p in TESTS.glob("test_*.py")
         if "mark.distribution" in p.read_text(encoding="utf-8") and p != Path(__file__)
     ]
-    assert marked == ["test_distribution.py"]
+    assert sorted(marked) == sorted(Path(m).name for m in DISTRIBUTION)
 
 
 def test_the_modules_that_drive_the_page_share_one_worker_and_go_first(monkeypatch):

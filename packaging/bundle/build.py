@@ -24,6 +24,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -125,10 +126,19 @@ def check_bundle(app: Path) -> None:
             raise BuildError(f"{name} ended up in the bundle; it must be excluded in seedchat.spec")
 
 
+#: gzip's own default: shutil.make_archive's level 9 took 64 s for a 0.4 % smaller archive
+#: than level 6's 28 s (669 MiB of app, 2 cores)
+GZIP_LEVEL = 6
+
+
 def archive(app: Path, dist: Path, name: str) -> Path:
-    fmt = "gztar" if platform.system() == "Linux" else "zip"
-    path = shutil.make_archive(str(dist / name), fmt, root_dir=app.parent, base_dir=app.name)
-    return Path(path)
+    """``<name>.tar.gz`` on Linux (gzip level 6), ``<name>.zip`` elsewhere."""
+    if platform.system() != "Linux":
+        return Path(shutil.make_archive(str(dist / name), "zip", app.parent, app.name))
+    path = dist / f"{name}.tar.gz"
+    with tarfile.open(path, "w:gz", compresslevel=GZIP_LEVEL) as tar:
+        tar.add(app, arcname=app.name)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
