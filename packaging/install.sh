@@ -90,6 +90,38 @@ if [ "$plan" = 1 ]; then
   echo "backend=$backend"; echo "flags=$flags"; echo "wheel_dir=$wheeldir"; exit 0
 fi
 
+# ---- MCP servers for the tests, each in an environment of its own ------------------
+# Servers pin their own `mcp` (often <2): kept out of seedchat's venv, they cannot clash.
+# Installed in the background while seedchat's own packages install (pip uses one core).
+install_test_servers() {
+  tools_venv="${SEEDCHAT_TOOLS_VENV:-$repo/.venv-tools}"
+  have="$("$tools_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-server-time"))' 2>/dev/null || true)"
+  if [ "$have" = "$MCP_SERVER_TIME_VERSION" ]; then
+    say "mcp-server-time $have already in $tools_venv"
+  else
+    say "installing mcp-server-time $MCP_SERVER_TIME_VERSION into $tools_venv (for the tests)"
+    [ -x "$tools_venv/bin/python" ] || "$python" -m venv "$tools_venv" || die "could not create $tools_venv."
+    "$tools_venv/bin/python" -m pip install -q --disable-pip-version-check "mcp-server-time==$MCP_SERVER_TIME_VERSION" \
+      || die "pip could not install mcp-server-time into $tools_venv (see above)."
+  fi
+  tools_node="${SEEDCHAT_TOOLS_NODE:-$repo/.tools}"
+  everything="$tools_node/node_modules/@modelcontextprotocol/server-everything/package.json"
+  have="$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$everything" 2>/dev/null || true)"
+  if [ "$have" = "$SERVER_EVERYTHING_VERSION" ]; then
+    say "@modelcontextprotocol/server-everything $have already in $tools_node"
+  elif command -v npm >/dev/null 2>&1; then
+    say "installing @modelcontextprotocol/server-everything $SERVER_EVERYTHING_VERSION into $tools_node (for the tests)"
+    mkdir -p "$tools_node"
+    npm install --prefix "$tools_node" --no-audit --no-fund --loglevel=error \
+      "@modelcontextprotocol/server-everything@$SERVER_EVERYTHING_VERSION" >/dev/null \
+      || die "npm could not install @modelcontextprotocol/server-everything into $tools_node."
+  else
+    say "node and npm not found: the MCP tests need them (Node.js 18 or newer)."
+  fi
+}
+servers_pid=""
+if [ "$dev" = 1 ]; then install_test_servers & servers_pid=$!; fi
+
 # ---- the virtual environment -------------------------------------------------------
 venv="${SEEDCHAT_VENV:-$repo/.venv}"
 if [ ! -x "$venv/bin/python" ]; then
@@ -99,7 +131,10 @@ else
   say "reusing virtual environment in $venv"
 fi
 vpy="$venv/bin/python"
+# pip byte-compiles every file it installs on one core (about two thirds of its time for
+# seedchat[dev]); it installs without, and compileall does it once at the end on every core.
 pip() { "$vpy" -m pip --disable-pip-version-check "$@"; }
+pip_install() { pip install --no-compile "$@"; }
 pip install -q --upgrade pip >/dev/null 2>&1 || true
 
 # ---- build llama-cpp-python once, then reuse the wheel -----------------------------
@@ -140,7 +175,7 @@ else
   # Same version, other build: replace it in place; else a plain install (with its dependencies).
   reinstall=""; [ "$installed" = "$LLAMA_CPP_VERSION" ] && reinstall="--force-reinstall --no-deps"
   # shellcheck disable=SC2086
-  pip install -q $reinstall --find-links "$wheeldir" --only-binary=llama-cpp-python \
+  pip_install -q $reinstall --find-links "$wheeldir" --only-binary=llama-cpp-python \
     "llama-cpp-python==$LLAMA_CPP_VERSION" || die "installing the cached wheel failed; delete $wheeldir and run again."
   echo "$key" > "$stamp"
 fi
@@ -149,39 +184,16 @@ fi
 extras=""
 if [ "$dev" = 1 ]; then
   extras="[dev]"
-  "$vpy" -c 'import torch' >/dev/null 2>&1 || { say "installing torch $TORCH_VERSION (CPU, for tests only)"; pip install -q "torch==$TORCH_VERSION"; }
+  "$vpy" -c 'import torch' >/dev/null 2>&1 || { say "installing torch $TORCH_VERSION (CPU, for tests only)"; pip_install -q "torch==$TORCH_VERSION"; }
 fi
 say "installing seedchat$extras"
-pip install -q --find-links "$wheeldir" --only-binary=llama-cpp-python -e "$repo$extras" \
+pip_install -q --find-links "$wheeldir" --only-binary=llama-cpp-python -e "$repo$extras" \
   || die "pip could not install seedchat's dependencies (see above)."
-
-# ---- MCP servers for the tests, each in an environment of its own ------------------
-# Servers pin their own `mcp` (often <2): kept out of seedchat's venv, they cannot clash.
-if [ "$dev" = 1 ]; then
-  tools_venv="${SEEDCHAT_TOOLS_VENV:-$repo/.venv-tools}"
-  have="$("$tools_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-server-time"))' 2>/dev/null || true)"
-  if [ "$have" = "$MCP_SERVER_TIME_VERSION" ]; then
-    say "mcp-server-time $have already in $tools_venv"
-  else
-    say "installing mcp-server-time $MCP_SERVER_TIME_VERSION into $tools_venv (for the tests)"
-    [ -x "$tools_venv/bin/python" ] || "$python" -m venv "$tools_venv" || die "could not create $tools_venv."
-    "$tools_venv/bin/python" -m pip install -q --disable-pip-version-check "mcp-server-time==$MCP_SERVER_TIME_VERSION" \
-      || die "pip could not install mcp-server-time into $tools_venv (see above)."
-  fi
-  tools_node="${SEEDCHAT_TOOLS_NODE:-$repo/.tools}"
-  everything="$tools_node/node_modules/@modelcontextprotocol/server-everything/package.json"
-  have="$("$vpy" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$everything" 2>/dev/null || true)"
-  if [ "$have" = "$SERVER_EVERYTHING_VERSION" ]; then
-    say "@modelcontextprotocol/server-everything $have already in $tools_node"
-  elif command -v npm >/dev/null 2>&1; then
-    say "installing @modelcontextprotocol/server-everything $SERVER_EVERYTHING_VERSION into $tools_node (for the tests)"
-    mkdir -p "$tools_node"
-    npm install --prefix "$tools_node" --no-audit --no-fund --loglevel=error \
-      "@modelcontextprotocol/server-everything@$SERVER_EVERYTHING_VERSION" >/dev/null \
-      || die "npm could not install @modelcontextprotocol/server-everything into $tools_node."
-  else
-    say "node and npm not found: the MCP tests need them (Node.js 18 or newer)."
-  fi
+say "compiling the installed modules"
+site="$("$vpy" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+"$vpy" -m compileall -q -j 0 "$site" >/dev/null 2>&1 || true  # a package's test data may not parse
+if [ -n "$servers_pid" ]; then
+  wait "$servers_pid" || die "the MCP test servers did not install (see above)."
 fi
 
 if [ "$dev" = 1 ] && ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then

@@ -189,6 +189,8 @@ def _homogeneity_p(a: list[int], b: list[int]) -> float:
 
 def _gamma_q(a: float, x: float) -> float:
     """The regularized upper incomplete gamma function Q(a, x) (Numerical Recipes)."""
+    if x <= 0:  # no difference at all: the two samples' counts were equal
+        return 1.0
     if x < a + 1:  # series for P, then 1 - P
         term = total = 1 / a
         for n in range(1, 500):
@@ -208,13 +210,13 @@ def _gamma_q(a: float, x: float) -> float:
 
 @pytest.mark.usefixtures("batches_cost_one_token")
 def test_sampled_continuations_keep_their_distribution(engine):
-    """2,000 continuations of 4 tokens at temperature 1 (1,000 seeds, drafting on and off):
+    """1,000 continuations of 4 tokens at temperature 1 (500 seeds, drafting on and off):
     the same distribution by a chi-square test, and per seed nearly always the same text
     (each token is sampled once, by the same sampler state, from the same logits)."""
     prompt = engine.render(CODE_PROMPT, GenerationOptions(budget=0)) + CODE[:200]  # mid-answer
     samples: dict[str, Counter] = {"off": Counter(), "auto": Counter()}
     same = drafted = 0
-    n = 1000
+    n = 500
     for seed in range(n):
         texts = {}
         for mode in ("off", "auto"):
