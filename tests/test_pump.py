@@ -118,3 +118,27 @@ def test_a_paced_event_loop_reader_wakes_per_batch_not_per_token():
     assert texts == [str(i) for i in range(200)]
     assert isinstance(batches[-1][-1], Done)
     assert len(batches) < 40  # ~0.25 s of tokens at one batch per 20 ms, not 200
+
+
+def test_a_paced_reader_gets_the_end_at_once():
+    """Paced at a second, the reader still gets the end as soon as the stream ends: the
+    pause after the first text is cut short (an API's last chunk is not held back)."""
+
+    def events():
+        yield AnswerDelta("a")
+        time.sleep(0.05)
+        yield AnswerDelta("b")
+        yield Done("stop")
+
+    async def read():
+        started, batches = time.perf_counter(), []
+        async for batch in EventPump(events, lambda: None).abatches(pace=1.0):
+            batches.append(batch)
+        return batches, time.perf_counter() - started
+
+    batches, took = asyncio.run(read())
+    assert [[type(e).__name__ for e in b] for b in batches] == [
+        ["AnswerDelta"],
+        ["AnswerDelta", "Done"],
+    ]
+    assert took < 0.5, took

@@ -39,10 +39,11 @@ from seedchat.settings import ChatSettings
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
-#: The least time between two chunks of a streamed reply (seconds): the server's loop wakes
-#: at most 50 times a second and not once per token, which on a small machine leaves the
-#: model its cores (the first chunk goes at once; docs/benchmarks.md).
-STREAM_PACE = 0.02
+#: The least time between two chunks of a streamed reply (seconds): the server's loop and
+#: its client wake at most 20 times a second and not once per token, which on a small
+#: machine leaves the model its cores (the first text and the end go at once;
+#: docs/benchmarks.md: 20 ms left SmolLM2's chats at 0.94-0.96x the engine, 50 ms 0.98-1.0x).
+STREAM_PACE = 0.05
 
 
 class Saver(Protocol):

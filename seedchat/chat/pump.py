@@ -10,6 +10,7 @@ and the end are the same code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -63,7 +64,8 @@ class EventPump:
     def _put(self, item: object) -> None:
         self._queue.put(item)
         wake = self._wake
-        if wake is not None and self._waiting:  # once per wait, not once per token
+        # once per wait, not once per token; the end also cuts a paced reader's pause short
+        if wake is not None and (self._waiting or item is _END):
             self._waiting = False
             wake()
 
@@ -110,7 +112,8 @@ class EventPump:
     async def abatches(self, pace: float = 0.0) -> AsyncIterator[list[Event]]:
         """The same batches for an event loop: waits without holding a thread. With
         ``pace``, at least ``pace`` seconds after a batch with text before the next (what
-        comes meanwhile joins it), so the loop wakes at that rate and not once per token."""
+        comes meanwhile joins it), so the loop wakes at that rate and not once per token;
+        the first text and the end go at once."""
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
 
@@ -135,7 +138,9 @@ class EventPump:
             if ended:
                 return
             if pace and any(isinstance(event, TEXT) for event in events):
-                await asyncio.sleep(pace)  # the first text goes at once, later text paced
+                # the first text went at once, later text is paced; the end wakes the pause
+                with contextlib.suppress(asyncio.TimeoutError):  # 3.10: not TimeoutError
+                    await asyncio.wait_for(ready.wait(), pace)
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop the stream; wait up to ``timeout`` seconds for it to end (None or 0: do
