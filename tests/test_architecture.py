@@ -18,6 +18,7 @@ MAX_UI_FUNCTION_LINES = 80
 # The store's modules, lowest first: each may import only those before it.
 STORE_LAYERS = [
     "db",
+    "sqlite_utils_import",
     "records",
     "attachments",
     "migrations",

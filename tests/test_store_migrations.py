@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -451,3 +453,21 @@ def test_upgrade_to_tool_turns_keeps_every_row(tmp_path: Path):
             "get_weather",
         )
         assert store.check() == "ok"
+
+
+def test_the_store_opens_without_importing_pandas_and_pandas_still_imports(tmp_path):
+    """sqlite-utils would import pandas (0.4 s of every command's start): the store hides it
+    while sqlite-utils loads; pandas itself imports as usual afterwards."""
+    code = (
+        "import sys\n"
+        "from seedchat.store import Store\n"
+        f"Store({str(tmp_path / 'c.db')!r}).close()\n"
+        "assert 'pandas' not in sys.modules, 'the store imported pandas'\n"
+        "import pandas\n"
+        "print(pandas.DataFrame({'a': [1]}).shape)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(1, 1)"

@@ -48,11 +48,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
-
 from seedchat.errors import StoreError
 from seedchat.store.db import Db
+from seedchat.store.sqlite_utils_import import Database, Migrations
 
 log = logging.getLogger(__name__)
 
