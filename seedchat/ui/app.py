@@ -36,6 +36,7 @@ from seedchat.ui.downloads import DownloadTargets, FirstRunPanel, HubBox
 from seedchat.ui.frames import untracked
 from seedchat.ui.models_tab import ModelsTab, api_note, phone_note, status_markdown
 from seedchat.ui.page_tools import PageTools
+from seedchat.ui.run_history import FORGET_JS
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.sidebar import ChatTargets, Sidebar
 from seedchat.ui.theme import DRAWERS_JS
@@ -160,6 +161,7 @@ def build_app(
         demo.load(None, None, None, js=DRAWERS_JS)  # a phone: the drawers start closed
         demo.load(None, None, None, js=APPROVAL_JS)  # a tool card's Allow / Deny links
         demo.load(None, None, None, js=PASTE_JS)  # a document pasted into the message box
+        demo.load(None, None, None, js=FORGET_JS)  # gradio's run history an earlier one kept
     untracked(demo)
     demo.seedchat_tools = tools
     tools.start()  # in the background: the servers are ready by the first question

@@ -255,6 +255,7 @@ def api_key(options: LaunchOptions, password: KeptPassword | None) -> Callable[[
 def _serve(
     blocks: Any, options: LaunchOptions, port: int, middleware: list[Any], password: Any
 ) -> None:
+    from seedchat.ui import run_history
     from seedchat.ui.theme import CSS, HEAD, theme
 
     blocks.launch(
@@ -266,6 +267,7 @@ def _serve(
         show_error=True,
         quiet=True,
         footer_links=[],
+        run_history=run_history.KEEP,  # no copy of the conversations in the browser
         theme=theme(),
         css=CSS,
         head=HEAD,
