@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser import screenshot, set_checked
+from tests.browser import screenshot, send, set_checked, wait_done
 
 pytestmark = pytest.mark.slow
 
@@ -187,6 +187,26 @@ def test_no_event_makes_gradio_refresh_its_outputs_on_every_update(app):
     assert len(events) > 50
     tracked = [e["targets"] for e in events if e.get("show_progress_on") != []]
     assert tracked == []
+
+
+def test_a_finished_events_inputs_leave_gradios_status_registry(app, page):
+    """Gradio keeps a loading status for the inputs of every event that has finished (the
+    page's loading, the settings' saving, the meter, the send: every setting, the message
+    box, the chat) and hands each a new one on every streamed update. seedchat's early
+    script (seedchat.ui.frames.STATUSES_JS) lets them have their last status once, then
+    drops them: after a reply only the last event's inputs are left. A gradio release whose
+    frontend no longer has that registry fails here."""
+    send(page, "What is 2 plus 2?")
+    wait_done(page)
+    page.wait_for_timeout(1500)  # the events a turn ends with (the meter, the title)
+    registry = page.evaluate("typeof window.seedchatStatuses")
+    assert registry == "object", page.evaluate("window.seedchatStatuses")
+    finished = page.evaluate(
+        """Object.values(window.seedchatStatuses.current)
+             .filter(s => s && s.type === 'input' && s.status === 'complete')
+             .map(s => s.fn_index)"""
+    )
+    assert len(set(finished)) <= 1, finished
 
 
 def test_a_send_is_one_event_that_empties_the_box(app):

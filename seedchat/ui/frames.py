@@ -12,6 +12,18 @@ anything (a loader on screen animates at the browser's own rate); every other ca
 the browser's own frames. The trackers take ``requestAnimationFrame`` when their module
 loads, before gradio adds the app's ``head``, so :class:`EarlyScript` (an ASGI middleware)
 writes the script into the page's HTML itself, first in its ``<head>``.
+
+Gradio also keeps a loading status for the inputs of every event that has finished, and
+refreshes all of them on every message of any event (each streamed update of a reply): for
+each it takes a snapshot of the component's state and hands it a new status, which its
+status tracker draws again — after a page's first events, the settings' eleven controls,
+the search box, the message box and the chat, on every update. :data:`STATUSES_JS` lets a
+finished event's inputs have their last status once, then drops them from that registry
+(an input shows no status of its own here: every event's progress is hidden, see
+:func:`untracked`). It patches gradio's status registry (``LoadingStatus`` in its status
+tracker module, found by the module's address when the page loads it); where a gradio
+release no longer has it, the page says so in the browser's console and works as before,
+only slower (``window.seedchatStatuses`` is ``"not found"``; a test checks it is found).
 """
 
 from __future__ import annotations
@@ -36,7 +48,36 @@ FRAMES_JS = f"""(() => {{
   window.cancelAnimationFrame = (id) => (id < 0 ? window.clearTimeout(-id) : cancel(id));
 }})();"""
 
-SCRIPT = f"<script>{FRAMES_JS}</script>".encode()
+#: ``window.seedchatStatuses`` is gradio's status registry once patched ("not found" if not).
+STATUSES_JS = r"""(() => {
+  const missing = (why) => {
+    window.seedchatStatuses = 'not found';
+    console.warn("seedchat: gradio's loading statuses not found, the page is slower", why || '');
+  };
+  const patch = (module) => {
+    const registry = Object.values(module).map((value) => (value && value.LoadingStatus) || value)
+      .find((value) => typeof value?.prototype?.resolve_args === 'function');
+    const update = registry?.prototype.update;
+    if (typeof update !== 'function') return missing();
+    registry.prototype.update = function (status) {
+      update.call(this, status);
+      window.seedchatStatuses = this;
+      for (const [id, shown] of Object.entries(this.current || {})) {
+        const done = shown?.type === 'input' && shown.status === 'complete';
+        if (done && shown.fn_index !== status.fn_index) delete this.current[id];
+      }
+    };
+  };
+  const watch = new PerformanceObserver((list) => {
+    const found = list.getEntries().find((entry) => /\/statustracker-[^/]*\.js(\?|$)/.test(entry.name));
+    if (!found) return;
+    watch.disconnect();
+    import(found.name).then(patch, missing);
+  });
+  watch.observe({ type: 'resource', buffered: true });
+})();"""
+
+SCRIPT = f"<script>{FRAMES_JS}\n{STATUSES_JS}</script>".encode()
 _HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)  # not <header>
 
 
