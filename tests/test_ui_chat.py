@@ -10,10 +10,11 @@ import itertools
 import re
 import statistics
 
+import httpx
 import pytest
 
 from seedchat.store import Store
-from tests.browser import screenshot, send, set_budget, wait_done
+from tests.browser import screenshot, send, set_budget, wait_done, wait_meter
 
 pytestmark = pytest.mark.slow
 
@@ -225,3 +226,67 @@ def test_a_fast_stream_ends_exactly_as_saved_with_live_counters(app, page):
     if answer.thinking_tokens >= 500:  # thought long enough to judge the rate
         gaps = [(b[0] - a[0]) / 1000 for a, b in itertools.pairwise(live)]
         assert len(gaps) >= 2 and statistics.median(gaps) <= 0.25, live  # >= 4 a second
+
+
+def test_the_browser_keeps_no_copy_of_the_conversation(app, browser):
+    """Gradio's run history copied every event's inputs and outputs (the question, the
+    reply, a document's text) into the browser's storage, where deleting the conversation
+    left them, and rewrote that copy on every streamed update. It is off: after a reply the
+    browser's storage holds none of the conversation, a copy an earlier seedchat left there
+    is deleted, and gradio's page of past runs is not served."""
+    app_id = httpx.get(app.url + "config", timeout=30).json()["app_id"]
+    left = f"gradio:run-history:v2:{app_id}"  # as gradio 6 names it
+    context = browser.new_context()
+    try:  # before the page's scripts, once: a history an earlier version kept
+        context.add_init_script(
+            "if (!sessionStorage.getItem('seeded')) { sessionStorage.setItem('seeded', '1');"
+            f" localStorage.setItem({left!r}, JSON.stringify([{{id: 'earlier run'}}])); }}"
+        )
+        page = context.new_page()
+        page.goto(app.url)
+        page.wait_for_selector("#message textarea")
+        send(page, "Remember the word periwinkle.")
+        wait_done(page)
+        stored = page.evaluate("() => ({...localStorage})")
+    finally:
+        context.close()
+    assert left not in stored, stored
+    assert not [value for value in stored.values() if "periwinkle" in value], stored
+    assert httpx.get(app.url + "gradio_api/runs", timeout=30).status_code == 404
+
+
+# Records every text the context meter shows, from now on.
+METER_WATCH = """
+() => {
+  window.__meters = [];
+  const meter = document.querySelector('#context-meter');
+  const look = () => {
+    const text = meter.innerText.trim();
+    if (window.__meters[window.__meters.length - 1] !== text) window.__meters.push(text);
+  };
+  look();
+  new MutationObserver(look).observe(meter, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def test_the_box_a_send_empties_is_measured_after_the_answer(page):
+    """A send empties the message box as it starts; measuring that empty box then would only
+    take the model's first moments, and the answer's end measures again. So while the answer
+    is written the meter keeps the size of the prompt being answered, and after it shows the
+    conversation's, with nothing in between."""
+    set_budget(page, 1024)
+    page.locator("#message textarea").fill("What is 27 plus 32?")
+    typed = wait_meter(page, "tokens")
+    page.evaluate(METER_WATCH)
+    page.locator("#send").click()
+    wait_done(page)
+    page.wait_for_function(
+        "([typed]) => document.querySelector('#context-meter').innerText.trim() !== typed",
+        arg=[typed.strip()],
+    )
+    page.wait_for_timeout(1000)  # a later count would show here
+    shown = page.evaluate("window.__meters")
+    assert len(shown) == 2 and shown[0] == typed.strip(), shown
+    assert "tokens" in shown[1], shown
+    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()

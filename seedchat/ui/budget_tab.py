@@ -40,7 +40,7 @@ from seedchat.settings import ChatSettings, Settings
 from seedchat.store import Store, SweepRecord, Sweeps
 from seedchat.ui.budget_plots import plots, recommendation_text, table_html
 from seedchat.ui.convert_tab import progress_html
-from seedchat.ui.updates import error_update
+from seedchat.ui.updates import error_update, tab_key
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class BudgetTab:
     def on_run(
         self, set_name, upload, budgets, samples, request: gr.Request
     ) -> Iterator[list[Any]]:
-        cancel = self._cancels.setdefault(request.session_hash or "", threading.Event())
+        cancel = self._cancels.setdefault(tab_key(request), threading.Event())
         cancel.clear()
         keep = [gr.update()] * len(self.view_outputs)
         try:
@@ -229,7 +229,7 @@ class BudgetTab:
             reports.put(None)
 
     def on_stop(self, request: gr.Request) -> None:
-        self._cancels.setdefault(request.session_hash or "", threading.Event()).set()
+        self._cancels.setdefault(tab_key(request), threading.Event()).set()
 
     def on_save(self, sweep_id: str | None, name: str) -> list[Any]:
         try:

@@ -47,7 +47,7 @@ from seedchat.ui.page_tools import PageTools
 from seedchat.ui.render import BRANCH_LINK, ChatMessage, user_message
 from seedchat.ui.settings_panel import SettingsPanel
 from seedchat.ui.tool_cards import LoopView
-from seedchat.ui.updates import error_update
+from seedchat.ui.updates import error_update, tab_key
 from seedchat.wording import done_footer
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,10 @@ EMPTY_BOX_JS = """(...inputs) => {
   if (box) { box.value = ''; box.dispatchEvent(new Event('input', {bubbles: true})); }
   return inputs;
 }"""
+#: A reply that runs this long has the sidebar list its conversation (and the title box show
+#: it) as it streams; a shorter one, at its end: the list's update, and the title's event it
+#: starts, would take a short reply's first moments from the model.
+LIST_AFTER_SECONDS = 1.0
 #: The message box's hint: words only (an emoji would be an empty box on a machine without an
 #: emoji font); the paperclip is the box's own upload button, drawn beside the words
 MESSAGE_HINT = "Message seedchat (Enter sends) · attach files with the paperclip, drop or paste"
@@ -157,6 +161,7 @@ class ChatPane:
     """Lays out the chat (call inside a column); ``wire`` connects it."""
 
     def __init__(self, host: ModelHost) -> None:
+        self.streaming: set[str] = set()  # the tabs whose answer is being written
         self.chatbot = gr.Chatbot(
             elem_id="chatbot",
             height=560,
@@ -182,7 +187,8 @@ class ChatPane:
             )
             self.send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
             self.stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
-        self.meter = ContextMeter(host)  # the prompt's size; the plans when it does not fit
+        # the prompt's size; the plans when it does not fit
+        self.meter = ContextMeter(host, writing=self.streaming)
         with gr.Row():
             self.regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
             self.edit = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
@@ -299,10 +305,6 @@ def _regenerate(session: ChatSession) -> Run:
     return session.regenerate
 
 
-def _tab_key(request: gr.Request) -> str:
-    return request.session_hash or ""
-
-
 class _TurnHandlers:
     """The chat's generating handlers: each runs one session turn and streams updates."""
 
@@ -310,10 +312,10 @@ class _TurnHandlers:
         self.pane = pane
         self.host, self.store, self.panel = parts.host, parts.store, parts.panel
         self.tab, self.page, self.tools = parts.tab, parts.page, parts.tools
-        self.streaming: set[str] = set()  # the tabs whose answer is being written
+        self.streaming = pane.streaming  # the tabs whose answer is being written
 
     def stop(self, request: gr.Request) -> None:
-        self.host.stop(_tab_key(request))
+        self.host.stop(tab_key(request))
 
     def switch(self, request: gr.Request, link: str, thread: OpenThread) -> tuple[Any, ...]:
         """A branch control's arrow: that branch on screen, and the store's active one (the
@@ -321,7 +323,7 @@ class _TurnHandlers:
         unchanged = (gr.update(),) * 5
         if not link:  # the box emptied (never by the page's script)
             return (*unchanged, gr.update())
-        if _tab_key(request) in self.streaming:
+        if tab_key(request) in self.streaming:
             wait = "An answer is being written: wait for it (or Stop it), then switch."
             return (*unchanged, error_update(wait))
         if self.store is None or thread.conversation_id is None:
@@ -344,7 +346,16 @@ class _TurnHandlers:
     def _respond(
         self, request: gr.Request, text: Any, values: dict[str, Any], from_passages: bool
     ) -> Iterator[Updates]:
-        yield {self.pane.message: message_value("")}  # taken out of the box at once
+        tab = tab_key(request)
+        self.streaming.add(tab)  # from the start: the box a send empties is not measured
+        try:
+            yield from self._send(request, text, values, from_passages)
+        finally:
+            self.streaming.discard(tab)
+
+    def _send(
+        self, request: gr.Request, text: Any, values: dict[str, Any], from_passages: bool
+    ) -> Iterator[Updates]:
         question, paths = message_parts(text)
         question = question.strip()
         try:
@@ -417,14 +428,15 @@ class _TurnHandlers:
         refused before it starts gives the box its message (``sent``) back."""
         try:
             chosen = self.panel.read(**asked.settings)
-            tools = self._session_tools(_tab_key(request))
+            tools = self._session_tools(tab_key(request))
             session = make_session(self.host, self.store, chosen, asked.turns, asked.thread, tools)
             turn = run(session)
         except SeedchatError as err:
             back = {self.pane.message: sent} if sent is not None else {}
             yield {**self._error(err), **back}
             return
-        yield from self._stream(session, self._tools_said(turn), chat, request, asked.query)
+        said = self._tools_said(turn)
+        yield from self._stream(session, said, chat, request, asked.query, sent is not None)
 
     def _session_tools(self, tab: str) -> SessionTools | None:
         """The page's tools for a turn of the tab ``tab`` (an approval waits for its user)."""
@@ -476,23 +488,39 @@ class _TurnHandlers:
             updates[self.page.error_box] = error_update(session.problem)
         return updates
 
-    def _stream(
-        self, session: ChatSession, run: Run, chat: Chat, request: gr.Request, query: str
-    ) -> Iterator[Updates]:
-        pane, view = self.pane, LoopView(budget=session.settings.budget)
-        cancel = self.host.cancel_event(_tab_key(request))
-        cancel.clear()
-        yield {
-            pane.chatbot: chat + view.messages(),
-            pane.stats: "",
+    def _asked_update(self, shown: Chat, sent: bool) -> Updates:
+        """The turn's first update: the question with the answer's "…" (and for a send the
+        box emptied of its files too: the browser took its text out at the click)."""
+        updates = {
+            self.pane.chatbot: shown,
+            self.pane.stats: "",
             self.tab.editing: False,
             self.page.error_box: error_update(None),
             self.page.model_status: status_markdown(self.host),
         }
-        self.streaming.add(_tab_key(request))
+        if sent:
+            updates[self.pane.message] = message_value("")
+        return updates
+
+    def _stream(
+        self,
+        session: ChatSession,
+        run: Run,
+        chat: Chat,
+        request: gr.Request,
+        query: str,
+        sent: bool = False,
+    ) -> Iterator[Updates]:
+        pane, view = self.pane, LoopView(budget=session.settings.budget)
+        cancel = self.host.cancel_event(tab_key(request))
+        cancel.clear()
+        self.streaming.add(tab_key(request))
+        # the model starts before the question is drawn: its first token does not wait for it
         pump, pacer = EventPump(lambda: run(cancel), stop=cancel.set), UpdatePacer()
-        drawn = listed = False  # some of the reply was drawn; the sidebar lists the chat
+        list_at = time.perf_counter() + LIST_AFTER_SECONDS  # when the sidebar lists the chat
+        drawn = False  # some of the reply was drawn: the first of it goes alone
         try:
+            yield self._asked_update(chat + view.messages(), sent)
             for events in pump.batches(wait=pacer.interval):
                 for event in events:
                     view.apply(event)
@@ -501,15 +529,16 @@ class _TurnHandlers:
                 updates = {pane.chatbot: chat + view.messages()}
                 if view.done is not None:
                     updates[pane.stats] = done_footer(view.done)
-                if drawn and not listed:  # after the first of the reply, not with it: the
-                    updates.update(self._saved(session, query))  # first token goes alone
-                    listed = True
+                if drawn and time.perf_counter() >= list_at:
+                    updates.update(self._saved(session, query))
+                    list_at = float("inf")
                 drawn, started = True, time.perf_counter()
                 yield updates
                 pacer.sent(time.perf_counter() - started)
         except SeedchatError as err:
             log.warning("generation failed: %s", err)
             view.fail(err.message)
+            self.streaming.discard(tab_key(request))  # before its turns: the meter measures
             yield {
                 pane.chatbot: chat + view.messages(),
                 self.tab.turns: session.turns,
@@ -520,7 +549,7 @@ class _TurnHandlers:
             return
         finally:
             pump.close()  # the page went away: stop the model (the session saves what it wrote)
-            self.streaming.discard(_tab_key(request))
+            self.streaming.discard(tab_key(request))
         if view.done is None:  # stopped while waiting for the model
             view.apply(Done("cancelled"))
         yield {

@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from seedchat.errors import SeedchatError
-from seedchat.ui.updates import error_update
+from seedchat.ui.updates import error_update, tab_key
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class ConvertTab:
             from seedchat.converters import convert_checkpoint
             from seedchat.converters.convert import ConversionCancelled
 
-            session = request.session_hash or ""
+            session = tab_key(request)
             cancel = self._cancels.setdefault(session, threading.Event())
             cancel.clear()
             source = (source or "").strip()
@@ -136,6 +136,6 @@ class ConvertTab:
         )
 
         def on_cancel(request: gr.Request) -> None:
-            self._cancels.setdefault(request.session_hash or "", threading.Event()).set()
+            self._cancels.setdefault(tab_key(request), threading.Event()).set()
 
         self.cancel.click(on_cancel, None, None, queue=False)

@@ -31,7 +31,7 @@ from seedchat.tools.results import ServerStatus
 from seedchat.ui.builtin_box import BuiltinBox
 from seedchat.ui.page_tools import PageTools
 from seedchat.ui.tool_cards import APPROVAL_LINK, code_block, escape_markdown
-from seedchat.ui.updates import error_update
+from seedchat.ui.updates import error_update, tab_key
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class ToolsPanel:
         def on_decision(request: gr.Request, value: str) -> None:
             link = (value or "").split(" ")[0].removeprefix(APPROVAL_LINK.lstrip("#"))
             decision, _, call_id = link.partition("-")
-            if not self.tools.approvals.decide(request.session_hash or "", call_id, decision):
+            if not self.tools.approvals.decide(tab_key(request), call_id, decision):
                 log.info("no call %s waits for a decision in this tab", call_id)
 
         self.decision.change(on_decision, self.decision, None, queue=False)
