@@ -1,7 +1,7 @@
 """UI benchmarks: launch to page ready, and the same reply in the page and in the terminal.
 
     .venv/bin/python benchmarks/bench_ui.py [--runs N] [--only launch|reply]
-        [--case smollm2|demo] [--threads N] [--page-threads N] [--workdir DIR]
+        [--case smollm2|demo] [--threads N] [--page-threads N] [--against REV] [--workdir DIR]
 
 - launch: from a fresh process's start (``import gradio``, then
   :func:`seedchat.ui.launch.start`: settings, the store, the page, the server; the demo
@@ -25,7 +25,11 @@
   real model's pace on a small machine; budget 0) and the bundled demo model (about a
   thousand a second: where any cost per token shows most; budget 1024). Targets (issue
   31): the page at >= 0.9x the terminal for SmolLM2 and >= 0.8x for the demo model, first
-  token within 100 ms of the terminal's, counters changing >= 4 times a second.
+  token within 100 ms of the terminal's, counters changing >= 4 times a second. With
+  ``--against REV`` a second page server runs the code of git revision REV (a worktree of
+  it, first on its ``PYTHONPATH``), its rounds interleaved with the others': a change
+  measured against the code before it in the same run, as this machine's own speed drifts
+  between runs far more than most changes move the page.
 
 Each launch run uses a fresh seedchat home and a fresh process, so nothing is cached
 between runs except the OS file cache. Results print as JSON lines.
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -210,13 +215,16 @@ def terminal_reply(case: Case, home: Path) -> dict:
 
 
 class PageServer:
-    """``seedchat ui`` in a process of its own, on the case's model."""
+    """``seedchat ui`` in a process of its own, on the case's model (the code of ``code``,
+    a checkout of the repository, when given)."""
 
-    def __init__(self, case: Case, home: Path) -> None:
+    def __init__(self, case: Case, home: Path, code: Path | None = None) -> None:
         self.port = find_free_port("127.0.0.1", 7960)
         cmd = [sys.executable, "-m", "seedchat", "ui", "--model", str(case.model)]
         cmd += ["--no-browser", "--new-instance", "--port", str(self.port)]
         env = {**os.environ, "SEEDCHAT_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False"}
+        if code is not None:
+            env["PYTHONPATH"] = str(code)
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -328,51 +336,86 @@ def page_reply(server: PageServer, browser: Any, case: Case) -> dict:
     }
 
 
+@contextlib.contextmanager
+def code_of(rev: str, work: Path) -> Any:
+    """The repository's code at git revision ``rev``: a worktree, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="bench-ui-code-", dir=work)) / "code"
+    git = ["git", "-C", str(REPO), "worktree"]
+    subprocess.run([*git, "add", "--detach", str(path), rev], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run([*git, "remove", "--force", str(path)], capture_output=True)
+
+
+def _side(runs: list[dict], terminal: list[dict]) -> dict:
+    """A page's rounds against the terminal's: medians of each round's ratio and gap."""
+    pairs = list(zip(runs, terminal, strict=True))
+    return {
+        "page_tok_s_median": statistics.median(p["tok_s"] for p in runs),
+        "page_vs_terminal": round(statistics.median(p["tok_s"] / t["tok_s"] for p, t in pairs), 3),
+        "ttft_gap_ms_median": round(
+            1000 * statistics.median(p["ttft_s"] - t["ttft_s"] for p, t in pairs)
+        ),
+    }
+
+
 def bench_reply(
-    case: Case, rounds: int, work: Path, threads: int | None = None, page_threads: int | None = None
+    case: Case,
+    rounds: int,
+    work: Path,
+    threads: int | None = None,
+    page_threads: int | None = None,
+    against: Path | None = None,
 ) -> dict:
     """``rounds`` interleaved rounds (the order alternates) after one warm-up of each.
-    ``threads``: the threads setting of both sides; ``page_threads``: of the page alone."""
+    ``threads``: the threads setting of both sides; ``page_threads``: of the page alone;
+    ``against``: a checkout whose page runs too (the reference)."""
     from playwright.sync_api import sync_playwright
 
     home = _make_home(work, case, threads)
     page_home = home if page_threads is None else _make_home(work, case, page_threads)
-    server = PageServer(case, page_home)
-    terminal, page = [], []
+    servers = {"page": PageServer(case, page_home)}
+    if against is not None:
+        servers["reference"] = PageServer(case, _make_home(work, case, page_threads), against)
+    runs: dict[str, list[dict]] = {"terminal": [], **{name: [] for name in servers}}
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page_reply(server, browser, case)  # warm-up: the file cache, the first page
-            terminal_reply(case, home)
+            sides = {
+                name: functools.partial(page_reply, server, browser, case)
+                for name, server in servers.items()
+            }
+            sides["terminal"] = functools.partial(terminal_reply, case, home)
+            for side in sides.values():  # warm-up: the file cache, the first page
+                side()
+            order = list(sides)
             for i in range(rounds):
-                sides = [lambda: page.append(page_reply(server, browser, case))]
-                sides.append(lambda: terminal.append(terminal_reply(case, home)))
-                for side in sides if i % 2 else reversed(sides):
-                    side()
+                for name in order[i % len(order) :] + order[: i % len(order)]:
+                    runs[name].append(sides[name]())
             browser.close()
     finally:
-        server.close()
-    med = statistics.median
-    ratio = med(p["tok_s"] / t["tok_s"] for p, t in zip(page, terminal, strict=True))
+        for server in servers.values():
+            server.close()
+    terminal, page = runs["terminal"], runs["page"]
     counters = [p["counter_updates_per_s"] for p in page if p["counter_updates_per_s"]]
-    return {
+    result = {
         "bench": "reply",
         "case": case.name,
         "threads": threads or "default",
         "page_threads": page_threads or threads or "default",
         "prompt": case.prompt,
         "budget": case.budget,
-        "terminal": terminal,
-        "page": page,
-        "terminal_tok_s_median": med(t["tok_s"] for t in terminal),
-        "page_tok_s_median": med(p["tok_s"] for p in page),
-        "page_vs_terminal": round(ratio, 3),
-        "ttft_gap_ms_median": round(
-            1000 * med(p["ttft_s"] - t["ttft_s"] for p, t in zip(page, terminal, strict=True))
-        ),
-        "counter_updates_per_s_median": med(counters) if counters else None,
+        **runs,
+        "terminal_tok_s_median": statistics.median(t["tok_s"] for t in terminal),
+        **_side(page, terminal),
+        "counter_updates_per_s_median": statistics.median(counters) if counters else None,
         "same_reply": all(p["tokens"] == t["tokens"] for p, t in zip(page, terminal, strict=True)),
     }
+    if against is not None:
+        result["reference_code"] = str(against)
+        result["reference_vs_terminal"] = _side(runs["reference"], terminal)
+    return result
 
 
 def cases(work: Path) -> dict[str, Case]:
@@ -391,17 +434,22 @@ def main() -> int:
     parser.add_argument("--case", choices=("smollm2", "demo"), action="append")
     parser.add_argument("--threads", type=int, default=None, help="the threads setting (both)")
     parser.add_argument("--page-threads", type=int, default=None, help="the page's alone")
+    parser.add_argument("--against", metavar="REV", help="also a page on git revision REV")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "launch"):
         print(json.dumps(bench_launch(args.runs)), flush=True)
     if args.only in (None, "reply"):
         chosen = cases(args.workdir)
-        for name in args.case or list(chosen):
-            result = bench_reply(
-                chosen[name], args.runs, args.workdir, args.threads, args.page_threads
+        with contextlib.ExitStack() as stack:
+            against = (
+                stack.enter_context(code_of(args.against, args.workdir)) if args.against else None
             )
-            print(json.dumps(result), flush=True)
+            for name in args.case or list(chosen):
+                result = bench_reply(
+                    chosen[name], args.runs, args.workdir, args.threads, args.page_threads, against
+                )
+                print(json.dumps(result), flush=True)
     return 0
 
 
