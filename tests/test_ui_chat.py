@@ -290,38 +290,3 @@ def test_the_box_a_send_empties_is_measured_after_the_answer(page):
     assert len(shown) == 2 and shown[0] == typed.strip(), shown
     assert "tokens" in shown[1], shown
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
-
-
-# Records, before the page's own scripts, the duration of every animation asked for in the chat.
-RECORD_ANIMATIONS = """
-window.__animations = [];
-const animate = Element.prototype.animate;
-Element.prototype.animate = function (keyframes, options) {
-  if (this.closest && this.closest('#chatbot'))
-    window.__animations.push(typeof options === 'number' ? options : (options?.duration ?? 0));
-  return animate.call(this, keyframes, options);
-};
-"""
-
-
-def test_the_chat_does_not_animate(app, browser):
-    """Gradio's chat slid a thinking block open as a reply started and shut as it ended
-    (Svelte's slide: height and margins, laid out and painted 60 times a second for ~0.4 s)
-    in the moments the model is busiest. seedchat's early script (seedchat.ui.frames) makes
-    the chat's animations take no time: they are still asked for, each lasting 0 ms."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        context.add_init_script(RECORD_ANIMATIONS)
-        page = context.new_page()
-        page.goto(app.url + "?new=1")
-        page.wait_for_selector("#message textarea")
-        set_budget(page, 1024)
-        send(page, "What is 27 plus 32?")
-        wait_done(page)
-        page.locator("#chatbot .thought-group .title").last.click()  # open it again
-        page.wait_for_timeout(500)
-        durations = page.evaluate("window.__animations")
-    finally:
-        context.close()
-    assert durations, "the chat asked for no animation: nothing was checked"
-    assert set(durations) == {0}, durations

@@ -24,11 +24,6 @@ finished event's inputs have their last status once, then drops them from that r
 tracker module, found by the module's address when the page loads it); where a gradio
 release no longer has it, the page says so in the browser's console and works as before,
 only slower (``window.seedchatStatuses`` is ``"not found"``; a test checks it is found).
-
-And the chat does not animate (:data:`ANIMATIONS_JS`, and the theme's CSS for transitions):
-its thinking block slid open as a reply started and shut as it ended, the browser drawing 60
-frames a second in the moments the model is busiest (Chromium 0.50 -> 0.40 and 0.86 -> 0.58
-CPU-s a demo reply, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -82,19 +77,7 @@ STATUSES_JS = r"""(() => {
   watch.observe({ type: 'resource', buffered: true });
 })();"""
 
-#: The chat's own animations take no time: gradio's chat slides a thinking block open as a
-#: reply starts and shut as it ends (Svelte's ``slide``: height and margins, laid out and
-#: painted 60 times a second for ~0.4 s), in the moments the model is busiest.
-ANIMATIONS_JS = """(() => {
-  const animate = Element.prototype.animate;
-  Element.prototype.animate = function (keyframes, options) {
-    if (this.closest?.('#chatbot'))
-      options = typeof options === 'number' ? 0 : { ...(options || {}), duration: 0, delay: 0 };
-    return animate.call(this, keyframes, options);
-  };
-})();"""
-
-SCRIPT = f"<script>{FRAMES_JS}\n{STATUSES_JS}\n{ANIMATIONS_JS}</script>".encode()
+SCRIPT = f"<script>{FRAMES_JS}\n{STATUSES_JS}</script>".encode()
 _HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)  # not <header>
 
 

@@ -82,9 +82,6 @@ CSS = (
 /* Nothing animates while a reply streams: an endless animation makes the browser draw
    every frame, and on a small machine that takes a core from the model */
 #chatbot .loading-spinner, .wrap.generating { animation: none !important; }
-/* nor when a reply starts and ends: its thinking block opens and closes, the list selects
-   its conversation at once (the chat's own animations: seedchat.ui.frames) */
-#chatbot *, #conversation-list * { transition: none !important; }
 
 /* A phone (390 x 844 and the like): one column, the drawers above and below the chat,
    nothing wider than the screen, controls big enough for a thumb */
