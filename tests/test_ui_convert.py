@@ -15,6 +15,11 @@ pytestmark = pytest.mark.slow
 
 def test_convert_a_checkpoint_and_find_it_in_the_picker(page, tmp_path: Path, seedchat_home):
     ckpt = make_checkpoint(tmp_path / "tiny-seed", kind="seed_oss")
+    # the app's first model loaded: when it is, the header's refresh shows it in the picker
+    # (a load ending after the conversion would show the loaded model there instead)
+    page.wait_for_function(
+        "!document.querySelector('#model-status').innerText.includes('oading')", timeout=120_000
+    )
     page.get_by_role("tab", name="Convert").click()
     page.locator("#convert-source textarea, #convert-source input").first.fill(str(ckpt))
     quant = page.locator("#convert-quant input")
