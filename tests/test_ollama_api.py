@@ -305,7 +305,11 @@ def test_a_tool_call_round_trip(client, model, host):
         {"role": "tool", "tool_name": "get_weather", "content": '{"forecast": "sunny, 25 C"}'},
     ]
     final = client.chat(
-        model=model, messages=messages, tools=[WEATHER], think=False, options={"num_predict": 80}
+        model=model,
+        messages=messages,
+        tools=[WEATHER],
+        think=False,
+        options={"num_predict": 80, "temperature": 0},
     )
     assert final.message.content and not final.message.tool_calls
     # the call (arguments as an object) and its result went back to the model in Seed's format
