@@ -347,12 +347,19 @@ def set_budget(page, value: int | None) -> None:
     if value is None:
         set_checked(page, unlimited, True)
         return
-    set_checked(page, unlimited, False)
-    box = page.locator("#budget input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
     label = "answer directly" if value == 0 else f"{value} tokens"
-    page.wait_for_function(f"document.querySelector('#budget-now').innerText.includes({label!r})")
+    shows = f"document.querySelector('#budget-now').innerText.includes({label!r})"
+    for _attempt in range(3):  # the page restoring saved settings as it loads can undo a fill
+        set_checked(page, unlimited, False)
+        box = page.locator("#budget input[type=number]")
+        box.fill(str(value))
+        box.press("Enter")
+        try:
+            page.wait_for_function(shows, timeout=10_000)
+            return
+        except Exception:  # Playwright's timeout: fill again
+            continue
+    page.wait_for_function(shows)
 
 
 def send(page, text: str) -> None:
