@@ -347,6 +347,8 @@ def set_budget(page, value: int | None) -> None:
     if value is None:
         set_checked(page, unlimited, True)
         return
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     label = "answer directly" if value == 0 else f"{value} tokens"
     shows = f"document.querySelector('#budget-now').innerText.includes({label!r})"
     for _attempt in range(3):  # the page restoring saved settings as it loads can undo a fill
@@ -357,7 +359,7 @@ def set_budget(page, value: int | None) -> None:
         try:
             page.wait_for_function(shows, timeout=10_000)
             return
-        except Exception:  # Playwright's timeout: fill again
+        except PlaywrightTimeout:  # not shown: fill again
             continue
     page.wait_for_function(shows)
 
