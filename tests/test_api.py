@@ -671,6 +671,25 @@ def test_a_tool_call_after_the_answer_began_or_at_budget_0_is_a_call(client, mod
     assert reply.choices[0].finish_reason == "tool_calls"
 
 
+def test_a_call_to_a_tool_not_offered_stays_text_whole_and_streamed(client, model, host):
+    """A client runs only the tools it sent: the model's call to another is its text."""
+    other = SEED_TOOL_CALL.replace("get_weather", "get_current_time")
+    call_text = "\n<function=get_current_time>\n<parameter=location>Beijing</parameter>\n"
+    call_text += "<parameter=days>3</parameter>\n<parameter=metric>true</parameter>\n</function>\n"
+    asked = {"model": model, "messages": [{"role": "user", "content": "Time?"}], "tools": [WEATHER]}
+    host.engine.script_next_reply(other)
+    reply = client.chat.completions.create(**asked)
+    message = reply.choices[0].message
+    assert not message.tool_calls and reply.choices[0].finish_reason == "stop"
+    assert message.content == call_text
+    host.engine.script_next_reply(other)
+    chunks = list(client.chat.completions.create(**asked, stream=True))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert not [d for d in deltas if d.tool_calls]
+    assert "".join(d.content or "" for d in deltas) == call_text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
 def test_a_tool_call_drafted_inside_the_thinking_stays_thinking(client, model, host):
     call = SEED_TOOL_CALL.split("</seed:think>")[1]
     host.engine.script_next_reply(f"<seed:think>Maybe {call} no.</seed:think>It is sunny.")

@@ -334,6 +334,22 @@ def test_a_streamed_tool_call(client, model, host):
     assert parts[-1].done and parts[-1].done_reason == "stop"
 
 
+def test_a_call_to_a_tool_not_offered_stays_text_whole_and_streamed(client, model, host):
+    """A client runs only the tools it sent: the model's call to another is its text."""
+    other = SEED_TOOL_CALL.replace("get_weather", "get_current_time")
+    call_text = "\n<function=get_current_time>\n<parameter=location>Beijing</parameter>\n"
+    call_text += "<parameter=days>3</parameter>\n<parameter=metric>true</parameter>\n</function>\n"
+    asked = {"model": model, "messages": [{"role": "user", "content": "Time?"}], "tools": [WEATHER]}
+    host.engine.script_next_reply(other)
+    whole = client.chat(**asked)
+    assert not whole.message.tool_calls and whole.message.content == call_text
+    host.engine.script_next_reply(other)
+    parts = list(client.chat(**asked, stream=True))
+    assert not [p for p in parts if p.message.tool_calls]
+    assert "".join(p.message.content or "" for p in parts) == call_text
+    assert parts[-1].done_reason == "stop"
+
+
 def test_a_tool_call_carries_the_id_it_got_where_it_was_parsed(server, model, host):
     host.engine.script_next_reply(SEED_TOOL_CALL)
     body = {

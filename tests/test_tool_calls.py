@@ -13,7 +13,7 @@ from seedchat.errors import RequestError, SeedchatError
 from seedchat.events import AnswerDelta, Notice, ThinkingDelta, ToolCall
 from seedchat.seed.template import ChatTemplate, Message
 from seedchat.seed.thinking import ThinkingParser, initial_state
-from seedchat.seed.tool_calls import openai_tool_call, prompt_messages, typed_arguments
+from seedchat.seed.tool_calls import offered, openai_tool_call, prompt_messages, typed_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = ChatTemplate((REPO / "seedchat" / "data" / "templates" / "seed-oss.jinja").read_text())
@@ -166,6 +166,15 @@ def test_unknown_parameter_of_a_known_tool_keeps_raw_text():
 def test_a_bare_function_spec_is_read_too():
     tools = [WEATHER_TOOL["function"]]
     assert typed_arguments(ToolCall("get_weather", {"days": "2"}), tools) == {"days": 2}
+
+
+def test_a_call_is_offered_only_when_the_request_holds_its_tool():
+    call = ToolCall("get_weather", {"days": "2"})
+    assert offered(call, [WEATHER_TOOL]) and offered(call, [WEATHER_TOOL["function"]])
+    other = ToolCall("get_current_time", {"timezone": "UTC"})
+    for tools in ([WEATHER_TOOL], [], None, ["not a tool", {"function": None}]):
+        assert not offered(other, tools)
+        assert not offered(call, tools) or tools == [WEATHER_TOOL]
 
 
 # -- the OpenAI shape -------------------------------------------------------------------

@@ -16,7 +16,8 @@ and ignored, as Ollama does) and turned into the one
 
 :class:`OllamaReply` follows one generation and gives Ollama's objects: thinking in
 ``message.thinking`` (``thinking`` for ``/api/generate``) beside ``content``/``response``,
-never a tag; tool calls with their arguments as objects (typed by the tool's JSON schema);
+never a tag; tool calls with their arguments as objects (typed by the tool's JSON schema),
+a call to a tool the request did not offer left as the model's text;
 the last object ``done: true`` with ``done_reason`` and the counts and durations (in
 nanoseconds). seedchat's budget reports ride along as on ``/v1``: ``seedchat_reflect``,
 ``seedchat_thinking`` and ``seedchat_notice`` in the message (in the object for
@@ -61,7 +62,7 @@ from seedchat.events import (
 from seedchat.models import ModelInfo
 from seedchat.seed import budget as budgets
 from seedchat.seed.template import Message
-from seedchat.seed.tool_calls import ROLES, prompt_messages, typed_arguments
+from seedchat.seed.tool_calls import ROLES, offered, prompt_messages, typed_arguments
 from seedchat.settings import FIELDS, ChatSettings
 
 #: The Ollama API version these routes follow (clients such as VS Code's check a minimum).
@@ -526,7 +527,7 @@ class OllamaReply:
         if self._in_thinking and not self.raw:  # a call drafted while thinking is thinking
             self.thinking.append(call.raw)
             return {"thinking": call.raw}
-        if not self.tools or not self.chat:  # nobody asked for tools: it is text
+        if not self.chat or not offered(call, self.tools):  # no such tool asked for: text
             return self._answer(call.raw)
         entry = {
             "id": call.id,

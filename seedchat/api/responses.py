@@ -11,7 +11,8 @@ reason, then usage when asked), :meth:`Reply.completion` the non-streamed answer
   ``seedchat_thinking`` ``{tokens, seconds, forced, unclosed}``; notices ``seedchat_notice``.
 - Tool calls become OpenAI ``tool_calls`` (arguments typed by the tool's JSON schema) and
   the finish reason ``tool_calls``, also when written after the answer began or with a
-  budget of 0. Without tools in the request a call stays answer text. One written inside
+  budget of 0. A call to a tool the request did not offer (or with no tools in it) stays
+  answer text. One written inside
   the thinking is thinking text already (the parser, :mod:`seedchat.seed.thinking`, reads calls
   only outside thinking, as vLLM's Seed-OSS parser does).
 - ``stop`` sequences end the answer where they begin (their text is not sent): a piece
@@ -40,7 +41,7 @@ from seedchat.events import (
     ThinkingStart,
     ToolCall,
 )
-from seedchat.seed.tool_calls import openai_tool_call
+from seedchat.seed.tool_calls import offered, openai_tool_call
 
 Chunk = dict[str, Any]
 
@@ -209,7 +210,7 @@ class Reply:
         return {"reasoning_content": text, "reasoning": text}
 
     def _tool_call(self, call: ToolCall) -> dict[str, Any] | None:
-        if not self.tools or not self.chat:  # nobody asked for tools: it is text
+        if not self.chat or not offered(call, self.tools):  # no such tool asked for: text
             return self._answer(call.raw)
         self.tool_calls.append(openai_tool_call(call, self.tools, len(self.tool_calls)))
         return {"tool_calls": [self.tool_calls[-1]]}

@@ -6,6 +6,8 @@ Model → client: the thinking parser turns the model's block into a
 schema, as vLLM's ``seed_oss`` tool parser does (docs/seed-format.md, "Tool calls"),
 and :func:`openai_tool_call` wraps the call in OpenAI's shape, arguments a JSON string,
 with the id the call was given where it was parsed (:mod:`seedchat.seed.tool_blocks`).
+:func:`offered` says whether a request offered the tool a call names: a call to a tool the
+client did not send stays the model's text (a client can only run the tools it sent).
 Model output never makes these raise: a value that does not convert stays its raw text.
 
 Client → model: :func:`prompt_messages` checks the ``messages`` of a request and turns them
@@ -76,15 +78,26 @@ def openai_tool_call(call: ToolCall, tools: list[dict] | None, index: int) -> di
     }
 
 
-def _properties(name: str, tools: list[dict] | None) -> dict[str, Any]:
-    """The parameters' schemas of the tool called ``name`` ({} if there is none)."""
+def offered(call: ToolCall, tools: list[dict] | None) -> bool:
+    """Whether ``tools`` (a request's, OpenAI's or Ollama's shape) holds the tool ``call``
+    calls: a call to any other tool is the model's text, not a call a client can run."""
+    return _function(call.name, tools) is not None
+
+
+def _function(name: str, tools: list[dict] | None) -> dict[str, Any] | None:
+    """The function entry of the tool called ``name`` in ``tools`` (None if there is none)."""
     for tool in tools or []:
         function = tool.get("function", tool) if isinstance(tool, dict) else None
         if isinstance(function, dict) and function.get("name") == name:
-            parameters = function.get("parameters")
-            properties = parameters.get("properties") if isinstance(parameters, dict) else None
-            return properties if isinstance(properties, dict) else {}
-    return {}
+            return function
+    return None
+
+
+def _properties(name: str, tools: list[dict] | None) -> dict[str, Any]:
+    """The parameters' schemas of the tool called ``name`` ({} if there is none)."""
+    parameters = (_function(name, tools) or {}).get("parameters")
+    properties = parameters.get("properties") if isinstance(parameters, dict) else None
+    return properties if isinstance(properties, dict) else {}
 
 
 def _typed(value: str, schema: Any) -> Any:
