@@ -170,6 +170,54 @@ def test_an_idle_page_asks_for_few_frames(app, browser):
     assert frames["other"] < 20, frames
 
 
+# Records every animation the chat runs, as it reaches the browser (the page's early script,
+# in its <head>, has had its say by then): whether it opens (its first keyframe 0 high) and
+# how many milliseconds it lasts.
+CHAT_ANIMATIONS = """
+window.__slides = [];
+const animateAsked = Element.prototype.animate;
+Element.prototype.animate = function (keyframes, options) {
+  if (this.closest?.('#chatbot') && Array.isArray(keyframes) && keyframes.length > 2)
+    window.__slides.push({opens: parseFloat(keyframes[0].height) === 0,
+                          ms: typeof options === 'number' ? options : options?.duration});
+  return animateAsked.call(this, keyframes, options);
+};
+"""
+
+
+def test_a_block_the_stream_opens_appears_at_once_one_the_user_opens_slides(app, browser):
+    """Gradio's chat slid a thinking block open over 0.4 s as the thinking began, drawing 60
+    frames a second while the model is busiest (seedchat.ui.frames.OPENINGS_JS): the block
+    the stream opens appears at once. Closing it still slides, and a block the user opens
+    slides open as before."""
+    context = browser.new_context()
+    try:
+        context.add_init_script(CHAT_ANIMATIONS)
+        page = context.new_page()
+        page.goto(app.url)
+        page.wait_for_selector("#message textarea")
+        titles = page.locator("#chatbot .thought-group .title")
+        for _attempt in range(3):
+            page.locator("#new-chat").click()
+            page.wait_for_function("!document.querySelector('#chatbot [data-testid=user]')")
+            page.evaluate("window.__slides = []")
+            send(page, "What is 12 plus 30?")
+            wait_done(page)
+            if titles.count():
+                break
+        page.wait_for_timeout(800)  # a closing slide ends
+        streamed = page.evaluate("window.__slides")
+        page.evaluate("window.__slides = []")
+        titles.last.click()  # the user opens it
+        page.wait_for_function("window.__slides.some(s => s.opens)")
+        tapped = page.evaluate("window.__slides")
+    finally:
+        context.close()
+    assert [s["ms"] for s in streamed if s["opens"]] == [0], streamed
+    assert [s for s in streamed if not s["opens"] and s["ms"] > 0], streamed  # it slid shut
+    assert [s["ms"] > 0 for s in tapped if s["opens"]] == [True], tapped
+
+
 def _page_config(app) -> tuple[list[dict], dict[str, int]]:
     """The page's events and its components' ids by elem_id, as the browser gets them."""
     config = httpx.get(app.url.rstrip("/") + "/config", timeout=30).json()

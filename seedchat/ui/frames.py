@@ -24,6 +24,11 @@ finished event's inputs have their last status once, then drops them from that r
 tracker module, found by the module's address when the page loads it); where a gradio
 release no longer has it, the page says so in the browser's console and works as before,
 only slower (``window.seedchatStatuses`` is ``"not found"``; a test checks it is found).
+
+And a thinking block the stream opens appears at once (:data:`OPENINGS_JS`): gradio's chat
+slid it open over 0.4 s as a reply's thinking began, the browser laying out and painting 60
+frames a second in the moments the model is busiest. One the user opens (a click or a key
+in the chat) still slides open, and every block still slides shut as before.
 """
 
 from __future__ import annotations
@@ -77,7 +82,26 @@ STATUSES_JS = r"""(() => {
   watch.observe({ type: 'resource', buffered: true });
 })();"""
 
-SCRIPT = f"<script>{FRAMES_JS}\n{STATUSES_JS}</script>".encode()
+#: How long after a click or key in the chat an opening is the user's (milliseconds).
+ASKED_MS = 600
+
+#: A block the stream opens (Svelte's ``slide`` in, its first keyframe 0 high) takes no time
+#: unless the user just clicked or pressed a key in the chat; closings are left alone.
+OPENINGS_JS = f"""(() => {{
+  let asked = -Infinity;
+  const note = (event) => {{ if (event.target?.closest?.('#chatbot')) asked = performance.now(); }};
+  for (const kind of ['pointerdown', 'keydown', 'click']) document.addEventListener(kind, note, true);
+  const animate = Element.prototype.animate;
+  Element.prototype.animate = function (keyframes, options) {{
+    const opening = Array.isArray(keyframes) && keyframes.length > 2
+      && parseFloat(keyframes[0]?.height) === 0;
+    if (opening && performance.now() - asked > {ASKED_MS} && this.closest?.('#chatbot'))
+      options = typeof options === 'number' ? 0 : {{ ...(options || {{}}), duration: 0, delay: 0 }};
+    return animate.call(this, keyframes, options);
+  }};
+}})();"""
+
+SCRIPT = f"<script>{FRAMES_JS}\n{STATUSES_JS}\n{OPENINGS_JS}</script>".encode()
 _HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)  # not <header>
 
 
