@@ -270,15 +270,33 @@ METER_WATCH = """
 """
 
 
-def test_the_box_a_send_empties_is_measured_after_the_answer(page):
+def _measure_events(app) -> set[int]:
+    """The ids of the page's events that count the message box's prompt on the server (the
+    context meter's, on a change of the box or of the hidden trigger the box sets)."""
+    config = httpx.get(app.url.rstrip("/") + "/config", timeout=30).json()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    changes = [[ids.get(name), "change"] for name in ("message", "meter-trigger")]
+    return {
+        d["id"]
+        for d in config["dependencies"]
+        if d["backend_fn"]
+        and ids["context-meter"] in d["outputs"]
+        and any(c in d["targets"] for c in changes)
+    }
+
+
+def test_the_box_a_send_empties_is_measured_after_the_answer(app, page):
     """A send empties the message box as it starts; measuring that empty box then would only
     take the model's first moments, and the answer's end measures again. So while the answer
     is written the meter keeps the size of the prompt being answered, and after it shows the
-    conversation's, with nothing in between."""
+    conversation's, with nothing in between; and the emptied box never reaches the server
+    (the browser knows a send emptied it: seedchat.ui.context_meter.MEASURE_JS)."""
     set_budget(page, 1024)
     page.locator("#message textarea").fill("What is 27 plus 32?")
     typed = wait_meter(page, "tokens")
     page.evaluate(METER_WATCH)
+    box_measures, joined = _measure_events(app), []
+    page.on("request", lambda r: "queue/join" in r.url and joined.append(r.post_data_json))
     page.locator("#send").click()
     wait_done(page)
     page.wait_for_function(
@@ -290,3 +308,8 @@ def test_the_box_a_send_empties_is_measured_after_the_answer(page):
     assert len(shown) == 2 and shown[0] == typed.strip(), shown
     assert "tokens" in shown[1], shown
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
+    assert box_measures and not [j for j in joined if j["fn_index"] in box_measures], joined
+    # a box the user types in again is measured again
+    page.locator("#message textarea").fill("And 5 more?")
+    page.wait_for_function("window.__meters.length > 2")
+    assert [j for j in joined if j["fn_index"] in box_measures]

@@ -38,7 +38,12 @@ from seedchat.errors import SeedchatError
 from seedchat.events import Done, Event, Notice
 from seedchat.store import Store
 from seedchat.ui.attachments import message_parts, message_value, read_uploads
-from seedchat.ui.context_meter import ContextMeter, MeterTargets, refuse_if_too_long
+from seedchat.ui.context_meter import (
+    SEND_EMPTIED,
+    ContextMeter,
+    MeterTargets,
+    refuse_if_too_long,
+)
 from seedchat.ui.conversations import open_conversation, switch_branch
 from seedchat.ui.models_tab import status_markdown
 from seedchat.ui.outside_images import LATEX
@@ -61,11 +66,12 @@ GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8, "show_progress
 #: A send's own first step, in the browser: its inputs are gathered by then, so the box's
 #: text goes at once, however long the turn waits in the queue (its first update empties
 #: the box's files too, and a refused turn gives the message back).
-EMPTY_BOX_JS = """(...inputs) => {
+EMPTY_BOX_JS = f"""(...inputs) => {{
   const box = document.querySelector('#message textarea');
-  if (box) { box.value = ''; box.dispatchEvent(new Event('input', {bubbles: true})); }
+  window.{SEND_EMPTIED} = true;  // the context meter does not count the box it empties
+  if (box) {{ box.value = ''; box.dispatchEvent(new Event('input', {{bubbles: true}})); }}
   return inputs;
-}"""
+}}"""
 #: A reply that runs this long has the sidebar list its conversation (and the title box show
 #: it) as it streams; a shorter one, at its end: the list's update, and the title's event it
 #: starts, would take a short reply's first moments from the model.
@@ -188,7 +194,7 @@ class ChatPane:
             self.send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
             self.stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
         # the prompt's size; the plans when it does not fit
-        self.meter = ContextMeter(host, writing=self.streaming)
+        self.meter = ContextMeter(host)
         with gr.Row():
             self.regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
             self.edit = gr.Button("✎ Edit last message", size="sm", elem_id="edit")
@@ -347,7 +353,7 @@ class _TurnHandlers:
         self, request: gr.Request, text: Any, values: dict[str, Any], from_passages: bool
     ) -> Iterator[Updates]:
         tab = tab_key(request)
-        self.streaming.add(tab)  # from the start: the box a send empties is not measured
+        self.streaming.add(tab)  # from the start: no branch switch while it waits its turn
         try:
             yield from self._send(request, text, values, from_passages)
         finally:
@@ -538,7 +544,7 @@ class _TurnHandlers:
         except SeedchatError as err:
             log.warning("generation failed: %s", err)
             view.fail(err.message)
-            self.streaming.discard(tab_key(request))  # before its turns: the meter measures
+            self.streaming.discard(tab_key(request))
             yield {
                 pane.chatbot: chat + view.messages(),
                 self.tab.turns: session.turns,

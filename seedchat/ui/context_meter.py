@@ -6,9 +6,9 @@ The meter counts what the next send would render (:func:`seedchat.chat.prompt_si
 prompt_size`, the terminal's count): "41,870 of 65,536 tokens", estimated and labelled so
 for a remote model. It is measured again when the message box changes (a key typed, a
 file attached: gradio runs only the latest pending count) and when the turns do, but not
-for the box a send has just emptied while its answer is being written: the answer's end
-measures again (its turns change), and a count then would only take the model's first
-moments from it. While a
+for the box a send has just emptied: the answer's end measures again (its turns change),
+and a count then would only take the model's first moments from it. The browser decides
+that (:data:`MEASURE_JS`), so such a change never reaches the server. While a
 newly attached file is read (a scanned page or a picture by OCR, seconds a page), the meter
 shows its progress, ``Reading scan.pdf: page 2 of 5…``, with a *Cancel reading* button that
 stops it (the file then leaves the box with a line saying it was cancelled).
@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,16 +50,25 @@ from seedchat.settings import LoadOptions, Settings
 from seedchat.ui.attachments import UploadCache, message_parts, message_value, refused
 from seedchat.ui.models_tab import status_markdown
 from seedchat.ui.settings_panel import SettingsPanel
-from seedchat.ui.updates import error_update, tab_key
+from seedchat.ui.updates import error_update
 from seedchat.wording import context_meter_words, does_not_fit_words
 
 log = logging.getLogger(__name__)
 
 #: How often the meter shows a file's reading progress (a scan is read by OCR).
 READ_POLL_SECONDS = 0.5
-#: How long an emptied box waits before it is measured: a send that emptied it has started
-#: its turn by then (about 0.03 s after the click here).
-SEND_START_SECONDS = 0.15
+#: The page's flag (on ``window``) that a send emptied the message box: set by the send's
+#: own script (:data:`seedchat.ui.chat_pane.EMPTY_BOX_JS`), cleared when the box has words
+#: or files again.
+SEND_EMPTIED = "seedchatSendEmptied"
+#: The box's change, in the browser: a new value for the meter's hidden trigger (which
+#: measures) unless the box is empty because a send emptied it (an update that changes nothing).
+MEASURE_JS = f"""(message) => {{
+  const empty = !String(message?.text ?? '').trim() && !(message?.files ?? []).length;
+  if (empty && window.{SEND_EMPTIED}) return [{{ __type__: 'update' }}];
+  window.{SEND_EMPTIED} = false;
+  return [String(performance.now())];
+}}"""
 
 #: The most plans offered as buttons (those that fit, the best first).
 MAX_PLAN_BUTTONS = 3
@@ -166,11 +174,12 @@ class MeterTargets:
 class ContextMeter:
     """Lays out the meter and its plan buttons (call under the message box)."""
 
-    def __init__(self, host: ModelHost, writing: set[str] | None = None) -> None:
+    def __init__(self, host: ModelHost) -> None:
         self.host = host
-        self.writing = writing if writing is not None else set()  # tabs writing an answer
         self.cache = UploadCache()  # the uploads read, shared with the send
         self.meter = gr.Markdown("", elem_id="context-meter")
+        # a new value (MEASURE_JS) each time the box changes in a way worth measuring
+        self.trigger = gr.Textbox(visible="hidden", elem_id="meter-trigger", show_label=False)
         with gr.Row(elem_id="context-plans"):
             self.buttons = [
                 gr.Button("", visible=False, size="sm", elem_id=f"context-plan-{i}")
@@ -185,16 +194,12 @@ class ContextMeter:
         self.plans = gr.State([])
 
     def measure(
-        self, request: gr.Request, message: Any, turns: list[Turn], editing: bool, **settings: Any
+        self, message: Any, turns: list[Turn], editing: bool, **settings: Any
     ) -> Iterator[dict[Any, Any]]:
         """The meter, the plan buttons, and the box without a file that cannot be attached;
         while a new file is read (a scan by OCR: seconds a page), its progress in the meter
-        and the Cancel reading button. Nothing for an empty box while the tab's answer is
-        being written (see the module doc)."""
-        text, paths = message_parts(message)
-        if not text.strip() and not paths and self._emptied_by_a_send(tab_key(request)):
-            yield {self.meter: gr.skip()}  # nothing changes
-            return
+        and the Cancel reading button."""
+        _, paths = message_parts(message)
         if all(self.cache.has(path) for path in paths):
             yield self.measured(message, turns, editing, refused(self.cache, paths), settings)
             return
@@ -210,13 +215,6 @@ class ContextMeter:
             if words and reader.is_alive():
                 yield {self.meter: words, self.cancel_reading: gr.update(visible=True)}
         yield self.measured(message, turns, editing, done["read"], settings)
-
-    def _emptied_by_a_send(self, tab: str) -> bool:
-        """Whether the tab's empty box is a send's: its turn is under way (a send empties
-        the box in the browser as it starts, so its turn is given a moment to begin)."""
-        if tab not in self.writing:
-            time.sleep(SEND_START_SECONDS)
-        return tab in self.writing
 
     def measured(
         self, message: Any, turns: list[Turn], editing: bool, read: Any, settings: dict
@@ -298,7 +296,8 @@ class ContextMeter:
             "trigger_mode": "always_last",
             "show_progress": "hidden",
         }
-        targets.message.change(self.measure, **measure)
+        targets.message.change(None, [targets.message], [self.trigger], js=MEASURE_JS, queue=False)
+        self.trigger.change(self.measure, **measure)
         targets.turns.change(self.measure, **measure)
         reloading = [self.meter, *self.buttons, self.passages]
         for i, button in enumerate(self.buttons):
