@@ -336,6 +336,14 @@ def page_reply(server: PageServer, browser: Any, case: Case) -> dict:
     }
 
 
+def _commit_of(checkout: Path) -> str:
+    """The commit a checkout holds (its worktree is removed after the run)."""
+    found = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return found.stdout.strip() or str(checkout)
+
+
 @contextlib.contextmanager
 def code_of(rev: str, work: Path) -> Any:
     """The repository's code at git revision ``rev``: a worktree, removed afterwards."""
@@ -413,7 +421,7 @@ def bench_reply(
         "same_reply": all(p["tokens"] == t["tokens"] for p, t in zip(page, terminal, strict=True)),
     }
     if against is not None:
-        result["reference_code"] = str(against)
+        result["reference_code"] = _commit_of(against)
         result["reference_vs_terminal"] = _side(runs["reference"], terminal)
     return result
 
