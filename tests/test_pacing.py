@@ -84,3 +84,16 @@ def test_the_first_text_is_drawn_at_once():
     pacer.sent(0.0)
     clock.now += 0.001
     assert not pacer.due([AnswerDelta(" upon")])
+
+
+def test_the_reader_rests_until_the_next_update_can_be_due():
+    clock = Clock()
+    pacer = UpdatePacer(clock)
+    assert pacer.rest() == 0.0  # until the first text is drawn: no rest, it goes at once
+    assert pacer.due([AnswerDelta("a")])
+    pacer.sent(0.0)
+    assert pacer.rest() == MIN_INTERVAL
+    clock.now += MIN_INTERVAL / 4
+    assert abs(pacer.rest() - MIN_INTERVAL * 3 / 4) < 1e-9
+    clock.now += MIN_INTERVAL
+    assert pacer.rest() == 0.0  # an update is due: no rest

@@ -11,7 +11,7 @@ import pytest
 
 from seedchat.chat.pump import EventPump
 from seedchat.errors import EngineError
-from seedchat.events import AnswerDelta, Done, Event
+from seedchat.events import AnswerDelta, Done, Event, ThinkingEnd
 
 
 def stream(n: int, fail: bool = False, gate: threading.Event | None = None):
@@ -142,3 +142,41 @@ def test_a_paced_reader_gets_the_end_at_once():
         ["AnswerDelta", "Done"],
     ]
     assert took < 0.5, took
+
+
+def test_a_paced_thread_reader_wakes_per_batch_not_per_token():
+    """A page's reader resting 20 ms after each batch gets 200 tokens written a millisecond
+    apart, all and in order, in a few batches rather than one per token."""
+
+    def events():
+        for i in range(200):
+            time.sleep(0.001)
+            yield AnswerDelta(str(i))
+        yield Done("stop")
+
+    batches = list(EventPump(events, lambda: None).batches(wait=0.25, pause=lambda: 0.02))
+    texts = [e.text for b in batches for e in b if isinstance(e, AnswerDelta)]
+    assert texts == [str(i) for i in range(200)]
+    assert isinstance(batches[-1][-1], Done)
+    assert len(batches) < 40  # ~0.25 s of tokens at one batch per 20 ms, not 200
+
+
+def test_a_resting_thread_reader_wakes_at_once_for_anything_but_text():
+    """Resting a second after each batch, the reader still gets a change of the turn's
+    shape (the thinking's end) and the end as soon as they come: the page draws them at once."""
+
+    def events():
+        yield AnswerDelta("a")
+        time.sleep(0.05)
+        yield ThinkingEnd(3, 0.1)
+        time.sleep(0.05)
+        yield AnswerDelta("b")
+        yield Done("stop")
+
+    started, batches = time.perf_counter(), []
+    arrived = []
+    for batch in EventPump(events, lambda: None).batches(pause=lambda: 1.0):
+        batches.append([type(e).__name__ for e in batch])
+        arrived.append(time.perf_counter() - started)
+    assert batches == [["AnswerDelta"], ["ThinkingEnd"], ["AnswerDelta", "Done"]], batches
+    assert arrived[1] < 0.5 and arrived[2] < 0.5, arrived  # not a second's rest each

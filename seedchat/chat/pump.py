@@ -45,6 +45,7 @@ class EventPump:
         self._wake: Callable[[], None] | None = None  # the async reader's, once it waits
         self._waiting = False  # the async reader waits for its wake (set before it looks)
         self._pending: list[object] = []  # what a batch put back for the next read
+        self._urgent = threading.Event()  # anything but text came: a resting reader wakes
         self._thread = threading.Thread(
             target=self._run, args=(events,), name="seedchat-generate", daemon=True
         )
@@ -63,6 +64,8 @@ class EventPump:
 
     def _put(self, item: object) -> None:
         self._queue.put(item)
+        if not isinstance(item, TEXT):  # a change of the turn's shape, an error, the end
+            self._urgent.set()
         wake = self._wake
         # once per wait, not once per token; the end also cuts a paced reader's pause short
         if wake is not None and (self._waiting or item is _END):
@@ -92,10 +95,17 @@ class EventPump:
 
     # -- the faces -------------------------------------------------------------------
 
-    def batches(self, wait: float | None = None) -> Iterator[list[Event]]:
+    def batches(
+        self, wait: float | None = None, pause: Callable[[], float] | None = None
+    ) -> Iterator[list[Event]]:
         """Lists of events, each everything that arrived since the last (blocking); with
-        ``wait``, an empty list after ``wait`` seconds in which nothing came."""
+        ``wait``, an empty list after ``wait`` seconds in which nothing came. With ``pause``,
+        the reader rests ``pause()`` seconds after each batch (what comes meanwhile joins
+        the next), cut short by anything but text (a change of the turn's shape, an error,
+        the end): a paced page wakes at its update rate, not once per token, and leaves the
+        model's thread the interpreter and the cores."""
         while True:
+            self._urgent.clear()  # before the drain: what comes after it ends a rest
             items = self._drain()
             if not items:
                 try:
@@ -108,6 +118,9 @@ class EventPump:
                 yield events
             if ended:
                 return
+            rest = pause() if pause is not None else 0.0
+            if rest > 0:
+                self._urgent.wait(rest)
 
     async def abatches(self, pace: float = 0.0) -> AsyncIterator[list[Event]]:
         """The same batches for an event loop: waits without holding a thread. With

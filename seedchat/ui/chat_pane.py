@@ -527,7 +527,7 @@ class _TurnHandlers:
         drawn = False  # some of the reply was drawn: the first of it goes alone
         try:
             yield self._asked_update(chat + view.messages(), sent)
-            for events in pump.batches(wait=pacer.interval):
+            for events in pump.batches(wait=pacer.interval, pause=pacer.rest):
                 for event in events:
                     view.apply(event)
                 if not pacer.due(events):

@@ -11,7 +11,10 @@ longer when updates turn out costly (a long conversation to diff), never longer 
 and at once for the reply's first text and when the turn's shape changes (thinking starts
 or ends, a tool runs, the end), so the final state is always drawn exactly. A reflect line
 goes with the next paced update (with a small model they came every 0.2 s, each one an
-update more; the counters change four to five times a second anyway).
+update more; the counters change four to five times a second anyway). Between updates the
+page's reader rests (:meth:`UpdatePacer.rest`, :meth:`seedchat.chat.pump.EventPump.batches`)
+rather than waking for every token, which took the interpreter from the model's thread a
+thousand times a second with a small model.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ class UpdatePacer:
             self._texted = True
             return True
         return self._undrawn and self._clock() - self._last >= self.interval
+
+    def rest(self) -> float:
+        """How long the reader may rest before an update can be due: what comes meanwhile
+        joins it (0 until the reply's first text is drawn, which goes at once)."""
+        if not self._texted:
+            return 0.0
+        return max(0.0, self.interval - (self._clock() - self._last))
 
     def sent(self, cost: float) -> None:
         """An update went out; handing it over took ``cost`` seconds."""
