@@ -1,7 +1,8 @@
 """UI benchmarks: launch to page ready, and the same reply in the page and in the terminal.
 
     .venv/bin/python benchmarks/bench_ui.py [--runs N] [--only launch|reply]
-        [--case smollm2|demo] [--threads N] [--page-threads N] [--against REV] [--workdir DIR]
+        [--case smollm2|demo] [--threads N] [--page-threads N] [--against REV] [--root-browser]
+        [--workdir DIR]
 
 - launch: from a fresh process's start (``import gradio``, then
   :func:`seedchat.ui.launch.start`: settings, the store, the page, the server; the demo
@@ -29,7 +30,9 @@
   ``--against REV`` a second page server runs the code of git revision REV (a worktree of
   it, first on its ``PYTHONPATH``), its rounds interleaved with the others': a change
   measured against the code before it in the same run, as this machine's own speed drifts
-  between runs far more than most changes move the page.
+  between runs far more than most changes move the page. Run by root (as on the machines
+  this project is built on), Chromium runs without the right to raise its own priority, as
+  a user's browser does (:func:`user_chromium`; ``--root-browser``: with it).
 
 Each launch run uses a fresh seedchat home and a fresh process, so nothing is cached
 between runs except the OS file cache. Results print as JSON lines.
@@ -43,6 +46,8 @@ import functools
 import json
 import os
 import re
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -375,10 +380,12 @@ def bench_reply(
     threads: int | None = None,
     page_threads: int | None = None,
     against: Path | None = None,
+    chromium: str = CHROMIUM,
 ) -> dict:
     """``rounds`` interleaved rounds (the order alternates) after one warm-up of each.
     ``threads``: the threads setting of both sides; ``page_threads``: of the page alone;
-    ``against``: a checkout whose page runs too (the reference)."""
+    ``against``: a checkout whose page runs too (the reference); ``chromium``: the browser
+    to run (:func:`user_chromium`)."""
     from playwright.sync_api import sync_playwright
 
     home = _make_home(work, case, threads)
@@ -389,7 +396,7 @@ def bench_reply(
     runs: dict[str, list[dict]] = {"terminal": [], **{name: [] for name in servers}}
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             sides = {
                 name: functools.partial(page_reply, server, browser, case)
                 for name, server in servers.items()
@@ -414,6 +421,7 @@ def bench_reply(
         "page_threads": page_threads or threads or "default",
         "prompt": case.prompt,
         "budget": case.budget,
+        "chromium": "root's (may raise its priority)" if chromium == CHROMIUM else chromium,
         **runs,
         "terminal_tok_s_median": statistics.median(t["tok_s"] for t in terminal),
         **_side(page, terminal),
@@ -424,6 +432,21 @@ def bench_reply(
         result["reference_code"] = _commit_of(against)
         result["reference_vs_terminal"] = _side(runs["reference"], terminal)
     return result
+
+
+def user_chromium(work: Path) -> str:
+    """Chromium as a user's desktop runs it. Run by root, Chromium gives its browser and GPU
+    processes nice -8 (its "display critical" priority, allowed by root's CAP_SYS_NICE), ahead
+    of the model's threads; a user's Chromium cannot raise its priority (RLIMIT_NICE 0). So
+    as root it runs through util-linux's ``setpriv`` without that right; not root, or no
+    ``setpriv``: Chromium itself."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return CHROMIUM
+    wrapper = work / "chromium-as-a-user.sh"
+    drop = "setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice"
+    wrapper.write_text(f'#!/bin/sh\nexec {drop} {shlex.quote(CHROMIUM)} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 def cases(work: Path) -> dict[str, Case]:
@@ -443,19 +466,31 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="the threads setting (both)")
     parser.add_argument("--page-threads", type=int, default=None, help="the page's alone")
     parser.add_argument("--against", metavar="REV", help="also a page on git revision REV")
+    parser.add_argument(
+        "--root-browser",
+        action="store_true",
+        help="run by root, let Chromium raise its own priority (a user's cannot)",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "launch"):
         print(json.dumps(bench_launch(args.runs)), flush=True)
     if args.only in (None, "reply"):
         chosen = cases(args.workdir)
+        chromium = CHROMIUM if args.root_browser else user_chromium(args.workdir)
         with contextlib.ExitStack() as stack:
             against = (
                 stack.enter_context(code_of(args.against, args.workdir)) if args.against else None
             )
             for name in args.case or list(chosen):
                 result = bench_reply(
-                    chosen[name], args.runs, args.workdir, args.threads, args.page_threads, against
+                    chosen[name],
+                    args.runs,
+                    args.workdir,
+                    args.threads,
+                    args.page_threads,
+                    against,
+                    chromium,
                 )
                 print(json.dumps(result), flush=True)
     return 0
