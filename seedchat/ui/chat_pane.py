@@ -544,7 +544,6 @@ class _TurnHandlers:
         except SeedchatError as err:
             log.warning("generation failed: %s", err)
             view.fail(err.message)
-            self.streaming.discard(tab_key(request))
             yield {
                 pane.chatbot: chat + view.messages(),
                 self.tab.turns: session.turns,
