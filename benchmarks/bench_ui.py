@@ -421,7 +421,7 @@ def bench_reply(
         "page_threads": page_threads or threads or "default",
         "prompt": case.prompt,
         "budget": case.budget,
-        "chromium": "root's (may raise its priority)" if chromium == CHROMIUM else chromium,
+        "chromium": _chromium_words(chromium),
         **runs,
         "terminal_tok_s_median": statistics.median(t["tok_s"] for t in terminal),
         **_side(page, terminal),
@@ -447,6 +447,13 @@ def user_chromium(work: Path) -> str:
     wrapper.write_text(f'#!/bin/sh\nexec {drop} {shlex.quote(CHROMIUM)} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
+
+
+def _chromium_words(chromium: str) -> str:
+    """Which Chromium ran, for the result."""
+    if chromium != CHROMIUM:
+        return f"a user's (without CAP_SYS_NICE: {chromium})"
+    return "root's (may raise its priority)" if os.geteuid() == 0 else "a user's"
 
 
 def cases(work: Path) -> dict[str, Case]:
