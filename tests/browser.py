@@ -170,18 +170,22 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
 
 
-def open_page(browser: Any, url: str, fresh: bool = True) -> tuple[Any, PageRecorder]:
+def open_page(
+    browser: Any, url: str, fresh: bool = True, script: str | None = None
+) -> tuple[Any, PageRecorder]:
     """A new page at ``url`` (waits until the Gradio app has rendered), in a context of
     its own: close it with ``page.context.close()`` (the ``page`` and ``new_page``
     fixtures and ``Pages`` do that for you).
 
     ``fresh`` opens a new chat (``?new=1``); else the page opens the conversation used
-    last, as a user's reload does."""
+    last, as a user's reload does. ``script`` runs in the page before its own scripts."""
     if fresh:
         url += ("&" if "?" in url else "?") + "new=1"
     recorder = PageRecorder()
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
+        if script is not None:
+            context.add_init_script(script)
         page = context.new_page()
         page.on("request", recorder.on_request)
         page.goto(url, wait_until="domcontentloaded")
@@ -211,8 +215,8 @@ def sized_page(browser: Browser, url: str, size: dict, touch: bool = False) -> I
 class Pages:
     """Opens pages on one app and closes them all at the end (a context manager).
 
-    ``pages()`` or ``pages(fresh=False)`` opens one, as ``open_page`` does, and returns
-    the page; ``pages.outside(page)`` is the live list of requests it made outside this
+    ``pages()``, ``pages(fresh=False)`` or ``pages(script=JS)`` opens one, as ``open_page``
+    does, and returns the page; ``pages.outside(page)`` is the live list of requests it made outside this
     machine."""
 
     def __init__(self, browser: Browser, url: str) -> None:
@@ -220,8 +224,8 @@ class Pages:
         self.url = url
         self._opened: list[tuple[Page, PageRecorder]] = []
 
-    def __call__(self, fresh: bool = True) -> Page:
-        page, recorder = open_page(self.browser, self.url, fresh=fresh)
+    def __call__(self, fresh: bool = True, script: str | None = None) -> Page:
+        page, recorder = open_page(self.browser, self.url, fresh=fresh, script=script)
         self._opened.append((page, recorder))
         return page
 

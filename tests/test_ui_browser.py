@@ -144,7 +144,7 @@ window.requestAnimationFrame = (callback) => {
 """
 
 
-def test_an_idle_page_asks_for_few_frames(app, browser):
+def test_an_idle_page_asks_for_few_frames(app, new_page):
     """Gradio keeps two frame loops running on every page (its status trackers' timer, its
     loader's springs); seedchat's early script (seedchat.ui.frames) gives them four frames
     a second, so an idle page does not draw 60 times a second. The script is the first
@@ -153,18 +153,12 @@ def test_an_idle_page_asks_for_few_frames(app, browser):
 
     html = httpx.get(app.url).text
     assert html.index(SCRIPT.decode()) < html.index('<script type="module"')
-    context = browser.new_context()
-    try:
-        context.add_init_script(COUNT_FRAMES)
-        page = context.new_page()
-        page.goto(app.url)
-        page.wait_for_selector("#message textarea")
-        page.wait_for_timeout(1500)  # the page settles
-        page.evaluate("window.__frames = {status: 0, loop: 0, other: 0}")
-        page.wait_for_timeout(2000)
-        frames = page.evaluate("window.__frames")
-    finally:
-        context.close()
+    page = new_page(script=COUNT_FRAMES)
+    page.wait_for_selector("#message textarea")
+    page.wait_for_timeout(1500)  # the page settles
+    page.evaluate("window.__frames = {status: 0, loop: 0, other: 0}")
+    page.wait_for_timeout(2000)
+    frames = page.evaluate("window.__frames")
     # without the script each loop asks for ~120 frames in 2 s
     assert frames["status"] == 0 and frames["loop"] == 0, frames  # timers, not frames
     assert frames["other"] < 20, frames
@@ -185,34 +179,27 @@ Element.prototype.animate = function (keyframes, options) {
 """
 
 
-def test_a_block_the_stream_opens_appears_at_once_one_the_user_opens_slides(app, browser):
+def test_a_block_the_stream_opens_appears_at_once_one_the_user_opens_slides(new_page):
     """Gradio's chat slid a thinking block open over 0.4 s as the thinking began, drawing 60
     frames a second while the model is busiest (seedchat.ui.frames.OPENINGS_JS): the block
     the stream opens appears at once. Closing it still slides, and a block the user opens
     slides open as before."""
-    context = browser.new_context()
-    try:
-        context.add_init_script(CHAT_ANIMATIONS)
-        page = context.new_page()
-        page.goto(app.url)
-        page.wait_for_selector("#message textarea")
-        titles = page.locator("#chatbot .thought-group .title")
-        for _attempt in range(3):
-            page.locator("#new-chat").click()
-            page.wait_for_function("!document.querySelector('#chatbot [data-testid=user]')")
-            page.evaluate("window.__slides = []")
-            send(page, "What is 12 plus 30?")
-            wait_done(page)
-            if titles.count():
-                break
-        page.wait_for_timeout(800)  # a closing slide ends
-        streamed = page.evaluate("window.__slides")
+    page = new_page(script=CHAT_ANIMATIONS)
+    titles = page.locator("#chatbot .thought-group .title")
+    for _attempt in range(3):
         page.evaluate("window.__slides = []")
-        titles.last.click()  # the user opens it
-        page.wait_for_function("window.__slides.some(s => s.opens)")
-        tapped = page.evaluate("window.__slides")
-    finally:
-        context.close()
+        send(page, "What is 12 plus 30?")
+        wait_done(page)
+        if titles.count():
+            break
+        page.locator("#new-chat").click()  # a reply with no thinking: again
+        page.wait_for_function("!document.querySelector('#chatbot [data-testid=user]')")
+    page.wait_for_timeout(800)  # a closing slide ends
+    streamed = page.evaluate("window.__slides")
+    page.evaluate("window.__slides = []")
+    titles.last.click()  # the user opens it
+    page.wait_for_function("window.__slides.some(s => s.opens)")
+    tapped = page.evaluate("window.__slides")
     assert [s["ms"] for s in streamed if s["opens"]] == [0], streamed
     assert [s for s in streamed if not s["opens"] and s["ms"] > 0], streamed  # it slid shut
     assert [s["ms"] > 0 for s in tapped if s["opens"]] == [True], tapped

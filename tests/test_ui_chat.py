@@ -228,7 +228,7 @@ def test_a_fast_stream_ends_exactly_as_saved_with_live_counters(app, page):
         assert len(gaps) >= 2 and statistics.median(gaps) <= 0.25, live  # >= 4 a second
 
 
-def test_the_browser_keeps_no_copy_of_the_conversation(app, browser):
+def test_the_browser_keeps_no_copy_of_the_conversation(app, new_page):
     """Gradio's run history copied every event's inputs and outputs (the question, the
     reply, a document's text) into the browser's storage, where deleting the conversation
     left them, and rewrote that copy on every streamed update. It is off: after a reply the
@@ -236,20 +236,13 @@ def test_the_browser_keeps_no_copy_of_the_conversation(app, browser):
     is deleted, and gradio's page of past runs is not served."""
     app_id = httpx.get(app.url + "config", timeout=30).json()["app_id"]
     left = f"gradio:run-history:v2:{app_id}"  # as gradio 6 names it
-    context = browser.new_context()
-    try:  # before the page's scripts, once: a history an earlier version kept
-        context.add_init_script(
-            "if (!sessionStorage.getItem('seeded')) { sessionStorage.setItem('seeded', '1');"
-            f" localStorage.setItem({left!r}, JSON.stringify([{{id: 'earlier run'}}])); }}"
-        )
-        page = context.new_page()
-        page.goto(app.url)
-        page.wait_for_selector("#message textarea")
-        send(page, "Remember the word periwinkle.")
-        wait_done(page)
-        stored = page.evaluate("() => ({...localStorage})")
-    finally:
-        context.close()
+    page = new_page(  # before the page's scripts, once: a history an earlier version kept
+        script="if (!sessionStorage.getItem('seeded')) { sessionStorage.setItem('seeded', '1');"
+        f" localStorage.setItem({left!r}, JSON.stringify([{{id: 'earlier run'}}])); }}"
+    )
+    send(page, "Remember the word periwinkle.")
+    wait_done(page)
+    stored = page.evaluate("() => ({...localStorage})")
     assert left not in stored, stored
     assert not [value for value in stored.values() if "periwinkle" in value], stored
     assert httpx.get(app.url + "gradio_api/runs", timeout=30).status_code == 404
