@@ -365,7 +365,17 @@ def set_budget(page, value: int | None) -> None:
             return
         except PlaywrightTimeout:  # not shown: fill again
             continue
-    page.wait_for_function(shows)
+    try:
+        page.wait_for_function(shows)
+    except PlaywrightTimeout as err:
+        seen = page.evaluate(
+            "() => [document.querySelector('#budget-now')?.innerText,"
+            " document.querySelector('#budget input[type=number]')?.value,"
+            " document.querySelector('#unlimited input[type=checkbox]')?.checked]"
+        )
+        raise AssertionError(
+            f"the budget note never showed {label!r}: note, box, unlimited = {seen}"
+        ) from err
 
 
 def send(page, text: str) -> None:

@@ -65,6 +65,8 @@ def test_save_rename_delete_in_the_page(app, page):
     saved = json.loads((app.home / "config" / "presets.json").read_text())
     assert saved["presets"] == []
     pick(page, "deep")
+    # the pick's own reply empties the status line: wait for it, as a user sees the pick
+    page.wait_for_function("document.querySelector('#preset-about').innerText.includes('Built in')")
     page.locator("#preset-delete").click()
     status_says(page, "cannot be deleted")
 
@@ -92,7 +94,10 @@ def test_one_preset_gives_the_same_prompt_and_settings_in_page_terminal_and_api(
         "document.querySelector('#budget-now').innerText.includes('answer directly')"
     )
     assert page.locator("#system-prompt textarea").input_value() == SYSTEM  # not quick's
-    assert "Built in" in page.locator("#preset-about").inner_text()
+    # the line under the picker is Markdown, drawn a moment after the note of the same answer
+    page.wait_for_function(
+        "document.querySelector('#preset-about').innerText.includes('Built in')", timeout=10_000
+    )
     pick(page, "review")
     page.wait_for_function("document.querySelector('#budget-now').innerText.includes('512')")
     page.get_by_text("Sampling", exact=True).click()

@@ -49,6 +49,55 @@ def test_budget_controls(page):
     screenshot(page, "ui-budget-unlimited")
 
 
+def _note_event(app) -> int:
+    """The id of the page's event that writes the budget's note (``#budget-now``) when the
+    slider changes."""
+    config = httpx.get(app.url.rstrip("/") + "/config", timeout=30).json()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    return next(
+        d["id"]
+        for d in config["dependencies"]
+        if d["backend_fn"]
+        and ids["budget-now"] in d["outputs"]
+        and [ids["budget"], "change"] in d["targets"]
+    )
+
+
+def test_the_budget_note_ends_on_what_the_controls_show_whatever_order_answers_come_in(app, page):
+    """Unlimited ticked while the note's answer for the slider's last move is still on its
+    way: the note ends saying unlimited. (Before, the slider and the box each had an event of
+    their own, their answers could come back in either order on a busy machine, and the note
+    stayed on the older one: seen in CI as a note that never caught up with the slider.)"""
+    note_event, held = _note_event(app), []
+
+    def hold_1024(route) -> None:  # the answer for the slider's 1024 comes back last
+        body = route.request.post_data_json if route.request.method == "POST" else None
+        mine = isinstance(body, dict) and body.get("fn_index") == note_event
+        if mine and body["data"][:2] == [1024, False]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    unlimited = page.locator("#unlimited input[type=checkbox]")
+    set_checked(page, unlimited, False)
+    page.route("**/gradio_api/**", hold_1024)
+    page.locator("#budget input[type=number]").fill("1024")
+    deadline = time.monotonic() + 20
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the note's request for 1024 was not seen"
+    unlimited.check()
+    page.wait_for_timeout(1000)  # the answer for unlimited would be back by now
+    held[0].continue_()
+    page.wait_for_function(
+        "document.querySelector('#budget-now').innerText.includes('unlimited')", timeout=20_000
+    )
+    page.wait_for_timeout(1000)  # and it stays
+    assert "unlimited" in page.locator("#budget-now").inner_text()
+    assert unlimited.is_checked()
+    page.unroute("**/gradio_api/**")
+
+
 def test_bad_model_file_shows_an_error_in_the_page(page, tmp_path: Path):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"NOPE" + b"\0" * 64)

@@ -15,6 +15,7 @@ import pytest
 
 from seedchat.store import Store
 from tests.browser import screenshot, send, set_budget, wait_done, wait_meter
+from tests.page_script import settled
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +143,8 @@ def test_two_tabs_one_model_never_mix(app, new_page):
             mine in users.first.inner_text() and other not in page.locator("#chatbot").inner_text()
         )
         assert page.locator("#chatbot [data-testid=bot]").last.inner_text().strip()
+    # the statistics show at the reply's Done; the model is free once its turn has ended
+    settled(app, timeout=30)
     assert app.host.busy is False
     screenshot(second, "chat-second-tab")
 

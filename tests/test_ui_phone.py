@@ -70,9 +70,9 @@ def test_the_page_on_a_phone(phone):
     # the drawers start closed on a phone: the chat is what shows
     page.wait_for_selector("#settings-drawer > button.label-wrap:not(.open)", timeout=10_000)
     page.wait_for_selector("#conversations-drawer > button.label-wrap:not(.open)")
-    page.wait_for_function(  # and the first-run offers (they come with the page's load)
-        "!document.querySelector('#first-run-offers > button.label-wrap.open')"
-    )
+    # and the first-run offers, which come with the page's load: until they are drawn and
+    # closed the message box may yet move down
+    page.wait_for_selector("#first-run-offers > button.label-wrap:not(.open)", timeout=20_000)
     assert not page.locator("#budget").is_visible()
     assert not page.locator("#conversation-list").is_visible()
     assert_fits(page)

@@ -192,10 +192,18 @@ class SettingsPanel:
             budget = UNLIMITED if unlimited else int(value)
             return _unlimited_update(unlimited), f"Now: **{budget_label(budget)}**"
 
-        for control in (self.unlimited, self.budget):
-            control.change(
-                on_budget, [self.budget, self.unlimited], [self.budget, self.note], queue=False
-            )
+        # one event for both controls, queued: a change made while the last one's answer is
+        # on its way runs after it, with the values then shown (gradio's "always_last"), so
+        # the note never ends showing an earlier value than the slider (two unqueued answers
+        # could come back in either order on a busy machine)
+        gr.on(
+            [self.unlimited.change, self.budget.change],
+            on_budget,
+            [self.budget, self.unlimited],
+            [self.budget, self.note],
+            trigger_mode="always_last",
+            show_progress="hidden",
+        )
 
         def remember(thread: OpenThread, **values: Any) -> None:
             try:
