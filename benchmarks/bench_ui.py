@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import itertools
 import json
 import os
 import re
@@ -382,8 +383,8 @@ def bench_reply(
     against: Path | None = None,
     chromium: str = CHROMIUM,
 ) -> dict:
-    """``rounds`` interleaved rounds (the order alternates) after one warm-up of each.
-    ``threads``: the threads setting of both sides; ``page_threads``: of the page alone;
+    """``rounds`` interleaved rounds (every order of the sides in turn) after one warm-up
+    of each. ``threads``: the threads setting of both sides; ``page_threads``: of the page alone;
     ``against``: a checkout whose page runs too (the reference); ``chromium``: the browser
     to run (:func:`user_chromium`)."""
     from playwright.sync_api import sync_playwright
@@ -404,9 +405,11 @@ def bench_reply(
             sides["terminal"] = functools.partial(terminal_reply, case, home)
             for side in sides.values():  # warm-up: the file cache, the first page
                 side()
-            order = list(sides)
+            # every order of the sides in turn: over a whole cycle (two rounds, or six with a
+            # reference) each side runs first, last, before and after each other equally often
+            orders = list(itertools.permutations(sides))
             for i in range(rounds):
-                for name in order[i % len(order) :] + order[: i % len(order)]:
+                for name in orders[i % len(orders)]:
                     runs[name].append(sides[name]())
             browser.close()
     finally:
