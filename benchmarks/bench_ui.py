@@ -1,6 +1,6 @@
 """UI benchmarks: launch to page ready, and the same reply in the page and in the terminal.
 
-    .venv/bin/python benchmarks/bench_ui.py [--runs N] [--only launch|reply]
+    .venv/bin/python benchmarks/bench_ui.py [--runs N] [--only launch|idle|reply]
         [--case smollm2|demo] [--threads N] [--page-threads N] [--against REV] [--root-browser]
         [--workdir DIR]
 
@@ -16,7 +16,7 @@
 - reply: what the user feels. The same reply (same model, prompt, seed, settings, greedy)
   in the terminal (``seedchat chat --json``, its own process, as a user runs it) and in the
   page (``seedchat ui`` in its own process, the page in Chromium at 1400 x 900), rounds
-  interleaved (the order alternates) after a warm-up of each, medians. The terminal's
+  interleaved (every order of the sides in turn) after a warm-up of each, medians. The terminal's
   tokens/s and time to first token are its reply's own (``Done``); the page's are the
   browser's: from the click on Send to the first of the reply on screen, and from there to
   the whole reply on screen. Also: the engine's own rate inside the page's run, how many
@@ -33,6 +33,9 @@
   between runs far more than most changes move the page. Run by root (as on the machines
   this project is built on), Chromium runs without the right to raise its own priority, as
   a user's browser does (:func:`user_chromium`; ``--root-browser``: with it).
+
+- idle: the page server's CPU while nobody uses it (a share of one core, over 10 s), on the
+  demo model; with ``--against REV`` the reference's beside it.
 
 Each launch run uses a fresh seedchat home and a fresh process, so nothing is cached
 between runs except the OS file cache. Results print as JSON lines.
@@ -459,6 +462,34 @@ def _chromium_words(chromium: str) -> str:
     return "root's (may raise its priority)" if os.geteuid() == 0 else "a user's"
 
 
+#: How long an idle page server is watched (seconds).
+IDLE_SECONDS = 10.0
+
+
+def bench_idle(case: Case, work: Path, against: Path | None = None) -> dict:
+    """The page server's CPU while nobody uses it, as a share of one core: this code's and,
+    side by side, the reference's (``against``)."""
+    servers = {"page": PageServer(case, _make_home(work, case, None))}
+    if against is not None:
+        servers["reference"] = PageServer(case, _make_home(work, case, None), against)
+    try:
+        time.sleep(3.0)  # the servers' first moments settle
+        start = {name: server.cpu_seconds() for name, server in servers.items()}
+        time.sleep(IDLE_SECONDS)
+        shares = {
+            name: round((server.cpu_seconds() - start[name]) / IDLE_SECONDS, 3)
+            for name, server in servers.items()
+        }
+    finally:
+        for server in servers.values():
+            server.close()
+    result = {"bench": "idle", "seconds": IDLE_SECONDS, "page_cpu_share": shares["page"]}
+    if against is not None:
+        result["reference_code"] = _commit_of(against)
+        result["reference_cpu_share"] = shares["reference"]
+    return result
+
+
 def cases(work: Path) -> dict[str, Case]:
     story = "Write a long story about a fox who learns to sail."
     return {
@@ -471,7 +502,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="launch runs; reply rounds")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench-ui")
-    parser.add_argument("--only", choices=("launch", "reply"), default=None)
+    parser.add_argument("--only", choices=("launch", "idle", "reply"), default=None)
     parser.add_argument("--case", choices=("smollm2", "demo"), action="append")
     parser.add_argument("--threads", type=int, default=None, help="the threads setting (both)")
     parser.add_argument("--page-threads", type=int, default=None, help="the page's alone")
@@ -485,13 +516,13 @@ def main() -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "launch"):
         print(json.dumps(bench_launch(args.runs)), flush=True)
-    if args.only in (None, "reply"):
+    with contextlib.ExitStack() as stack:
+        against = stack.enter_context(code_of(args.against, args.workdir)) if args.against else None
         chosen = cases(args.workdir)
-        chromium = CHROMIUM if args.root_browser else user_chromium(args.workdir)
-        with contextlib.ExitStack() as stack:
-            against = (
-                stack.enter_context(code_of(args.against, args.workdir)) if args.against else None
-            )
+        if args.only in (None, "idle"):
+            print(json.dumps(bench_idle(chosen["demo"], args.workdir, against)), flush=True)
+        if args.only in (None, "reply"):
+            chromium = CHROMIUM if args.root_browser else user_chromium(args.workdir)
             for name in args.case or list(chosen):
                 result = bench_reply(
                     chosen[name],

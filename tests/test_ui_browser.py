@@ -213,6 +213,29 @@ def test_an_idle_page_asks_for_few_frames(app, new_page):
     assert frames["other"] < 20, frames
 
 
+def _wakeups(thread) -> int:
+    """How many times a thread of this process has gone to sleep and woken (Linux)."""
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return int(
+        next(line for line in status.splitlines() if line.startswith("voluntary_ctxt")).split()[1]
+    )
+
+
+def test_an_idle_page_server_wakes_rarely(app):
+    """Gradio's queue looked for work every millisecond: the server's event loop woke a
+    thousand times a second with nothing to do, beside the model's threads. It looks every
+    10 ms now (seedchat.ui.launch.calm_queue), and its progress every 100 ms."""
+    from seedchat.ui.launch import QUEUE_POLL_SECONDS
+
+    loop_thread = app.running.blocks.server.thread
+    time.sleep(1.0)  # whatever the last test left settles
+    before, started = _wakeups(loop_thread), time.monotonic()
+    time.sleep(2.0)
+    per_second = (_wakeups(loop_thread) - before) / (time.monotonic() - started)
+    # at most one wake-up per poll of each loop, and some room for the page's own timers
+    assert per_second < 1.5 / QUEUE_POLL_SECONDS + 10 + 50, per_second
+
+
 # Records every animation the chat runs, as it reaches the browser (the page's early script,
 # in its <head>, has had its say by then): whether it opens (its first keyframe 0 high) and
 # how many milliseconds it lasts.

@@ -18,6 +18,8 @@
   it listens on and the ``allowed_hosts`` setting.
 - Gradio's analytics are switched off before gradio is imported, and the theme uses
   only local system fonts, so the page makes no request outside the machine.
+- Gradio's queue looks for work less often than it would (:func:`calm_queue`): the page
+  server's loop no longer wakes a thousand times a second beside the model.
 """
 
 from __future__ import annotations
@@ -252,12 +254,34 @@ def api_key(options: LaunchOptions, password: KeptPassword | None) -> Callable[[
     return password.current
 
 
+#: How often gradio's queue looks for a new event while it has none (seconds). Gradio looks
+#: every millisecond: the page server's event loop woke a thousand times a second, idle or
+#: not (~6 % of a core here), each time taking a core from llama.cpp's threads, which wait on
+#: each other (docs/benchmarks.md, "The queue's millisecond"). A queued event (a Send) now
+#: starts at most this much later.
+QUEUE_POLL_SECONDS = 0.01
+#: How often it looks for progress to send (gradio: every 10 ms); a bar moves 10 times a second.
+PROGRESS_POLL_SECONDS = 0.1
+
+
+def calm_queue(blocks: Any) -> None:
+    """Set how often ``blocks``' queue polls (before it starts); gradio without that queue
+    attribute is left as it is."""
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or not hasattr(queue, "sleep_when_free"):
+        log.warning("gradio's queue has changed: it polls at its own rate")
+        return
+    queue.sleep_when_free = QUEUE_POLL_SECONDS
+    queue.progress_update_sleep_when_free = PROGRESS_POLL_SECONDS
+
+
 def _serve(
     blocks: Any, options: LaunchOptions, port: int, middleware: list[Any], password: Any
 ) -> None:
     from seedchat.ui import run_history
     from seedchat.ui.theme import CSS, HEAD, theme
 
+    calm_queue(blocks)
     blocks.launch(
         server_name=options.host,
         server_port=port,
