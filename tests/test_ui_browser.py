@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser import screenshot, send, set_checked, wait_done
+from tests.browser import screenshot, send, set_budget, set_checked, wait_done
 
 pytestmark = pytest.mark.slow
 
@@ -119,15 +119,7 @@ def test_generation_settings_survive_a_reload(app, page):
     # the page restores the saved settings as it loads: a click before that lands can be
     # flipped back (seen on a loaded CI machine), so the choice is made until it stays
     set_checked(page, page.locator("#enforcement input[value=soft]"), True)
-    settings_file = app.home / "config" / "settings.json"
-    deadline = time.monotonic() + 30
-    saved: dict = {}
-    while time.monotonic() < deadline:
-        if settings_file.exists():
-            saved = json.loads(settings_file.read_text())
-            if saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft":
-                break
-        time.sleep(0.1)
+    saved = wait_saved(page, app.home / "config" / "settings.json", 1024, "soft")
     assert saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft", saved
     page.reload()
     page.wait_for_selector("#chatbot")
@@ -138,6 +130,68 @@ def test_generation_settings_survive_a_reload(app, page):
     assert page.locator("#enforcement input[value=soft]").is_checked()
     assert not page.locator("#unlimited input[type=checkbox]").is_checked()
     screenshot(page, "ui-settings-after-reload")
+
+
+def test_the_settings_saved_last_are_the_ones_shown_last(app, page):
+    """The budget's save is still on its way when the user picks soft enforcement: the
+    settings file ends with both (each save writes every setting; before, each control had an
+    event of its own whose saves ran in the order their requests arrived, and a slow one
+    wrote the older values last: seen in CI as a file left at "hard")."""
+    config = httpx.get(app.url.rstrip("/") + "/config", timeout=30).json()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    saves = {  # the events a change of the budget or the enforcement runs that show nothing
+        d["id"]
+        for d in config["dependencies"]
+        if d["backend_fn"]
+        and not d["outputs"]
+        and any([ids[name], "change"] in d["targets"] for name in ("budget", "enforcement"))
+    }
+    held = []
+
+    def hold_the_budgets_save(route) -> None:
+        body = route.request.post_data_json if route.request.method == "POST" else None
+        data = body.get("data") if isinstance(body, dict) else None
+        if (
+            body
+            and body.get("fn_index") in saves
+            and 1024 in data
+            and "soft" not in data
+            and not held
+        ):
+            held.append(route)
+        else:
+            route.continue_()
+
+    settings_file = app.home / "config" / "settings.json"
+    set_budget(page, 512)  # where an earlier test left the settings does not matter
+    set_checked(page, page.locator("#enforcement input[value=hard]"), True)
+    wait_saved(page, settings_file, 512, "hard")
+    page.route("**/gradio_api/**", hold_the_budgets_save)
+    page.locator("#budget input[type=number]").fill("1024")
+    deadline = time.monotonic() + 20
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the budget's save was not seen"
+    page.locator("#enforcement input[value=soft]").check()
+    page.wait_for_timeout(1500)  # the soft one's save would be done by now
+    held[0].continue_()
+    # no more routing: a request routed while this thread is not in a Playwright call waits
+    page.unroute("**/gradio_api/**")
+    wait_saved(page, settings_file, 1024, "soft")
+    page.wait_for_timeout(1500)  # and nothing older comes after
+    saved = json.loads(settings_file.read_text())
+    assert saved.get("thinking_budget") == 1024 and saved.get("enforce") == "soft", saved
+
+
+def wait_saved(page, settings_file: Path, budget: int, enforce: str) -> dict:
+    """The settings file once it holds ``budget`` and ``enforce`` (or after 20 s)."""
+    deadline, saved = time.monotonic() + 20, {}
+    while time.monotonic() < deadline:
+        saved = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+        if saved.get("thinking_budget") == budget and saved.get("enforce") == enforce:
+            break
+        page.wait_for_timeout(100)  # a Playwright call: the page's routes are served
+    return saved
 
 
 def test_load_a_model_shows_its_offload_plan(page):

@@ -214,16 +214,20 @@ class SettingsPanel:
             except (SeedchatError, OSError) as exc:
                 log.warning("could not save the settings: %s", exc)
 
-        for control in self.kwargs.values():
-            # one at a time, in the order they were made: each save writes every setting,
-            # so two quick changes saved side by side could leave the first one's values
-            control.change(
-                remember,
-                inputs_kwargs={"thread": thread, **self.kwargs},
-                concurrency_id="remember-settings",
-                concurrency_limit=1,
-                show_progress="hidden",
-            )
+        # each save writes every setting, so the last save must hold the values last shown:
+        # one event for every control (a change while a save is on its way is saved after
+        # it, with the values then shown: gradio's "always_last"), one save at a time for
+        # every tab. (An event per control could run its saves in the order the requests
+        # arrived, not the order they were made: a loaded CI machine kept the older values.)
+        gr.on(
+            [control.change for control in self.kwargs.values()],
+            remember,
+            inputs_kwargs={"thread": thread, **self.kwargs},
+            trigger_mode="always_last",
+            concurrency_id="remember-settings",
+            concurrency_limit=1,
+            show_progress="hidden",
+        )
         self.presets.wire(self)
 
 
