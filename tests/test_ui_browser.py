@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,6 +51,30 @@ def test_budget_controls(page):
     screenshot(page, "ui-budget-unlimited")
 
 
+def fill_1024_holding(page, wanted: Callable[[dict], bool], what: str) -> Any:
+    """Fill the budget's box with 1024 while the page's first request to the server that
+    ``wanted`` accepts (its JSON body) is held; that request's route (``continue_()`` lets it
+    go, and ``page.unroute`` ends the holding: a request routed while the test is not in a
+    Playwright call waits)."""
+    held: list[Any] = []
+
+    def route(request_route) -> None:
+        request = request_route.request
+        body = request.post_data_json if request.method == "POST" else None
+        if not held and isinstance(body, dict) and wanted(body):
+            held.append(request_route)
+        else:
+            request_route.continue_()
+
+    page.route("**/gradio_api/**", route)
+    page.locator("#budget input[type=number]").fill("1024")
+    deadline = time.monotonic() + 20
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, f"{what} was not seen"
+    return held[0]
+
+
 def _note_event(app) -> int:
     """The id of the page's event that writes the budget's note (``#budget-now``) when the
     slider changes."""
@@ -68,27 +94,17 @@ def test_the_budget_note_ends_on_what_the_controls_show_whatever_order_answers_c
     way: the note ends saying unlimited. (Before, the slider and the box each had an event of
     their own, their answers could come back in either order on a busy machine, and the note
     stayed on the older one: seen in CI as a note that never caught up with the slider.)"""
-    note_event, held = _note_event(app), []
-
-    def hold_1024(route) -> None:  # the answer for the slider's 1024 comes back last
-        body = route.request.post_data_json if route.request.method == "POST" else None
-        mine = isinstance(body, dict) and body.get("fn_index") == note_event
-        if mine and body["data"][:2] == [1024, False]:
-            held.append(route)
-        else:
-            route.continue_()
-
+    note_event = _note_event(app)
     unlimited = page.locator("#unlimited input[type=checkbox]")
     set_checked(page, unlimited, False)
-    page.route("**/gradio_api/**", hold_1024)
-    page.locator("#budget input[type=number]").fill("1024")
-    deadline = time.monotonic() + 20
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert held, "the note's request for 1024 was not seen"
+    held = fill_1024_holding(  # the answer for the slider's 1024 comes back last
+        page,
+        lambda body: body.get("fn_index") == note_event and body["data"][:2] == [1024, False],
+        "the note's request for 1024",
+    )
     unlimited.check()
     page.wait_for_timeout(1000)  # the answer for unlimited would be back by now
-    held[0].continue_()
+    held.continue_()
     page.wait_for_function(
         "document.querySelector('#budget-now').innerText.includes('unlimited')", timeout=20_000
     )
@@ -146,35 +162,18 @@ def test_the_settings_saved_last_are_the_ones_shown_last(app, page):
         and not d["outputs"]
         and any([ids[name], "change"] in d["targets"] for name in ("budget", "enforcement"))
     }
-    held = []
-
-    def hold_the_budgets_save(route) -> None:
-        body = route.request.post_data_json if route.request.method == "POST" else None
-        data = body.get("data") if isinstance(body, dict) else None
-        if (
-            body
-            and body.get("fn_index") in saves
-            and 1024 in data
-            and "soft" not in data
-            and not held
-        ):
-            held.append(route)
-        else:
-            route.continue_()
-
     settings_file = app.home / "config" / "settings.json"
     set_budget(page, 512)  # where an earlier test left the settings does not matter
     set_checked(page, page.locator("#enforcement input[value=hard]"), True)
     wait_saved(page, settings_file, 512, "hard")
-    page.route("**/gradio_api/**", hold_the_budgets_save)
-    page.locator("#budget input[type=number]").fill("1024")
-    deadline = time.monotonic() + 20
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert held, "the budget's save was not seen"
+    held = fill_1024_holding(  # the budget's save comes back last
+        page,
+        lambda body: body.get("fn_index") in saves and 1024 in body["data"],
+        "the budget's save",
+    )
     page.locator("#enforcement input[value=soft]").check()
     page.wait_for_timeout(1500)  # the soft one's save would be done by now
-    held[0].continue_()
+    held.continue_()
     # no more routing: a request routed while this thread is not in a Playwright call waits
     page.unroute("**/gradio_api/**")
     wait_saved(page, settings_file, 1024, "soft")

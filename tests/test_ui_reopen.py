@@ -82,6 +82,10 @@ def test_the_header_shows_a_load_and_cancels_it(browser, tmp_path: Path):
             screenshot(page, "load-progress-and-cancel")
             cancel.click()
             cancel.wait_for(state="hidden", timeout=15_000)
+            # the load has not stopped yet (the disk is slow): the header's polls, a second
+            # apart, do not bring the button back meanwhile
+            page.wait_for_timeout(2500)
+            assert not cancel.is_visible()
         finally:
             released.set()
             loading.join(60)

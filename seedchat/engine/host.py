@@ -264,6 +264,12 @@ class ModelHost:
 
         return on_progress
 
+    @property
+    def load_cancelled(self) -> bool:
+        """A cancel of the model file being loaded was asked (llama.cpp stops at its next
+        progress report)."""
+        return isinstance(self.loading, Path) and self._cancel_load.is_set()
+
     def cancel_load(self) -> bool:
         """Stop the model file being loaded (True when one was loading)."""
         if not isinstance(self.loading, Path):

@@ -188,7 +188,8 @@ def _wire_model_poll(demo: gr.Blocks, page: _Page, host: ModelHost) -> None:
         info = host.info
         picked = gr.update(value=str(info.path)) if info is not None else gr.update()
         loading = host.loading is not None
-        cancel = gr.update(visible=isinstance(host.loading, Path))
+        # once cancelled the button stays away while llama.cpp comes to its next report
+        cancel = gr.update(visible=isinstance(host.loading, Path) and not host.load_cancelled)
         return status_markdown(host), gr.Timer(active=loading), error, picked, cancel
 
     outputs = [page.model_status, poll, page.error_box, page.models.picker, page.cancel_load]
