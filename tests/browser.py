@@ -170,6 +170,16 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
 
 
+def page_events(url: str) -> tuple[dict[str, int], list[dict]]:
+    """The page's components by ``elem_id`` (their ids) and its events (gradio's config):
+    what a test needs to tell the page's requests to the server apart by ``fn_index``."""
+    import httpx
+
+    config = httpx.get(url.rstrip("/") + "/config", timeout=30).json()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    return ids, config["dependencies"]
+
+
 def open_page(
     browser: Any, url: str, fresh: bool = True, script: str | None = None
 ) -> tuple[Any, PageRecorder]:

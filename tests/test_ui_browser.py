@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import screenshot, send, set_budget, set_checked, wait_done
+from tests.browser import page_events, screenshot, send, set_budget, set_checked, wait_done
 
 pytestmark = pytest.mark.slow
 
@@ -78,11 +78,10 @@ def fill_1024_holding(page, wanted: Callable[[dict], bool], what: str) -> Any:
 def _note_event(app) -> int:
     """The id of the page's event that writes the budget's note (``#budget-now``) when the
     slider changes."""
-    config = httpx.get(app.url.rstrip("/") + "/config", timeout=30).json()
-    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    ids, events = page_events(app.url)
     return next(
         d["id"]
-        for d in config["dependencies"]
+        for d in events
         if d["backend_fn"]
         and ids["budget-now"] in d["outputs"]
         and [ids["budget"], "change"] in d["targets"]
@@ -153,11 +152,10 @@ def test_the_settings_saved_last_are_the_ones_shown_last(app, page):
     settings file ends with both (each save writes every setting; before, each control had an
     event of its own whose saves ran in the order their requests arrived, and a slow one
     wrote the older values last: seen in CI as a file left at "hard")."""
-    config = httpx.get(app.url.rstrip("/") + "/config", timeout=30).json()
-    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    ids, events = page_events(app.url)
     saves = {  # the events a change of the budget or the enforcement runs that show nothing
         d["id"]
-        for d in config["dependencies"]
+        for d in events
         if d["backend_fn"]
         and not d["outputs"]
         and any([ids[name], "change"] in d["targets"] for name in ("budget", "enforcement"))

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from seedchat.store import Store
-from tests.browser import screenshot, send, set_budget, wait_done, wait_meter
+from tests.browser import page_events, screenshot, send, set_budget, wait_done, wait_meter
 from tests.page_script import settled
 
 pytestmark = pytest.mark.slow
@@ -269,12 +269,11 @@ METER_WATCH = """
 def _measure_events(app) -> set[int]:
     """The ids of the page's events that count the message box's prompt on the server (the
     context meter's, on a change of the box or of the hidden trigger the box sets)."""
-    config = httpx.get(app.url.rstrip("/") + "/config", timeout=30).json()
-    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    ids, events = page_events(app.url)
     changes = [[ids.get(name), "change"] for name in ("message", "meter-trigger")]
     return {
         d["id"]
-        for d in config["dependencies"]
+        for d in events
         if d["backend_fn"]
         and ids["context-meter"] in d["outputs"]
         and any(c in d["targets"] for c in changes)
