@@ -19,7 +19,8 @@
 - Gradio's analytics are switched off before gradio is imported, and the theme uses
   only local system fonts, so the page makes no request outside the machine.
 - Gradio's queue looks for work less often than it would (:func:`calm_queue`): the page
-  server's loop no longer wakes a thousand times a second beside the model.
+  server's loop no longer wakes a thousand times a second beside the model; and an update
+  builds nothing for the outputs it leaves alone (:func:`seedchat.ui.skips.light_skips`).
 """
 
 from __future__ import annotations
@@ -279,9 +280,11 @@ def _serve(
     blocks: Any, options: LaunchOptions, port: int, middleware: list[Any], password: Any
 ) -> None:
     from seedchat.ui import run_history
+    from seedchat.ui.skips import light_skips
     from seedchat.ui.theme import CSS, HEAD, theme
 
     calm_queue(blocks)
+    light_skips(blocks)
     blocks.launch(
         server_name=options.host,
         server_port=port,
