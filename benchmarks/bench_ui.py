@@ -175,6 +175,10 @@ def bench_launch(runs: int) -> dict:
 
 TEMPERATURE, SEED = 0, 7  # greedy: both sides write the same reply
 POLL_MS = 200  # Playwright's waits poll at every animation frame unless told otherwise
+#: A user's question takes seconds to type: Send comes that long after the page has loaded
+#: (sent at once, the reply shared the browser with the end of the page's load: its scripts'
+#: compilation and garbage, ~0.05 CPU-s of Chromium a SmolLM2 reply).
+TYPING_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -327,6 +331,7 @@ def page_reply(server: PageServer, browser: Any, case: Case) -> dict:
     )
     page.evaluate(PAGE_WATCH)
     page.locator("#message textarea").fill(case.prompt)
+    page.wait_for_timeout(TYPING_MS)  # the page's load settles as a user types
     cpu_server, cpu_browser = server.cpu_seconds(), _browser_cpu()
     page.evaluate(SEND)
     page.evaluate(DONE)
