@@ -5,9 +5,12 @@ second with a small model), and every update costs the page server (postprocessi
 diff) and the browser (Markdown, layout, paint) work that, on a small machine, takes cores
 from the model itself: llama.cpp's threads wait on each other, so a busy neighbour slows
 decoding far more than its own share (docs/benchmarks.md, "The page at the engine's
-speed"). :class:`UpdatePacer` sends an update at most every :data:`MIN_INTERVAL` seconds,
-longer when updates turn out costly (a long conversation to diff), never longer than
-:data:`MAX_INTERVAL` (the thinking title's counters change at least four times a second),
+speed"). :class:`UpdatePacer` sends an update at most every :data:`MIN_INTERVAL` seconds while
+the model thinks and every :data:`ANSWER_INTERVAL` while it writes its answer (no counters
+to keep live there: four updates a second cost the browser a fifth less than five, and
+SmolLM2's page ran 5 % faster for it), longer when updates turn out costly (a long
+conversation to diff), never longer than :data:`MAX_INTERVAL` (the thinking title's
+counters change at least four times a second),
 and at once for the reply's first text and when the turn's shape changes (thinking starts
 or ends, a tool runs, the end), so the final state is always drawn exactly. A reflect line
 goes with the next paced update (with a small model they came every 0.2 s, each one an
@@ -22,20 +25,37 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from seedchat.events import TEXT, Done, Event, ThinkingEnd, ThinkingStart, ToolRun
+from seedchat.events import (
+    TEXT,
+    AnswerDelta,
+    Done,
+    Event,
+    Reflect,
+    ThinkingDelta,
+    ThinkingEnd,
+    ThinkingStart,
+    ToolRun,
+)
 
-#: The shortest time between two streamed updates (seconds): five a second at most. Each
+#: The shortest time between two streamed updates while the model thinks (seconds): five a
+#: second at most. Each
 #: update makes the browser draw the growing message again (Markdown, layout, paint: about
 #: 30-80 ms of a core here); at ten a second Chromium took 0.4-0.5 of a core from the model,
 #: at five 0.25 (docs/benchmarks.md, "The page at the engine's speed").
 MIN_INTERVAL = 0.2
 #: The longest (seconds): the live counters change at least four times a second.
 MAX_INTERVAL = 0.25
+#: The shortest while the answer is written (seconds): four a second at most. Same run,
+#: 12 rounds, SmolLM2's page at 0.977× the terminal against 0.925× at five a second
+#: (docs/benchmarks.md, "Four updates a second for the answer").
+ANSWER_INTERVAL = 0.25
 #: An update that took this share of the interval or more makes the interval longer.
 COST_SHARE = 0.25
 
 #: Events that change the turn's shape: drawn at once.
 STRUCTURAL = (ThinkingStart, ThinkingEnd, ToolRun, Done)
+#: Events of the thinking (its counters are live) and of the answer.
+THINKING, ANSWERING = (ThinkingStart, ThinkingDelta, Reflect), (ThinkingEnd, AnswerDelta)
 
 
 class UpdatePacer:
@@ -46,11 +66,21 @@ class UpdatePacer:
         self._last = float("-inf")  # when the last update went out
         self._undrawn = False  # events applied since then
         self._texted = False  # some of the reply's text was drawn
-        self.interval = MIN_INTERVAL
+        self._thinking = False  # the model is thinking: its counters are live
+        self._stretch = 0.0  # the interval the last update's cost asks for
+
+    @property
+    def interval(self) -> float:
+        """The time between two updates now (seconds)."""
+        shortest = MIN_INTERVAL if self._thinking else ANSWER_INTERVAL
+        return min(max(MAX_INTERVAL, shortest), max(shortest, self._stretch))
 
     def due(self, events: Sequence[Event]) -> bool:
         """Whether to draw now, after ``events`` (empty: nothing new came meanwhile)."""
         self._undrawn = self._undrawn or bool(events)
+        for event in events:
+            if isinstance(event, THINKING + ANSWERING):
+                self._thinking = isinstance(event, THINKING)
         if any(isinstance(event, STRUCTURAL) for event in events):
             return True
         if not self._texted and any(isinstance(event, TEXT) for event in events):
@@ -68,4 +98,4 @@ class UpdatePacer:
     def sent(self, cost: float) -> None:
         """An update went out; handing it over took ``cost`` seconds."""
         self._last, self._undrawn = self._clock(), False
-        self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, cost / COST_SHARE))
+        self._stretch = cost / COST_SHARE
