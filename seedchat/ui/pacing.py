@@ -5,19 +5,18 @@ second with a small model), and every update costs the page server (postprocessi
 diff) and the browser (Markdown, layout, paint) work that, on a small machine, takes cores
 from the model itself: llama.cpp's threads wait on each other, so a busy neighbour slows
 decoding far more than its own share (docs/benchmarks.md, "The page at the engine's
-speed"). :class:`UpdatePacer` sends an update at most every :data:`MIN_INTERVAL` seconds while
-the model thinks and every :data:`ANSWER_INTERVAL` while it writes its answer (no counters
-to keep live there: four updates a second cost the browser a fifth less than five, and
-SmolLM2's page ran 5 % faster for it), longer when updates turn out costly (a long
+speed"). :class:`UpdatePacer` sends an update at most every :data:`MIN_INTERVAL` seconds
+while the model thinks and every :data:`ANSWER_INTERVAL` while it writes its answer (no
+counters to keep live there: four updates a second cost the browser a fifth less than five,
+and SmolLM2's page ran 5 % faster for it), longer when updates turn out costly (a long
 conversation to diff), never longer than :data:`MAX_INTERVAL` (the thinking title's
-counters change at least four times a second),
-and at once for the reply's first text and when the turn's shape changes (thinking starts
-or ends, a tool runs, the end), so the final state is always drawn exactly. A reflect line
-goes with the next paced update (with a small model they came every 0.2 s, each one an
-update more; the counters change four to five times a second anyway). Between updates the
-page's reader rests (:meth:`UpdatePacer.rest`, :meth:`seedchat.chat.pump.EventPump.batches`)
-rather than waking for every token, which took the interpreter from the model's thread a
-thousand times a second with a small model.
+counters change at least four times a second), and at once for the reply's first text and
+when the turn's shape changes (thinking starts or ends, a tool runs, the end), so the final
+state is always drawn exactly. A reflect line goes with the next paced update (with a small
+model they came every 0.2 s, each one an update more; the counters change four to five
+times a second anyway). Between updates the page's reader rests (:meth:`UpdatePacer.rest`,
+:meth:`seedchat.chat.pump.EventPump.batches`) rather than waking for every token, which took
+the interpreter from the model's thread a thousand times a second with a small model.
 """
 
 from __future__ import annotations
@@ -38,10 +37,9 @@ from seedchat.events import (
 )
 
 #: The shortest time between two streamed updates while the model thinks (seconds): five a
-#: second at most. Each
-#: update makes the browser draw the growing message again (Markdown, layout, paint: about
-#: 30-80 ms of a core here); at ten a second Chromium took 0.4-0.5 of a core from the model,
-#: at five 0.25 (docs/benchmarks.md, "The page at the engine's speed").
+#: second at most. Each update makes the browser draw the growing message again (Markdown,
+#: layout, paint: about 30-80 ms of a core here); at ten a second Chromium took 0.4-0.5 of a
+#: core from the model, at five 0.25 (docs/benchmarks.md, "The page at the engine's speed").
 MIN_INTERVAL = 0.2
 #: The longest (seconds): the live counters change at least four times a second.
 MAX_INTERVAL = 0.25
