@@ -265,10 +265,10 @@ class ModelHost:
         return on_progress
 
     @property
-    def load_cancelled(self) -> bool:
-        """A cancel of the model file being loaded was asked (llama.cpp stops at its next
-        progress report)."""
-        return isinstance(self.loading, Path) and self._cancel_load.is_set()
+    def load_cancellable(self) -> bool:
+        """A model file is loading and no cancel of it was asked yet (once asked, llama.cpp
+        stops at its next progress report)."""
+        return isinstance(self.loading, Path) and not self._cancel_load.is_set()
 
     def cancel_load(self) -> bool:
         """Stop the model file being loaded (True when one was loading)."""

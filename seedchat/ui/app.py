@@ -17,7 +17,6 @@ one generation runs at a time.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -189,7 +188,7 @@ def _wire_model_poll(demo: gr.Blocks, page: _Page, host: ModelHost) -> None:
         picked = gr.update(value=str(info.path)) if info is not None else gr.update()
         loading = host.loading is not None
         # once cancelled the button stays away while llama.cpp comes to its next report
-        cancel = gr.update(visible=isinstance(host.loading, Path) and not host.load_cancelled)
+        cancel = gr.update(visible=host.load_cancellable)
         return status_markdown(host), gr.Timer(active=loading), error, picked, cancel
 
     outputs = [page.model_status, poll, page.error_box, page.models.picker, page.cancel_load]

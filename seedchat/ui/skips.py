@@ -21,10 +21,10 @@ import logging
 import types
 from typing import Any
 
+from gradio import skip  # what gradio answers for an output an update leaves alone
+
 log = logging.getLogger(__name__)
 
-#: What gradio answers for an output an update leaves alone (``gr.skip()``'s own value).
-LEFT_ALONE = {"__type__": "update"}
 _ALONE = object()  # an output the update leaves alone, in :func:`changed`'s list
 
 
@@ -41,7 +41,7 @@ def light_skips(blocks: Any) -> None:
         values = changed(block_fn, predictions)
         if values is None:
             return await original(block_fn, predictions, state)
-        output = [None if o.stateful else dict(LEFT_ALONE) for o in block_fn.outputs]
+        output = [None if o.stateful else skip() for o in block_fn.outputs]
         kept = [i for i, value in enumerate(values) if value is not _ALONE]
         if kept:
             some = copy.copy(block_fn)
@@ -79,4 +79,4 @@ def changed(block_fn: Any, predictions: Any) -> list[Any] | None:
 
 
 def _is_left_alone(value: Any) -> bool:
-    return value is _ALONE or (isinstance(value, dict) and value == LEFT_ALONE)
+    return value is _ALONE or (isinstance(value, dict) and value == skip())
